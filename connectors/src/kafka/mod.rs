@@ -1,0 +1,9 @@
+//! Kafka: client settings, capability probe and topic administration.
+
+mod admin;
+mod probe;
+mod settings;
+
+pub use admin::{TopicSpec, TopicStatus, ensure_topics};
+pub use probe::{ApiKey, BrokerApis, ProbeError, probe_apis};
+pub use settings::{KafkaConfig, is_secret_key};

@@ -1,0 +1,65 @@
+//! librdkafka settings for a processor's consumer and producer.
+
+use moneta_connectors::kafka::KafkaConfig;
+use rdkafka::ClientConfig;
+
+use crate::config::{Guarantee, ProcessingConfig};
+use crate::driver::ProcessorSpec;
+
+/// Consumer group id of a processor: every instance shares it.
+pub fn group_id(processing: &ProcessingConfig, spec: &ProcessorSpec) -> String {
+    format!("{}.{}", processing.application_id, spec.name)
+}
+
+/// Transactional id of one processor instance: stable across restarts, so
+/// a restarted instance fences its predecessor.
+pub fn transactional_id(processing: &ProcessingConfig, spec: &ProcessorSpec) -> String {
+    format!(
+        "{}.{}.{}",
+        processing.application_id, spec.name, spec.instance
+    )
+}
+
+/// The consumer: manual commits, read-committed, starting from the earliest offset.
+pub(crate) fn consumer(
+    kafka: &KafkaConfig,
+    processing: &ProcessingConfig,
+    spec: &ProcessorSpec,
+) -> ClientConfig {
+    let mut config = kafka.client_config();
+    config
+        .set("group.id", group_id(processing, spec))
+        .set("client.id", transactional_id(processing, spec))
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "false")
+        .set(
+            "session.timeout.ms",
+            processing.session_timeout_ms.to_string(),
+        );
+    config
+}
+
+/// The producer: idempotent with `acks=all`; transactional under `exactly_once`.
+pub(crate) fn producer(
+    kafka: &KafkaConfig,
+    processing: &ProcessingConfig,
+    spec: &ProcessorSpec,
+) -> ClientConfig {
+    let mut config = kafka.client_config();
+    config
+        .set("client.id", transactional_id(processing, spec))
+        .set("enable.idempotence", "true")
+        .set("acks", "all");
+    if processing.guarantee == Guarantee::ExactlyOnce {
+        config
+            .set("transactional.id", transactional_id(processing, spec))
+            .set(
+                "transaction.timeout.ms",
+                processing.transaction_timeout_ms.to_string(),
+            );
+    }
+    config
+}

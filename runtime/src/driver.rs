@@ -1,0 +1,470 @@
+//! The processing loop of one processor instance.
+//!
+//! It runs on a dedicated OS thread, never on an async worker: every
+//! blocking librdkafka call (poll, transactional calls, flush) happens there.
+//! The processor's async `process` is driven with the tokio handle's
+//! `block_on`. The consumer's rebalance hook commits (or aborts) the open
+//! batch before partitions are released.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use moneta_connectors::kafka::{KafkaConfig, probe_apis};
+use moneta_state::EffectLedger;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::message::{BorrowedMessage, Headers};
+use rdkafka::{ClientContext, Message, Offset};
+use tokio::runtime::Handle;
+
+use crate::batch::{Batch, RewindPoint};
+use crate::clients;
+use crate::config::{Guarantee, ProcessingConfig};
+use crate::dead_letter::dead_letter;
+use crate::error::RuntimeError;
+use crate::metrics::{ProcessorMetrics, RuntimeMetrics};
+use crate::processor::{Outcome, Output, ProcessError, Processor, Record};
+use crate::protocol::{AtLeastOnce, CommitProtocol, ExactlyOnce, Failure};
+use crate::shutdown::Shutdown;
+
+/// Longest a single consumer poll waits, so stop requests are seen quickly.
+const MAX_POLL_WAIT: Duration = Duration::from_millis(100);
+/// Longest pause between transient-failure retries.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Trace-context headers copied from each input to its outputs (W3C).
+const TRACE_HEADERS: [&str; 2] = ["traceparent", "tracestate"];
+
+/// Which processor instance to run, on which topics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessorSpec {
+    /// Processor name: names its consumer group and transactional id.
+    pub name: String,
+    /// Topics it consumes.
+    pub inputs: Vec<String>,
+    /// Topic its rejected records go to.
+    pub dead_letter_topic: String,
+    /// Instance number, stable across restarts of the same instance.
+    pub instance: u32,
+}
+
+/// Everything a processor instance needs besides its business logic.
+#[derive(Clone)]
+pub struct Runtime {
+    /// Broker settings.
+    pub kafka: KafkaConfig,
+    /// Guarantee, batching and timeouts.
+    pub processing: ProcessingConfig,
+    /// Where metrics go.
+    pub metrics: RuntimeMetrics,
+    /// The process-wide stop request.
+    pub shutdown: Shutdown,
+}
+
+impl Runtime {
+    /// Runs `processor` on its own thread until a stop is requested or it fails.
+    pub fn spawn<P: Processor>(
+        &self,
+        spec: ProcessorSpec,
+        processor: P,
+        ledger: Arc<EffectLedger>,
+        handle: Handle,
+    ) -> Result<JoinHandle<Result<(), RuntimeError>>, RuntimeError> {
+        let runtime = self.clone();
+        std::thread::Builder::new()
+            .name(format!("{}-{}", spec.name, spec.instance))
+            .spawn(move || runtime.run(&spec, processor, ledger, &handle))
+            .map_err(|e| RuntimeError::Thread(e.to_string()))
+    }
+
+    /// Runs `processor` on the calling thread, which must not be an async
+    /// worker, until a stop is requested or it fails.
+    pub fn run<P: Processor>(
+        &self,
+        spec: &ProcessorSpec,
+        mut processor: P,
+        ledger: Arc<EffectLedger>,
+        handle: &Handle,
+    ) -> Result<(), RuntimeError> {
+        let protocol = self.protocol(spec)?;
+        let engine = Arc::new(Mutex::new(Engine {
+            protocol,
+            batch: Batch::default(),
+            ledger,
+            metrics: self.metrics.processor(&spec.name),
+            processing: self.processing.clone(),
+            shutdown: self.shutdown.clone(),
+        }));
+        let hooks = Hooks {
+            engine: Arc::clone(&engine),
+        };
+        let consumer: BaseConsumer<Hooks> = clients::consumer(&self.kafka, &self.processing, spec)
+            .create_with_context(hooks)
+            .map_err(RuntimeError::client("consumer"))?;
+        let topics: Vec<&str> = spec.inputs.iter().map(String::as_str).collect();
+        consumer
+            .subscribe(&topics)
+            .map_err(RuntimeError::client("subscribe"))?;
+        tracing::info!(
+            processor = %spec.name,
+            instance = spec.instance,
+            guarantee = %self.processing.guarantee,
+            inputs = ?spec.inputs,
+            "processor started"
+        );
+
+        let mut step = || -> Result<(), RuntimeError> {
+            let wait = lock(&engine)
+                .batch
+                .time_left(self.processing.commit_interval())
+                .min(MAX_POLL_WAIT);
+            let record = match consumer.poll(wait) {
+                Some(Ok(message)) => Some(to_record(&message)),
+                Some(Err(error)) => {
+                    tracing::warn!(processor = %spec.name, %error, "consumer error");
+                    None
+                }
+                None => None,
+            };
+            let mut engine = lock(&engine);
+            if let Some(record) = record {
+                if let Step::Redo(points) =
+                    engine.handle(&mut processor, record, spec, &consumer, handle)?
+                {
+                    drop(engine);
+                    return rewind(&consumer, &points, self.processing.operation_timeout());
+                }
+            }
+            if engine.batch.due(
+                self.processing.max_batch_records,
+                self.processing.commit_interval(),
+            ) {
+                if let Step::Redo(points) = engine.commit(&consumer)? {
+                    drop(engine);
+                    return rewind(&consumer, &points, self.processing.operation_timeout());
+                }
+            }
+            Ok(())
+        };
+        while !self.shutdown.requested() {
+            step()?;
+        }
+
+        let last = lock(&engine).commit(&consumer)?;
+        if let Step::Redo(_) = last {
+            tracing::warn!(processor = %spec.name, "last batch aborted at stop; it is redone on restart");
+        }
+        consumer.unsubscribe();
+        drop(consumer);
+        tracing::info!(processor = %spec.name, instance = spec.instance, "processor stopped");
+        Ok(())
+    }
+
+    fn protocol(
+        &self,
+        spec: &ProcessorSpec,
+    ) -> Result<Box<dyn CommitProtocol<Hooks>>, RuntimeError> {
+        let config = clients::producer(&self.kafka, &self.processing, spec);
+        let timeout = self.processing.operation_timeout();
+        Ok(match self.processing.guarantee {
+            Guarantee::ExactlyOnce => {
+                require_transactions(&self.kafka, timeout)?;
+                Box::new(ExactlyOnce::new(config, timeout)?)
+            }
+            Guarantee::AtLeastOnce => Box::new(AtLeastOnce::new(config, timeout)?),
+        })
+    }
+}
+
+/// Fails fast, naming the broker and the missing APIs, when the broker
+/// cannot run Kafka transactions.
+pub fn require_transactions(kafka: &KafkaConfig, timeout: Duration) -> Result<(), RuntimeError> {
+    let apis = probe_apis(
+        &kafka.bootstrap_servers,
+        timeout.min(Duration::from_secs(10)),
+    )?;
+    let missing = apis.missing_transaction_apis();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = missing
+        .iter()
+        .map(|api| format!("{} (API key {})", api.name(), *api as i16))
+        .collect();
+    Err(RuntimeError::NoTransactions {
+        broker: apis.broker,
+        missing: names.join(", "),
+    })
+}
+
+/// What the loop does after a step of the engine.
+enum Step {
+    /// Carry on.
+    Continue,
+    /// The batch was aborted: rewind these partitions and redo it.
+    Redo(Vec<RewindPoint>),
+}
+
+/// The batch and the protocol that commits it, shared with the rebalance hook.
+struct Engine {
+    protocol: Box<dyn CommitProtocol<Hooks>>,
+    batch: Batch,
+    ledger: Arc<EffectLedger>,
+    metrics: ProcessorMetrics,
+    processing: ProcessingConfig,
+    shutdown: Shutdown,
+}
+
+impl Engine {
+    /// Processes one record into the open batch.
+    fn handle<P: Processor>(
+        &mut self,
+        processor: &mut P,
+        record: Record,
+        spec: &ProcessorSpec,
+        consumer: &BaseConsumer<Hooks>,
+        handle: &Handle,
+    ) -> Result<Step, RuntimeError> {
+        let mut backoff = Duration::from_millis(self.processing.retry_backoff_ms);
+        loop {
+            self.batch.track(&record);
+            if let Err(failure) = self.protocol.begin() {
+                return self.fail(failure);
+            }
+            let started = Instant::now();
+            let result = match processor.decode(&record) {
+                Err(rejection) => Err(ProcessError::Rejected(rejection)),
+                Ok(input) => handle.block_on(processor.process(input, &record)),
+            };
+            self.metrics
+                .latency
+                .observe(started.elapsed().as_secs_f64());
+            let outcome = match result {
+                Ok(outcome) => outcome,
+                Err(ProcessError::Rejected(why)) => {
+                    tracing::warn!(
+                        processor = %spec.name,
+                        topic = %record.topic,
+                        partition = record.partition,
+                        offset = record.offset,
+                        code = %why.code,
+                        reason = %why.message,
+                        "record dead-lettered"
+                    );
+                    self.metrics.dead_lettered(&why.code);
+                    Outcome {
+                        outputs: vec![dead_letter(
+                            &spec.dead_letter_topic,
+                            &spec.name,
+                            &record,
+                            &why,
+                        )],
+                        effects: vec![],
+                    }
+                }
+                Err(ProcessError::Transient(error)) => {
+                    tracing::warn!(
+                        processor = %spec.name,
+                        offset = record.offset,
+                        %error,
+                        backoff_ms = backoff.as_millis() as u64,
+                        "transient failure; committing the batch so far, then retrying"
+                    );
+                    if let Step::Redo(points) = self.commit(consumer)? {
+                        return Ok(Step::Redo(points));
+                    }
+                    if !pause(&self.shutdown, backoff) {
+                        return Ok(Step::Continue);
+                    }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    continue;
+                }
+            };
+            for output in &outcome.outputs {
+                if let Err(failure) = self.protocol.send(&with_trace_context(&record, output)) {
+                    return self.fail(failure);
+                }
+                self.metrics.records_out.inc();
+            }
+            self.batch.complete(&record, outcome.effects);
+            self.metrics.records_in.inc();
+            return Ok(Step::Continue);
+        }
+    }
+
+    /// Applies the batch's effects, then commits its outputs and offsets.
+    fn commit(&mut self, consumer: &BaseConsumer<Hooks>) -> Result<Step, RuntimeError> {
+        if self.batch.is_empty() {
+            return Ok(Step::Continue);
+        }
+        match self.ledger.apply(self.batch.effects()) {
+            Ok(applied) => {
+                self.metrics.applied.inc_by(applied.new);
+                self.metrics.duplicates.inc_by(applied.duplicates);
+            }
+            Err(error) => {
+                tracing::warn!(%error, "applying effects failed; redoing the batch");
+                return self.abort();
+            }
+        }
+        let offsets = self.batch.commit_offsets();
+        let mut attempt = 0;
+        loop {
+            match self.protocol.commit(consumer, &offsets) {
+                Ok(()) => {
+                    self.metrics.committed.inc();
+                    self.batch.clear();
+                    return Ok(Step::Continue);
+                }
+                Err(Failure::Retriable(reason)) if attempt < self.processing.commit_retries => {
+                    attempt += 1;
+                    self.metrics.commit_retries.inc();
+                    tracing::warn!(%reason, attempt, "retriable commit error; retrying");
+                    std::thread::sleep(Duration::from_millis(50 << attempt.min(6)));
+                }
+                Err(failure) => return self.fail(failure),
+            }
+        }
+    }
+
+    /// Handles a failed broker call: recreate the producer if it is fatal,
+    /// otherwise abort; either way the batch is redone.
+    fn fail(&mut self, failure: Failure) -> Result<Step, RuntimeError> {
+        match failure {
+            Failure::Fatal(reason) => {
+                tracing::warn!(%reason, "fatal producer error; recreating the producer and redoing the batch");
+                self.recreate()?;
+                Ok(self.take_redo())
+            }
+            other => {
+                tracing::warn!(reason = %other.message(), "aborting the batch to redo it");
+                self.abort()
+            }
+        }
+    }
+
+    /// Aborts the open batch and returns where to rewind.
+    fn abort(&mut self) -> Result<Step, RuntimeError> {
+        match self.protocol.abort() {
+            Ok(()) => self.metrics.aborted.inc(),
+            Err(failure) => {
+                tracing::warn!(reason = %failure.message(), "abort failed; recreating the producer");
+                self.recreate()?;
+            }
+        }
+        Ok(self.take_redo())
+    }
+
+    fn recreate(&mut self) -> Result<(), RuntimeError> {
+        self.protocol.recreate()?;
+        self.metrics.recreated.inc();
+        Ok(())
+    }
+
+    fn take_redo(&mut self) -> Step {
+        let points = self.batch.rewind_points();
+        self.batch.clear();
+        Step::Redo(points)
+    }
+}
+
+/// The consumer context: commits the open batch before partitions are revoked.
+struct Hooks {
+    engine: Arc<Mutex<Engine>>,
+}
+
+impl ClientContext for Hooks {}
+
+impl ConsumerContext for Hooks {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(partitions) = rebalance {
+            match lock(&self.engine).commit(consumer) {
+                Ok(Step::Continue) => {
+                    tracing::info!(
+                        partitions = partitions.count(),
+                        "batch committed before revoke"
+                    );
+                }
+                Ok(Step::Redo(_)) => {
+                    tracing::warn!(
+                        "batch aborted before revoke; the partitions' next owner redoes it"
+                    );
+                }
+                Err(error) => tracing::error!(%error, "could not settle the batch before revoke"),
+            }
+        }
+    }
+}
+
+fn lock(engine: &Mutex<Engine>) -> MutexGuard<'_, Engine> {
+    engine.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Sleeps for `duration` unless a stop is requested; false if it was.
+fn pause(shutdown: &Shutdown, duration: Duration) -> bool {
+    let until = Instant::now() + duration;
+    while Instant::now() < until {
+        if shutdown.requested() {
+            return false;
+        }
+        std::thread::sleep(MAX_POLL_WAIT.min(until.saturating_duration_since(Instant::now())));
+    }
+    !shutdown.requested()
+}
+
+/// Moves each partition back to the first offset of the aborted batch.
+fn rewind(
+    consumer: &BaseConsumer<Hooks>,
+    points: &[RewindPoint],
+    timeout: Duration,
+) -> Result<(), RuntimeError> {
+    for point in points {
+        consumer
+            .seek(
+                &point.topic,
+                point.partition,
+                Offset::Offset(point.offset),
+                timeout,
+            )
+            .map_err(|source| RuntimeError::Rewind {
+                topic: point.topic.clone(),
+                partition: point.partition,
+                offset: point.offset,
+                source,
+            })?;
+    }
+    Ok(())
+}
+
+fn to_record(message: &BorrowedMessage<'_>) -> Record {
+    let headers = message
+        .headers()
+        .map(|headers| {
+            headers
+                .iter()
+                .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
+                .collect()
+        })
+        .unwrap_or_default();
+    Record {
+        topic: message.topic().to_owned(),
+        partition: message.partition(),
+        offset: message.offset(),
+        key: message.key().map(<[u8]>::to_vec),
+        payload: message.payload().map(<[u8]>::to_vec),
+        headers,
+        timestamp_ms: message.timestamp().to_millis(),
+    }
+}
+
+/// `output` with the input's W3C trace context added where it has none.
+fn with_trace_context(record: &Record, output: &Output) -> Output {
+    let mut output = output.clone();
+    for name in TRACE_HEADERS {
+        if let Some(value) = record.header(name) {
+            if !output.headers.iter().any(|(k, _)| k == name) {
+                output.headers.push((name.to_owned(), value.to_vec()));
+            }
+        }
+    }
+    output
+}

@@ -1,0 +1,35 @@
+//! The processor runtime, written once for every Moneta processor.
+//!
+//! A processor implements [`Processor`]: it maps a record to an [`Outcome`]
+//! (output records and idempotent effects) and knows nothing about commits.
+//! The runtime reads, batches, writes, applies effects and commits, under
+//! one of two [`Guarantee`]s:
+//!
+//! - `exactly_once`: outputs and input offsets commit in one Kafka
+//!   transaction (needs a broker with transactions);
+//! - `at_least_once`: idempotent producer, offsets committed after every
+//!   output is acknowledged.
+//!
+//! Under both, effects are applied through the [`moneta_state::EffectLedger`]
+//! keyed by deterministic ids, so a retry, a crash or a replay never applies
+//! one twice. Undecodable or rejected records go to a dead-letter topic and
+//! processing goes on.
+
+mod batch;
+mod clients;
+mod config;
+pub mod dead_letter;
+mod driver;
+mod error;
+mod metrics;
+mod processor;
+mod protocol;
+mod shutdown;
+
+pub use clients::{group_id, transactional_id};
+pub use config::{Guarantee, ProcessingConfig};
+pub use driver::{ProcessorSpec, Runtime, require_transactions};
+pub use error::RuntimeError;
+pub use metrics::{ProcessorMetrics, RuntimeMetrics};
+pub use processor::{Effect, Outcome, Output, ProcessError, Processor, Record, Rejection};
+pub use shutdown::Shutdown;

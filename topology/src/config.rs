@@ -1,0 +1,250 @@
+//! Moneta's configuration: one TOML file, overridden by `MONETA_…`
+//! environment variables (`MONETA_PROCESSING__GUARANTEE=exactly_once` sets
+//! `processing.guarantee`). Every key and its default is documented in
+//! `docs/configuration.md` and `moneta.example.toml`.
+
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use moneta_connectors::kafka::KafkaConfig;
+use moneta_runtime::ProcessingConfig;
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `[kafka]`: brokers and extra client settings.
+    pub kafka: KafkaConfig,
+    /// `[processing]`: guarantee, batching, timeouts.
+    pub processing: ProcessingConfig,
+    /// `[broker]`: the embedded local broker `moneta up` starts.
+    pub broker: BrokerConfig,
+    /// `[state]`: where embedded state lives.
+    pub state: StateConfig,
+    /// `[topics]`: how topics are created.
+    pub topics: TopicsConfig,
+    /// `[processors.*]`: each processor's topics.
+    pub processors: ProcessorsConfig,
+    /// `[log]`: log format and level.
+    pub log: LogConfig,
+}
+
+/// `[broker]`: the embedded tansu broker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BrokerConfig {
+    /// Whether `moneta up` starts a local tansu broker.
+    pub embedded: bool,
+    /// The tansu executable (a name on `PATH` or a path).
+    pub binary: String,
+    /// Address the local broker listens on; match `kafka.bootstrap_servers`.
+    pub listen: String,
+    /// Directory of the broker's SQLite storage.
+    pub data_dir: PathBuf,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        Self {
+            embedded: true,
+            binary: "tansu".into(),
+            listen: "127.0.0.1:9092".into(),
+            data_dir: ".moneta/broker".into(),
+        }
+    }
+}
+
+/// `[state]`: embedded state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StateConfig {
+    /// Directory of the embedded stores, one sub-directory per processor instance.
+    pub dir: PathBuf,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        Self {
+            dir: ".moneta/state".into(),
+        }
+    }
+}
+
+/// `[topics]`: settings of the topics `moneta topics create` makes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TopicsConfig {
+    /// Partitions per topic.
+    pub partitions: i32,
+    /// Replication factor (1 on a single local broker; 3 in production).
+    pub replication_factor: i32,
+    /// `retention.ms` of every topic; `-1` keeps records forever.
+    pub retention_ms: i64,
+}
+
+impl Default for TopicsConfig {
+    fn default() -> Self {
+        Self {
+            partitions: 3,
+            replication_factor: 1,
+            retention_ms: 7 * 24 * 3600 * 1000,
+        }
+    }
+}
+
+/// `[processors]`: one table per processor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProcessorsConfig {
+    /// `[processors.copy]`: the baseline copy processor.
+    pub copy: StageConfig,
+}
+
+impl Default for ProcessorsConfig {
+    fn default() -> Self {
+        Self {
+            copy: StageConfig::named("copy"),
+        }
+    }
+}
+
+/// Topics of one processor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageConfig {
+    /// Whether `moneta up` runs it.
+    pub enabled: bool,
+    /// Topic it reads.
+    pub input: String,
+    /// Topic it writes.
+    pub output: String,
+    /// Topic its rejected records go to.
+    pub dead_letter: String,
+}
+
+impl StageConfig {
+    /// The default topics of stage `name`: `moneta.<name>.input`, `.output`, `.dlq`.
+    pub fn named(name: &str) -> Self {
+        Self {
+            enabled: true,
+            input: format!("moneta.{name}.input"),
+            output: format!("moneta.{name}.output"),
+            dead_letter: format!("moneta.{name}.dlq"),
+        }
+    }
+}
+
+/// `[log]`: logging.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `json` (one object per line) or `text`.
+    pub format: LogFormat,
+    /// A `tracing` filter, e.g. `info` or `moneta_runtime=debug,info`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// JSON lines.
+    Json,
+    /// Human-readable lines.
+    Text,
+}
+
+/// Errors loading the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file or an environment variable holds an invalid value.
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] Box<figment::Error>),
+    /// The named file does not exist.
+    #[error("configuration file {0} does not exist")]
+    Missing(PathBuf),
+}
+
+impl Config {
+    /// Loads defaults, then `path` if given, then `MONETA_…` variables.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = path {
+            if !path.exists() {
+                return Err(ConfigError::Missing(path.to_owned()));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment.merge(
+            Env::prefixed("MONETA_")
+                .split("__")
+                .filter(|key| key.as_str().contains('.')),
+        );
+        figment.extract().map_err(|e| ConfigError::Invalid(Box::new(e)))
+    }
+
+    /// This configuration with every secret replaced by `***`, for showing.
+    pub fn redacted(&self) -> Self {
+        Self {
+            kafka: self.kafka.redacted(),
+            ..self.clone()
+        }
+    }
+
+    /// The configuration as TOML, secrets redacted.
+    pub fn to_redacted_toml(&self) -> Result<String, toml::ser::Error> {
+        toml::to_string_pretty(&self.redacted())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use moneta_runtime::Guarantee;
+
+    #[test]
+    fn file_then_environment_override_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "moneta.toml",
+                r#"
+                [processing]
+                commit_interval_ms = 250
+                [kafka.client]
+                "sasl.password" = "hunter2"
+                "#,
+            )?;
+            jail.set_env("MONETA_PROCESSING__GUARANTEE", "exactly_once");
+            jail.set_env("MONETA_CONFIG", "ignored: not a config key");
+            let config = Config::load(Some(Path::new("moneta.toml"))).expect("loads");
+            assert_eq!(config.processing.commit_interval_ms, 250);
+            assert_eq!(config.processing.guarantee, Guarantee::ExactlyOnce);
+            assert_eq!(config.topics.partitions, 3);
+            let shown = config.to_redacted_toml().expect("toml");
+            assert!(!shown.contains("hunter2"), "{shown}");
+            assert!(shown.contains("***"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("moneta.toml", "[processing]\ncommit_intervall_ms = 5\n")?;
+            let error = Config::load(Some(Path::new("moneta.toml"))).expect_err("refused");
+            assert!(error.to_string().contains("commit_intervall_ms"), "{error}");
+            Ok(())
+        });
+    }
+}
