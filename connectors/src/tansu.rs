@@ -3,6 +3,7 @@
 //! has no transactions (no `EndTxn`), so processors on it run `at_least_once`.
 
 use std::fs::File;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -113,6 +114,9 @@ impl Tansu {
             .args(["--listener-url", &url, "--advertised-listener-url", &url])
             .args(["--storage-engine", "sqlite://tansu.db"])
             .current_dir(&data_dir)
+            // Its own process group: a terminal's Ctrl-C reaches `moneta`,
+            // which stops its stages first and the broker last.
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err)

@@ -5,6 +5,8 @@
 //!   error injection (exactly-once tests); `moneta broker mock` runs one in
 //!   its own process when a test must kill the processor but keep the broker.
 
+pub mod kafka;
+
 use std::net::TcpListener;
 
 pub use moneta_connectors::tansu::{Tansu, TansuOptions};

@@ -191,7 +191,9 @@ impl Config {
                 .split("__")
                 .filter(|key| key.as_str().contains('.')),
         );
-        figment.extract().map_err(|e| ConfigError::Invalid(Box::new(e)))
+        figment
+            .extract()
+            .map_err(|e| ConfigError::Invalid(Box::new(e)))
     }
 
     /// This configuration with every secret replaced by `***`, for showing.

@@ -1,1 +1,9 @@
-//! placeholder
+//! Moneta's topology: the configuration, the topics, and which processor
+//! reads and writes which topic. The `moneta` command is built on it.
+
+pub mod config;
+pub mod observability;
+pub mod topology;
+
+pub use config::Config;
+pub use topology::{Stage, Topology};

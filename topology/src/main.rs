@@ -1,1 +1,123 @@
-fn main() {}
+//! `moneta`: run and operate the Moneta Core topology.
+
+mod commands;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use moneta_topology::Config;
+use moneta_topology::observability::init_logging;
+
+/// Moneta Core: the signed-contract hub, as a Kafka stream topology.
+#[derive(Debug, Parser)]
+#[command(name = "moneta", version, about)]
+struct Cli {
+    /// Configuration file (TOML); `MONETA_…` variables override it.
+    #[arg(short, long, env = "MONETA_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the embedded broker (unless `broker.embedded = false`), create
+    /// every topic, and run every enabled stage until SIGTERM or Ctrl-C.
+    Up,
+    /// Run the named stages in this process until SIGTERM or Ctrl-C.
+    Run {
+        /// Stages to run (see `moneta topology`).
+        #[arg(required = true)]
+        stages: Vec<String>,
+        /// Instance number: stable per instance, distinct between instances.
+        #[arg(long, default_value_t = 0)]
+        instance: u32,
+    },
+    /// Manage the topology's topics.
+    Topics {
+        #[command(subcommand)]
+        command: commands::topics::TopicsCommand,
+    },
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Run a local broker in the foreground.
+    Broker {
+        #[command(subcommand)]
+        command: commands::broker::BrokerCommand,
+    },
+    /// Write stdin lines as records to a topic (key: the JSON `id`, if any).
+    Produce {
+        /// Destination topic.
+        topic: String,
+    },
+    /// Print a topic's record values, one per line, from the beginning.
+    Consume {
+        /// Topic to read.
+        topic: String,
+        /// Stop after this many records.
+        #[arg(long)]
+        count: Option<usize>,
+        /// Stop after this many seconds without a new record.
+        #[arg(long, default_value_t = 5)]
+        idle_secs: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the effective configuration, secrets redacted.
+    Check,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config_path = cli.config.or_else(|| {
+        let default = PathBuf::from("moneta.toml");
+        default.exists().then_some(default)
+    });
+    let config = match Config::load(config_path.as_deref()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("moneta: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&config.log);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("moneta: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Up => commands::stages::up(config).await,
+            Command::Run { stages, instance } => {
+                commands::stages::run(config, stages, instance).await
+            }
+            Command::Topics { command } => commands::topics::execute(&config, command).await,
+            Command::Config {
+                command: ConfigCommand::Check,
+            } => commands::config_check(&config, config_path.as_deref()),
+            Command::Broker { command } => commands::broker::execute(&config, command).await,
+            Command::Produce { topic } => commands::io::produce(&config, &topic).await,
+            Command::Consume {
+                topic,
+                count,
+                idle_secs,
+            } => commands::io::consume(&config, &topic, count, idle_secs).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("moneta: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

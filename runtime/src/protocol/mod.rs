@@ -8,7 +8,7 @@ mod exactly_once;
 
 use rdkafka::TopicPartitionList;
 use rdkafka::consumer::BaseConsumer;
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 pub(crate) use at_least_once::AtLeastOnce;
 pub(crate) use exactly_once::ExactlyOnce;
@@ -35,6 +35,7 @@ impl Failure {
             KafkaError::Transaction(e) if e.is_fatal() => Failure::Fatal(text),
             KafkaError::Transaction(e) if e.txn_requires_abort() => Failure::Abortable(text),
             KafkaError::Transaction(e) if e.is_retriable() => Failure::Retriable(text),
+            KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut) => Failure::Retriable(text),
             _ => Failure::Abortable(text),
         }
     }

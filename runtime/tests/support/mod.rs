@@ -1,0 +1,185 @@
+//! Shared pieces of the runtime's integration tests: a small processor and
+//! a handle on one running processor instance.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use moneta_connectors::kafka::KafkaConfig;
+use moneta_runtime::{
+    Effect, Outcome, Output, ProcessError, ProcessingConfig, Processor, ProcessorMetrics,
+    ProcessorSpec, Record, Rejection, Runtime, RuntimeError, RuntimeMetrics, Shutdown,
+};
+use moneta_state::EffectLedger;
+
+/// Copies `{"id": …}` records to `output`, one effect per id.
+pub struct Echo {
+    pub output: String,
+}
+
+impl Processor for Echo {
+    type Input = String;
+
+    fn decode(&self, record: &Record) -> Result<String, Rejection> {
+        let value: serde_json::Value =
+            serde_json::from_slice(record.payload.as_deref().unwrap_or_default())
+                .map_err(|e| Rejection::new("invalid_json", e.to_string()))?;
+        value
+            .get("id")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+            .ok_or_else(|| Rejection::new("missing_id", "no string field `id`"))
+    }
+
+    async fn process(&mut self, id: String, record: &Record) -> Result<Outcome, ProcessError> {
+        Ok(Outcome {
+            outputs: vec![Output {
+                topic: self.output.clone(),
+                key: Some(id.clone().into_bytes()),
+                payload: record.payload.clone(),
+                headers: vec![],
+            }],
+            effects: vec![Effect {
+                id: format!("echo:{id}"),
+                value: vec![],
+            }],
+        })
+    }
+}
+
+/// Topic names of one test.
+pub struct Topics {
+    pub input: String,
+    pub output: String,
+    pub dlq: String,
+}
+
+impl Topics {
+    pub fn unique() -> Self {
+        Self {
+            input: moneta_testkit::unique("in"),
+            output: moneta_testkit::unique("out"),
+            dlq: moneta_testkit::unique("dlq"),
+        }
+    }
+
+    pub fn all(&self) -> [&str; 3] {
+        [&self.input, &self.output, &self.dlq]
+    }
+}
+
+/// One processor instance running on its own thread.
+pub struct Running {
+    pub runtime: Runtime,
+    pub metrics: ProcessorMetrics,
+    pub ledger: Arc<EffectLedger>,
+    thread: Option<JoinHandle<Result<(), RuntimeError>>>,
+    _state: tempfile::TempDir,
+}
+
+/// Starts `Echo` from `topics.input` to `topics.output`.
+pub fn start(
+    tokio: &tokio::runtime::Runtime,
+    bootstrap: &str,
+    processing: ProcessingConfig,
+    topics: &Topics,
+) -> anyhow::Result<Running> {
+    let registry = prometheus::Registry::new();
+    let runtime = Runtime {
+        kafka: KafkaConfig {
+            bootstrap_servers: bootstrap.to_owned(),
+            ..KafkaConfig::default()
+        },
+        processing,
+        metrics: RuntimeMetrics::new(&registry)?,
+        shutdown: Shutdown::new(),
+    };
+    let state = tempfile::tempdir()?;
+    let ledger = Arc::new(EffectLedger::open(state.path())?);
+    let spec = ProcessorSpec {
+        name: "echo".into(),
+        inputs: vec![topics.input.clone()],
+        dead_letter_topic: topics.dlq.clone(),
+        instance: 0,
+    };
+    let thread = runtime.spawn(
+        spec,
+        Echo {
+            output: topics.output.clone(),
+        },
+        Arc::clone(&ledger),
+        tokio.handle().clone(),
+    )?;
+    Ok(Running {
+        metrics: runtime.metrics.processor("echo"),
+        runtime,
+        ledger,
+        thread: Some(thread),
+        _state: state,
+    })
+}
+
+impl Running {
+    /// Waits until `done` holds, failing (not hanging) after `limit` or if the processor stops.
+    pub fn wait_for(
+        &mut self,
+        what: &str,
+        limit: Duration,
+        done: impl Fn(&ProcessorMetrics, &EffectLedger) -> bool,
+    ) -> anyhow::Result<()> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if done(&self.metrics, &self.ledger) {
+                return Ok(());
+            }
+            if self.thread.as_ref().is_some_and(|t| t.is_finished()) {
+                match self.stop() {
+                    Err(error) => anyhow::bail!("processor stopped before {what}: {error}"),
+                    Ok(()) => anyhow::bail!("processor stopped before {what}"),
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        anyhow::bail!(
+            "timed out waiting for {what}: in={} out={} committed={} aborted={}",
+            self.metrics.records_in.get(),
+            self.metrics.records_out.get(),
+            self.metrics.committed.get(),
+            self.metrics.aborted.get()
+        )
+    }
+
+    /// Asks the processor to stop and returns how it ended.
+    pub fn stop(&mut self) -> Result<(), RuntimeError> {
+        self.runtime.shutdown.request();
+        match self.thread.take() {
+            Some(thread) => thread
+                .join()
+                .unwrap_or_else(|_| Err(RuntimeError::Thread("panicked".into()))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
+/// `n` ids `prefix-000000`…
+pub fn ids(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}-{i:06}")).collect()
+}
+
+/// Processing settings for tests: short commit interval and session timeout.
+pub fn processing(guarantee: moneta_runtime::Guarantee) -> ProcessingConfig {
+    ProcessingConfig {
+        guarantee,
+        commit_interval_ms: 50,
+        session_timeout_ms: 6_000,
+        ..ProcessingConfig::default()
+    }
+}

@@ -1,0 +1,137 @@
+//! Kafka helpers for tests and benchmarks: create topics, produce JSON
+//! records, read a topic back.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, OwnedMessage};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+
+/// A client configuration pointing at `bootstrap`.
+pub fn client(bootstrap: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", bootstrap);
+    config
+}
+
+/// Creates `topics` with `partitions` each; existing topics are fine.
+pub async fn create_topics(
+    bootstrap: &str,
+    topics: &[&str],
+    partitions: i32,
+) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = client(bootstrap).create()?;
+    let new: Vec<NewTopic<'_>> = topics
+        .iter()
+        .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1)))
+        .collect();
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    for result in admin.create_topics(&new, &options).await? {
+        match result {
+            Ok(_) | Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => anyhow::bail!("creating {name}: {code}"),
+        }
+    }
+    Ok(())
+}
+
+/// Produces one `{"id": …, "seq": …}` record per id (key = id), and waits
+/// until every one is acknowledged.
+pub fn produce_ids(
+    bootstrap: &str,
+    topic: &str,
+    ids: impl IntoIterator<Item = String>,
+) -> anyhow::Result<usize> {
+    let producer: ThreadedProducer<DefaultProducerContext> = client(bootstrap)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "20")
+        .create()?;
+    let mut sent = 0usize;
+    for (seq, id) in ids.into_iter().enumerate() {
+        let payload = format!(r#"{{"id":"{id}","seq":{seq}}}"#);
+        produce_raw(&producer, topic, Some(id.as_bytes()), payload.as_bytes())?;
+        sent += 1;
+    }
+    producer.flush(Duration::from_secs(120))?;
+    Ok(sent)
+}
+
+/// Enqueues one record, waiting while the local queue is full.
+pub fn produce_raw(
+    producer: &ThreadedProducer<DefaultProducerContext>,
+    topic: &str,
+    key: Option<&[u8]>,
+    payload: &[u8],
+) -> anyhow::Result<()> {
+    let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).payload(payload);
+    if let Some(key) = key {
+        record = record.key(key);
+    }
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((
+                rdkafka::error::KafkaError::MessageProduction(
+                    rdkafka::types::RDKafkaErrorCode::QueueFull,
+                ),
+                back,
+            )) => {
+                record = back;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err((e, _)) => return Err(e.into()),
+        }
+    }
+}
+
+/// Reads every partition of `topic` from the beginning until `expected`
+/// records arrived or nothing new came for `idle`.
+pub fn read_topic(
+    bootstrap: &str,
+    topic: &str,
+    expected: usize,
+    idle: Duration,
+) -> anyhow::Result<Vec<OwnedMessage>> {
+    let consumer: BaseConsumer = client(bootstrap)
+        .set("group.id", crate::unique("reader"))
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()?;
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    let mut assignment = TopicPartitionList::new();
+    for t in metadata.topics() {
+        for p in t.partitions() {
+            assignment.add_partition_offset(t.name(), p.id(), Offset::Beginning)?;
+        }
+    }
+    consumer.assign(&assignment)?;
+    let mut out = Vec::new();
+    let mut last = Instant::now();
+    while out.len() < expected && last.elapsed() < idle {
+        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
+            out.push(message?.detach());
+            last = Instant::now();
+        }
+    }
+    Ok(out)
+}
+
+/// The value of header `name` of `message`, as text.
+pub fn header(message: &OwnedMessage, name: &str) -> Option<String> {
+    let headers = message.headers()?;
+    headers
+        .iter()
+        .find(|h| h.key == name)
+        .and_then(|h| h.value)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+/// The JSON `id` of a copied record.
+pub fn id_of(message: &OwnedMessage) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(message.payload()?).ok()?;
+    value.get("id")?.as_str().map(str::to_owned)
+}

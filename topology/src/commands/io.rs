@@ -1,0 +1,84 @@
+//! `moneta produce` and `moneta consume`: quick ways to put records in and
+//! look at what came out.
+
+use std::io::BufRead;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use moneta_topology::Config;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Message, Offset, TopicPartitionList};
+
+/// Writes each stdin line as one record, keyed by its JSON `id` if it has one.
+pub async fn produce(config: &Config, topic: &str) -> anyhow::Result<ExitCode> {
+    let producer: FutureProducer = config
+        .kafka
+        .client_config()
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .create()?;
+    let lines: Vec<String> = std::io::stdin().lock().lines().collect::<Result<_, _>>()?;
+    let mut sent = 0usize;
+    for line in lines.iter().filter(|l| !l.trim().is_empty()) {
+        let key = serde_json::from_str::<serde_json::Value>(line)
+            .ok()
+            .and_then(|v| v.get("id").and_then(|id| id.as_str().map(str::to_owned)));
+        let mut record = FutureRecord::<String, String>::to(topic).payload(line);
+        if let Some(key) = &key {
+            record = record.key(key);
+        }
+        producer
+            .send(record, Duration::from_secs(30))
+            .await
+            .map_err(|(e, _)| e)?;
+        sent += 1;
+    }
+    eprintln!("produced {sent} record(s) to {topic}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints record values of every partition of `topic`, from the beginning.
+pub async fn consume(
+    config: &Config,
+    topic: &str,
+    count: Option<usize>,
+    idle_secs: u64,
+) -> anyhow::Result<ExitCode> {
+    let config = config.clone();
+    let topic = topic.to_owned();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<ExitCode> {
+        let consumer: BaseConsumer = config
+            .kafka
+            .client_config()
+            .set("group.id", "moneta-consume-cli")
+            .set("enable.auto.commit", "false")
+            .set("isolation.level", "read_committed")
+            .create()?;
+        let metadata = consumer.fetch_metadata(Some(&topic), Duration::from_secs(10))?;
+        let mut assignment = TopicPartitionList::new();
+        for t in metadata.topics() {
+            for p in t.partitions() {
+                assignment.add_partition_offset(t.name(), p.id(), Offset::Beginning)?;
+            }
+        }
+        consumer.assign(&assignment)?;
+        let idle = Duration::from_secs(idle_secs);
+        let mut last = Instant::now();
+        let mut seen = 0usize;
+        while count.is_none_or(|c| seen < c) && last.elapsed() < idle {
+            if let Some(message) = consumer.poll(Duration::from_millis(100)) {
+                let message = message?;
+                println!(
+                    "{}",
+                    String::from_utf8_lossy(message.payload().unwrap_or_default())
+                );
+                seen += 1;
+                last = Instant::now();
+            }
+        }
+        eprintln!("consumed {seen} record(s) from {topic}");
+        Ok(ExitCode::SUCCESS)
+    })
+    .await?
+}

@@ -1,0 +1,40 @@
+//! The `moneta` subcommands, one module per group.
+
+pub mod broker;
+pub mod io;
+pub mod stages;
+pub mod topics;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use moneta_topology::Config;
+
+/// `moneta config check`: the effective configuration, secrets redacted.
+pub fn config_check(config: &Config, path: Option<&Path>) -> anyhow::Result<ExitCode> {
+    match path {
+        Some(path) => println!("# configuration: {} + MONETA_… environment", path.display()),
+        None => println!("# configuration: defaults + MONETA_… environment (no file)"),
+    }
+    print!("{}", config.to_redacted_toml()?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves once SIGTERM or SIGINT arrives.
+pub async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
