@@ -1,1 +1,131 @@
-fn main() {}
+//! `moneta-load-tests`: benchmarks that write comparable results.
+//!
+//! `copy` measures the records/s of the `copy` processor under both
+//! processing guarantees, in one run: `at_least_once` on a real tansu broker
+//! and `exactly_once` on librdkafka's mock cluster (tansu has no
+//! transactions). It is the baseline other processors are reported against.
+//! See `load-tests/README.md`.
+
+mod broker;
+mod machine;
+mod report;
+mod scenario;
+mod verify;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::bail;
+use clap::{Args, Parser, Subcommand};
+use moneta_runtime::{Guarantee, ProcessingConfig};
+use tracing_subscriber::EnvFilter;
+
+use crate::broker::Broker;
+use crate::machine::{Commit, Machine, UtcTime};
+use crate::report::Report;
+use crate::scenario::Settings;
+
+/// Moneta benchmarks.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The `copy` baseline: records/s under at_least_once (tansu) and
+    /// exactly_once (librdkafka mock cluster).
+    Copy(CopyArgs),
+}
+
+/// Options of the `copy` benchmark.
+#[derive(Debug, Args)]
+struct CopyArgs {
+    /// Input records per scenario.
+    #[arg(long, default_value_t = 100_000)]
+    records: usize,
+    /// Partitions of each topic.
+    #[arg(long, default_value_t = 3)]
+    partitions: i32,
+    /// Directory the results are written to.
+    #[arg(long, default_value = "load-tests/results")]
+    out: PathBuf,
+    /// A scenario still running after this many seconds fails.
+    #[arg(long, default_value_t = 900)]
+    timeout_secs: u64,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Copy(args) => copy(&args),
+    }
+}
+
+fn copy(args: &CopyArgs) -> anyhow::Result<()> {
+    if args.records == 0 || args.partitions < 1 {
+        bail!("--records and --partitions must be at least 1");
+    }
+    let started = UtcTime::now();
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let processing = ProcessingConfig::default();
+    let settings = Settings {
+        records: args.records,
+        partitions: args.partitions,
+        timeout: Duration::from_secs(args.timeout_secs),
+        processing: processing.clone(),
+    };
+
+    let mut scenarios = Vec::new();
+    for guarantee in [Guarantee::AtLeastOnce, Guarantee::ExactlyOnce] {
+        let broker = match guarantee {
+            Guarantee::AtLeastOnce => Broker::tansu()?,
+            Guarantee::ExactlyOnce => Broker::mock()?,
+        };
+        let measured = scenario::run_copy(&broker, guarantee, &settings, &tokio)?;
+        eprintln!(
+            "[{guarantee}] {:.0} records/s ({:.2} s), produce-only {:.0} records/s",
+            measured.records_per_sec, measured.seconds, measured.produce_records_per_sec
+        );
+        for line in broker.log_problems().iter().take(5) {
+            eprintln!("[{guarantee}] broker log: {line}");
+        }
+        scenarios.push(measured);
+    }
+
+    let report = Report {
+        benchmark: "copy".into(),
+        started_at: started.rfc3339(),
+        machine: Machine::detect(),
+        git: Commit::detect(),
+        records: args.records,
+        partitions: args.partitions,
+        max_batch_records: processing.max_batch_records,
+        commit_interval_ms: processing.commit_interval_ms,
+        scenarios,
+    };
+    let written = report.write(&args.out, &started)?;
+    print!("{}", report.markdown());
+    for path in &written {
+        eprintln!("wrote {}", path.display());
+    }
+    let failed: Vec<String> = report
+        .scenarios
+        .iter()
+        .filter(|s| s.guarantee == Guarantee::AtLeastOnce && !s.verified)
+        .map(|s| format!("{}: {} ids missing", s.guarantee, s.missing))
+        .collect();
+    if !failed.is_empty() {
+        bail!("output check failed: {}", failed.join("; "));
+    }
+    Ok(())
+}

@@ -30,6 +30,21 @@ impl std::fmt::Display for Guarantee {
     }
 }
 
+/// How an instance gets its input partitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Assignment {
+    /// Consumer-group membership: the broker balances partitions between
+    /// live instances (KIP-447 fencing under `exactly_once`).
+    Group,
+    /// Instance `n` of `instances` owns the partitions `p` with
+    /// `p % instances == n`; no membership, so an instance that died without
+    /// leaving never holds partitions hostage. Offsets are still committed
+    /// under the group id. For brokers whose group coordinator is slow to
+    /// drop dead members (tansu 0.6), and for fixed deployments.
+    Static,
+}
+
 /// `[processing]`: how every processor commits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -50,6 +65,14 @@ pub struct ProcessingConfig {
     pub commit_retries: u32,
     /// Consumer group session timeout, in ms.
     pub session_timeout_ms: u64,
+    /// Longest gap between two polls before the instance leaves its group,
+    /// in ms; also the rebalance timeout, i.e. how long a rebalance waits for
+    /// members that died without leaving (SIGKILL) before going on.
+    pub max_poll_interval_ms: u64,
+    /// `group` (default) or `static` partition assignment.
+    pub assignment: Assignment,
+    /// Number of instances of each stage, used by `static` assignment.
+    pub instances: u32,
     /// Upper bound on a graceful stop (SIGTERM/SIGINT), in ms.
     pub shutdown_timeout_ms: u64,
     /// First backoff after a transient processing failure, in ms (doubles, capped at 30 s).
@@ -67,6 +90,9 @@ impl Default for ProcessingConfig {
             operation_timeout_ms: 30_000,
             commit_retries: 5,
             session_timeout_ms: 10_000,
+            max_poll_interval_ms: 60_000,
+            assignment: Assignment::Group,
+            instances: 1,
             shutdown_timeout_ms: 10_000,
             retry_backoff_ms: 100,
         }

@@ -14,12 +14,12 @@ use moneta_connectors::kafka::{KafkaConfig, probe_apis};
 use moneta_state::EffectLedger;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::{BorrowedMessage, Headers};
-use rdkafka::{ClientContext, Message, Offset};
+use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 use tokio::runtime::Handle;
 
 use crate::batch::{Batch, RewindPoint};
 use crate::clients;
-use crate::config::{Guarantee, ProcessingConfig};
+use crate::config::{Assignment, Guarantee, ProcessingConfig};
 use crate::dead_letter::dead_letter;
 use crate::error::RuntimeError;
 use crate::metrics::{ProcessorMetrics, RuntimeMetrics};
@@ -100,10 +100,7 @@ impl Runtime {
         let consumer: BaseConsumer<Hooks> = clients::consumer(&self.kafka, &self.processing, spec)
             .create_with_context(hooks)
             .map_err(RuntimeError::client("consumer"))?;
-        let topics: Vec<&str> = spec.inputs.iter().map(String::as_str).collect();
-        consumer
-            .subscribe(&topics)
-            .map_err(RuntimeError::client("subscribe"))?;
+        self.attach(&consumer, spec)?;
         tracing::info!(
             processor = %spec.name,
             instance = spec.instance,
@@ -153,10 +150,51 @@ impl Runtime {
         if let Step::Redo(_) = last {
             tracing::warn!(processor = %spec.name, "last batch aborted at stop; it is redone on restart");
         }
-        consumer.unsubscribe();
+        if self.processing.assignment == Assignment::Group {
+            consumer.unsubscribe();
+        }
         drop(consumer);
         tracing::info!(processor = %spec.name, instance = spec.instance, "processor stopped");
         Ok(())
+    }
+
+    /// Joins the consumer group, or assigns this instance's static share.
+    fn attach(
+        &self,
+        consumer: &BaseConsumer<Hooks>,
+        spec: &ProcessorSpec,
+    ) -> Result<(), RuntimeError> {
+        let topics: Vec<&str> = spec.inputs.iter().map(String::as_str).collect();
+        if self.processing.assignment == Assignment::Group {
+            return consumer
+                .subscribe(&topics)
+                .map_err(RuntimeError::client("subscribe"));
+        }
+        let instances = self.processing.instances.max(1);
+        if spec.instance >= instances {
+            return Err(RuntimeError::Thread(format!(
+                "instance {} is not below processing.instances = {instances}",
+                spec.instance
+            )));
+        }
+        let mut share = TopicPartitionList::new();
+        for topic in topics {
+            let metadata = consumer
+                .fetch_metadata(Some(topic), self.processing.operation_timeout())
+                .map_err(RuntimeError::client("metadata"))?;
+            for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+                if partition.id() as u32 % instances == spec.instance {
+                    // Offset::Invalid: start from the group's committed offset.
+                    share
+                        .add_partition_offset(topic, partition.id(), Offset::Invalid)
+                        .map_err(RuntimeError::client("assign"))?;
+                }
+            }
+        }
+        tracing::info!(processor = %spec.name, partitions = share.count(), "static assignment");
+        consumer
+            .assign(&share)
+            .map_err(RuntimeError::client("assign"))
     }
 
     fn protocol(
@@ -391,6 +429,17 @@ impl ConsumerContext for Hooks {
                 }
                 Err(error) => tracing::error!(%error, "could not settle the batch before revoke"),
             }
+        }
+    }
+
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(partitions) = rebalance {
+            let assigned: Vec<String> = partitions
+                .elements()
+                .iter()
+                .map(|p| format!("{}[{}]", p.topic(), p.partition()))
+                .collect();
+            tracing::info!(partitions = ?assigned, "partitions assigned");
         }
     }
 }

@@ -27,7 +27,7 @@ mod protocol;
 mod shutdown;
 
 pub use clients::{group_id, transactional_id};
-pub use config::{Guarantee, ProcessingConfig};
+pub use config::{Assignment, Guarantee, ProcessingConfig};
 pub use driver::{ProcessorSpec, Runtime, require_transactions};
 pub use error::RuntimeError;
 pub use metrics::{ProcessorMetrics, RuntimeMetrics};

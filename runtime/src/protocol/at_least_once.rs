@@ -19,7 +19,9 @@ pub(crate) struct AtLeastOnce {
     config: ClientConfig,
     producer: TrackedProducer,
     timeout: Duration,
-    failed_before_batch: u64,
+    /// Failed deliveries counted before the open batch began; `None` when
+    /// no batch is open.
+    failed_before_batch: Option<u64>,
 }
 
 impl AtLeastOnce {
@@ -30,7 +32,7 @@ impl AtLeastOnce {
             config,
             producer,
             timeout,
-            failed_before_batch: 0,
+            failed_before_batch: None,
         })
     }
 
@@ -43,7 +45,10 @@ impl AtLeastOnce {
 
 impl<C: ConsumerContext> CommitProtocol<C> for AtLeastOnce {
     fn begin(&mut self) -> Result<(), Failure> {
-        self.failed_before_batch = self.producer.context().failed();
+        // Snapshot once per batch: a failure reported mid-batch must count.
+        if self.failed_before_batch.is_none() {
+            self.failed_before_batch = Some(self.producer.context().failed());
+        }
         Ok(())
     }
 
@@ -62,7 +67,8 @@ impl<C: ConsumerContext> CommitProtocol<C> for AtLeastOnce {
         if let Some((_, reason)) = self.producer.client().fatal_error() {
             return Err(Failure::Fatal(reason));
         }
-        let failed = self.producer.context().failed() - self.failed_before_batch;
+        let before = self.failed_before_batch.unwrap_or(0);
+        let failed = self.producer.context().failed().saturating_sub(before);
         if failed > 0 {
             return Err(Failure::Abortable(format!(
                 "{failed} output record(s) were not acknowledged"
@@ -73,18 +79,19 @@ impl<C: ConsumerContext> CommitProtocol<C> for AtLeastOnce {
                 .commit(offsets, CommitMode::Sync)
                 .map_err(|e| Failure::Retriable(format!("offset commit: {e}")))?;
         }
+        self.failed_before_batch = None;
         Ok(())
     }
 
     fn abort(&mut self) -> Result<(), Failure> {
         // Outputs already sent cannot be withdrawn; the redo may repeat them.
-        self.failed_before_batch = self.producer.context().failed();
+        self.failed_before_batch = None;
         Ok(())
     }
 
     fn recreate(&mut self) -> Result<(), RuntimeError> {
         self.producer = Self::create(&self.config)?;
-        self.failed_before_batch = 0;
+        self.failed_before_batch = None;
         Ok(())
     }
 }
