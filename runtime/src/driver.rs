@@ -123,22 +123,20 @@ impl Runtime {
                 None => None,
             };
             let mut engine = lock(&engine);
+            let mut outcome = Step::Continue;
             if let Some(record) = record {
-                if let Step::Redo(points) =
-                    engine.handle(&mut processor, record, spec, &consumer, handle)?
-                {
-                    drop(engine);
-                    return rewind(&consumer, &points, self.processing.operation_timeout());
-                }
+                outcome = engine.handle(&mut processor, record, spec, &consumer, handle)?;
             }
-            if engine.batch.due(
+            let due = engine.batch.due(
                 self.processing.max_batch_records,
                 self.processing.commit_interval(),
-            ) {
-                if let Step::Redo(points) = engine.commit(&consumer)? {
-                    drop(engine);
-                    return rewind(&consumer, &points, self.processing.operation_timeout());
-                }
+            );
+            if matches!(outcome, Step::Continue) && due {
+                outcome = engine.commit(&consumer)?;
+            }
+            drop(engine);
+            if let Step::Redo(points) = outcome {
+                rewind(&consumer, &points, self.processing.operation_timeout())?;
             }
             Ok(())
         };
@@ -509,10 +507,10 @@ fn to_record(message: &BorrowedMessage<'_>) -> Record {
 fn with_trace_context(record: &Record, output: &Output) -> Output {
     let mut output = output.clone();
     for name in TRACE_HEADERS {
-        if let Some(value) = record.header(name) {
-            if !output.headers.iter().any(|(k, _)| k == name) {
-                output.headers.push((name.to_owned(), value.to_vec()));
-            }
+        if let Some(value) = record.header(name)
+            && !output.headers.iter().any(|(k, _)| k == name)
+        {
+            output.headers.push((name.to_owned(), value.to_vec()));
         }
     }
     output

@@ -5,5 +5,5 @@ mod probe;
 mod settings;
 
 pub use admin::{TopicSpec, TopicStatus, ensure_topics};
-pub use probe::{ApiKey, BrokerApis, ProbeError, probe_apis};
+pub use probe::{ApiKey, ApiRange, BrokerApis, ProbeError, probe_apis};
 pub use settings::{KafkaConfig, is_secret_key};

@@ -64,13 +64,16 @@ pub enum ProbeError {
     },
 }
 
+/// One advertised API: `(api_key, min_version, max_version)`.
+pub type ApiRange = (i16, i16, i16);
+
 /// The APIs one broker advertised.
 #[derive(Debug, Clone)]
 pub struct BrokerApis {
     /// The broker that answered (`host:port`).
     pub broker: String,
     /// `(api_key, min_version, max_version)` as advertised.
-    pub apis: Vec<(i16, i16, i16)>,
+    pub apis: Vec<ApiRange>,
 }
 
 impl BrokerApis {
@@ -122,7 +125,7 @@ pub fn probe_apis(bootstrap: &str, timeout: Duration) -> Result<BrokerApis, Prob
 }
 
 /// One ApiVersions v0 round trip: the outer error is I/O, the inner a bad answer.
-fn ask(broker: &str, timeout: Duration) -> std::io::Result<Result<Vec<(i16, i16, i16)>, String>> {
+fn ask(broker: &str, timeout: Duration) -> std::io::Result<Result<Vec<ApiRange>, String>> {
     let addr = broker
         .to_socket_addrs()?
         .next()
@@ -154,7 +157,7 @@ fn ask(broker: &str, timeout: Duration) -> std::io::Result<Result<Vec<(i16, i16,
 }
 
 /// Parses an ApiVersions v0 response body (after the size prefix).
-fn parse_v0(body: &[u8]) -> Result<Vec<(i16, i16, i16)>, String> {
+fn parse_v0(body: &[u8]) -> Result<Vec<ApiRange>, String> {
     let mut cursor = Cursor { body, at: 0 };
     let _correlation = cursor.i32()?;
     let error = cursor.i16()?;

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what Moneta needs and is missing: a C toolchain (librdkafka is
+# built from source by rdkafka-sys) and the pinned local broker, tansu 0.6.0
+# (about 10 minutes to build, once).
+set -euo pipefail
+
+missing=()
+command -v cc >/dev/null 2>&1 || missing+=(gcc)
+command -v make >/dev/null 2>&1 || missing+=(make)
+command -v perl >/dev/null 2>&1 || missing+=(perl)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+if ((${#missing[@]})); then
+    echo "setup: installing ${missing[*]} with apt-get"
+    apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+fi
+
+tansu_bin="$(command -v tansu || echo "$HOME/.cargo/bin/tansu")"
+if ! "$tansu_bin" --version 2>/dev/null | grep -q '0\.6\.0'; then
+    echo "setup: installing tansu 0.6.0 (one-time build, ~10 minutes on 2 cores)"
+    cargo install tansu --version 0.6.0 --locked --features libsql,dynostore
+fi
+echo "setup: ok ($("$tansu_bin" --version 2>/dev/null | head -n 1))"

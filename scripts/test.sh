@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Runs every check and test, exactly as CI does (.ci/run calls this script).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+export PATH="$HOME/.cargo/bin:$PATH"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo test --workspace
