@@ -38,6 +38,10 @@ pub(crate) fn consumer(
         .set(
             "session.timeout.ms",
             processing.session_timeout_ms.to_string(),
+        )
+        .set(
+            "max.poll.interval.ms",
+            processing.max_poll_interval_ms.to_string(),
         );
     config
 }

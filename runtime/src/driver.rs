@@ -213,7 +213,18 @@ impl Runtime {
 
 /// Fails fast, naming the broker and the missing APIs, when the broker
 /// cannot run Kafka transactions.
+///
+/// The probe speaks plaintext Kafka; on a TLS or SASL listener it is skipped
+/// and `init_transactions` is the check.
 pub fn require_transactions(kafka: &KafkaConfig, timeout: Duration) -> Result<(), RuntimeError> {
+    let protocol = kafka
+        .client
+        .get("security.protocol")
+        .map_or("plaintext", String::as_str);
+    if !protocol.eq_ignore_ascii_case("plaintext") {
+        tracing::info!(%protocol, "skipping the plaintext transaction probe");
+        return Ok(());
+    }
     let apis = probe_apis(
         &kafka.bootstrap_servers,
         timeout.min(Duration::from_secs(10)),

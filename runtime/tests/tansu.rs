@@ -153,7 +153,7 @@ fn exactly_once_on_tansu_fails_fast_naming_broker_capability_and_setting() -> an
         started.elapsed()
     );
 
-    // The same check is available on its own, for start-up and `moneta config check`.
+    // The same check is available on its own.
     let error = moneta_runtime::require_transactions(
         &moneta_connectors::kafka::KafkaConfig {
             bootstrap_servers: broker.bootstrap_servers().to_owned(),
