@@ -53,3 +53,48 @@ pub fn unique(prefix: &str) -> String {
         NEXT.fetch_add(1, Ordering::Relaxed)
     )
 }
+
+/// librdkafka's mock cluster in its own process (`moneta broker mock`), so a
+/// test can SIGKILL a processor and keep the broker; killed when dropped.
+pub struct MockProcess {
+    child: std::process::Child,
+    bootstrap: String,
+}
+
+impl MockProcess {
+    /// Starts `program broker mock` (the `moneta` binary) and reads its bootstrap servers.
+    pub fn spawn(program: &std::path::Path) -> anyhow::Result<Self> {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(program)
+            .args(["broker", "mock"])
+            .env("RUST_LOG", "warn")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+        let mut line = String::new();
+        std::io::BufReader::new(stdout).read_line(&mut line)?;
+        let bootstrap = line.trim().to_owned();
+        anyhow::ensure!(
+            !bootstrap.is_empty(),
+            "mock broker printed no bootstrap servers"
+        );
+        Ok(Self { child, bootstrap })
+    }
+
+    /// `host:port,…` of the mock brokers.
+    pub fn bootstrap_servers(&self) -> &str {
+        &self.bootstrap
+    }
+}
+
+impl Drop for MockProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
