@@ -1,9 +1,23 @@
 //! Moneta's state.
 //!
-//! For now this crate holds the [`EffectLedger`]: the embedded, crash-safe
-//! record of every effect applied, keyed by a deterministic effect id, so a
-//! retry, a crash or a replay never applies an effect twice.
+//! - [`StateStore`]: the one async trait every backend implements
+//!   ([`EmbeddedStore`] on redb by default; ScyllaDB in production), checked
+//!   by one [`conformance`] suite;
+//! - [`Registry`]: typed access to the registry's entities on any store;
+//! - [`EffectLedger`]: the crash-safe record of every effect applied, keyed by
+//!   a deterministic effect id, so a retry, a crash or a replay never applies
+//!   an effect twice.
 
+pub mod conformance;
+mod embedded;
 mod ledger;
+mod registry;
+mod store;
 
+pub use embedded::EmbeddedStore;
 pub use ledger::{Applied, Effect, EffectLedger, StateError};
+pub use registry::{Registry, RegistryError, Versioned};
+pub use store::{
+    ContractApplied, ContractKeys, ContractQuery, ContractWrite, Expect, StateStore, StoreError,
+    Stored,
+};

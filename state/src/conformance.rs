@@ -1,0 +1,459 @@
+//! The conformance suite: one set of checks every [`StateStore`] backend
+//! must pass, so the embedded store and ScyllaDB behave identically.
+//! Each check panics with a message on failure; `conformance_tests!` turns
+//! them into `#[tokio::test]`s for a backend.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use moneta_domain::Kind;
+
+use crate::store::{
+    ContractApplied, ContractKeys, ContractQuery, ContractWrite, Expect, StateStore, StoreError,
+};
+
+/// A unique id prefix, so checks may share one backend (and keyspace).
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "{prefix}-{nanos:x}-{}",
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Create, read, conditional update, stale update, duplicate create.
+pub async fn records_are_written_with_revisions(store: Arc<dyn StateStore>) {
+    let id = unique("org");
+    let rev = store
+        .put(Kind::Organization, &id, b"{\"v\":1}", &[], Expect::Absent)
+        .await
+        .expect("create");
+    assert_eq!(rev, 1);
+    let again = store
+        .put(Kind::Organization, &id, b"{}", &[], Expect::Absent)
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::Conflict { found: 1, .. })),
+        "duplicate create: {again:?}"
+    );
+    let rev = store
+        .put(
+            Kind::Organization,
+            &id,
+            b"{\"v\":2}",
+            &[],
+            Expect::Revision(1),
+        )
+        .await
+        .expect("update");
+    assert_eq!(rev, 2);
+    let stale = store
+        .put(
+            Kind::Organization,
+            &id,
+            b"{\"v\":3}",
+            &[],
+            Expect::Revision(1),
+        )
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::Conflict { found: 2, .. })),
+        "stale update: {stale:?}"
+    );
+    let missing = store
+        .put(
+            Kind::Organization,
+            &unique("none"),
+            b"{}",
+            &[],
+            Expect::Revision(1),
+        )
+        .await;
+    assert!(
+        matches!(missing, Err(StoreError::Conflict { found: 0, .. })),
+        "update of nothing: {missing:?}"
+    );
+    let got = store
+        .get(Kind::Organization, &id)
+        .await
+        .expect("get")
+        .expect("present");
+    assert_eq!((got.revision, got.body.as_slice()), (2, &b"{\"v\":2}"[..]));
+    assert!(
+        store
+            .get(Kind::Publisher, &id)
+            .await
+            .expect("get")
+            .is_none(),
+        "kinds are separate tables"
+    );
+}
+
+/// Lookups find records by index value, follow updates, and keep kinds apart.
+pub async fn lookups_follow_index_values(store: Arc<dyn StateStore>) {
+    let mic = unique("MIC");
+    let (a, b) = (unique("mo"), unique("mo"));
+    store
+        .put(
+            Kind::MembershipOrganization,
+            &a,
+            b"{}",
+            &[("mic", mic.clone())],
+            Expect::Absent,
+        )
+        .await
+        .expect("a");
+    store
+        .put(
+            Kind::MembershipOrganization,
+            &b,
+            b"{}",
+            &[("mic", unique("MIC"))],
+            Expect::Absent,
+        )
+        .await
+        .expect("b");
+    let found = store
+        .lookup(Kind::MembershipOrganization, "mic", &mic)
+        .await
+        .expect("lookup");
+    assert_eq!(
+        found.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        [a.as_str()]
+    );
+
+    let moved = unique("MIC");
+    store
+        .put(
+            Kind::MembershipOrganization,
+            &a,
+            b"{}",
+            &[("mic", moved.clone())],
+            Expect::Revision(1),
+        )
+        .await
+        .expect("move");
+    assert!(
+        store
+            .lookup(Kind::MembershipOrganization, "mic", &mic)
+            .await
+            .expect("lookup")
+            .is_empty(),
+        "old value gone"
+    );
+    assert_eq!(
+        store
+            .lookup(Kind::MembershipOrganization, "mic", &moved)
+            .await
+            .expect("lookup")
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .lookup(Kind::Publisher, "mic", &moved)
+            .await
+            .expect("lookup")
+            .is_empty()
+    );
+
+    // Several records under one value (an MO's developers), in id order.
+    let mo = unique("mo");
+    let mut devs: Vec<String> = (0..3).map(|_| unique("dev")).collect();
+    for dev in &devs {
+        store
+            .put(
+                Kind::MoDeveloper,
+                dev,
+                b"{}",
+                &[("mo_id", mo.clone())],
+                Expect::Absent,
+            )
+            .await
+            .expect("dev");
+    }
+    devs.sort();
+    let found: Vec<String> = store
+        .lookup(Kind::MoDeveloper, "mo_id", &mo)
+        .await
+        .expect("lookup")
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(found, devs);
+}
+
+/// Listing pages through a kind in id order.
+pub async fn lists_page_in_id_order(store: Arc<dyn StateStore>) {
+    let prefix = unique("page");
+    for i in 0..5 {
+        store
+            .put(
+                Kind::WebhookEndpoint,
+                &format!("{prefix}-{i}"),
+                b"{}",
+                &[],
+                Expect::Absent,
+            )
+            .await
+            .expect("put");
+    }
+    let mut seen = Vec::new();
+    let mut after = Some(format!("{prefix}-"));
+    loop {
+        let page = store
+            .list(Kind::WebhookEndpoint, after.as_deref(), 2)
+            .await
+            .expect("list");
+        let mine: Vec<String> = page
+            .iter()
+            .map(|s| s.id.clone())
+            .filter(|id| id.starts_with(&prefix))
+            .collect();
+        if mine.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 2);
+        after = mine.last().cloned();
+        seen.extend(mine);
+    }
+    assert_eq!(
+        seen,
+        (0..5).map(|i| format!("{prefix}-{i}")).collect::<Vec<_>>()
+    );
+}
+
+fn keys(mo: &str, publisher: &str, kind: &str, created_at: i64) -> ContractKeys {
+    ContractKeys {
+        mo_id: mo.into(),
+        publisher_id: publisher.into(),
+        mpass_id: None,
+        contract_type: kind.into(),
+        created_at,
+    }
+}
+
+fn write(contract: &str, event: &str, expected: u64, keys: &ContractKeys) -> ContractWrite {
+    ContractWrite {
+        contract_id: contract.into(),
+        event_id: event.into(),
+        expected_version: expected,
+        body: format!("{{\"event\":\"{event}\",\"version\":{}}}", expected + 1).into_bytes(),
+        keys: keys.clone(),
+    }
+}
+
+/// Version compare-and-set, and idempotence by event id (replays).
+pub async fn contract_events_apply_once_and_in_order(store: Arc<dyn StateStore>) {
+    let id = unique("contract");
+    let k = keys("mo", "pub", "subscription_charge", 1_700_000_000);
+    assert_eq!(
+        store
+            .apply_contract(write(&id, "e1", 0, &k))
+            .await
+            .expect("e1"),
+        ContractApplied::Applied { version: 1 }
+    );
+    assert_eq!(
+        store
+            .apply_contract(write(&id, "e1", 0, &k))
+            .await
+            .expect("e1 again"),
+        ContractApplied::AlreadyApplied { version: 1 }
+    );
+    assert_eq!(
+        store
+            .apply_contract(write(&id, "e2", 1, &k))
+            .await
+            .expect("e2"),
+        ContractApplied::Applied { version: 2 }
+    );
+    assert_eq!(
+        store
+            .apply_contract(write(&id, "e3", 1, &k))
+            .await
+            .expect("stale"),
+        ContractApplied::Conflict { current: 2 }
+    );
+    // A replay of an old event, even against an old version, changes nothing.
+    assert_eq!(
+        store
+            .apply_contract(write(&id, "e1", 0, &k))
+            .await
+            .expect("replay"),
+        ContractApplied::AlreadyApplied { version: 1 }
+    );
+    let got = store
+        .get_contract(&id)
+        .await
+        .expect("get")
+        .expect("present");
+    assert_eq!(got.revision, 2);
+    assert_eq!(got.body, b"{\"event\":\"e2\",\"version\":2}");
+    let fresh = unique("contract");
+    assert_eq!(
+        store
+            .apply_contract(write(&fresh, "x", 3, &k))
+            .await
+            .expect("absent"),
+        ContractApplied::Conflict { current: 0 }
+    );
+    assert!(store.get_contract(&fresh).await.expect("get").is_none());
+}
+
+/// Writers racing on one contract: each version is won by exactly one
+/// event, and every event lands exactly once.
+pub async fn concurrent_writers_race_safely(store: Arc<dyn StateStore>) {
+    let id = unique("raced");
+    let k = keys("mo", "pub", "dispute", 1_700_000_000);
+    let writers = 8;
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let (store, id, k) = (Arc::clone(&store), id.clone(), k.clone());
+        tasks.push(tokio::spawn(async move {
+            let event = format!("event-{w}");
+            loop {
+                let current = store
+                    .get_contract(&id)
+                    .await
+                    .expect("get")
+                    .map_or(0, |s| s.revision);
+                match store
+                    .apply_contract(write(&id, &event, current, &k))
+                    .await
+                    .expect("apply")
+                {
+                    ContractApplied::Applied { version }
+                    | ContractApplied::AlreadyApplied { version } => return version,
+                    ContractApplied::Conflict { .. } => tokio::task::yield_now().await,
+                }
+            }
+        }));
+    }
+    let mut versions = BTreeSet::new();
+    for task in tasks {
+        assert!(
+            versions.insert(task.await.expect("writer")),
+            "two events got one version"
+        );
+    }
+    assert_eq!(versions, (1..=writers).collect::<BTreeSet<u64>>());
+    assert_eq!(
+        store
+            .get_contract(&id)
+            .await
+            .expect("get")
+            .expect("present")
+            .revision,
+        writers
+    );
+}
+
+/// Searches by party, mPass, type and creation time.
+pub async fn contracts_are_searchable(store: Arc<dyn StateStore>) {
+    let (mo, publisher, mpass) = (unique("mo"), unique("pub"), unique("mpass"));
+    let other_mo = unique("mo");
+    let base = 1_700_000_000;
+    let mut with_mpass = keys(&mo, &publisher, "subscription_charge", base + 10);
+    with_mpass.mpass_id = Some(mpass.clone());
+    let entries = [
+        (
+            unique("c"),
+            keys(&mo, &publisher, "subscription_charge", base),
+        ),
+        (unique("c"), with_mpass),
+        (unique("c"), keys(&mo, &publisher, "dispute", base + 20)),
+        (
+            unique("c"),
+            keys(&other_mo, &publisher, "subscription_charge", base + 30),
+        ),
+    ];
+    for (id, k) in &entries {
+        store
+            .apply_contract(write(id, "create", 0, k))
+            .await
+            .expect("create");
+    }
+    let ids = |found: Vec<crate::Stored>| found.into_iter().map(|s| s.id).collect::<Vec<String>>();
+    let want = |picked: &[usize]| {
+        picked
+            .iter()
+            .map(|i| entries[*i].0.clone())
+            .collect::<Vec<String>>()
+    };
+    let by_mo = ContractQuery {
+        mo_id: Some(mo.clone()),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(store.search_contracts(&by_mo).await.expect("mo")),
+        want(&[0, 1, 2])
+    );
+    let by_pub_type = ContractQuery {
+        publisher_id: Some(publisher.clone()),
+        contract_type: Some("subscription_charge".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(store.search_contracts(&by_pub_type).await.expect("pub")),
+        want(&[0, 1, 3])
+    );
+    let by_mpass = ContractQuery {
+        mpass_id: Some(mpass),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(store.search_contracts(&by_mpass).await.expect("mpass")),
+        want(&[1])
+    );
+    let by_time = ContractQuery {
+        publisher_id: Some(publisher),
+        created_from: Some(base + 10),
+        created_until: Some(base + 30),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(store.search_contracts(&by_time).await.expect("time")),
+        want(&[1, 2])
+    );
+    let limited = ContractQuery {
+        mo_id: Some(mo),
+        limit: 2,
+        ..Default::default()
+    };
+    assert_eq!(
+        store.search_contracts(&limited).await.expect("limit").len(),
+        2
+    );
+}
+
+/// Generates one `#[tokio::test]` per conformance check for a backend.
+/// `$store` is an async block returning `Option<Arc<dyn StateStore>>`
+/// (`None` skips, e.g. when no ScyllaDB address is configured).
+#[macro_export]
+macro_rules! conformance_tests {
+    ($store:expr) => {
+        $crate::conformance_tests!(@each $store;
+            records_are_written_with_revisions,
+            lookups_follow_index_values,
+            lists_page_in_id_order,
+            contract_events_apply_once_and_in_order,
+            concurrent_writers_race_safely,
+            contracts_are_searchable);
+    };
+    (@each $store:expr; $($check:ident),+) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $check() {
+                match $store.await {
+                    Some(store) => $crate::conformance::$check(store).await,
+                    None => eprintln!("skipped {}: backend not configured", stringify!($check)),
+                }
+            }
+        )+
+    };
+}

@@ -1,0 +1,188 @@
+//! The state store: one async trait every backend implements.
+//!
+//! Registry records are JSON documents with a revision and named secondary
+//! indexes; contracts are versioned documents changed only by
+//! [`StateStore::apply_contract`], a compare-and-set keyed by event id.
+
+use async_trait::async_trait;
+use moneta_domain::Kind;
+use serde::{Deserialize, Serialize};
+
+/// A stored document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// Primary key.
+    pub id: String,
+    /// 1 when created, +1 on every write (for contracts: the contract version).
+    pub revision: u64,
+    /// The JSON body.
+    pub body: Vec<u8>,
+}
+
+/// What a write expects to find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// Nothing: the write creates the record.
+    Absent,
+    /// The record at exactly this revision.
+    Revision(u64),
+}
+
+/// Where a contract can be found by [`StateStore::search_contracts`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContractKeys {
+    /// The Membership Organization party.
+    pub mo_id: String,
+    /// The publisher party.
+    pub publisher_id: String,
+    /// The mPass, if the contract concerns one.
+    pub mpass_id: Option<String>,
+    /// Contract type, e.g. `subscription_charge`.
+    pub contract_type: String,
+    /// Creation time, Unix seconds.
+    pub created_at: i64,
+}
+
+/// One event applied to one contract.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContractWrite {
+    /// The contract.
+    pub contract_id: String,
+    /// The event's id: applying it again returns the first result.
+    pub event_id: String,
+    /// The version the event was computed against; 0 for a new contract.
+    pub expected_version: u64,
+    /// The contract's JSON at `expected_version + 1`.
+    pub body: Vec<u8>,
+    /// Its search keys.
+    pub keys: ContractKeys,
+}
+
+/// What [`StateStore::apply_contract`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContractApplied {
+    /// The event was applied; the contract is now at `version`.
+    Applied {
+        /// New version.
+        version: u64,
+    },
+    /// The event had been applied before, giving `version`; nothing changed.
+    AlreadyApplied {
+        /// Version the event produced the first time.
+        version: u64,
+    },
+    /// The contract is no longer at the expected version.
+    Conflict {
+        /// Its current version (0 if it does not exist).
+        current: u64,
+    },
+}
+
+/// A contract search; every given field must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContractQuery {
+    /// Party MO.
+    pub mo_id: Option<String>,
+    /// Party publisher.
+    pub publisher_id: Option<String>,
+    /// The mPass concerned.
+    pub mpass_id: Option<String>,
+    /// Contract type.
+    pub contract_type: Option<String>,
+    /// Created at or after (Unix seconds).
+    pub created_from: Option<i64>,
+    /// Created before (Unix seconds).
+    pub created_until: Option<i64>,
+    /// Most results returned (0 = 100).
+    pub limit: usize,
+}
+
+impl ContractQuery {
+    /// Whether `keys` matches every given field.
+    pub fn matches(&self, keys: &ContractKeys) -> bool {
+        let eq = |want: &Option<String>, have: Option<&str>| {
+            want.as_deref().is_none_or(|w| Some(w) == have)
+        };
+        eq(&self.mo_id, Some(&keys.mo_id))
+            && eq(&self.publisher_id, Some(&keys.publisher_id))
+            && eq(&self.mpass_id, keys.mpass_id.as_deref())
+            && eq(&self.contract_type, Some(&keys.contract_type))
+            && self.created_from.is_none_or(|from| keys.created_at >= from)
+            && self
+                .created_until
+                .is_none_or(|until| keys.created_at < until)
+    }
+
+    /// The result limit, with 0 meaning the default of 100.
+    pub fn effective_limit(&self) -> usize {
+        if self.limit == 0 { 100 } else { self.limit }
+    }
+}
+
+/// Errors of a state store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The record was not at the expected revision.
+    #[error("{kind} {id}: expected {expected:?}, found revision {found}")]
+    Conflict {
+        /// Table.
+        kind: &'static str,
+        /// Record.
+        id: String,
+        /// What the write expected.
+        expected: Expect,
+        /// Current revision, 0 if absent.
+        found: u64,
+    },
+    /// The record does not exist.
+    #[error("{kind} {id} not found")]
+    NotFound {
+        /// Table.
+        kind: &'static str,
+        /// Record.
+        id: String,
+    },
+    /// The backend failed (I/O, network, corrupt data).
+    #[error("state backend: {0}")]
+    Backend(String),
+}
+
+/// The state store every backend implements, with identical behaviour.
+#[async_trait]
+pub trait StateStore: Send + Sync {
+    /// Writes a record and its index entries if it is as `expect`ed;
+    /// returns the new revision.
+    async fn put(
+        &self,
+        kind: Kind,
+        id: &str,
+        body: &[u8],
+        indexes: &[(&'static str, String)],
+        expect: Expect,
+    ) -> Result<u64, StoreError>;
+
+    /// Reads one record.
+    async fn get(&self, kind: Kind, id: &str) -> Result<Option<Stored>, StoreError>;
+
+    /// Every record of `kind` whose index `index` has `value`, by id.
+    async fn lookup(&self, kind: Kind, index: &str, value: &str)
+    -> Result<Vec<Stored>, StoreError>;
+
+    /// Records of `kind` with ids after `after`, in id order, at most `limit`.
+    async fn list(
+        &self,
+        kind: Kind,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Stored>, StoreError>;
+
+    /// Reads one contract; `revision` is its version.
+    async fn get_contract(&self, id: &str) -> Result<Option<Stored>, StoreError>;
+
+    /// Applies one event to a contract: compare-and-set on the version,
+    /// idempotent by event id.
+    async fn apply_contract(&self, write: ContractWrite) -> Result<ContractApplied, StoreError>;
+
+    /// Contracts matching `query`, oldest first.
+    async fn search_contracts(&self, query: &ContractQuery) -> Result<Vec<Stored>, StoreError>;
+}
