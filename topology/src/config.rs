@@ -29,6 +29,42 @@ pub struct Config {
     pub processors: ProcessorsConfig,
     /// `[log]`: log format and level.
     pub log: LogConfig,
+    /// `[admin]`: the operators' admin API.
+    pub admin: AdminConfig,
+}
+
+/// A secret value: never shown by `Debug`, redacted by [`Config::redacted`].
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "***" })
+    }
+}
+
+/// `[admin]`: the operators' admin API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Whether `moneta up` serves the admin API.
+    pub enabled: bool,
+    /// Address it listens on (and `moneta admin` calls).
+    pub listen: String,
+    /// Operators' bearer token; empty refuses every request. Set it with
+    /// `MONETA_ADMIN__TOKEN` rather than in a file.
+    pub token: Secret,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: "127.0.0.1:8081".into(),
+            token: Secret::default(),
+        }
+    }
 }
 
 /// `[broker]`: the embedded tansu broker.
@@ -56,20 +92,40 @@ impl Default for BrokerConfig {
     }
 }
 
-/// `[state]`: embedded state.
+/// `[state]`: where registry and contract state live.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StateConfig {
-    /// Directory of the embedded stores, one sub-directory per processor instance.
+    /// `embedded` (redb files under `dir`) or `scylla`.
+    pub backend: StateBackend,
+    /// Directory of the embedded stores: `registry/` and one effect ledger
+    /// per processor instance.
     pub dir: PathBuf,
+    /// ScyllaDB contact points, comma-separated `host:port` (backend `scylla`).
+    pub scylla_nodes: String,
+    /// ScyllaDB keyspace (backend `scylla`).
+    pub scylla_keyspace: String,
 }
 
 impl Default for StateConfig {
     fn default() -> Self {
         Self {
+            backend: StateBackend::Embedded,
             dir: ".moneta/state".into(),
+            scylla_nodes: "127.0.0.1:9042".into(),
+            scylla_keyspace: "moneta".into(),
         }
     }
+}
+
+/// Which state store backend to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StateBackend {
+    /// redb files on local disk: the default on one machine.
+    Embedded,
+    /// ScyllaDB: production.
+    Scylla,
 }
 
 /// `[topics]`: settings of the topics `moneta topics create` makes.
@@ -198,10 +254,12 @@ impl Config {
 
     /// This configuration with every secret replaced by `***`, for showing.
     pub fn redacted(&self) -> Self {
-        Self {
-            kafka: self.kafka.redacted(),
-            ..self.clone()
+        let mut shown = self.clone();
+        shown.kafka = self.kafka.redacted();
+        if !self.admin.token.0.is_empty() {
+            shown.admin.token = Secret("***".into());
         }
+        shown
     }
 
     /// The configuration as TOML, secrets redacted.
@@ -228,6 +286,7 @@ mod tests {
                 "sasl.password" = "hunter2"
                 "#,
             )?;
+            jail.set_env("MONETA_ADMIN__TOKEN", "admin-s3cret");
             jail.set_env("MONETA_PROCESSING__GUARANTEE", "exactly_once");
             jail.set_env("MONETA_CONFIG", "ignored: not a config key");
             let config = Config::load(Some(Path::new("moneta.toml"))).expect("loads");
@@ -236,6 +295,9 @@ mod tests {
             assert_eq!(config.topics.partitions, 3);
             let shown = config.to_redacted_toml().expect("toml");
             assert!(!shown.contains("hunter2"), "{shown}");
+            assert_eq!(config.admin.token.0, "admin-s3cret");
+            assert!(!shown.contains("admin-s3cret"), "{shown}");
+            assert!(!format!("{config:?}").contains("admin-s3cret"));
             assert!(shown.contains("***"));
             Ok(())
         });

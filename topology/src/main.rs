@@ -39,6 +39,13 @@ enum Command {
         #[command(subcommand)]
         command: commands::topics::TopicsCommand,
     },
+    /// Operate the registry through the admin API.
+    Admin {
+        #[command(subcommand)]
+        command: commands::admin::AdminCommand,
+    },
+    /// Create a small demo network (MO, publisher, keys, templates, …) through the admin API.
+    SeedDemo,
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -105,6 +112,8 @@ fn main() -> ExitCode {
                 command: ConfigCommand::Check,
             } => commands::config_check(&config, config_path.as_deref()),
             Command::Broker { command } => commands::broker::execute(&config, command).await,
+            Command::Admin { command } => commands::admin::execute(&config, command).await,
+            Command::SeedDemo => commands::demo::seed(&config).await,
             Command::Produce { topic } => commands::io::produce(&config, &topic).await,
             Command::Consume {
                 topic,

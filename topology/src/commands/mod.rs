@@ -1,6 +1,8 @@
 //! The `moneta` subcommands, one module per group.
 
+pub mod admin;
 pub mod broker;
+pub mod demo;
 pub mod io;
 pub mod stages;
 pub mod topics;

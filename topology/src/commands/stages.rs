@@ -9,7 +9,7 @@ use moneta_runtime::{Runtime, RuntimeError, RuntimeMetrics, Shutdown};
 use moneta_topology::{Config, Topology};
 use prometheus::Registry;
 
-use super::{broker, stop_signal, topics};
+use super::{admin, broker, stop_signal, topics};
 
 /// `moneta up`: embedded broker, topics, every enabled stage.
 pub async fn up(config: Config) -> anyhow::Result<ExitCode> {
@@ -19,6 +19,14 @@ pub async fn up(config: Config) -> anyhow::Result<ExitCode> {
         None
     };
     topics::create(&config).await.context("creating topics")?;
+    if config.admin.enabled {
+        let admin_config = config.clone();
+        tokio::spawn(async move {
+            if let Err(error) = admin::serve(&admin_config, stop_signal()).await {
+                tracing::error!(error = %format!("{error:#}"), "admin API stopped");
+            }
+        });
+    }
     let topology = Topology::new(&config);
     let stages: Vec<String> = topology
         .stages()
@@ -37,6 +45,12 @@ pub async fn up(config: Config) -> anyhow::Result<ExitCode> {
     );
     println!("  guarantee   {}", config.processing.guarantee);
     println!("  state       {}", config.state.dir.display());
+    if config.admin.enabled {
+        println!(
+            "  admin API   http://{}/v1/admin (OpenAPI: /v1/admin/openapi.json)",
+            config.admin.listen
+        );
+    }
     for stage in topology.stages().iter().filter(|s| s.topics.enabled) {
         println!(
             "  stage       {}: {} -> {} (dead letters: {})",
@@ -46,6 +60,7 @@ pub async fn up(config: Config) -> anyhow::Result<ExitCode> {
     println!(
         "Try: echo '{{\"id\":\"c-1\"}}' | moneta produce moneta.copy.input && moneta consume moneta.copy.output --count 1"
     );
+    println!("Registry: `moneta seed-demo`, then `moneta admin list membership-organizations`.");
     println!("Logs go to stderr. Ctrl-C stops everything.");
     let code = run(config, stages, 0).await;
     drop(broker);

@@ -1,0 +1,183 @@
+//! The generic handlers every registry collection shares: create, get,
+//! list or look up, and change status.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::AdminState;
+use crate::problem::Problem;
+use crate::resource::{Lifecycle, Resource, lookup};
+
+/// Most records one list call returns.
+const MAX_PAGE: usize = 1000;
+
+/// One entity with its revision (also sent as `ETag`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Item<E> {
+    /// Revision to send back in `If-Match`.
+    pub revision: u64,
+    /// The entity.
+    pub entity: E,
+}
+
+/// A page of a collection.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Page<E> {
+    /// The entities.
+    pub items: Vec<Item<E>>,
+    /// Pass as `after` for the next page; absent on the last.
+    pub next_after: Option<String>,
+}
+
+/// Body of a status change.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusChange<S> {
+    /// The status to move to.
+    pub status: S,
+}
+
+/// Parses a JSON body, refusing other media types and naming where it is wrong.
+pub fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Result<T, Problem> {
+    let media = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !media.starts_with("application/json") {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Unsupported media type",
+            "send the body as application/json",
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| Problem::malformed(format!("body: {e}")))
+}
+
+fn item_response<E: Serialize>(status: StatusCode, revision: u64, entity: E) -> Response {
+    let etag = format!("\"{revision}\"");
+    (
+        status,
+        [(header::ETAG, etag)],
+        Json(Item { revision, entity }),
+    )
+        .into_response()
+}
+
+/// `POST /v1/admin/<collection>`: creates an entity.
+pub async fn create<R: Resource>(
+    State(state): State<AdminState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let mut entity: R = json_body(&headers, &body)?;
+    entity.prepare(state.now())?;
+    let revision = state.registry.create(&entity).await?;
+    tracing::info!(kind = R::KIND.as_str(), id = entity.id(), "created");
+    Ok(item_response(StatusCode::CREATED, revision, entity))
+}
+
+/// `GET /v1/admin/<collection>/{id}`.
+pub async fn get_one<R: Resource>(
+    State(state): State<AdminState>,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let found = state.registry.get::<R>(&id).await?;
+    let item = found
+        .ok_or_else(|| Problem::not_found(format!("{} {id} does not exist", R::COLLECTION)))?;
+    Ok(item_response(StatusCode::OK, item.revision, item.entity))
+}
+
+/// `GET /v1/admin/<collection>?after=&limit=` or `?<lookup params>`.
+pub async fn list<R: Resource>(
+    State(state): State<AdminState>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Result<Json<Page<R>>, Problem> {
+    let limit = match query.get("limit") {
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|l| (1..=MAX_PAGE).contains(l))
+            .ok_or_else(|| Problem::malformed(format!("limit must be 1..={MAX_PAGE}")))?,
+        None => 100,
+    };
+    let found = match lookup::<R>(&query)? {
+        Some((index, value)) => state.registry.find::<R>(index, &value).await?,
+        None => {
+            let after = query.get("after").map(String::as_str);
+            state.registry.list::<R>(after, limit).await?
+        }
+    };
+    let next_after = (found.len() == limit)
+        .then(|| found.last().map(|v| v.entity.id().to_owned()))
+        .flatten();
+    let items = found
+        .into_iter()
+        .map(|v| Item {
+            revision: v.revision,
+            entity: v.entity,
+        })
+        .collect();
+    Ok(Json(Page { items, next_after }))
+}
+
+/// `POST /v1/admin/<collection>/{id}/status`: an allowed status transition,
+/// optionally guarded by `If-Match: "<revision>"`.
+pub async fn change_status<R: Lifecycle>(
+    State(state): State<AdminState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let change: StatusChange<R::Status> = json_body(&headers, &body)?;
+    apply_status::<R>(&state, &id, change.status, if_match(&headers)?).await
+}
+
+/// Reads the entity, applies the transition and writes it back at its revision.
+pub async fn apply_status<R: Lifecycle>(
+    state: &AdminState,
+    id: &str,
+    to: R::Status,
+    expected: Option<u64>,
+) -> Result<Response, Problem> {
+    let current = state
+        .registry
+        .get::<R>(id)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("{} {id} does not exist", R::COLLECTION)))?;
+    if expected.is_some_and(|rev| rev != current.revision) {
+        return Err(Problem::new(
+            StatusCode::PRECONDITION_FAILED,
+            "precondition_failed",
+            "Precondition failed",
+            format!("{} {id} is at revision {}", R::COLLECTION, current.revision),
+        ));
+    }
+    let mut entity = current.entity;
+    entity
+        .change_status(to, state.now())
+        .map_err(|e| Problem::transition(e.to_string()))?;
+    let revision = state.registry.update(&entity, current.revision).await?;
+    tracing::info!(kind = R::KIND.as_str(), id, "status changed");
+    Ok(item_response(StatusCode::OK, revision, entity))
+}
+
+fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Problem> {
+    headers
+        .get(header::IF_MATCH)
+        .map(|v| {
+            v.to_str()
+                .ok()
+                .map(|s| s.trim_matches('"'))
+                .and_then(|s| s.parse::<u64>().ok())
+                .ok_or_else(|| Problem::malformed("If-Match must be a quoted revision number"))
+        })
+        .transpose()
+}

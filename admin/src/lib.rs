@@ -1,0 +1,122 @@
+//! The operators' admin API (HTTP, JSON): create, read, list, look up and
+//! change the status of every registry entity; register, rotate and revoke
+//! partner keys; upload template versions. Every route but the OpenAPI
+//! document needs the admin bearer token; every error is RFC 9457
+//! problem+json with a stable `code`.
+
+mod auth;
+pub mod handlers;
+mod problem;
+mod resource;
+mod templates;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use moneta_domain::{
+    BillingAccount, ContractTemplate, KeyState, MPass, MembershipOrganization, MoDeveloper,
+    Organization, PartnerKey, Publisher, PublisherDeveloper, SettlementAgreement, WebhookEndpoint,
+};
+use moneta_state::Registry;
+
+pub use auth::AdminToken;
+pub use problem::Problem;
+pub use resource::{Lifecycle, Resource};
+
+/// The OpenAPI document of this API.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AdminState {
+    /// The registry on the configured store.
+    pub registry: Registry,
+    /// The operators' bearer token.
+    pub token: AdminToken,
+    /// Unix seconds now (replaceable in tests).
+    pub clock: Arc<dyn Fn() -> i64 + Send + Sync>,
+}
+
+impl AdminState {
+    /// State with the system clock.
+    pub fn new(registry: Registry, token: AdminToken) -> Self {
+        let clock = Arc::new(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64)
+        });
+        Self {
+            registry,
+            token,
+            clock,
+        }
+    }
+
+    /// Unix seconds now.
+    pub fn now(&self) -> i64 {
+        (self.clock)()
+    }
+}
+
+/// The admin API's routes, under `/v1/admin`.
+pub fn router(state: AdminState) -> Router {
+    let api = Router::new()
+        .merge(lifecycle::<Organization>())
+        .merge(lifecycle::<MembershipOrganization>())
+        .merge(lifecycle::<Publisher>())
+        .merge(lifecycle::<MoDeveloper>())
+        .merge(lifecycle::<PublisherDeveloper>())
+        .merge(lifecycle::<MPass>())
+        .merge(lifecycle::<BillingAccount>())
+        .merge(lifecycle::<PartnerKey>())
+        .merge(collection::<WebhookEndpoint>())
+        .merge(collection::<SettlementAgreement>())
+        .route("/keys/{id}/revoke", post(revoke_key))
+        .route("/templates", get(handlers::list::<ContractTemplate>))
+        .route("/templates/{name}/latest", get(templates::latest))
+        .route(
+            "/templates/{name}/versions/{version}",
+            put(templates::upload).get(templates::version),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ))
+        .route("/openapi.json", get(openapi));
+    Router::new().nest("/v1/admin", api).with_state(state)
+}
+
+fn collection<R: Resource>() -> Router<AdminState> {
+    Router::new()
+        .route(
+            &format!("/{}", R::COLLECTION),
+            post(handlers::create::<R>).get(handlers::list::<R>),
+        )
+        .route(
+            &format!("/{}/{{id}}", R::COLLECTION),
+            get(handlers::get_one::<R>),
+        )
+}
+
+fn lifecycle<R: Lifecycle>() -> Router<AdminState> {
+    collection::<R>().route(
+        &format!("/{}/{{id}}/status", R::COLLECTION),
+        post(handlers::change_status::<R>),
+    )
+}
+
+/// `POST /v1/admin/keys/{id}/revoke`: a revoked key stops working at once.
+async fn revoke_key(
+    State(state): State<AdminState>,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    handlers::apply_status::<PartnerKey>(&state, &id, KeyState::Revoked, None).await
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}

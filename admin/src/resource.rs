@@ -1,0 +1,204 @@
+//! What the admin API needs to know about each registry entity: its URL
+//! collection, the lookups it answers, and how it is prepared on create.
+
+use std::collections::BTreeMap;
+
+use moneta_domain::{
+    BillingAccount, BillingAccountStatus, ContractTemplate, DeveloperStatus, Entity, KeyState,
+    LifecycleStatus, MPass, MPassStatus, MembershipOrganization, MoDeveloper, Organization,
+    PartnerKey, Publisher, PublisherDeveloper, SettlementAgreement, TransitionError,
+    WebhookEndpoint,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::problem::Problem;
+
+/// A registry entity served under `/v1/admin/<COLLECTION>`.
+pub trait Resource: Entity + Clone + 'static {
+    /// URL segment of the collection.
+    const COLLECTION: &'static str;
+    /// `(index, query parameters)`: the parameters that select each lookup;
+    /// several parameters form a composite value in the listed order.
+    const LOOKUPS: &'static [(&'static str, &'static [&'static str])];
+
+    /// Sets server-side fields (timestamps, initial status) and checks the
+    /// entity before it is created.
+    fn prepare(&mut self, now: i64) -> Result<(), Problem>;
+}
+
+/// An entity with a status lifecycle, changed through `…/{id}/status`.
+pub trait Lifecycle: Resource {
+    /// Its status type.
+    type Status: DeserializeOwned + Serialize + Send + Copy;
+    /// Applies an allowed transition.
+    fn change_status(&mut self, to: Self::Status, now: i64) -> Result<(), TransitionError>;
+}
+
+/// The lookup selected by `query` (pagination parameters aside), if any.
+pub fn lookup<R: Resource>(
+    query: &BTreeMap<String, String>,
+) -> Result<Option<(&'static str, String)>, Problem> {
+    let given: Vec<&str> = query
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !matches!(*k, "after" | "limit"))
+        .collect();
+    if given.is_empty() {
+        return Ok(None);
+    }
+    for (index, params) in R::LOOKUPS {
+        let mut wanted: Vec<&str> = params.to_vec();
+        wanted.sort_unstable();
+        if wanted == given {
+            let parts: Vec<&str> = params
+                .iter()
+                .filter_map(|p| query.get(*p).map(String::as_str))
+                .collect();
+            return Ok(Some((index, R::join(&parts))));
+        }
+    }
+    let known: Vec<String> = R::LOOKUPS.iter().map(|(_, p)| p.join("+")).collect();
+    Err(Problem::malformed(format!(
+        "no lookup of {} by {}; lookups: {}",
+        R::COLLECTION,
+        given.join("+"),
+        if known.is_empty() {
+            "none".into()
+        } else {
+            known.join(", ")
+        }
+    )))
+}
+
+macro_rules! lifecycle {
+    ($type:ty, $status:ty, $field:ident) => {
+        impl Lifecycle for $type {
+            type Status = $status;
+            fn change_status(&mut self, to: $status, now: i64) -> Result<(), TransitionError> {
+                self.set_status(to, now)
+            }
+        }
+    };
+}
+
+impl Resource for Organization {
+    const COLLECTION: &'static str = "organizations";
+    const LOOKUPS: &'static [(&'static str, &'static [&'static str])] = &[];
+    fn prepare(&mut self, now: i64) -> Result<(), Problem> {
+        self.created_at = now;
+        self.status = LifecycleStatus::Pending;
+        Ok(())
+    }
+}
+lifecycle!(Organization, LifecycleStatus, status);
+
+impl Resource for MembershipOrganization {
+    const COLLECTION: &'static str = "membership-organizations";
+    const LOOKUPS: &'static [(&'static str, &'static [&'static str])] = &[("mic", &["mic"])];
+    fn prepare(&mut self, now: i64) -> Result<(), Problem> {
+        (self.created_at, self.updated_at, self.status) = (now, now, LifecycleStatus::Pending);
+        Ok(())
+    }
+}
+lifecycle!(MembershipOrganization, LifecycleStatus, status);
+
+impl Resource for Publisher {
+    const COLLECTION: &'static str = "publishers";
+    const LOOKUPS: &'static [(&'static str, &'static [&'static str])] = &[("mpc", &["mpc"])];
+    fn prepare(&mut self, now: i64) -> Result<(), Problem> {
+        (self.created_at, self.updated_at, self.status) = (now, now, LifecycleStatus::Pending);
+        Ok(())
+    }
+}
+lifecycle!(Publisher, LifecycleStatus, status);
+
+impl Resource for MoDeveloper {
+    const COLLECTION: &'static str = "mo-developers";
+    const LOOKUPS: &'static [(&'static str, &'static [&'static str])] = &[("mo_id", &["mo_id"])];
+    fn prepare(&mut self, now: i64) -> Result<(), Problem> {
+        (self.created_at, self.status) = (now, DeveloperStatus::Active);
+        Ok(())
+    }
+}
+lifecycle!(MoDeveloper, DeveloperStatus, status);
+
+impl Resource for PublisherDeveloper {
+    const COLLECTION: &'static str = "publisher-developers";
+    const LOOKUPS: &'static [(&'static str, &'static [&'static str])] =
+        &[("publisher_id", &["publisher_id"])];
+    fn prepare(&mut self, now: i64) -> Result<(), Problem> {
+        (self.created_at, self.status) = (now, DeveloperStatus::Active);
+        Ok(())
+    }
+}
+lifecycle!(PublisherDeveloper, DeveloperStatus, status);
+
+impl Resource for MPass {
+    const COLLECTION: &'static str = "mpasses";
+    const LOOKUPS: &'static [(&'static str, &'static [&'static str])] = &[
+        ("mpass_number", &["mpass_number"]),
+        ("mo_number", &["mo_id", "mpass_number"]),
+        ("billing_account", &["billing_account_id"]),
+    ];
+    fn prepare(&mut self, now: i64) -> Result<(), Problem> {
+        (self.created_at, self.updated_at, self.status) = (now, now, MPassStatus::Pending);
+        Ok(())
+    }
+}
+lifecycle!(MPass, MPassStatus, status);
+
+impl Resource for BillingAccount {
+    const COLLECTION: &'static str = "billing-accounts";
+    const LOOKUPS: &'static [(&'static str, &'static [&'static str])] =
+        &[("mo_account_type", &["mo_id", "account_type"])];
+    fn prepare(&mut self, now: i64) -> Result<(), Problem> {
+        (self.created_at, self.updated_at, self.status) = (now, now, BillingAccountStatus::Active);
+        Ok(())
+    }
+}
+lifecycle!(BillingAccount, BillingAccountStatus, status);
+
+impl Resource for PartnerKey {
+    const COLLECTION: &'static str = "keys";
+    const LOOKUPS: &'static [(&'static str, &'static [&'static str])] =
+        &[("organization", &["organization_id"])];
+    fn prepare(&mut self, now: i64) -> Result<(), Problem> {
+        (self.created_at, self.state, self.revoked_at) = (now, KeyState::Active, None);
+        self.validate().map_err(|e| Problem::invalid(e.to_string()))
+    }
+}
+lifecycle!(PartnerKey, KeyState, state);
+
+impl Resource for WebhookEndpoint {
+    const COLLECTION: &'static str = "webhook-endpoints";
+    const LOOKUPS: &'static [(&'static str, &'static [&'static str])] =
+        &[("organization", &["organization_id"])];
+    fn prepare(&mut self, now: i64) -> Result<(), Problem> {
+        self.created_at = now;
+        let scheme_ok = self.url.starts_with("https://") || self.url.starts_with("http://");
+        if !scheme_ok {
+            return Err(Problem::invalid("url must be an http(s) URL"));
+        }
+        Ok(())
+    }
+}
+
+impl Resource for SettlementAgreement {
+    const COLLECTION: &'static str = "settlement-agreements";
+    const LOOKUPS: &'static [(&'static str, &'static [&'static str])] =
+        &[("mo_id", &["mo_id"]), ("publisher_id", &["publisher_id"])];
+    fn prepare(&mut self, now: i64) -> Result<(), Problem> {
+        self.created_at = now;
+        self.validate().map_err(|e| Problem::invalid(e.to_string()))
+    }
+}
+
+impl Resource for ContractTemplate {
+    const COLLECTION: &'static str = "templates";
+    const LOOKUPS: &'static [(&'static str, &'static [&'static str])] = &[("name", &["name"])];
+    fn prepare(&mut self, now: i64) -> Result<(), Problem> {
+        self.created_at = now;
+        Ok(())
+    }
+}

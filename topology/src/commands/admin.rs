@@ -1,0 +1,295 @@
+//! `moneta admin …`: the admin API, served or called, and `moneta seed-demo`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, anyhow, bail};
+use clap::Subcommand;
+use moneta_admin::{AdminState, AdminToken};
+use moneta_state::{EmbeddedStore, Registry, StateStore};
+use moneta_topology::Config;
+use moneta_topology::config::StateBackend;
+use serde_json::Value;
+
+use super::stop_signal;
+
+/// Admin subcommands: each mirrors one admin API call.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Serve the admin API (`admin.listen`) until stopped.
+    Serve,
+    /// List a collection, or look entities up: `moneta admin list mpasses mo_id=m1 mpass_number=0001`.
+    List {
+        /// Collection (organizations, membership-organizations, publishers, mo-developers,
+        /// publisher-developers, mpasses, billing-accounts, keys, webhook-endpoints,
+        /// settlement-agreements, templates).
+        collection: String,
+        /// Lookup or paging parameters, `name=value`.
+        params: Vec<String>,
+    },
+    /// Show one entity.
+    Get {
+        /// Collection.
+        collection: String,
+        /// Entity id.
+        id: String,
+    },
+    /// Create an entity from a JSON file (`-` for stdin).
+    Create {
+        /// Collection.
+        collection: String,
+        /// JSON file.
+        file: PathBuf,
+    },
+    /// Change an entity's status.
+    Status {
+        /// Collection.
+        collection: String,
+        /// Entity id.
+        id: String,
+        /// New status.
+        status: String,
+    },
+    /// Revoke a partner key; it stops working at once.
+    RevokeKey {
+        /// Key id.
+        id: String,
+    },
+    /// Upload a template version from its YAML file.
+    UploadTemplate {
+        /// Template YAML (see docs/templates.md).
+        file: PathBuf,
+    },
+    /// Show the latest version of a template.
+    LatestTemplate {
+        /// Template name.
+        name: String,
+    },
+}
+
+/// Opens the configured state store.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn StateStore>> {
+    match config.state.backend {
+        StateBackend::Embedded => {
+            let dir = config.state.dir.join("registry");
+            Ok(Arc::new(
+                EmbeddedStore::open(&dir).with_context(|| format!("opening {}", dir.display()))?,
+            ))
+        }
+        StateBackend::Scylla => {
+            bail!("state.backend = \"scylla\" is not wired into this binary yet")
+        }
+    }
+}
+
+/// Serves the admin API until `stop` resolves.
+pub async fn serve(
+    config: &Config,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    if config.admin.token.0.is_empty() {
+        tracing::warn!(
+            "admin.token is empty: the admin API refuses every request (set MONETA_ADMIN__TOKEN)"
+        );
+    }
+    let state = AdminState::new(
+        Registry::new(open_store(config).await?),
+        AdminToken::new(&config.admin.token.0),
+    );
+    let listener = tokio::net::TcpListener::bind(&config.admin.listen)
+        .await
+        .with_context(|| format!("binding the admin API to {}", config.admin.listen))?;
+    tracing::info!(listen = %config.admin.listen, "admin API listening");
+    axum::serve(listener, moneta_admin::router(state))
+        .with_graceful_shutdown(stop)
+        .await?;
+    Ok(())
+}
+
+/// Runs an admin subcommand.
+pub async fn execute(config: &Config, command: AdminCommand) -> anyhow::Result<ExitCode> {
+    let client = Client::new(config);
+    let shown = match command {
+        AdminCommand::Serve => {
+            serve(config, stop_signal()).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        AdminCommand::List { collection, params } => {
+            let query: Vec<(String, String)> = params
+                .iter()
+                .map(|p| p.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+                .collect::<Option<_>>()
+                .ok_or_else(|| anyhow!("parameters are name=value"))?;
+            client
+                .call(
+                    reqwest::Method::GET,
+                    &format!("/{collection}"),
+                    &query,
+                    None,
+                )
+                .await?
+        }
+        AdminCommand::Get { collection, id } => {
+            client
+                .call(
+                    reqwest::Method::GET,
+                    &format!("/{collection}/{id}"),
+                    &[],
+                    None,
+                )
+                .await?
+        }
+        AdminCommand::Create { collection, file } => {
+            let body: Value =
+                serde_json::from_str(&read(&file)?).context("the file is not JSON")?;
+            client
+                .call(
+                    reqwest::Method::POST,
+                    &format!("/{collection}"),
+                    &[],
+                    Some(Body::Json(body)),
+                )
+                .await?
+        }
+        AdminCommand::Status {
+            collection,
+            id,
+            status,
+        } => {
+            let body = serde_json::json!({ "status": status });
+            client
+                .call(
+                    reqwest::Method::POST,
+                    &format!("/{collection}/{id}/status"),
+                    &[],
+                    Some(Body::Json(body)),
+                )
+                .await?
+        }
+        AdminCommand::RevokeKey { id } => {
+            client
+                .call(
+                    reqwest::Method::POST,
+                    &format!("/keys/{id}/revoke"),
+                    &[],
+                    None,
+                )
+                .await?
+        }
+        AdminCommand::UploadTemplate { file } => client.upload_template(&read(&file)?).await?,
+        AdminCommand::LatestTemplate { name } => {
+            client
+                .call(
+                    reqwest::Method::GET,
+                    &format!("/templates/{name}/latest"),
+                    &[],
+                    None,
+                )
+                .await?
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&shown)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read(file: &PathBuf) -> anyhow::Result<String> {
+    if file.as_os_str() == "-" {
+        return Ok(std::io::read_to_string(std::io::stdin())?);
+    }
+    std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))
+}
+
+/// A request body.
+pub enum Body {
+    /// JSON.
+    Json(Value),
+    /// YAML text.
+    Yaml(String),
+}
+
+/// A client of the admin API at `admin.listen`, with `admin.token`.
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Client {
+    /// A client for the configured admin API.
+    pub fn new(config: &Config) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            base: format!("http://{}/v1/admin", config.admin.listen),
+            token: config.admin.token.0.clone(),
+        }
+    }
+
+    /// Calls the API; a problem response becomes an error naming its code.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<Body>,
+    ) -> anyhow::Result<Value> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .query(query);
+        request = match body {
+            Some(Body::Json(json)) => request.json(&json),
+            Some(Body::Yaml(yaml)) => request
+                .header("content-type", "application/yaml")
+                .body(yaml),
+            None => request,
+        };
+        let response = request.send().await.with_context(|| {
+            format!(
+                "calling the admin API at {} (is `moneta up` running?)",
+                self.base
+            )
+        })?;
+        let status = response.status();
+        let value: Value = response.json().await.unwrap_or(Value::Null);
+        if status.is_success() {
+            return Ok(value);
+        }
+        Err(ApiProblem {
+            status: status.as_u16(),
+            body: value,
+        }
+        .into())
+    }
+
+    /// Uploads a template version, taking name and version from the YAML.
+    pub async fn upload_template(&self, yaml: &str) -> anyhow::Result<Value> {
+        let document = moneta_domain::TemplateDocument::parse(yaml)?;
+        let path = format!("/templates/{}/versions/{}", document.name, document.version);
+        self.call(
+            reqwest::Method::PUT,
+            &path,
+            &[],
+            Some(Body::Yaml(yaml.to_owned())),
+        )
+        .await
+    }
+}
+
+/// A problem+json answer from the admin API.
+#[derive(Debug, thiserror::Error)]
+#[error("admin API answered {status}: {}: {}", body["code"].as_str().unwrap_or("?"), body["detail"].as_str().unwrap_or(""))]
+pub struct ApiProblem {
+    /// HTTP status.
+    pub status: u16,
+    /// The problem document.
+    pub body: Value,
+}
+
+impl ApiProblem {
+    /// The problem's stable code.
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or_default()
+    }
+}
