@@ -209,11 +209,20 @@ signatures:
         for entry in std::fs::read_dir(&dir).expect("schemas/templates") {
             let path = entry.expect("entry").path();
             let yaml = std::fs::read_to_string(&path).expect("read");
-            let template = TemplateDocument::parse(&yaml).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let template = TemplateDocument::parse(&yaml)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             names.push(template.contract_type);
         }
         names.sort();
-        assert_eq!(names, ["dispute", "reconciliation", "settlement", "subscription_charge"]);
+        assert_eq!(
+            names,
+            [
+                "dispute",
+                "reconciliation",
+                "settlement",
+                "subscription_charge"
+            ]
+        );
     }
 
     #[test]
