@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, anyhow};
 use clap::Subcommand;
 use moneta_admin::{AdminState, AdminToken};
 use moneta_state::{EmbeddedStore, Registry, StateStore};
@@ -78,7 +78,11 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn StateStore>> 
             ))
         }
         StateBackend::Scylla => {
-            bail!("state.backend = \"scylla\" is not wired into this binary yet")
+            let (nodes, keyspace) = (&config.state.scylla_nodes, &config.state.scylla_keyspace);
+            let store = moneta_state_scylla::ScyllaStore::connect(nodes, keyspace)
+                .await
+                .with_context(|| format!("connecting to ScyllaDB at {nodes}"))?;
+            Ok(Arc::new(store))
         }
     }
 }
