@@ -61,7 +61,8 @@ pub fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Resu
     serde_json::from_slice(body).map_err(|e| Problem::malformed(format!("body: {e}")))
 }
 
-fn item_response<E: Serialize>(status: StatusCode, revision: u64, entity: E) -> Response {
+fn item_response<R: Resource>(status: StatusCode, revision: u64, mut entity: R) -> Response {
+    entity.redact();
     let etag = format!("\"{revision}\"");
     (
         status,
@@ -120,9 +121,12 @@ pub async fn list<R: Resource>(
         .flatten();
     let items = found
         .into_iter()
-        .map(|v| Item {
-            revision: v.revision,
-            entity: v.entity,
+        .map(|mut v| {
+            v.entity.redact();
+            Item {
+                revision: v.revision,
+                entity: v.entity,
+            }
         })
         .collect();
     Ok(Json(Page { items, next_after }))

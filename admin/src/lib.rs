@@ -87,7 +87,24 @@ pub fn router(state: AdminState) -> Router {
             auth::require_token,
         ))
         .route("/openapi.json", get(openapi));
-    Router::new().nest("/v1/admin", api).with_state(state)
+    Router::new()
+        .nest("/v1/admin", api)
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(wrong_method)
+        .with_state(state)
+}
+
+async fn unknown_route() -> Problem {
+    Problem::not_found("no such route; see /v1/admin/openapi.json")
+}
+
+async fn wrong_method() -> Problem {
+    Problem::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "Method not allowed",
+        "this route does not accept that method; see /v1/admin/openapi.json",
+    )
 }
 
 fn collection<R: Resource>() -> Router<AdminState> {

@@ -25,6 +25,9 @@ pub trait Resource: Entity + Clone + 'static {
     /// Sets server-side fields (timestamps, initial status) and checks the
     /// entity before it is created.
     fn prepare(&mut self, now: i64) -> Result<(), Problem>;
+
+    /// Hides what must never leave the server (secrets) before a response.
+    fn redact(&mut self) {}
 }
 
 /// An entity with a status lifecycle, changed through `…/{id}/status`.
@@ -181,6 +184,12 @@ impl Resource for WebhookEndpoint {
             return Err(Problem::invalid("url must be an http(s) URL"));
         }
         Ok(())
+    }
+
+    fn redact(&mut self) {
+        if self.secret.is_some() {
+            self.secret = Some("***".into());
+        }
     }
 }
 

@@ -15,9 +15,10 @@ use crate::problem::Problem;
 /// YAML; it must validate and name this name and version.
 pub async fn upload(
     State(state): State<AdminState>,
-    Path((name, version)): Path<(String, u32)>,
+    Path((name, version)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Response, Problem> {
+    let version = parse_version(&version)?;
     let yaml = std::str::from_utf8(&body)
         .map_err(|_| Problem::malformed("the template must be UTF-8 YAML"))?;
     let document = TemplateDocument::parse(yaml).map_err(|e| {
@@ -97,8 +98,9 @@ pub async fn latest(
 /// `GET /v1/admin/templates/{name}/versions/{version}`.
 pub async fn version(
     State(state): State<AdminState>,
-    Path((name, version)): Path<(String, u32)>,
+    Path((name, version)): Path<(String, String)>,
 ) -> Result<Json<Item<ContractTemplate>>, Problem> {
+    let version = parse_version(&version)?;
     state
         .registry
         .get::<ContractTemplate>(&ContractTemplate::key(&name, version))
@@ -110,4 +112,12 @@ pub async fn version(
             })
         })
         .ok_or_else(|| Problem::not_found(format!("no template {name} v{version}")))
+}
+
+fn parse_version(text: &str) -> Result<u32, Problem> {
+    text.parse().map_err(|_| {
+        Problem::malformed(format!(
+            "template version {text:?} is not a positive integer"
+        ))
+    })
 }

@@ -368,6 +368,62 @@ async fn malformed_input_gets_a_clear_problem() {
 }
 
 #[tokio::test]
+async fn webhook_secrets_never_leave_the_server_and_every_error_is_a_problem() {
+    let (app, _dir) = app();
+    let endpoint = json!({"id": "wh1", "organization_id": "org-1", "url": "https://example.test/hook",
+        "event_types": [], "enabled": true, "secret": "whsec_c2VjcmV0LXNlY3JldA", "created_at": 0});
+    let (status, created, _) = call(
+        &app,
+        "POST",
+        "/v1/admin/webhook-endpoints",
+        Some(endpoint),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, got, _) = call(
+        &app,
+        "GET",
+        "/v1/admin/webhook-endpoints/wh1",
+        None,
+        Some(TOKEN),
+    )
+    .await;
+    let (_, listed, _) = call(
+        &app,
+        "GET",
+        "/v1/admin/webhook-endpoints?organization_id=org-1",
+        None,
+        Some(TOKEN),
+    )
+    .await;
+    for shown in [&created, &got, &listed] {
+        assert!(
+            !shown.to_string().contains("whsec_"),
+            "secret leaked: {shown}"
+        );
+    }
+    assert_eq!(got["entity"]["secret"], "***");
+    // Framework-level errors are problem+json too (checked inside `send`).
+    let (status, _, _) = call(&app, "GET", "/v1/admin/no-such-thing", None, Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, _) = call(&app, "DELETE", "/v1/admin/organizations", None, Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    let (status, problem, _) = call(
+        &app,
+        "GET",
+        "/v1/admin/templates/dispute/versions/two",
+        None,
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("malformed_request"))
+    );
+}
+
+#[tokio::test]
 async fn keys_rotate_with_several_active_and_revoke_at_once() {
     let (app, _dir) = app();
     let key = |id: &str, fill: u8| {
