@@ -72,35 +72,6 @@ fn removal_timestamp(revision: u64) -> Result<i64, StoreError> {
     entry_timestamp(revision).map(|ts| ts - 1)
 }
 
-/// The `contracts_by_field` entries of a contract: one per searchable field,
-/// and one under `all` for searches by time alone (as the embedded store).
-fn contract_index_entries(keys: &ContractKeys) -> Vec<(&'static str, String)> {
-    let mut entries = vec![
-        ("all", String::new()),
-        ("mo", keys.mo_id.clone()),
-        ("publisher", keys.publisher_id.clone()),
-        ("type", keys.contract_type.clone()),
-    ];
-    if let Some(mpass) = &keys.mpass_id {
-        entries.push(("mpass", mpass.clone()));
-    }
-    entries
-}
-
-/// The most selective `contracts_by_field` partition a query can scan.
-fn contract_scan(query: &ContractQuery) -> (&'static str, String) {
-    let fields = [
-        ("mpass", &query.mpass_id),
-        ("mo", &query.mo_id),
-        ("publisher", &query.publisher_id),
-        ("type", &query.contract_type),
-    ];
-    fields
-        .into_iter()
-        .find_map(|(name, value)| value.as_ref().map(|v| (name, v.clone())))
-        .unwrap_or(("all", String::new()))
-}
-
 /// The inclusive `created_at` range of a query, or `None` if it is empty.
 fn created_range(query: &ContractQuery) -> Option<(i64, i64)> {
     let from = query.created_from.unwrap_or(i64::MIN);
@@ -642,7 +613,7 @@ impl ScyllaStore {
         let keys = serde_json::to_vec(&write.keys).map_err(backend)?;
         let lwt = if current == 0 {
             // Search entries first: a created contract is always found.
-            for (field, value) in contract_index_entries(&write.keys) {
+            for (field, value) in write.keys.search_entries() {
                 self.run(&st.field_insert, (field, value, write.keys.created_at, id))
                     .await?;
             }
@@ -953,7 +924,7 @@ impl StateStore for ScyllaStore {
         let Some((from, to)) = created_range(query) else {
             return Ok(Vec::new());
         };
-        let (field, value) = contract_scan(query);
+        let (field, value) = query.scan_entry();
         let limit = query.effective_limit();
         let mut pages = Pages::new(
             &self.session,
@@ -976,7 +947,9 @@ impl StateStore for ScyllaStore {
                 // on the current keys, as in the embedded store.
                 let keep = contracts.get(&id).is_some_and(|contract| {
                     created_at == contract.index_keys.created_at
-                        && contract_index_entries(&contract.index_keys)
+                        && contract
+                            .index_keys
+                            .search_entries()
                             .iter()
                             .any(|(f, v)| *f == field && *v == value)
                         && query.matches(&contract.keys)
@@ -1033,11 +1006,11 @@ mod tests {
             publisher_id: Some("p".into()),
             ..Default::default()
         };
-        assert_eq!(contract_scan(&q), ("publisher", "p".into()));
+        assert_eq!(q.scan_entry(), ("publisher", "p".into()));
         q.mpass_id = Some("m".into());
-        assert_eq!(contract_scan(&q), ("mpass", "m".into()));
+        assert_eq!(q.scan_entry(), ("mpass", "m".into()));
         assert_eq!(
-            contract_scan(&ContractQuery::default()),
+            ContractQuery::default().scan_entry(),
             ("all", String::new())
         );
     }

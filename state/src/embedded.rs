@@ -69,35 +69,6 @@ impl EmbeddedStore {
     }
 }
 
-/// The contract-index entries of a contract: one per searchable field, and
-/// one under `all` for searches by time alone.
-fn contract_index_entries(keys: &ContractKeys) -> Vec<(&'static str, String)> {
-    let mut entries = vec![
-        ("all", String::new()),
-        ("mo", keys.mo_id.clone()),
-        ("publisher", keys.publisher_id.clone()),
-        ("type", keys.contract_type.clone()),
-    ];
-    if let Some(mpass) = &keys.mpass_id {
-        entries.push(("mpass", mpass.clone()));
-    }
-    entries
-}
-
-/// The most selective index entry a query can scan.
-fn contract_scan(query: &ContractQuery) -> (&'static str, String) {
-    let fields = [
-        ("mpass", &query.mpass_id),
-        ("mo", &query.mo_id),
-        ("publisher", &query.publisher_id),
-        ("type", &query.contract_type),
-    ];
-    fields
-        .into_iter()
-        .find_map(|(name, value)| value.as_ref().map(|v| (name, v.clone())))
-        .unwrap_or(("all", String::new()))
-}
-
 #[async_trait]
 impl StateStore for EmbeddedStore {
     async fn put(
@@ -299,7 +270,7 @@ impl StateStore for EmbeddedStore {
                     .map_err(backend)?;
                 if current == 0 {
                     // Search keys are fixed when the contract is created.
-                    for (field, value) in contract_index_entries(&write.keys) {
+                    for (field, value) in write.keys.search_entries() {
                         index
                             .insert((field, value.as_str(), write.keys.created_at, id), ())
                             .map_err(backend)?;
@@ -316,7 +287,7 @@ impl StateStore for EmbeddedStore {
     async fn search_contracts(&self, query: &ContractQuery) -> Result<Vec<Stored>, StoreError> {
         let query = query.clone();
         self.blocking(move |db| {
-            let (field, value) = contract_scan(&query);
+            let (field, value) = query.scan_entry();
             let txn = db.begin_read().map_err(backend)?;
             let index = txn.open_table(CONTRACT_INDEX).map_err(backend)?;
             let contracts = txn.open_table(CONTRACTS).map_err(backend)?;

@@ -43,6 +43,24 @@ pub struct ContractKeys {
     pub created_at: i64,
 }
 
+impl ContractKeys {
+    /// The search-index entries of a contract, `(field, value)`: one per
+    /// searchable field, and one under `all` for searches by time alone.
+    /// Every backend indexes exactly these.
+    pub fn search_entries(&self) -> Vec<(&'static str, String)> {
+        let mut entries = vec![
+            ("all", String::new()),
+            ("mo", self.mo_id.clone()),
+            ("publisher", self.publisher_id.clone()),
+            ("type", self.contract_type.clone()),
+        ];
+        if let Some(mpass) = &self.mpass_id {
+            entries.push(("mpass", mpass.clone()));
+        }
+        entries
+    }
+}
+
 /// One event applied to one contract.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContractWrite {
@@ -111,6 +129,20 @@ impl ContractQuery {
             && self
                 .created_until
                 .is_none_or(|until| keys.created_at < until)
+    }
+
+    /// The most selective search-index entry this query can scan.
+    pub fn scan_entry(&self) -> (&'static str, String) {
+        let fields = [
+            ("mpass", &self.mpass_id),
+            ("mo", &self.mo_id),
+            ("publisher", &self.publisher_id),
+            ("type", &self.contract_type),
+        ];
+        fields
+            .into_iter()
+            .find_map(|(name, value)| value.as_ref().map(|v| (name, v.clone())))
+            .unwrap_or(("all", String::new()))
     }
 
     /// The result limit, with 0 meaning the default of 100.
