@@ -27,6 +27,15 @@ pub struct Item<E> {
     pub entity: E,
 }
 
+impl<E> From<moneta_state::Versioned<E>> for Item<E> {
+    fn from(v: moneta_state::Versioned<E>) -> Self {
+        Item {
+            revision: v.revision,
+            entity: v.entity,
+        }
+    }
+}
+
 /// A page of a collection.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Page<E> {
@@ -123,10 +132,7 @@ pub async fn list<R: Resource>(
         .into_iter()
         .map(|mut v| {
             v.entity.redact();
-            Item {
-                revision: v.revision,
-                entity: v.entity,
-            }
+            Item::from(v)
         })
         .collect();
     Ok(Json(Page { items, next_after }))

@@ -75,7 +75,7 @@ pub fn lookup<R: Resource>(
 }
 
 macro_rules! lifecycle {
-    ($type:ty, $status:ty, $field:ident) => {
+    ($type:ty, $status:ty) => {
         impl Lifecycle for $type {
             type Status = $status;
             fn change_status(&mut self, to: $status, now: i64) -> Result<(), TransitionError> {
@@ -94,7 +94,7 @@ impl Resource for Organization {
         Ok(())
     }
 }
-lifecycle!(Organization, LifecycleStatus, status);
+lifecycle!(Organization, LifecycleStatus);
 
 impl Resource for MembershipOrganization {
     const COLLECTION: &'static str = "membership-organizations";
@@ -104,7 +104,7 @@ impl Resource for MembershipOrganization {
         Ok(())
     }
 }
-lifecycle!(MembershipOrganization, LifecycleStatus, status);
+lifecycle!(MembershipOrganization, LifecycleStatus);
 
 impl Resource for Publisher {
     const COLLECTION: &'static str = "publishers";
@@ -114,7 +114,7 @@ impl Resource for Publisher {
         Ok(())
     }
 }
-lifecycle!(Publisher, LifecycleStatus, status);
+lifecycle!(Publisher, LifecycleStatus);
 
 impl Resource for MoDeveloper {
     const COLLECTION: &'static str = "mo-developers";
@@ -124,7 +124,7 @@ impl Resource for MoDeveloper {
         Ok(())
     }
 }
-lifecycle!(MoDeveloper, DeveloperStatus, status);
+lifecycle!(MoDeveloper, DeveloperStatus);
 
 impl Resource for PublisherDeveloper {
     const COLLECTION: &'static str = "publisher-developers";
@@ -135,7 +135,7 @@ impl Resource for PublisherDeveloper {
         Ok(())
     }
 }
-lifecycle!(PublisherDeveloper, DeveloperStatus, status);
+lifecycle!(PublisherDeveloper, DeveloperStatus);
 
 impl Resource for MPass {
     const COLLECTION: &'static str = "mpasses";
@@ -149,7 +149,7 @@ impl Resource for MPass {
         Ok(())
     }
 }
-lifecycle!(MPass, MPassStatus, status);
+lifecycle!(MPass, MPassStatus);
 
 impl Resource for BillingAccount {
     const COLLECTION: &'static str = "billing-accounts";
@@ -160,7 +160,7 @@ impl Resource for BillingAccount {
         Ok(())
     }
 }
-lifecycle!(BillingAccount, BillingAccountStatus, status);
+lifecycle!(BillingAccount, BillingAccountStatus);
 
 impl Resource for PartnerKey {
     const COLLECTION: &'static str = "keys";
@@ -171,7 +171,7 @@ impl Resource for PartnerKey {
         self.validate().map_err(|e| Problem::invalid(e.to_string()))
     }
 }
-lifecycle!(PartnerKey, KeyState, state);
+lifecycle!(PartnerKey, KeyState);
 
 impl Resource for WebhookEndpoint {
     const COLLECTION: &'static str = "webhook-endpoints";

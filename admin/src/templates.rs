@@ -86,12 +86,7 @@ pub async fn latest(
     versions
         .into_iter()
         .max_by_key(|v| v.entity.version)
-        .map(|v| {
-            Json(Item {
-                revision: v.revision,
-                entity: v.entity,
-            })
-        })
+        .map(|v| Json(Item::from(v)))
         .ok_or_else(|| Problem::not_found(format!("no template named {name}")))
 }
 
@@ -105,12 +100,7 @@ pub async fn version(
         .registry
         .get::<ContractTemplate>(&ContractTemplate::key(&name, version))
         .await?
-        .map(|v| {
-            Json(Item {
-                revision: v.revision,
-                entity: v.entity,
-            })
-        })
+        .map(|v| Json(Item::from(v)))
         .ok_or_else(|| Problem::not_found(format!("no template {name} v{version}")))
 }
 

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use moneta_connectors::kafka::{KafkaConfig, probe_apis};
+use moneta_connectors::kafka::{KafkaConfig, partition_ids, probe_apis};
 use moneta_state::EffectLedger;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::{BorrowedMessage, Headers};
@@ -177,14 +177,13 @@ impl Runtime {
         }
         let mut share = TopicPartitionList::new();
         for topic in topics {
-            let metadata = consumer
-                .fetch_metadata(Some(topic), self.processing.operation_timeout())
+            let partitions = partition_ids(consumer, topic, self.processing.operation_timeout())
                 .map_err(RuntimeError::client("metadata"))?;
-            for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
-                if partition.id() as u32 % instances == spec.instance {
+            for partition in partitions {
+                if partition as u32 % instances == spec.instance {
                     // Offset::Invalid: start from the group's committed offset.
                     share
-                        .add_partition_offset(topic, partition.id(), Offset::Invalid)
+                        .add_partition_offset(topic, partition, Offset::Invalid)
                         .map_err(RuntimeError::client("assign"))?;
                 }
             }

@@ -101,12 +101,11 @@ pub fn read_topic(
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
         .create()?;
-    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
     let mut assignment = TopicPartitionList::new();
-    for t in metadata.topics() {
-        for p in t.partitions() {
-            assignment.add_partition_offset(t.name(), p.id(), Offset::Beginning)?;
-        }
+    for partition in
+        moneta_connectors::kafka::partition_ids(&consumer, topic, Duration::from_secs(10))?
+    {
+        assignment.add_partition_offset(topic, partition, Offset::Beginning)?;
     }
     consumer.assign(&assignment)?;
     let mut out = Vec::new();

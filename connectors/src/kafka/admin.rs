@@ -62,3 +62,18 @@ pub async fn ensure_topics(
         })
         .collect()
 }
+
+/// The partition ids of `topic`, as the broker's metadata lists them.
+pub fn partition_ids<C: rdkafka::consumer::ConsumerContext>(
+    consumer: &rdkafka::consumer::BaseConsumer<C>,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Vec<i32>, KafkaError> {
+    use rdkafka::consumer::Consumer;
+    let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+    Ok(metadata
+        .topics()
+        .iter()
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect())
+}

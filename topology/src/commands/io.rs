@@ -5,6 +5,7 @@ use std::io::BufRead;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use moneta_connectors::kafka::partition_ids;
 use moneta_topology::Config;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -55,12 +56,9 @@ pub async fn consume(
             .set("enable.auto.commit", "false")
             .set("isolation.level", "read_committed")
             .create()?;
-        let metadata = consumer.fetch_metadata(Some(&topic), Duration::from_secs(10))?;
         let mut assignment = TopicPartitionList::new();
-        for t in metadata.topics() {
-            for p in t.partitions() {
-                assignment.add_partition_offset(t.name(), p.id(), Offset::Beginning)?;
-            }
+        for partition in partition_ids(&consumer, &topic, Duration::from_secs(10))? {
+            assignment.add_partition_offset(&topic, partition, Offset::Beginning)?;
         }
         consumer.assign(&assignment)?;
         let idle = Duration::from_secs(idle_secs);
