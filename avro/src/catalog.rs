@@ -1,0 +1,99 @@
+//! Which schema each topic's keys and values use, and the subjects they are
+//! registered under (Confluent's TopicNameStrategy: `<topic>-key`,
+//! `<topic>-value`).
+
+use apache_avro::Schema;
+
+/// One of Moneta's Avro schemas (a file in `schemas/avro/`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SchemaName {
+    /// `contract-key.avsc`: the contract id, key of every contract topic.
+    ContractKey,
+    /// `contract-event.avsc`: a partner's signed submission.
+    ContractEvent,
+    /// `rejected-event.avsc`: an event refused with a reason.
+    RejectedEvent,
+    /// `contract.avsc`: a contract's state after an event.
+    Contract,
+}
+
+impl SchemaName {
+    /// Every schema.
+    pub const ALL: [SchemaName; 4] = [
+        SchemaName::ContractKey,
+        SchemaName::ContractEvent,
+        SchemaName::RejectedEvent,
+        SchemaName::Contract,
+    ];
+
+    /// The schema's JSON text, as shipped in `schemas/avro/`.
+    pub fn text(self) -> &'static str {
+        match self {
+            SchemaName::ContractKey => include_str!("../../schemas/avro/contract-key.avsc"),
+            SchemaName::ContractEvent => include_str!("../../schemas/avro/contract-event.avsc"),
+            SchemaName::RejectedEvent => include_str!("../../schemas/avro/rejected-event.avsc"),
+            SchemaName::Contract => include_str!("../../schemas/avro/contract.avsc"),
+        }
+    }
+
+    /// The file name in `schemas/avro/`.
+    pub fn file(self) -> &'static str {
+        match self {
+            SchemaName::ContractKey => "contract-key.avsc",
+            SchemaName::ContractEvent => "contract-event.avsc",
+            SchemaName::RejectedEvent => "rejected-event.avsc",
+            SchemaName::Contract => "contract.avsc",
+        }
+    }
+
+    /// The parsed schema.
+    pub fn parse(self) -> Result<Schema, apache_avro::Error> {
+        Schema::parse_str(self.text())
+    }
+}
+
+/// A registry subject and the schema registered under it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    /// `<topic>-key` or `<topic>-value`.
+    pub name: String,
+    /// The schema.
+    pub schema: SchemaName,
+}
+
+impl Subject {
+    /// The key and value subjects of a contract topic whose values use `value`.
+    pub fn for_topic(topic: &str, value: SchemaName) -> [Subject; 2] {
+        [
+            Subject {
+                name: format!("{topic}-key"),
+                schema: SchemaName::ContractKey,
+            },
+            Subject {
+                name: format!("{topic}-value"),
+                schema: value,
+            },
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shipped_schema_parses() {
+        for name in SchemaName::ALL {
+            name.parse()
+                .unwrap_or_else(|e| panic!("{} does not parse: {e}", name.file()));
+        }
+    }
+
+    #[test]
+    fn subjects_follow_the_topic_name_strategy() {
+        let [key, value] = Subject::for_topic("moneta.contracts.ingest", SchemaName::ContractEvent);
+        assert_eq!(key.name, "moneta.contracts.ingest-key");
+        assert_eq!(value.name, "moneta.contracts.ingest-value");
+        assert_eq!(value.schema, SchemaName::ContractEvent);
+    }
+}

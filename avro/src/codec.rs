@@ -1,0 +1,155 @@
+//! Encoding and decoding in the Confluent wire format against a schema
+//! registry (Confluent's, or Moneta's embedded one).
+//!
+//! Encoding registers (or finds) the shipped schema under the topic's
+//! subject and caches its id. Decoding fetches the writer's schema by the id
+//! in the record, then resolves the datum to the shipped reader schema, so
+//! records written with any compatible version decode.
+
+use std::collections::HashMap;
+
+use apache_avro::Schema;
+use schema_registry_converter::async_impl::avro::{AvroDecoder, AvroEncoder};
+use schema_registry_converter::async_impl::schema_registry::SrSettings;
+use schema_registry_converter::avro_common::get_supplied_schema;
+use schema_registry_converter::error::SRCError;
+use schema_registry_converter::schema_registry_common::SubjectNameStrategy;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::catalog::SchemaName;
+
+/// Why a record could not be encoded or decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    /// The bytes are not a valid record of the schema: never retry.
+    #[error("not a valid {schema} record: {message}")]
+    Malformed {
+        /// The schema expected.
+        schema: &'static str,
+        /// What was wrong.
+        message: String,
+    },
+    /// The schema registry could not be reached: retry later.
+    #[error("schema registry unavailable: {0}")]
+    Registry(String),
+    /// A shipped schema does not parse (a build defect).
+    #[error("schema {file} does not parse: {message}")]
+    Schema {
+        /// The schema file.
+        file: &'static str,
+        /// The parser's message.
+        message: String,
+    },
+}
+
+impl CodecError {
+    /// Whether retrying may succeed.
+    pub fn is_retriable(&self) -> bool {
+        matches!(self, CodecError::Registry(_))
+    }
+
+    fn from_src(schema: SchemaName, e: SRCError) -> Self {
+        if e.retriable {
+            CodecError::Registry(e.to_string())
+        } else {
+            CodecError::Malformed {
+                schema: schema.file(),
+                message: e.to_string(),
+            }
+        }
+    }
+}
+
+/// Avro encoder and decoder bound to one schema registry.
+#[derive(Debug)]
+pub struct AvroCodec {
+    encoder: AvroEncoder,
+    decoder: AvroDecoder,
+    readers: HashMap<SchemaName, Schema>,
+}
+
+impl AvroCodec {
+    /// A codec using the registry at `registry_url` (e.g. `http://127.0.0.1:8082`).
+    pub fn new(registry_url: &str) -> Result<Self, CodecError> {
+        let mut readers = HashMap::new();
+        for name in SchemaName::ALL {
+            let schema = name.parse().map_err(|e| CodecError::Schema {
+                file: name.file(),
+                message: e.to_string(),
+            })?;
+            readers.insert(name, schema);
+        }
+        Ok(Self {
+            encoder: AvroEncoder::new(SrSettings::new(registry_url.to_owned())),
+            decoder: AvroDecoder::new(SrSettings::new(registry_url.to_owned())),
+            readers,
+        })
+    }
+
+    fn reader(&self, name: SchemaName) -> Result<&Schema, CodecError> {
+        self.readers.get(&name).ok_or(CodecError::Schema {
+            file: name.file(),
+            message: "not loaded".to_owned(),
+        })
+    }
+
+    /// Encodes `value` as the value of a record on `topic`.
+    pub async fn encode<T: Serialize>(
+        &self,
+        topic: &str,
+        schema: SchemaName,
+        value: &T,
+    ) -> Result<Vec<u8>, CodecError> {
+        self.encode_as(topic, false, schema, value).await
+    }
+
+    /// Encodes a contract id as the key of a record on `topic`.
+    pub async fn encode_key(&self, topic: &str, contract_id: &str) -> Result<Vec<u8>, CodecError> {
+        self.encode_as(topic, true, SchemaName::ContractKey, &contract_id)
+            .await
+    }
+
+    async fn encode_as<T: Serialize>(
+        &self,
+        topic: &str,
+        is_key: bool,
+        schema: SchemaName,
+        value: &T,
+    ) -> Result<Vec<u8>, CodecError> {
+        let supplied = get_supplied_schema(self.reader(schema)?);
+        let strategy =
+            SubjectNameStrategy::TopicNameStrategyWithSchema(topic.to_owned(), is_key, supplied);
+        self.encoder
+            .encode_struct(value, &strategy)
+            .await
+            .map_err(|e| CodecError::from_src(schema, e))
+    }
+
+    /// Decodes a Confluent-framed record into the shipped `schema`'s type.
+    pub async fn decode<T: DeserializeOwned>(
+        &self,
+        schema: SchemaName,
+        bytes: &[u8],
+    ) -> Result<T, CodecError> {
+        let decoded = self
+            .decoder
+            .decode(Some(bytes))
+            .await
+            .map_err(|e| CodecError::from_src(schema, e))?;
+        let malformed = |message: String| CodecError::Malformed {
+            schema: schema.file(),
+            message,
+        };
+        let resolved = decoded
+            .value
+            .resolve(self.reader(schema)?)
+            .map_err(|e| malformed(e.to_string()))?;
+        apache_avro::from_value(&resolved).map_err(|e| malformed(e.to_string()))
+    }
+
+    /// Decodes a contract-topic key.
+    pub async fn decode_key(&self, bytes: &[u8]) -> Result<String, CodecError> {
+        self.decode(SchemaName::ContractKey, bytes).await
+    }
+}

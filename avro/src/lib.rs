@@ -1,0 +1,18 @@
+//! Moneta's Avro records and their Confluent wire format.
+//!
+//! Every contract topic carries Avro in the Confluent framing (magic byte,
+//! 4-byte schema id, Avro binary). The schemas live in `schemas/avro/`; this
+//! crate holds their Rust twins ([`records`]), the topic-to-schema catalog
+//! ([`catalog`]) and an encoder/decoder that talks to any Confluent-compatible
+//! schema registry ([`codec`]).
+
+pub mod catalog;
+pub mod codec;
+pub mod records;
+
+pub use catalog::{SchemaName, Subject};
+pub use codec::{AvroCodec, CodecError};
+pub use records::{
+    Contract, ContractEvent, ContractLogEntry, ContractStatus, ContractTerms, Party,
+    PartySignature, RejectedEvent, Source,
+};

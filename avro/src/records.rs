@@ -1,0 +1,257 @@
+//! Rust twins of the Avro records in `schemas/avro/`, field for field.
+
+use serde::{Deserialize, Serialize};
+
+/// A contracting party, or Moneta as countersigner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Party {
+    /// The Membership Organization.
+    Mo,
+    /// The publisher.
+    Publisher,
+    /// Moneta, countersigning.
+    Moneta,
+}
+
+/// Where an event entered Moneta.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Source {
+    /// Produced straight to the partner ingress topic.
+    Kafka,
+    /// Submitted to the HTTP ingest edge.
+    Http,
+}
+
+/// What every party signs (see `docs/contracts.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContractTerms {
+    /// Ties every event of one contract together.
+    pub contract_id: String,
+    /// The template's contract type.
+    pub contract_type: String,
+    /// Template name.
+    pub template_name: String,
+    /// Template version.
+    pub template_version: i32,
+    /// The MO party.
+    pub mo_id: String,
+    /// The publisher party.
+    pub publisher_id: String,
+    /// The mPass concerned, if any.
+    pub mpass_id: Option<String>,
+    /// A human-readable summary.
+    pub description: String,
+    /// The template's attributes, one JSON object as text.
+    pub terms_json: String,
+}
+
+/// An ed25519 signature over the canonical terms.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartySignature {
+    /// Who signed.
+    pub party: Party,
+    /// The key that signed.
+    pub key_id: String,
+    /// Standard base64 of the signature.
+    pub signature: String,
+    /// When the signer says it signed, Unix seconds.
+    pub signed_at: i64,
+}
+
+/// One party's signed submission of a contract.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContractEvent {
+    /// The partner's own event id.
+    pub event_id: String,
+    /// The terms signed.
+    pub contract: ContractTerms,
+    /// The submitting party's signature.
+    pub signature: PartySignature,
+    /// Where it entered.
+    pub source: Source,
+    /// The organization the edge authenticated (HTTP only).
+    pub submitted_by: Option<String>,
+    /// When the edge accepted it, ms since the epoch.
+    pub received_at_ms: Option<i64>,
+}
+
+/// An event refused with a stable reason code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectedEvent {
+    /// The event id, when it could be read.
+    pub event_id: Option<String>,
+    /// The contract id, when it could be read.
+    pub contract_id: Option<String>,
+    /// The submitting organization, when known.
+    pub partner_id: Option<String>,
+    /// The processor that refused it.
+    pub stage: String,
+    /// Stable reason code.
+    pub code: String,
+    /// What was wrong.
+    pub message: String,
+    /// Topic of the refused record.
+    pub source_topic: String,
+    /// Partition of the refused record.
+    pub source_partition: i32,
+    /// Offset of the refused record.
+    pub source_offset: i64,
+    /// The refused record's value.
+    #[serde(with = "apache_avro::serde::bytes_opt")]
+    pub original: Option<Vec<u8>>,
+}
+
+/// A contract's lifecycle status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ContractStatus {
+    /// Awaiting signatures.
+    Pending,
+    /// Every party signed; awaiting countersignature.
+    Active,
+    /// Under dispute.
+    Disputed,
+    /// Countersigned by Moneta.
+    Finalized,
+    /// Refused.
+    Rejected,
+}
+
+/// One applied event in a contract's log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContractLogEntry {
+    /// The event id.
+    pub event_id: String,
+    /// The version it produced.
+    pub version: i64,
+    /// What happened (`created`, `signed`, `countersigned`).
+    pub kind: String,
+    /// When, Unix seconds (the event record's timestamp).
+    pub at: i64,
+}
+
+/// A contract's state after an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contract {
+    /// The contract id.
+    pub contract_id: String,
+    /// Its version.
+    pub version: i64,
+    /// Its status.
+    pub status: ContractStatus,
+    /// The signed terms.
+    pub terms: ContractTerms,
+    /// Signatures: MO, publisher, then Moneta.
+    pub signatures: Vec<PartySignature>,
+    /// The event that produced this version.
+    pub event_id: String,
+    /// The organization that submitted that event.
+    pub partner_id: String,
+    /// Every applied event, oldest first.
+    pub events: Vec<ContractLogEntry>,
+    /// Creation time, Unix seconds.
+    pub created_at: i64,
+    /// Countersigning time, Unix seconds.
+    pub finalized_at: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::SchemaName;
+    use apache_avro::reader::datum::GenericDatumReader;
+    use apache_avro::writer::datum::GenericDatumWriter;
+    use apache_avro::{from_value, to_value};
+
+    fn round_trip<T: Serialize + serde::de::DeserializeOwned>(name: SchemaName, value: &T) -> T {
+        let schema = name.parse().expect("schema");
+        let datum = to_value(value)
+            .expect("to value")
+            .resolve(&schema)
+            .expect("resolve");
+        let bytes = GenericDatumWriter::builder(&schema)
+            .build()
+            .expect("writer")
+            .write_value_to_vec(datum)
+            .expect("encode");
+        let back = GenericDatumReader::builder(&schema)
+            .build()
+            .expect("reader")
+            .read_value(&mut bytes.as_slice())
+            .expect("decode");
+        from_value(&back).expect("from value")
+    }
+
+    fn terms() -> ContractTerms {
+        ContractTerms {
+            contract_id: "c-1".into(),
+            contract_type: "subscription_charge".into(),
+            template_name: "subscription-charge".into(),
+            template_version: 1,
+            mo_id: "mo-acme".into(),
+            publisher_id: "pub-globe".into(),
+            mpass_id: None,
+            description: "May".into(),
+            terms_json: r#"{"amount_minor":999}"#.into(),
+        }
+    }
+
+    fn signature(party: Party) -> PartySignature {
+        PartySignature {
+            party,
+            key_id: "k".into(),
+            signature: "c2ln".into(),
+            signed_at: 7,
+        }
+    }
+
+    #[test]
+    fn every_record_round_trips_through_its_schema() {
+        let event = ContractEvent {
+            event_id: "ev-1".into(),
+            contract: terms(),
+            signature: signature(Party::Publisher),
+            source: Source::Http,
+            submitted_by: Some("pub-globe".into()),
+            received_at_ms: Some(1),
+        };
+        assert_eq!(round_trip(SchemaName::ContractEvent, &event), event);
+        let rejected = RejectedEvent {
+            event_id: Some("ev-1".into()),
+            contract_id: None,
+            partner_id: None,
+            stage: "validate".into(),
+            code: "bad_signature".into(),
+            message: "no".into(),
+            source_topic: "t".into(),
+            source_partition: 2,
+            source_offset: 9,
+            original: Some(vec![0, 1, 2]),
+        };
+        assert_eq!(round_trip(SchemaName::RejectedEvent, &rejected), rejected);
+        let contract = Contract {
+            contract_id: "c-1".into(),
+            version: 3,
+            status: ContractStatus::Finalized,
+            terms: terms(),
+            signatures: vec![signature(Party::Mo), signature(Party::Moneta)],
+            event_id: "ev-1".into(),
+            partner_id: "mo-acme".into(),
+            events: vec![ContractLogEntry {
+                event_id: "ev-1".into(),
+                version: 1,
+                kind: "created".into(),
+                at: 5,
+            }],
+            created_at: 5,
+            finalized_at: Some(6),
+        };
+        assert_eq!(round_trip(SchemaName::Contract, &contract), contract);
+        assert_eq!(
+            round_trip(SchemaName::ContractKey, &"c-1".to_string()),
+            "c-1"
+        );
+    }
+}
