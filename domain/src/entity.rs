@@ -32,11 +32,18 @@ pub enum Kind {
     WebhookEndpoint,
     /// A settlement agreement between an MO and a publisher (found by either).
     SettlementAgreement,
+    /// What happened to one submitted event (not an entity: written by the
+    /// ingest edge and the processors).
+    EventRecord,
+    /// A stored first response for an `Idempotency-Key` (ingest edge).
+    IdempotencyKey,
+    /// A request signature already used, refused if seen again (ingest edge).
+    RequestNonce,
 }
 
 impl Kind {
     /// Every kind, in a stable order.
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 14] = [
         Kind::Organization,
         Kind::MembershipOrganization,
         Kind::Publisher,
@@ -48,6 +55,9 @@ impl Kind {
         Kind::PartnerKey,
         Kind::WebhookEndpoint,
         Kind::SettlementAgreement,
+        Kind::EventRecord,
+        Kind::IdempotencyKey,
+        Kind::RequestNonce,
     ];
 
     /// The kind's stable storage name (`snake_case`).
@@ -64,6 +74,9 @@ impl Kind {
             Kind::PartnerKey => "partner_key",
             Kind::WebhookEndpoint => "webhook_endpoint",
             Kind::SettlementAgreement => "settlement_agreement",
+            Kind::EventRecord => "event_record",
+            Kind::IdempotencyKey => "idempotency_key",
+            Kind::RequestNonce => "request_nonce",
         }
     }
 }

@@ -5,6 +5,7 @@ mod billing_account;
 mod contract;
 mod developer;
 mod entity;
+mod event_record;
 mod membership_organization;
 mod mpass;
 mod organization;
@@ -14,12 +15,14 @@ mod settlement;
 mod status;
 mod template;
 mod template_document;
+mod terms;
 mod webhook;
 
 pub use billing_account::{AccountType, BillingAccount};
 pub use contract::{Contract, EventLogEntry, Signature};
 pub use developer::{MoDeveloper, PublisherDeveloper};
 pub use entity::{Entity, Kind};
+pub use event_record::{EventRecord, EventState, EventStep};
 pub use membership_organization::MembershipOrganization;
 pub use mpass::MPass;
 pub use organization::Organization;
@@ -32,4 +35,5 @@ pub use status::{
 };
 pub use template::ContractTemplate;
 pub use template_document::{Party, SignatureRules, TemplateDocument, TemplateError};
+pub use terms::ContractTerms;
 pub use webhook::WebhookEndpoint;

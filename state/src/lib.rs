@@ -10,11 +10,13 @@
 
 pub mod conformance;
 mod embedded;
+mod events;
 mod ledger;
 mod registry;
 mod store;
 
 pub use embedded::EmbeddedStore;
+pub use events::{EventLog, EventLogError, Merged};
 pub use ledger::{Applied, Effect, EffectLedger, StateError};
 pub use registry::{Registry, RegistryError, Versioned};
 pub use store::{
