@@ -1,4 +1,13 @@
 //! Moneta's stream processors: business logic behind the runtime's
 //! [`moneta_runtime::Processor`] trait, one module each.
+//!
+//! The signing path is `validate` → `template_check` → `countersign`; the
+//! pieces they share (topics, decoding, rejections) are in [`contracts`].
 
+pub mod contracts;
 pub mod copy;
+pub mod countersign;
+pub mod rules;
+pub mod template_check;
+pub mod templates;
+pub mod validate;

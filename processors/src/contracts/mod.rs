@@ -1,0 +1,10 @@
+//! What the signing-path processors share: their topics, their context,
+//! decoding and encoding, and how a refused event is written.
+
+mod context;
+mod convert;
+mod topics;
+
+pub use context::{PathContext, Refusal, transient};
+pub use convert::{domain_party, fingerprint, party_name, to_domain_terms};
+pub use topics::ContractTopics;

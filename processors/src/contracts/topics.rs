@@ -1,0 +1,57 @@
+//! The signing path's topics.
+
+use serde::{Deserialize, Serialize};
+
+/// `[contracts.topics]`: the topics of the signing path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ContractTopics {
+    /// Written by the HTTP ingest edge; read by validate.
+    pub ingest: String,
+    /// Written by partners directly; read by validate.
+    pub partner_ingress: String,
+    /// Authentic events; read by template-check.
+    pub validated: String,
+    /// Refused events with a reason code.
+    pub rejected: String,
+    /// Contract state after each applied event; read by countersign.
+    pub recorded: String,
+    /// Contracts countersigned by Moneta; read by webhook dispatch.
+    pub countersigned: String,
+}
+
+impl Default for ContractTopics {
+    fn default() -> Self {
+        Self {
+            ingest: "moneta.contracts.ingest".into(),
+            partner_ingress: "moneta.contracts.partner-ingress".into(),
+            validated: "moneta.contracts.validated".into(),
+            rejected: "moneta.contracts.rejected".into(),
+            recorded: "moneta.contracts.recorded".into(),
+            countersigned: "moneta.contracts.countersigned".into(),
+        }
+    }
+}
+
+impl ContractTopics {
+    /// Every topic with the schema of its values.
+    pub fn value_schemas(&self) -> Vec<(&str, moneta_avro::SchemaName)> {
+        use moneta_avro::SchemaName::{Contract, ContractEvent, RejectedEvent};
+        vec![
+            (self.ingest.as_str(), ContractEvent),
+            (self.partner_ingress.as_str(), ContractEvent),
+            (self.validated.as_str(), ContractEvent),
+            (self.rejected.as_str(), RejectedEvent),
+            (self.recorded.as_str(), Contract),
+            (self.countersigned.as_str(), Contract),
+        ]
+    }
+
+    /// Every registry subject (key and value) of these topics.
+    pub fn subjects(&self) -> Vec<moneta_avro::Subject> {
+        self.value_schemas()
+            .into_iter()
+            .flat_map(|(topic, schema)| moneta_avro::Subject::for_topic(topic, schema))
+            .collect()
+    }
+}

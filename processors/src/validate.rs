@@ -1,0 +1,369 @@
+//! `validate`: is the event authentic, and are its parties in good standing?
+//!
+//! Reads the ingest topic (HTTP edge) and the partner ingress topic (partners
+//! producing directly) alike. For each event: structural checks; the signing
+//! key belongs to the signing party and is active; the ed25519 signature
+//! verifies (`verify_strict`) over the canonical terms; both parties (and
+//! their organizations) are active. Authentic events go to the validated
+//! topic; refused ones to the rejected topic with a reason code.
+//!
+//! An event id seen before re-emits the earlier result and changes nothing;
+//! the same id with other content is refused as `duplicate_event_id`.
+
+use moneta_avro::{ContractEvent, SchemaName, Source};
+use moneta_domain::{
+    EventState, KeyState, LifecycleStatus, MembershipOrganization, Organization, PartnerKey,
+    Publisher,
+};
+use moneta_runtime::{Outcome, Output, ProcessError, Processor, Record, Rejection};
+use moneta_state::Merged;
+use tracing::Instrument;
+
+use crate::contracts::{
+    PathContext, Refusal, domain_party, fingerprint, to_domain_terms, transient,
+};
+
+/// The stage name, as recorded in event steps and rejections.
+pub const STAGE: &str = "validate";
+
+/// Longest event or contract id accepted.
+const MAX_ID_LEN: usize = 128;
+
+/// The validate processor.
+#[derive(Clone)]
+pub struct Validate {
+    ctx: PathContext,
+}
+
+impl Validate {
+    /// A validate processor in `ctx`.
+    pub fn new(ctx: PathContext) -> Self {
+        Self { ctx }
+    }
+
+    async fn run(&self, event: ContractEvent, record: &Record) -> Result<Outcome, ProcessError> {
+        let http_partner = match event.source {
+            Source::Http => Some(event.submitted_by.clone().ok_or_else(|| {
+                Rejection::new("missing_submitter", "an HTTP event names no submitter")
+            })?),
+            Source::Kafka => None,
+        };
+        if let Some(partner) = &http_partner
+            && let Some(outputs) = self.replay(partner, &event, record).await?
+        {
+            return Ok(outputs);
+        }
+        match self.check(&event, http_partner.as_deref()).await? {
+            Ok(partner) => {
+                if http_partner.is_none()
+                    && let Some(outputs) = self.replay(&partner, &event, record).await?
+                {
+                    return Ok(outputs);
+                }
+                let merged = self
+                    .ctx
+                    .record_step(&partner, &event, STAGE, record, EventState::Validated, None)
+                    .await?;
+                if let Merged::OtherContent(_) = merged {
+                    return self
+                        .refuse(record, &event, Some(&partner), duplicate())
+                        .await;
+                }
+                Ok(outcome(self.validated(&event).await?))
+            }
+            Err(refusal) => {
+                let refusal = match &http_partner {
+                    Some(partner) => {
+                        let merged = self
+                            .ctx
+                            .record_step(
+                                partner,
+                                &event,
+                                STAGE,
+                                record,
+                                EventState::Rejected,
+                                Some(&refusal),
+                            )
+                            .await?;
+                        match merged {
+                            Merged::OtherContent(_) => duplicate(),
+                            _ => refusal,
+                        }
+                    }
+                    None => refusal,
+                };
+                self.refuse(record, &event, http_partner.as_deref(), refusal)
+                    .await
+            }
+        }
+    }
+
+    /// The earlier result for an event id already seen, if any.
+    async fn replay(
+        &self,
+        partner: &str,
+        event: &ContractEvent,
+        record: &Record,
+    ) -> Result<Option<Outcome>, ProcessError> {
+        let Some(seen) = self
+            .ctx
+            .events
+            .get(partner, &event.event_id)
+            .await
+            .map_err(transient)?
+        else {
+            return Ok(None);
+        };
+        if seen.fingerprint != fingerprint(event) {
+            return self
+                .refuse(record, event, Some(partner), duplicate())
+                .await
+                .map(Some);
+        }
+        if seen.step(EventState::Validated).is_some() {
+            return Ok(Some(outcome(self.validated(event).await?)));
+        }
+        match seen.step(EventState::Rejected) {
+            Some(step) if step.stage == STAGE => {
+                let refusal = Refusal {
+                    code: step.code.clone().unwrap_or_else(|| "rejected".to_owned()),
+                    message: step.message.clone().unwrap_or_default(),
+                };
+                self.refuse(record, event, Some(partner), refusal)
+                    .await
+                    .map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn validated(&self, event: &ContractEvent) -> Result<Output, ProcessError> {
+        self.ctx
+            .output(
+                &self.ctx.topics.validated,
+                SchemaName::ContractEvent,
+                &event.contract.contract_id,
+                event,
+            )
+            .await
+    }
+
+    async fn refuse(
+        &self,
+        record: &Record,
+        event: &ContractEvent,
+        partner: Option<&str>,
+        refusal: Refusal,
+    ) -> Result<Outcome, ProcessError> {
+        tracing::info!(code = %refusal.code, reason = %refusal.message, "event refused");
+        Ok(outcome(
+            self.ctx
+                .rejected_output(STAGE, record, event, partner, &refusal)
+                .await?,
+        ))
+    }
+
+    /// The authenticated submitting organization, or why the event is refused.
+    async fn check(
+        &self,
+        event: &ContractEvent,
+        http_partner: Option<&str>,
+    ) -> Result<Result<String, Refusal>, ProcessError> {
+        for (what, id) in [
+            ("event_id", event.event_id.as_str()),
+            ("contract_id", event.contract.contract_id.as_str()),
+        ] {
+            if let Err(refusal) = check_id(what, id) {
+                return Ok(Err(refusal));
+            }
+        }
+        let terms = match to_domain_terms(&event.contract) {
+            Ok(terms) => terms,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        let Some(party) = domain_party(event.signature.party) else {
+            return Ok(Err(Refusal::new(
+                "invalid_signer",
+                "partners sign as MO or PUBLISHER; MONETA signs only by countersigning",
+            )));
+        };
+        let organization = match party {
+            moneta_domain::Party::Mo => &terms.mo_id,
+            moneta_domain::Party::Publisher => &terms.publisher_id,
+        };
+        if let Some(submitter) = http_partner
+            && submitter != organization
+        {
+            return Ok(Err(Refusal::new(
+                "submitter_mismatch",
+                format!(
+                    "the request was signed by {submitter}, the contract signature claims {organization}"
+                ),
+            )));
+        }
+        let key = match self.check_key(event, organization).await? {
+            Ok(key) => key,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        let input = terms
+            .signing_input()
+            .map_err(|e| Rejection::new("malformed_terms", e.to_string()))?;
+        if moneta_signing::verify_ed25519(&key.public_key, &input, &event.signature.signature)
+            .is_err()
+        {
+            return Ok(Err(Refusal::new(
+                "bad_signature",
+                format!(
+                    "the signature by key {} does not verify over the canonical terms",
+                    key.id
+                ),
+            )));
+        }
+        if let Err(refusal) = self
+            .check_parties(&terms.mo_id, &terms.publisher_id)
+            .await?
+        {
+            return Ok(Err(refusal));
+        }
+        Ok(Ok(organization.clone()))
+    }
+
+    async fn key(&self, key_id: &str) -> Result<Option<PartnerKey>, ProcessError> {
+        Ok(self
+            .ctx
+            .registry
+            .get::<PartnerKey>(key_id)
+            .await
+            .map_err(transient)?
+            .map(|v| v.entity))
+    }
+
+    async fn check_key(
+        &self,
+        event: &ContractEvent,
+        organization: &str,
+    ) -> Result<Result<PartnerKey, Refusal>, ProcessError> {
+        let key_id = &event.signature.key_id;
+        let Some(key) = self.key(key_id).await? else {
+            return Ok(Err(unknown_key(key_id)));
+        };
+        if key.organization_id != organization {
+            return Ok(Err(Refusal::new(
+                "key_not_owned",
+                format!("key {key_id} does not belong to {organization}"),
+            )));
+        }
+        if key.state == KeyState::Revoked {
+            return Ok(Err(Refusal::new(
+                "revoked_key",
+                format!("key {key_id} is revoked"),
+            )));
+        }
+        Ok(Ok(key))
+    }
+
+    async fn check_parties(
+        &self,
+        mo_id: &str,
+        publisher_id: &str,
+    ) -> Result<Result<(), Refusal>, ProcessError> {
+        let registry = &self.ctx.registry;
+        let mo = registry
+            .get::<MembershipOrganization>(mo_id)
+            .await
+            .map_err(transient)?
+            .map(|v| (v.entity.status, v.entity.organization_id));
+        let publisher = registry
+            .get::<Publisher>(publisher_id)
+            .await
+            .map_err(transient)?
+            .map(|v| (v.entity.status, v.entity.organization_id));
+        for (role, id, found) in [("MO", mo_id, mo), ("publisher", publisher_id, publisher)] {
+            let Some((status, organization_id)) = found else {
+                return Ok(Err(Refusal::new(
+                    "unknown_party",
+                    format!("{role} {id} is not registered"),
+                )));
+            };
+            if status != LifecycleStatus::Active {
+                return Ok(Err(Refusal::new(
+                    "party_inactive",
+                    format!("{role} {id} is {}", status.as_str()),
+                )));
+            }
+            if let Some(org_id) = organization_id {
+                let org = registry
+                    .get::<Organization>(&org_id)
+                    .await
+                    .map_err(transient)?;
+                if let Some(org) = org
+                    && org.entity.status != LifecycleStatus::Active
+                {
+                    return Ok(Err(Refusal::new(
+                        "party_inactive",
+                        format!(
+                            "the organization {org_id} behind {role} {id} is {}",
+                            org.entity.status.as_str()
+                        ),
+                    )));
+                }
+            }
+        }
+        Ok(Ok(()))
+    }
+}
+
+impl Processor for Validate {
+    /// Avro decoding needs the schema registry (async), so it happens in
+    /// [`Processor::process`]; `decode` only takes the record.
+    type Input = ();
+
+    fn decode(&self, _record: &Record) -> Result<(), Rejection> {
+        Ok(())
+    }
+
+    async fn process(&mut self, _input: (), record: &Record) -> Result<Outcome, ProcessError> {
+        let event: ContractEvent = self.ctx.decode(SchemaName::ContractEvent, record).await?;
+        let span = tracing::info_span!(
+            "validate",
+            contract_id = %event.contract.contract_id,
+            event_id = %event.event_id,
+            partner = event.submitted_by.as_deref().unwrap_or("-"),
+        );
+        self.run(event, record).instrument(span).await
+    }
+}
+
+fn outcome(output: Output) -> Outcome {
+    Outcome {
+        outputs: vec![output],
+        effects: Vec::new(),
+    }
+}
+
+fn duplicate() -> Refusal {
+    Refusal::new(
+        "duplicate_event_id",
+        "this event id was already used for different content",
+    )
+}
+
+fn unknown_key(key_id: &str) -> Refusal {
+    Refusal::new("unknown_key", format!("key {key_id} is not registered"))
+}
+
+fn check_id(what: &str, id: &str) -> Result<(), Refusal> {
+    let valid = !id.is_empty()
+        && id.len() <= MAX_ID_LEN
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
+    if valid {
+        Ok(())
+    } else {
+        Err(Refusal::new(
+            "invalid_id",
+            format!("{what} must be 1-{MAX_ID_LEN} characters of A-Z a-z 0-9 - _ . :"),
+        ))
+    }
+}
