@@ -1,0 +1,191 @@
+//! The partner-facing ingest edge.
+//!
+//! - `POST /v1/events/{domain}`: submit a signed contract event ([`submit`]).
+//! - `GET /v1/events/{id}`, `GET /v1/contracts/{id}`: follow it ([`status`]).
+//! - `GET /v1/keys`: Moneta's public countersigning keys.
+//!
+//! Requests are authenticated with RFC 9421 signatures ([`auth`]); errors
+//! are RFC 9457 problem+json with a stable `code`.
+
+pub mod auth;
+pub mod client;
+mod config;
+pub mod idempotency;
+mod replay;
+pub mod status;
+pub mod submit;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use moneta_admin::Problem;
+use moneta_avro::{AvroCodec, ContractEvent};
+use moneta_connectors::kafka::KafkaConfig;
+use moneta_domain::EventRecord;
+use moneta_signing::KeyRing;
+use moneta_state::{EventLog, Registry, StateStore};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use sha2::{Digest, Sha256};
+
+pub use client::{PartnerClient, Reply};
+pub use config::IngestConfig;
+pub use replay::ReplayCache;
+
+use crate::auth::internal;
+use crate::idempotency::Idempotency;
+
+/// The edge's shared state.
+pub struct Ingest {
+    config: IngestConfig,
+    store: Arc<dyn StateStore>,
+    registry: Registry,
+    events: EventLog,
+    idempotency: Idempotency,
+    replays: ReplayCache,
+    codec: Arc<AvroCodec>,
+    producer: FutureProducer,
+    topic: String,
+    keys: Arc<KeyRing>,
+}
+
+/// Errors starting the edge.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The Kafka producer could not be created.
+    #[error("ingest producer: {0}")]
+    Producer(#[from] rdkafka::error::KafkaError),
+    /// The listener could not be bound or failed.
+    #[error("ingest listener on {listen}: {source}")]
+    Listen {
+        /// The address.
+        listen: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Ingest {
+    /// An edge writing to `topic` with an idempotent, `acks=all` producer.
+    pub fn new(
+        config: IngestConfig,
+        kafka: &KafkaConfig,
+        store: Arc<dyn StateStore>,
+        codec: Arc<AvroCodec>,
+        topic: &str,
+        keys: Arc<KeyRing>,
+    ) -> Result<Self, IngestError> {
+        let producer: FutureProducer = kafka
+            .client_config()
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "1")
+            .set("message.timeout.ms", config.produce_timeout_ms.to_string())
+            .create()?;
+        Ok(Self {
+            idempotency: Idempotency::new(
+                store.clone(),
+                config.idempotency_ttl_s,
+                config.in_flight_timeout_s,
+            ),
+            registry: Registry::new(store.clone()),
+            events: EventLog::new(store.clone()),
+            store,
+            replays: ReplayCache::default(),
+            codec,
+            producer,
+            topic: topic.to_owned(),
+            keys,
+            config,
+        })
+    }
+
+    /// Produces `event` and waits for the broker's acknowledgement.
+    async fn produce(&self, event: &ContractEvent, record: &EventRecord) -> Result<(), Problem> {
+        let (key, value) = submit::encode(self, event).await?;
+        let traceparent = traceparent(record);
+        let headers = OwnedHeaders::new().insert(Header {
+            key: "traceparent",
+            value: Some(traceparent.as_bytes()),
+        });
+        let delivery = self
+            .producer
+            .send(
+                FutureRecord::to(&self.topic)
+                    .key(&key)
+                    .payload(&value)
+                    .headers(headers),
+                Duration::from_millis(self.config.produce_timeout_ms),
+            )
+            .await;
+        delivery.map(|_| ()).map_err(|(e, _)| {
+            let problem = internal(&e);
+            Problem::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "broker_unavailable",
+                "Broker unavailable",
+                problem.detail,
+            )
+        })
+    }
+}
+
+/// A W3C `traceparent` derived from the event's identity, so every retry
+/// of one event carries the same trace.
+fn traceparent(record: &EventRecord) -> String {
+    let hash = Sha256::digest(format!("{}/{}", record.partner_id, record.event_id));
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!("00-{}-{}-01", &hex[..32], &hex[32..48])
+}
+
+/// Seconds since the Unix epoch, by the edge's clock.
+pub(crate) fn now_s() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or_default()
+}
+
+/// The edge's routes.
+pub fn router(ingest: Arc<Ingest>) -> Router {
+    Router::new()
+        // One path, two meanings: POST takes a domain, GET an event id.
+        .route("/v1/events/{key}", post(submit::submit).get(status::event))
+        .route("/v1/contracts/{id}", get(status::contract))
+        .route("/v1/keys", get(status::keys))
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(|| async {
+            Problem::new(
+                axum::http::StatusCode::NOT_FOUND,
+                "not_found",
+                "Not found",
+                "no such route",
+            )
+        })
+        .with_state(ingest)
+}
+
+/// Serves `ingest` on `listen` until `shutdown` resolves.
+pub async fn serve(
+    ingest: Arc<Ingest>,
+    listen: &str,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), IngestError> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| IngestError::Listen {
+            listen: listen.to_owned(),
+            source,
+        })?;
+    tracing::info!(%listen, "ingest edge listening");
+    axum::serve(listener, router(ingest))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|source| IngestError::Listen {
+            listen: listen.to_owned(),
+            source,
+        })
+}
