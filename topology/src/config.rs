@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use moneta_connectors::kafka::KafkaConfig;
+use moneta_ingest::IngestConfig;
+use moneta_processors::contracts::ContractTopics;
+use moneta_processors::rules::RulesConfig;
 use moneta_runtime::ProcessingConfig;
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +34,78 @@ pub struct Config {
     pub log: LogConfig,
     /// `[admin]`: the operators' admin API.
     pub admin: AdminConfig,
+    /// `[contracts]`: the signing path's topics.
+    pub contracts: ContractsConfig,
+    /// `[rules]`: the numbers behind the pipelines' business rules.
+    pub rules: RulesConfig,
+    /// `[ingest]`: the partner-facing HTTP edge.
+    pub ingest: IngestConfig,
+    /// `[schema_registry]`: where Avro schemas are registered.
+    pub schema_registry: SchemaRegistryConfig,
+    /// `[signing]`: Moneta's countersigning key.
+    pub signing: SigningConfig,
+}
+
+/// `[contracts]`: the signing path.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ContractsConfig {
+    /// `[contracts.topics]`: its topics.
+    pub topics: ContractTopics,
+}
+
+/// `[schema_registry]`: a Confluent-compatible schema registry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SchemaRegistryConfig {
+    /// URL of an external registry (Confluent Schema Registry); empty
+    /// serves Moneta's embedded one on `listen`.
+    pub url: String,
+    /// Address the embedded registry listens on.
+    pub listen: String,
+    /// Compacted topic the embedded registry keeps its schemas in.
+    pub topic: String,
+}
+
+impl Default for SchemaRegistryConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            listen: "127.0.0.1:8082".into(),
+            topic: "_moneta_schemas".into(),
+        }
+    }
+}
+
+impl SchemaRegistryConfig {
+    /// The URL clients use: `url`, or the embedded registry's address.
+    pub fn effective_url(&self) -> String {
+        if self.url.is_empty() {
+            format!("http://{}", self.listen)
+        } else {
+            self.url.trim_end_matches('/').to_owned()
+        }
+    }
+}
+
+/// `[signing]`: Moneta's ed25519 countersigning keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SigningConfig {
+    /// Key file (`active <id> <seed>` / `retired <id> <public key>` lines;
+    /// see `docs/signing.md`). `moneta up` creates one if it is missing.
+    pub key_file: PathBuf,
+    /// Environment variable holding the same text; wins over `key_file`.
+    pub key_env: String,
+}
+
+impl Default for SigningConfig {
+    fn default() -> Self {
+        Self {
+            key_file: ".moneta/signing.key".into(),
+            key_env: "MONETA_SIGNING_KEYS".into(),
+        }
+    }
 }
 
 /// A secret value: never shown by `Debug`, redacted by [`Config::redacted`].
@@ -156,12 +231,41 @@ impl Default for TopicsConfig {
 pub struct ProcessorsConfig {
     /// `[processors.copy]`: the baseline copy processor.
     pub copy: StageConfig,
+    /// `[processors.validate]`: authenticity and parties.
+    pub validate: PathStageConfig,
+    /// `[processors.template_check]`: template, rules, contract state.
+    pub template_check: PathStageConfig,
+    /// `[processors.countersign]`: Moneta's countersignature.
+    pub countersign: PathStageConfig,
 }
 
 impl Default for ProcessorsConfig {
     fn default() -> Self {
         Self {
             copy: StageConfig::named("copy"),
+            validate: PathStageConfig::named("validate"),
+            template_check: PathStageConfig::named("template-check"),
+            countersign: PathStageConfig::named("countersign"),
+        }
+    }
+}
+
+/// A signing-path processor (its topics are in `[contracts.topics]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PathStageConfig {
+    /// Whether `moneta up` runs it.
+    pub enabled: bool,
+    /// Topic undecodable records go to.
+    pub dead_letter: String,
+}
+
+impl PathStageConfig {
+    /// Enabled, dead letters to `moneta.<name>.dlq`.
+    pub fn named(name: &str) -> Self {
+        Self {
+            enabled: true,
+            dead_letter: format!("moneta.{name}.dlq"),
         }
     }
 }

@@ -2,8 +2,10 @@
 //! reads and writes which topic. The `moneta` command is built on it.
 
 pub mod config;
+pub mod demo;
 pub mod observability;
+pub mod services;
 pub mod topology;
 
 pub use config::Config;
-pub use topology::{Stage, Topology};
+pub use topology::{Services, Stage, Topology};

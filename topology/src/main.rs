@@ -46,6 +46,13 @@ enum Command {
     },
     /// Create a small demo network (MO, publisher, keys, templates, …) through the admin API.
     SeedDemo,
+    /// Sign and submit a demo subscription charge as Globe, co-sign it as
+    /// Acme, follow it until Moneta countersigns, verify every signature.
+    SubmitDemo {
+        /// Contract id (default: a new one).
+        #[arg(long)]
+        contract_id: Option<String>,
+    },
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -114,6 +121,9 @@ fn main() -> ExitCode {
             Command::Broker { command } => commands::broker::execute(&config, command).await,
             Command::Admin { command } => commands::admin::execute(&config, command).await,
             Command::SeedDemo => commands::demo::seed(&config).await,
+            Command::SubmitDemo { contract_id } => {
+                commands::submit::submit_demo(&config, contract_id).await
+            }
             Command::Produce { topic } => commands::io::produce(&config, &topic).await,
             Command::Consume {
                 topic,

@@ -5,13 +5,20 @@ use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use moneta_avro::AvroCodec;
 use moneta_connectors::kafka::TopicSpec;
+use moneta_processors::contracts::{ContractTopics, PathContext};
 use moneta_processors::copy::Copy;
+use moneta_processors::countersign::Countersign;
+use moneta_processors::rules::RulesConfig;
+use moneta_processors::template_check::TemplateCheck;
+use moneta_processors::validate::Validate;
 use moneta_runtime::{ProcessorSpec, Runtime, RuntimeError};
-use moneta_state::EffectLedger;
+use moneta_signing::KeyRing;
+use moneta_state::{EffectLedger, StateStore};
 use tokio::runtime::Handle;
 
-use crate::config::{Config, StageConfig, TopicsConfig};
+use crate::config::{Config, TopicsConfig};
 
 /// One processor stage and its topics.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,8 +27,31 @@ pub struct Stage {
     pub name: &'static str,
     /// What it does, in one line.
     pub summary: &'static str,
-    /// Its topics and whether `moneta up` runs it.
-    pub topics: StageConfig,
+    /// Whether `moneta up` runs it.
+    pub enabled: bool,
+    /// Topics it reads.
+    pub inputs: Vec<String>,
+    /// Topics it writes.
+    pub outputs: Vec<String>,
+    /// Topic undecodable records go to.
+    pub dead_letter: String,
+    /// Whether it needs [`Services`] (state, schema registry, keys).
+    pub needs_services: bool,
+}
+
+/// What the signing-path stages share: state, Avro, keys, rules.
+#[derive(Clone)]
+pub struct Services {
+    /// The state store.
+    pub store: Arc<dyn StateStore>,
+    /// Avro through the schema registry.
+    pub codec: Arc<AvroCodec>,
+    /// Moneta's signing keys.
+    pub keys: Arc<KeyRing>,
+    /// Business rules.
+    pub rules: RulesConfig,
+    /// The signing path's topics.
+    pub topics: ContractTopics,
 }
 
 /// Every stage of the configured topology.
@@ -34,12 +64,47 @@ pub struct Topology {
 impl Topology {
     /// The topology described by `config`.
     pub fn new(config: &Config) -> Self {
+        let t = &config.contracts.topics;
+        let p = &config.processors;
         Self {
-            stages: vec![Stage {
-                name: "copy",
-                summary: "copies each record unchanged; the baseline of every benchmark",
-                topics: config.processors.copy.clone(),
-            }],
+            stages: vec![
+                Stage {
+                    name: "copy",
+                    summary: "copies each record unchanged; the baseline of every benchmark",
+                    enabled: p.copy.enabled,
+                    inputs: vec![p.copy.input.clone()],
+                    outputs: vec![p.copy.output.clone()],
+                    dead_letter: p.copy.dead_letter.clone(),
+                    needs_services: false,
+                },
+                Stage {
+                    name: "validate",
+                    summary: "authenticates contract events and checks their parties",
+                    enabled: p.validate.enabled,
+                    inputs: vec![t.ingest.clone(), t.partner_ingress.clone()],
+                    outputs: vec![t.validated.clone(), t.rejected.clone()],
+                    dead_letter: p.validate.dead_letter.clone(),
+                    needs_services: true,
+                },
+                Stage {
+                    name: "template-check",
+                    summary: "checks events against their template and rules; applies them to contracts",
+                    enabled: p.template_check.enabled,
+                    inputs: vec![t.validated.clone()],
+                    outputs: vec![t.recorded.clone(), t.rejected.clone()],
+                    dead_letter: p.template_check.dead_letter.clone(),
+                    needs_services: true,
+                },
+                Stage {
+                    name: "countersign",
+                    summary: "countersigns contracts every party has signed",
+                    enabled: p.countersign.enabled,
+                    inputs: vec![t.recorded.clone()],
+                    outputs: vec![t.countersigned.clone()],
+                    dead_letter: p.countersign.dead_letter.clone(),
+                    needs_services: true,
+                },
+            ],
             topic_settings: config.topics.clone(),
         }
     }
@@ -64,7 +129,12 @@ impl Topology {
         let mut names: Vec<&str> = self
             .stages
             .iter()
-            .flat_map(|s| [&s.topics.input, &s.topics.output, &s.topics.dead_letter])
+            .flat_map(|s| {
+                s.inputs
+                    .iter()
+                    .chain(&s.outputs)
+                    .chain(std::iter::once(&s.dead_letter))
+            })
             .map(String::as_str)
             .collect();
         names.sort_unstable();
@@ -88,18 +158,46 @@ impl Topology {
         instance: u32,
         state_dir: &Path,
         handle: Handle,
+        services: Option<&Services>,
     ) -> Result<JoinHandle<Result<(), RuntimeError>>, RuntimeError> {
         let spec = ProcessorSpec {
             name: stage.name.to_owned(),
-            inputs: vec![stage.topics.input.clone()],
-            dead_letter_topic: stage.topics.dead_letter.clone(),
+            inputs: stage.inputs.clone(),
+            dead_letter_topic: stage.dead_letter.clone(),
             instance,
         };
         let ledger = Arc::new(EffectLedger::open(
             &state_dir.join(format!("{}-{instance}", stage.name)),
         )?);
+        if stage.name == "copy" {
+            let output = stage.outputs.first().cloned().unwrap_or_default();
+            return runtime.spawn(spec, Copy::new(output), ledger, handle);
+        }
+        let services = services.ok_or_else(|| {
+            RuntimeError::Thread(format!(
+                "stage {} needs state and a schema registry",
+                stage.name
+            ))
+        })?;
+        let ctx = PathContext::new(
+            services.store.clone(),
+            services.codec.clone(),
+            services.topics.clone(),
+        );
         match stage.name {
-            "copy" => runtime.spawn(spec, Copy::new(&stage.topics.output), ledger, handle),
+            "validate" => runtime.spawn(spec, Validate::new(ctx), ledger, handle),
+            "template-check" => runtime.spawn(
+                spec,
+                TemplateCheck::new(ctx, services.rules.clone()),
+                ledger,
+                handle,
+            ),
+            "countersign" => runtime.spawn(
+                spec,
+                Countersign::new(ctx, services.keys.clone()),
+                ledger,
+                handle,
+            ),
             other => Err(RuntimeError::Thread(format!("no processor named {other}"))),
         }
     }
@@ -118,10 +216,24 @@ mod tests {
         let names: Vec<&str> = topics.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(
             names,
-            ["moneta.copy.dlq", "moneta.copy.input", "moneta.copy.output"]
+            [
+                "moneta.contracts.countersigned",
+                "moneta.contracts.ingest",
+                "moneta.contracts.partner-ingress",
+                "moneta.contracts.recorded",
+                "moneta.contracts.rejected",
+                "moneta.contracts.validated",
+                "moneta.copy.dlq",
+                "moneta.copy.input",
+                "moneta.copy.output",
+                "moneta.countersign.dlq",
+                "moneta.template-check.dlq",
+                "moneta.validate.dlq",
+            ]
         );
         assert!(topics.iter().all(|t| t.partitions == 6));
         assert!(topology.stage("copy").is_some());
+        assert!(topology.stage("template-check").is_some());
         assert!(topology.stage("nope").is_none());
     }
 }

@@ -7,9 +7,8 @@ use std::sync::Arc;
 use anyhow::{Context, anyhow};
 use clap::Subcommand;
 use moneta_admin::{AdminState, AdminToken};
-use moneta_state::{EmbeddedStore, Registry, StateStore};
+use moneta_state::{Registry, StateStore};
 use moneta_topology::Config;
-use moneta_topology::config::StateBackend;
 use serde_json::Value;
 
 use super::stop_signal;
@@ -70,26 +69,13 @@ pub enum AdminCommand {
 
 /// Opens the configured state store.
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn StateStore>> {
-    match config.state.backend {
-        StateBackend::Embedded => {
-            let dir = config.state.dir.join("registry");
-            Ok(Arc::new(
-                EmbeddedStore::open(&dir).with_context(|| format!("opening {}", dir.display()))?,
-            ))
-        }
-        StateBackend::Scylla => {
-            let (nodes, keyspace) = (&config.state.scylla_nodes, &config.state.scylla_keyspace);
-            let store = moneta_state_scylla::ScyllaStore::connect(nodes, keyspace)
-                .await
-                .with_context(|| format!("connecting to ScyllaDB at {nodes}"))?;
-            Ok(Arc::new(store))
-        }
-    }
+    Ok(moneta_topology::services::open_store(config).await?)
 }
 
 /// Serves the admin API until `stop` resolves.
 pub async fn serve(
     config: &Config,
+    store: Arc<dyn StateStore>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     if config.admin.token.0.is_empty() {
@@ -97,10 +83,7 @@ pub async fn serve(
             "admin.token is empty: the admin API refuses every request (set MONETA_ADMIN__TOKEN)"
         );
     }
-    let state = AdminState::new(
-        Registry::new(open_store(config).await?),
-        AdminToken::new(&config.admin.token.0),
-    );
+    let state = AdminState::new(Registry::new(store), AdminToken::new(&config.admin.token.0));
     let listener = tokio::net::TcpListener::bind(&config.admin.listen)
         .await
         .with_context(|| format!("binding the admin API to {}", config.admin.listen))?;
@@ -116,7 +99,7 @@ pub async fn execute(config: &Config, command: AdminCommand) -> anyhow::Result<E
     let client = Client::new(config);
     let shown = match command {
         AdminCommand::Serve => {
-            serve(config, stop_signal()).await?;
+            serve(config, open_store(config).await?, stop_signal()).await?;
             return Ok(ExitCode::SUCCESS);
         }
         AdminCommand::List { collection, params } => {

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::admin::{ApiProblem, Body, Client};
 use moneta_topology::Config;
+use moneta_topology::demo::{ACME, GLOBE};
 
 /// The example templates, shipped inside the binary.
 const TEMPLATES: [&str; 4] = [
@@ -18,12 +19,8 @@ const TEMPLATES: [&str; 4] = [
     include_str!("../../../schemas/templates/settlement.yaml"),
 ];
 
-/// Demo public keys (standard base64 of 32 bytes). They stand in for real
-/// partner ed25519 keys until partners sign contracts (the signing path).
-const ACME_KEY: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
-const GLOBE_KEY: &str = "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=";
-
 fn entities() -> Vec<(&'static str, Value)> {
+    let (acme_key, globe_key) = (ACME.public_key_b64(), GLOBE.public_key_b64());
     let lists =
         json!({"metadata": {}, "certificates": [], "services": ["news"], "industries": ["media"]});
     let with = |mut base: Value| {
@@ -69,12 +66,12 @@ fn entities() -> Vec<(&'static str, Value)> {
         ),
         (
             "keys",
-            json!({"id": "key-acme-1", "organization_id": "mo-acme", "algorithm": "ed25519", "public_key": ACME_KEY,
+            json!({"id": "key-acme-1", "organization_id": "mo-acme", "algorithm": "ed25519", "public_key": acme_key,
             "state": "active", "created_at": 0, "revoked_at": null}),
         ),
         (
             "keys",
-            json!({"id": "key-globe-1", "organization_id": "pub-globe", "algorithm": "ed25519", "public_key": GLOBE_KEY,
+            json!({"id": "key-globe-1", "organization_id": "pub-globe", "algorithm": "ed25519", "public_key": globe_key,
             "state": "active", "created_at": 0, "revoked_at": null}),
         ),
         (

@@ -5,6 +5,7 @@ pub mod broker;
 pub mod demo;
 pub mod io;
 pub mod stages;
+pub mod submit;
 pub mod topics;
 
 use std::path::Path;

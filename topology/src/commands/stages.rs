@@ -1,17 +1,22 @@
 //! `moneta up` and `moneta run`: run stages until SIGTERM or Ctrl-C.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
+use moneta_ingest::Ingest;
 use moneta_runtime::{Runtime, RuntimeError, RuntimeMetrics, Shutdown};
-use moneta_topology::{Config, Topology};
+use moneta_state::StateStore;
+use moneta_topology::services::{self, embedded_registry, load_keys, register_schemas};
+use moneta_topology::{Config, Services, Topology};
 use prometheus::Registry;
 
 use super::{admin, broker, stop_signal, topics};
 
-/// `moneta up`: embedded broker, topics, every enabled stage.
+/// `moneta up`: embedded broker, topics, schema registry, admin API,
+/// ingest edge and every enabled stage, in one process.
 pub async fn up(config: Config) -> anyhow::Result<ExitCode> {
     let broker = if config.broker.embedded {
         broker::start_or_reuse(&config).await?
@@ -19,56 +24,154 @@ pub async fn up(config: Config) -> anyhow::Result<ExitCode> {
         None
     };
     topics::create(&config).await.context("creating topics")?;
+    serve_registry(&config).await?;
+    let store = services::open_store(&config).await?;
+    let (keys, created) = load_keys(&config, true)?;
+    if let Some(note) = created {
+        println!("signing     {note}");
+    }
+    let services = services::services(&config, store.clone(), keys)?;
     if config.admin.enabled {
-        let admin_config = config.clone();
+        let (admin_config, store) = (config.clone(), store.clone());
         tokio::spawn(async move {
-            if let Err(error) = admin::serve(&admin_config, stop_signal()).await {
+            if let Err(error) = admin::serve(&admin_config, store, stop_signal()).await {
                 tracing::error!(error = %format!("{error:#}"), "admin API stopped");
             }
         });
+    }
+    if config.ingest.enabled {
+        serve_ingest(&config, &services)?;
     }
     let topology = Topology::new(&config);
     let stages: Vec<String> = topology
         .stages()
         .iter()
-        .filter(|s| s.topics.enabled)
+        .filter(|s| s.enabled)
         .map(|s| s.name.to_owned())
         .collect();
+    print_summary(
+        &config,
+        &topology,
+        broker.as_ref().map(|b| b.data_dir().display().to_string()),
+    );
+    let code = run_stages(config, stages, 0, Some(services)).await;
+    drop(broker);
+    code
+}
+
+fn print_summary(config: &Config, topology: &Topology, broker_dir: Option<String>) {
     println!("Moneta is up.");
     println!(
         "  broker      {} ({})",
         config.kafka.bootstrap_servers,
-        match &broker {
-            Some(b) => format!("embedded tansu, data and log in {}", b.data_dir().display()),
+        match broker_dir {
+            Some(dir) => format!("embedded tansu, data and log in {dir}"),
             None => "external or already running".into(),
         }
     );
     println!("  guarantee   {}", config.processing.guarantee);
     println!("  state       {}", config.state.dir.display());
+    println!("  schemas     {}", config.schema_registry.effective_url());
     if config.admin.enabled {
         println!(
             "  admin API   http://{}/v1/admin (OpenAPI: /v1/admin/openapi.json)",
             config.admin.listen
         );
     }
-    for stage in topology.stages().iter().filter(|s| s.topics.enabled) {
+    if config.ingest.enabled {
+        println!(
+            "  ingest      http://{}/v1/events/{{domain}} (keys: /v1/keys)",
+            config.ingest.listen
+        );
+    }
+    for stage in topology.stages().iter().filter(|s| s.enabled) {
         println!(
             "  stage       {}: {} -> {} (dead letters: {})",
-            stage.name, stage.topics.input, stage.topics.output, stage.topics.dead_letter
+            stage.name,
+            stage.inputs.join(", "),
+            stage.outputs.join(", "),
+            stage.dead_letter
         );
     }
     println!(
-        "Try: echo '{{\"id\":\"c-1\"}}' | moneta produce moneta.copy.input && moneta consume moneta.copy.output --count 1"
+        "Registry: `moneta seed-demo`; then `moneta submit-demo` signs and submits a contract."
     );
-    println!("Registry: `moneta seed-demo`, then `moneta admin list membership-organizations`.");
     println!("Logs go to stderr. Ctrl-C stops everything.");
-    let code = run(config, stages, 0).await;
-    drop(broker);
-    code
+}
+
+/// Starts and serves the embedded schema registry (if configured), then
+/// registers the signing path's schemas.
+async fn serve_registry(config: &Config) -> anyhow::Result<()> {
+    if let Some(registry) = embedded_registry(config).await? {
+        let listen =
+            config.schema_registry.listen.parse().with_context(|| {
+                format!("schema_registry.listen {}", config.schema_registry.listen)
+            })?;
+        tokio::spawn(async move {
+            if let Err(error) = registry.serve(listen, stop_signal()).await {
+                tracing::error!(%error, "schema registry stopped");
+            }
+        });
+    }
+    let mut attempts = 0;
+    loop {
+        match register_schemas(config).await {
+            Ok(_) => return Ok(()),
+            Err(services::ServicesError::Registry(
+                moneta_schema_registry::RegistryError::Http { .. },
+            )) if attempts < 50 => {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(error) => return Err(error).context("registering Avro schemas"),
+        }
+    }
+}
+
+fn serve_ingest(config: &Config, services: &Services) -> anyhow::Result<()> {
+    let ingest = Ingest::new(
+        config.ingest.clone(),
+        &config.kafka,
+        services.store.clone(),
+        services.codec.clone(),
+        &config.contracts.topics.ingest,
+        services.keys.clone(),
+    )?;
+    let listen = config.ingest.listen.clone();
+    tokio::spawn(async move {
+        if let Err(error) = moneta_ingest::serve(Arc::new(ingest), &listen, stop_signal()).await {
+            tracing::error!(%error, "ingest edge stopped");
+        }
+    });
+    Ok(())
 }
 
 /// `moneta run <stage>…`: the named stages in this process.
 pub async fn run(config: Config, names: Vec<String>, instance: u32) -> anyhow::Result<ExitCode> {
+    let topology = Topology::new(&config);
+    let needs_services = names
+        .iter()
+        .filter_map(|n| topology.stage(n))
+        .any(|s| s.needs_services);
+    let services = if needs_services {
+        let store: Arc<dyn StateStore> = services::open_store(&config).await?;
+        let (keys, _) = load_keys(&config, false)?;
+        register_schemas(&config)
+            .await
+            .context("registering Avro schemas (is the schema registry up?)")?;
+        Some(services::services(&config, store, keys)?)
+    } else {
+        None
+    };
+    run_stages(config, names, instance, services).await
+}
+
+async fn run_stages(
+    config: Config,
+    names: Vec<String>,
+    instance: u32,
+    services: Option<Services>,
+) -> anyhow::Result<ExitCode> {
     let topology = Topology::new(&config);
     let stages = names
         .iter()
@@ -91,8 +194,14 @@ pub async fn run(config: Config, names: Vec<String>, instance: u32) -> anyhow::R
     let handle = tokio::runtime::Handle::current();
     let mut threads = Vec::new();
     for stage in stages {
-        let thread =
-            topology.spawn(stage, &runtime, instance, &config.state.dir, handle.clone())?;
+        let thread = topology.spawn(
+            stage,
+            &runtime,
+            instance,
+            &config.state.dir,
+            handle.clone(),
+            services.as_ref(),
+        )?;
         threads.push((stage.name, thread));
     }
 
