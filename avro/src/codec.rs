@@ -148,6 +148,20 @@ impl AvroCodec {
         apache_avro::from_value(&resolved).map_err(|e| malformed(e.to_string()))
     }
 
+    /// Decodes any Confluent-framed record into JSON, with its writer's schema.
+    pub async fn decode_json(&self, bytes: &[u8]) -> Result<serde_json::Value, CodecError> {
+        let schema = SchemaName::Contract;
+        let decoded = self
+            .decoder
+            .decode(Some(bytes))
+            .await
+            .map_err(|e| CodecError::from_src(schema, e))?;
+        serde_json::Value::try_from(decoded.value).map_err(|e| CodecError::Malformed {
+            schema: "writer schema",
+            message: e.to_string(),
+        })
+    }
+
     /// Decodes a contract-topic key.
     pub async fn decode_key(&self, bytes: &[u8]) -> Result<String, CodecError> {
         self.decode(SchemaName::ContractKey, bytes).await

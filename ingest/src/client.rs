@@ -123,6 +123,9 @@ impl PartnerClient {
         params.created = Some(created);
         params.keyid = Some(self.key_id.clone());
         params.alg = Some("ed25519".into());
+        // A fresh nonce: ed25519 is deterministic, so two identical requests
+        // in one second would otherwise carry the same, refused, signature.
+        params.nonce = Some(format!("{:032x}", rand::random::<u128>()));
         let signed = moneta_signing::sign_request(
             &RequestParts::new(&method, &uri, &headers),
             "sig1",

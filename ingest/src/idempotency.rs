@@ -191,3 +191,81 @@ fn fingerprint((method, path, body): (&str, &str, &[u8])) -> String {
     }
     hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use moneta_state::EmbeddedStore;
+
+    fn keys(dir: &std::path::Path) -> Idempotency {
+        let store: Arc<dyn StateStore> = Arc::new(EmbeddedStore::open(dir).expect("store"));
+        Idempotency::new(store, 86_400, 60)
+    }
+
+    fn stored() -> StoredResponse {
+        StoredResponse {
+            status: 202,
+            content_type: "application/json".into(),
+            body: "{}".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn in_flight_conflict_replay_reuse_and_expiry() {
+        let dir = tempfile::tempdir().expect("dir");
+        let keys = keys(dir.path());
+        let request = ("POST", "/v1/events/disputes", b"{}".as_slice());
+        let Claim::Proceed(ticket) = keys.claim("p", "k", request, 1_000).await.expect("claim")
+        else {
+            panic!("first claim proceeds");
+        };
+        let busy = keys
+            .claim("p", "k", request, 1_010)
+            .await
+            .expect_err("in flight");
+        assert_eq!((busy.status, busy.code), (409, "idempotency_key_in_flight"));
+        let other = keys.claim("p", "k", ("POST", "/x", b"{1}"), 1_010).await;
+        assert_eq!(other.expect_err("reused").code, "idempotency_key_reused");
+        assert!(
+            matches!(
+                keys.claim("q", "k", request, 1_010).await,
+                Ok(Claim::Proceed(_))
+            ),
+            "keys are scoped per partner"
+        );
+        keys.complete(ticket, stored()).await.expect("complete");
+        match keys.claim("p", "k", request, 2_000).await.expect("replay") {
+            Claim::Replay(response) => assert_eq!(response, stored()),
+            Claim::Proceed(_) => panic!("a completed key replays"),
+        }
+        assert!(
+            matches!(
+                keys.claim("p", "k", request, 1_000 + 86_400).await,
+                Ok(Claim::Proceed(_))
+            ),
+            "after 24 h the key is free again"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_claim_is_taken_over_and_a_released_one_is_free() {
+        let dir = tempfile::tempdir().expect("dir");
+        let keys = keys(dir.path());
+        let request = ("POST", "/v1/events/disputes", b"{}".as_slice());
+        let Claim::Proceed(_) = keys.claim("p", "k", request, 1_000).await.expect("claim") else {
+            panic!("proceeds");
+        };
+        let Claim::Proceed(ticket) = keys
+            .claim("p", "k", request, 1_061)
+            .await
+            .expect("take over")
+        else {
+            panic!("an edge that died mid-request does not hold the key forever");
+        };
+        keys.release(ticket).await;
+        assert!(matches!(
+            keys.claim("p", "k", request, 1_062).await,
+            Ok(Claim::Proceed(_))
+        ));
+    }
+}

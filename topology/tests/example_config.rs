@@ -12,6 +12,11 @@ fn repo_file(name: &str) -> std::path::PathBuf {
 fn the_example_configuration_lists_exactly_the_defaults() {
     let example = Config::load(Some(&repo_file("moneta.example.toml"))).expect("example parses");
     assert_eq!(example, Config::default());
+    // Every key is spelled out, not left to its default.
+    let text = std::fs::read_to_string(repo_file("moneta.example.toml")).expect("read");
+    let written: toml::Value = toml::from_str(&text).expect("TOML");
+    let defaults = toml::Value::try_from(Config::default()).expect("defaults as TOML");
+    assert_eq!(written, defaults, "moneta.example.toml must list every key");
 }
 
 #[test]

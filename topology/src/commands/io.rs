@@ -48,6 +48,8 @@ pub async fn consume(
 ) -> anyhow::Result<ExitCode> {
     let config = config.clone();
     let topic = topic.to_owned();
+    let handle = tokio::runtime::Handle::current();
+    let codec = moneta_avro::AvroCodec::new(&config.schema_registry.effective_url())?;
     tokio::task::spawn_blocking(move || -> anyhow::Result<ExitCode> {
         let consumer: BaseConsumer = config
             .kafka
@@ -67,10 +69,18 @@ pub async fn consume(
         while count.is_none_or(|c| seen < c) && last.elapsed() < idle {
             if let Some(message) = consumer.poll(Duration::from_millis(100)) {
                 let message = message?;
-                println!(
-                    "{}",
-                    String::from_utf8_lossy(message.payload().unwrap_or_default())
-                );
+                let payload = message.payload().unwrap_or_default();
+                // Confluent-framed Avro (magic byte 0) is shown as JSON.
+                let avro = match payload.first() {
+                    Some(0) if payload.len() > 5 => {
+                        handle.block_on(codec.decode_json(payload)).ok()
+                    }
+                    _ => None,
+                };
+                match avro {
+                    Some(json) => println!("{json}"),
+                    None => println!("{}", String::from_utf8_lossy(payload)),
+                }
                 seen += 1;
                 last = Instant::now();
             }
