@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use base64::Engine;
-use moneta_avro::{ContractLogEntry, PartySignature, SchemaName};
+use moneta_avro::SchemaName;
 use moneta_domain::{
     Contract, ContractStatus, EventLogEntry, EventState, EventStep, KeyAlgorithm, Signature,
 };
@@ -75,20 +75,14 @@ impl Countersign {
                 .await
                 .map_err(transient)?;
         }
-        let avro = to_avro(&contract, COUNTERSIGN_EVENT, "moneta");
-        let output = self
-            .ctx
-            .output(
+        self.ctx
+            .contract_output(
                 &self.ctx.topics.countersigned,
-                SchemaName::Contract,
-                &contract.id,
-                &avro,
+                &contract,
+                COUNTERSIGN_EVENT,
+                "moneta",
             )
-            .await?;
-        Ok(Outcome {
-            outputs: vec![output],
-            effects: Vec::new(),
-        })
+            .await
     }
 
     /// The finalized contract (countersigning it unless it already is).
@@ -202,63 +196,5 @@ impl Processor for Countersign {
             partner = %contract.partner_id,
         );
         self.run(contract, record).instrument(span).await
-    }
-}
-
-/// The Avro form of a contract, produced by `event_key` from `partner`.
-pub fn to_avro(contract: &Contract, event_key: &str, partner: &str) -> moneta_avro::Contract {
-    let party_order = [
-        ("mo", moneta_avro::Party::Mo),
-        ("publisher", moneta_avro::Party::Publisher),
-        ("moneta", moneta_avro::Party::Moneta),
-    ];
-    let signatures = party_order
-        .iter()
-        .filter_map(|(name, party)| {
-            contract.signatures.get(*name).map(|s| PartySignature {
-                party: *party,
-                key_id: s.key_id.clone(),
-                signature: s.signature.clone(),
-                signed_at: s.signed_at,
-            })
-        })
-        .collect();
-    let terms = contract.terms();
-    moneta_avro::Contract {
-        contract_id: contract.id.clone(),
-        version: i64::try_from(contract.version).unwrap_or(i64::MAX),
-        status: match contract.status {
-            ContractStatus::Pending => moneta_avro::ContractStatus::Pending,
-            ContractStatus::Active => moneta_avro::ContractStatus::Active,
-            ContractStatus::Disputed => moneta_avro::ContractStatus::Disputed,
-            ContractStatus::Finalized => moneta_avro::ContractStatus::Finalized,
-            ContractStatus::Rejected => moneta_avro::ContractStatus::Rejected,
-        },
-        terms: moneta_avro::ContractTerms {
-            contract_id: terms.contract_id,
-            contract_type: terms.contract_type,
-            template_name: terms.template_name,
-            template_version: i32::try_from(terms.template_version).unwrap_or(i32::MAX),
-            mo_id: terms.mo_id,
-            publisher_id: terms.publisher_id,
-            mpass_id: terms.mpass_id,
-            description: terms.description,
-            terms_json: terms.terms.to_string(),
-        },
-        signatures,
-        event_id: event_key.to_owned(),
-        partner_id: partner.to_owned(),
-        events: contract
-            .event_log
-            .iter()
-            .map(|e| ContractLogEntry {
-                event_id: e.event_id.clone(),
-                version: i64::try_from(e.version).unwrap_or(i64::MAX),
-                kind: e.kind.clone(),
-                at: e.at,
-            })
-            .collect(),
-        created_at: contract.created_at,
-        finalized_at: contract.finalized_at,
     }
 }

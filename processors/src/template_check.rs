@@ -22,7 +22,7 @@ use moneta_runtime::{Outcome, ProcessError, Processor, Record, Rejection};
 use moneta_state::{ContractApplied, ContractKeys, ContractWrite};
 use tracing::Instrument;
 
-use crate::contracts::{PathContext, Refusal, domain_party, to_domain_terms, transient};
+use crate::contracts::{PathContext, Refusal, domain_party, span, to_domain_terms, transient};
 use crate::rules::{self, RulesConfig};
 use crate::templates::{CachedTemplate, TemplateCache};
 
@@ -103,20 +103,9 @@ impl TemplateCheck {
                 self.ctx
                     .record_step(&partner, &event, STAGE, record, EventState::Recorded, None)
                     .await?;
-                let avro = crate::countersign::to_avro(&contract, &event_key, &partner);
-                let output = self
-                    .ctx
-                    .output(
-                        &self.ctx.topics.recorded,
-                        SchemaName::Contract,
-                        &contract.id,
-                        &avro,
-                    )
-                    .await?;
-                Ok(Outcome {
-                    outputs: vec![output],
-                    effects: Vec::new(),
-                })
+                self.ctx
+                    .contract_output(&self.ctx.topics.recorded, &contract, &event_key, &partner)
+                    .await
             }
         }
     }
@@ -128,15 +117,9 @@ impl TemplateCheck {
         partner: &str,
         refusal: Refusal,
     ) -> Result<Outcome, ProcessError> {
-        tracing::info!(code = %refusal.code, reason = %refusal.message, "event refused");
-        let output = self
-            .ctx
-            .rejected_output(STAGE, record, event, Some(partner), &refusal)
-            .await?;
-        Ok(Outcome {
-            outputs: vec![output],
-            effects: Vec::new(),
-        })
+        self.ctx
+            .refuse(STAGE, record, event, Some(partner), refusal)
+            .await
     }
 
     async fn template(
@@ -445,12 +428,7 @@ impl Processor for TemplateCheck {
 
     async fn process(&mut self, _input: (), record: &Record) -> Result<Outcome, ProcessError> {
         let event: ContractEvent = self.ctx.decode(SchemaName::ContractEvent, record).await?;
-        let span = tracing::info_span!(
-            "template_check",
-            contract_id = %event.contract.contract_id,
-            event_id = %event.event_id,
-            partner = event.submitted_by.as_deref().unwrap_or("-"),
-        );
+        let span = span(STAGE, &event);
         self.run(event, record).instrument(span).await
     }
 }

@@ -20,7 +20,7 @@ use moneta_state::Merged;
 use tracing::Instrument;
 
 use crate::contracts::{
-    PathContext, Refusal, domain_party, fingerprint, to_domain_terms, transient,
+    PathContext, Refusal, domain_party, fingerprint, outcome, span, to_domain_terms, transient,
 };
 
 /// The stage name, as recorded in event steps and rejections.
@@ -155,12 +155,9 @@ impl Validate {
         partner: Option<&str>,
         refusal: Refusal,
     ) -> Result<Outcome, ProcessError> {
-        tracing::info!(code = %refusal.code, reason = %refusal.message, "event refused");
-        Ok(outcome(
-            self.ctx
-                .rejected_output(STAGE, record, event, partner, &refusal)
-                .await?,
-        ))
+        self.ctx
+            .refuse(STAGE, record, event, partner, refusal)
+            .await
     }
 
     /// The authenticated submitting organization, or why the event is refused.
@@ -324,20 +321,8 @@ impl Processor for Validate {
 
     async fn process(&mut self, _input: (), record: &Record) -> Result<Outcome, ProcessError> {
         let event: ContractEvent = self.ctx.decode(SchemaName::ContractEvent, record).await?;
-        let span = tracing::info_span!(
-            "validate",
-            contract_id = %event.contract.contract_id,
-            event_id = %event.event_id,
-            partner = event.submitted_by.as_deref().unwrap_or("-"),
-        );
+        let span = span(STAGE, &event);
         self.run(event, record).instrument(span).await
-    }
-}
-
-fn outcome(output: Output) -> Outcome {
-    Outcome {
-        outputs: vec![output],
-        effects: Vec::new(),
     }
 }
 

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use moneta_avro::{AvroCodec, CodecError, ContractEvent, RejectedEvent, SchemaName};
-use moneta_domain::{EventRecord, EventState, EventStep};
-use moneta_runtime::{Output, ProcessError, Record, Rejection};
+use moneta_domain::{Contract, EventRecord, EventState, EventStep};
+use moneta_runtime::{Outcome, Output, ProcessError, Record, Rejection};
 use moneta_state::{EventLog, Merged, Registry, StateStore};
 use serde::Serialize;
 
@@ -30,6 +30,31 @@ impl Refusal {
             message: message.into(),
         }
     }
+}
+
+/// An outcome of one output record and no effects.
+pub fn outcome(output: Output) -> Outcome {
+    Outcome {
+        outputs: vec![output],
+        effects: Vec::new(),
+    }
+}
+
+/// The span of `stage` processing `event`: contract, event and the
+/// organization the signature claims (authenticated once validated).
+pub fn span(stage: &'static str, event: &ContractEvent) -> tracing::Span {
+    let partner = match event.signature.party {
+        moneta_avro::Party::Mo => event.contract.mo_id.as_str(),
+        moneta_avro::Party::Publisher => event.contract.publisher_id.as_str(),
+        moneta_avro::Party::Moneta => "moneta",
+    };
+    tracing::info_span!(
+        "process",
+        stage,
+        contract_id = %event.contract.contract_id,
+        event_id = %event.event_id,
+        partner,
+    )
 }
 
 /// Wraps an infrastructure failure as retriable.
@@ -105,6 +130,37 @@ impl PathContext {
             payload: Some(payload),
             headers: Vec::new(),
         })
+    }
+
+    /// The contract, produced by `event_key` from `partner`, on `topic`.
+    pub async fn contract_output(
+        &self,
+        topic: &str,
+        contract: &Contract,
+        event_key: &str,
+        partner: &str,
+    ) -> Result<Outcome, ProcessError> {
+        let avro = super::convert::to_avro(contract, event_key, partner);
+        let output = self
+            .output(topic, SchemaName::Contract, &contract.id, &avro)
+            .await?;
+        Ok(outcome(output))
+    }
+
+    /// Logs the refusal and writes it to the rejected topic.
+    pub async fn refuse(
+        &self,
+        stage: &str,
+        record: &Record,
+        event: &ContractEvent,
+        partner: Option<&str>,
+        refusal: Refusal,
+    ) -> Result<Outcome, ProcessError> {
+        tracing::info!(code = %refusal.code, reason = %refusal.message, "event refused");
+        let output = self
+            .rejected_output(stage, record, event, partner, &refusal)
+            .await?;
+        Ok(outcome(output))
     }
 
     /// The rejected-topic record for `event` refused by `stage`.

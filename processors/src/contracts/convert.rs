@@ -1,7 +1,8 @@
 //! Between the Avro records on the wire and the domain's types.
 
-use moneta_avro::{ContractEvent, Party};
+use moneta_avro::{ContractEvent, ContractLogEntry, Party, PartySignature};
 use moneta_domain::ContractTerms;
+use moneta_domain::{Contract, ContractStatus};
 use sha2::{Digest, Sha256};
 
 use super::context::Refusal;
@@ -77,4 +78,62 @@ pub fn fingerprint(event: &ContractEvent) -> String {
         hash.update(part.as_bytes());
     }
     hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The Avro form of a contract, produced by `event_key` from `partner`.
+pub fn to_avro(contract: &Contract, event_key: &str, partner: &str) -> moneta_avro::Contract {
+    let party_order = [
+        ("mo", moneta_avro::Party::Mo),
+        ("publisher", moneta_avro::Party::Publisher),
+        ("moneta", moneta_avro::Party::Moneta),
+    ];
+    let signatures = party_order
+        .iter()
+        .filter_map(|(name, party)| {
+            contract.signatures.get(*name).map(|s| PartySignature {
+                party: *party,
+                key_id: s.key_id.clone(),
+                signature: s.signature.clone(),
+                signed_at: s.signed_at,
+            })
+        })
+        .collect();
+    let terms = contract.terms();
+    moneta_avro::Contract {
+        contract_id: contract.id.clone(),
+        version: i64::try_from(contract.version).unwrap_or(i64::MAX),
+        status: match contract.status {
+            ContractStatus::Pending => moneta_avro::ContractStatus::Pending,
+            ContractStatus::Active => moneta_avro::ContractStatus::Active,
+            ContractStatus::Disputed => moneta_avro::ContractStatus::Disputed,
+            ContractStatus::Finalized => moneta_avro::ContractStatus::Finalized,
+            ContractStatus::Rejected => moneta_avro::ContractStatus::Rejected,
+        },
+        terms: moneta_avro::ContractTerms {
+            contract_id: terms.contract_id,
+            contract_type: terms.contract_type,
+            template_name: terms.template_name,
+            template_version: i32::try_from(terms.template_version).unwrap_or(i32::MAX),
+            mo_id: terms.mo_id,
+            publisher_id: terms.publisher_id,
+            mpass_id: terms.mpass_id,
+            description: terms.description,
+            terms_json: terms.terms.to_string(),
+        },
+        signatures,
+        event_id: event_key.to_owned(),
+        partner_id: partner.to_owned(),
+        events: contract
+            .event_log
+            .iter()
+            .map(|e| ContractLogEntry {
+                event_id: e.event_id.clone(),
+                version: i64::try_from(e.version).unwrap_or(i64::MAX),
+                kind: e.kind.clone(),
+                at: e.at,
+            })
+            .collect(),
+        created_at: contract.created_at,
+        finalized_at: contract.finalized_at,
+    }
 }

@@ -5,6 +5,6 @@ mod context;
 mod convert;
 mod topics;
 
-pub use context::{PathContext, Refusal, transient};
-pub use convert::{domain_party, fingerprint, party_name, to_domain_terms};
+pub use context::{PathContext, Refusal, outcome, span, transient};
+pub use convert::{domain_party, fingerprint, party_name, to_avro, to_domain_terms};
 pub use topics::ContractTopics;
