@@ -39,11 +39,15 @@ pub enum Kind {
     IdempotencyKey,
     /// A request signature already used, refused if seen again (ingest edge).
     RequestNonce,
+    /// A webhook delivery (one message to one endpoint).
+    WebhookDelivery,
+    /// One attempt of a webhook delivery.
+    DeliveryAttempt,
 }
 
 impl Kind {
     /// Every kind, in a stable order.
-    pub const ALL: [Kind; 14] = [
+    pub const ALL: [Kind; 16] = [
         Kind::Organization,
         Kind::MembershipOrganization,
         Kind::Publisher,
@@ -58,6 +62,8 @@ impl Kind {
         Kind::EventRecord,
         Kind::IdempotencyKey,
         Kind::RequestNonce,
+        Kind::WebhookDelivery,
+        Kind::DeliveryAttempt,
     ];
 
     /// The kind's stable storage name (`snake_case`).
@@ -77,6 +83,8 @@ impl Kind {
             Kind::EventRecord => "event_record",
             Kind::IdempotencyKey => "idempotency_key",
             Kind::RequestNonce => "request_nonce",
+            Kind::WebhookDelivery => "webhook_delivery",
+            Kind::DeliveryAttempt => "delivery_attempt",
         }
     }
 }

@@ -3,6 +3,7 @@
 
 mod billing_account;
 mod contract;
+mod delivery;
 mod developer;
 mod entity;
 mod event_record;
@@ -20,6 +21,7 @@ mod webhook;
 
 pub use billing_account::{AccountType, BillingAccount};
 pub use contract::{Contract, EventLogEntry, Signature};
+pub use delivery::{Delivery, DeliveryAttempt, DeliveryState};
 pub use developer::{MoDeveloper, PublisherDeveloper};
 pub use entity::{Entity, Kind};
 pub use event_record::{EventRecord, EventState, EventStep};

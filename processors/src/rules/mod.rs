@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::contracts::{PathContext, Refusal};
 
 pub use currency::is_iso_4217;
-pub use time::{parse_date, parse_rfc3339};
+pub use time::{format_rfc3339_ms, parse_date, parse_rfc3339};
 
 /// `[rules]`: the numbers behind the business rules.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
