@@ -5,6 +5,7 @@
 //! problem+json with a stable `code`.
 
 mod auth;
+mod deliveries;
 pub mod handlers;
 mod problem;
 mod resource;
@@ -76,6 +77,12 @@ pub fn router(state: AdminState) -> Router {
         .merge(collection::<WebhookEndpoint>())
         .merge(collection::<SettlementAgreement>())
         .route("/keys/{id}/revoke", post(revoke_key))
+        .route("/deliveries", get(deliveries::list))
+        .route("/deliveries/redeliver", post(deliveries::redeliver_range))
+        .route("/deliveries/{id}", get(deliveries::get_one))
+        .route("/deliveries/{id}/attempts", get(deliveries::attempts_of))
+        .route("/deliveries/{id}/redeliver", post(deliveries::redeliver))
+        .route("/delivery-attempts", get(deliveries::attempts))
         .route("/templates", get(handlers::list::<ContractTemplate>))
         .route("/templates/{name}/latest", get(templates::latest))
         .route(

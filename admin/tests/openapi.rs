@@ -37,6 +37,12 @@ fn every_route_is_documented() {
         "/v1/admin/templates/{name}/latest",
         "/v1/admin/templates/{name}/versions/{version}",
         "/v1/admin/openapi.json",
+        "/v1/admin/deliveries",
+        "/v1/admin/deliveries/redeliver",
+        "/v1/admin/deliveries/{id}",
+        "/v1/admin/deliveries/{id}/attempts",
+        "/v1/admin/deliveries/{id}/redeliver",
+        "/v1/admin/delivery-attempts",
     ] {
         paths.push(extra.into());
     }

@@ -65,6 +65,15 @@ pub struct Delivery {
     /// When it was delivered or given up, ms since the epoch.
     #[serde(default)]
     pub finished_at_ms: Option<i64>,
+    /// Attempts ever made, redeliveries included (numbers attempt records).
+    #[serde(default)]
+    pub total_attempts: u32,
+    /// `partner/event_id` of the event this delivery reports, to mark it delivered.
+    #[serde(default)]
+    pub event_key: Option<String>,
+    /// W3C trace context of the record that caused it.
+    #[serde(default)]
+    pub traceparent: Option<String>,
 }
 
 impl Delivery {

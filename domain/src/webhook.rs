@@ -29,6 +29,12 @@ pub struct WebhookEndpoint {
     pub secret: Option<String>,
     /// Creation time, Unix seconds.
     pub created_at: i64,
+    /// Attempts per delivery, when this endpoint wants more than the default.
+    #[serde(default)]
+    pub max_attempts: Option<u32>,
+    /// Per-attempt timeout, ms, when not the default.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
 }
 
 impl WebhookEndpoint {
@@ -54,6 +60,8 @@ impl fmt::Debug for WebhookEndpoint {
             .field("enabled", &self.enabled)
             .field("secret", &self.secret.as_ref().map(|_| Redacted))
             .field("created_at", &self.created_at)
+            .field("max_attempts", &self.max_attempts)
+            .field("timeout_ms", &self.timeout_ms)
             .finish()
     }
 }
@@ -92,6 +100,8 @@ mod tests {
             enabled: true,
             secret: secret.map(Into::into),
             created_at: 1,
+            max_attempts: None,
+            timeout_ms: None,
         }
     }
 

@@ -11,3 +11,4 @@ pub mod rules;
 pub mod template_check;
 pub mod templates;
 pub mod validate;
+pub mod webhook_dispatch;

@@ -9,12 +9,14 @@
 //!   an effect twice.
 
 pub mod conformance;
+mod deliveries;
 mod embedded;
 mod events;
 mod ledger;
 mod registry;
 mod store;
 
+pub use deliveries::{Deliveries, DeliveryError, StoredDelivery};
 pub use embedded::EmbeddedStore;
 pub use events::{EventLog, EventLogError, Merged};
 pub use ledger::{Applied, Effect, EffectLedger, StateError};

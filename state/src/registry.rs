@@ -46,6 +46,11 @@ impl Registry {
         Self { store }
     }
 
+    /// The store underneath.
+    pub fn store(&self) -> Arc<dyn StateStore> {
+        self.store.clone()
+    }
+
     /// Creates `entity`; a conflict if its id exists. Returns revision 1.
     pub async fn create<E: Entity>(&self, entity: &E) -> Result<u64, RegistryError> {
         self.write(entity, Expect::Absent).await

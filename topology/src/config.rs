@@ -44,6 +44,8 @@ pub struct Config {
     pub schema_registry: SchemaRegistryConfig,
     /// `[signing]`: Moneta's countersigning key.
     pub signing: SigningConfig,
+    /// `[webhooks]`: delivery to partners' endpoints.
+    pub webhooks: moneta_webhooks::WebhooksConfig,
 }
 
 /// `[contracts]`: the signing path.
@@ -237,6 +239,8 @@ pub struct ProcessorsConfig {
     pub template_check: PathStageConfig,
     /// `[processors.countersign]`: Moneta's countersignature.
     pub countersign: PathStageConfig,
+    /// `[processors.webhook_dispatch]`: schedules webhook deliveries.
+    pub webhook_dispatch: PathStageConfig,
 }
 
 impl Default for ProcessorsConfig {
@@ -246,6 +250,7 @@ impl Default for ProcessorsConfig {
             validate: PathStageConfig::named("validate"),
             template_check: PathStageConfig::named("template-check"),
             countersign: PathStageConfig::named("countersign"),
+            webhook_dispatch: PathStageConfig::named("webhook-dispatch"),
         }
     }
 }

@@ -46,6 +46,16 @@ enum Command {
     },
     /// Create a small demo network (MO, publisher, keys, templates, …) through the admin API.
     SeedDemo,
+    /// The webhook delivery log.
+    Deliveries {
+        #[command(subcommand)]
+        command: commands::deliveries::DeliveriesCommand,
+    },
+    /// Webhook operations (redelivery).
+    Webhooks {
+        #[command(subcommand)]
+        command: commands::deliveries::WebhooksCommand,
+    },
     /// Sign and submit a demo subscription charge as Globe, co-sign it as
     /// Acme, follow it until Moneta countersigns, verify every signature.
     SubmitDemo {
@@ -121,6 +131,10 @@ fn main() -> ExitCode {
             Command::Broker { command } => commands::broker::execute(&config, command).await,
             Command::Admin { command } => commands::admin::execute(&config, command).await,
             Command::SeedDemo => commands::demo::seed(&config).await,
+            Command::Deliveries { command } => {
+                commands::deliveries::deliveries(&config, command).await
+            }
+            Command::Webhooks { command } => commands::deliveries::webhooks(&config, command).await,
             Command::SubmitDemo { contract_id } => {
                 commands::submit::submit_demo(&config, contract_id).await
             }

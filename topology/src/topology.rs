@@ -13,6 +13,7 @@ use moneta_processors::countersign::Countersign;
 use moneta_processors::rules::RulesConfig;
 use moneta_processors::template_check::TemplateCheck;
 use moneta_processors::validate::Validate;
+use moneta_processors::webhook_dispatch::WebhookDispatch;
 use moneta_runtime::{ProcessorSpec, Runtime, RuntimeError};
 use moneta_signing::KeyRing;
 use moneta_state::{EffectLedger, StateStore};
@@ -102,6 +103,15 @@ impl Topology {
                     inputs: vec![t.recorded.clone()],
                     outputs: vec![t.countersigned.clone()],
                     dead_letter: p.countersign.dead_letter.clone(),
+                    needs_services: true,
+                },
+                Stage {
+                    name: "webhook-dispatch",
+                    summary: "schedules delivery of countersigned contracts to the parties' webhooks",
+                    enabled: p.webhook_dispatch.enabled,
+                    inputs: vec![t.countersigned.clone()],
+                    outputs: vec![config.webhooks.dead_letter.clone()],
+                    dead_letter: p.webhook_dispatch.dead_letter.clone(),
                     needs_services: true,
                 },
             ],
@@ -198,6 +208,7 @@ impl Topology {
                 ledger,
                 handle,
             ),
+            "webhook-dispatch" => runtime.spawn(spec, WebhookDispatch::new(ctx), ledger, handle),
             other => Err(RuntimeError::Thread(format!("no processor named {other}"))),
         }
     }
@@ -229,6 +240,8 @@ mod tests {
                 "moneta.countersign.dlq",
                 "moneta.template-check.dlq",
                 "moneta.validate.dlq",
+                "moneta.webhook-dispatch.dlq",
+                "moneta.webhooks.dlq",
             ]
         );
         assert!(topics.iter().all(|t| t.partitions == 6));

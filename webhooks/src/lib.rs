@@ -19,9 +19,11 @@ pub mod deliver;
 pub mod schedule;
 pub mod ssrf;
 pub mod standard;
+pub mod worker;
 
 pub use breaker::{BreakerState, Breakers, CircuitBreaker};
 pub use deliver::{AttemptOutcome, AttemptResult, Deliverer, DelivererConfig, DelivererError};
 pub use schedule::{RetrySchedule, ScheduleError, retry_after};
 pub use ssrf::{ResolvedTarget, SsrfError, SsrfPolicy, is_forbidden};
 pub use standard::{HmacSecret, HmacSecretError, WebhookMessage, headers, webhook_id};
+pub use worker::{WebhookMetrics, WebhooksConfig, Worker};

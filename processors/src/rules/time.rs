@@ -122,7 +122,10 @@ mod tests {
         assert_eq!(parse_rfc3339("2026-11-23"), None);
         assert_eq!(parse_rfc3339("2026-11-23T25:00:00Z"), None);
         assert_eq!(format_rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(format_rfc3339_ms(1_795_435_200_123), "2026-11-23T12:00:00.123Z");
+        assert_eq!(
+            format_rfc3339_ms(1_795_435_200_123),
+            "2026-11-23T12:00:00.123Z"
+        );
         for ms in [951_782_400_000_i64, 1_709_164_799_999, -86_400_000] {
             let text = format_rfc3339_ms(ms);
             assert_eq!(parse_rfc3339(&text), Some(ms.div_euclid(1000)), "{text}");

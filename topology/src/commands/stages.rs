@@ -42,6 +42,9 @@ pub async fn up(config: Config) -> anyhow::Result<ExitCode> {
     if config.ingest.enabled {
         serve_ingest(&config, &services)?;
     }
+    if config.webhooks.enabled {
+        run_webhook_worker(&config, &services)?;
+    }
     let topology = Topology::new(&config);
     let stages: Vec<String> = topology
         .stages()
@@ -82,6 +85,12 @@ fn print_summary(config: &Config, topology: &Topology, broker_dir: Option<String
         println!(
             "  ingest      http://{}/v1/events/{{domain}} (keys: /v1/keys)",
             config.ingest.listen
+        );
+    }
+    if config.webhooks.enabled {
+        println!(
+            "  webhooks    delivery worker (dead letters: {})",
+            config.webhooks.dead_letter
         );
     }
     for stage in topology.stages().iter().filter(|s| s.enabled) {
@@ -143,6 +152,20 @@ fn serve_ingest(config: &Config, services: &Services) -> anyhow::Result<()> {
             tracing::error!(%error, "ingest edge stopped");
         }
     });
+    Ok(())
+}
+
+/// Runs the webhook delivery worker until a stop signal.
+fn run_webhook_worker(config: &Config, services: &Services) -> anyhow::Result<()> {
+    let metrics = moneta_webhooks::WebhookMetrics::new(&Registry::new())?;
+    let worker = moneta_webhooks::Worker::new(
+        config.webhooks.clone(),
+        &config.kafka,
+        services.store.clone(),
+        services.keys.clone(),
+        metrics,
+    )?;
+    tokio::spawn(async move { worker.run(stop_signal()).await });
     Ok(())
 }
 

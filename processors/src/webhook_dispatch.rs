@@ -1,0 +1,155 @@
+//! `webhook-dispatch`: schedules the delivery of each countersigned
+//! contract to its parties' webhook endpoints.
+//!
+//! For every enabled endpoint of the MO and the publisher that takes
+//! `contract.countersigned`, it writes one pending delivery to the state
+//! store, keyed by its deterministic `webhook-id` (contract, version,
+//! endpoint): a replay finds it scheduled and adds nothing. The HTTP work is
+//! the delivery worker's (`moneta_webhooks::worker`), so a slow or dead
+//! endpoint never holds up this partition.
+
+use moneta_avro::{Contract, SchemaName};
+use moneta_domain::{Delivery, DeliveryState, WebhookEndpoint};
+use moneta_runtime::{Outcome, ProcessError, Processor, Record, Rejection};
+use moneta_state::Deliveries;
+use serde_json::{Value, json};
+use tracing::Instrument;
+
+use crate::contracts::{PathContext, party_name, transient};
+use crate::rules::format_rfc3339_ms;
+
+/// The stage name.
+pub const STAGE: &str = "webhook-dispatch";
+
+/// The event type of a countersigned contract.
+pub const CONTRACT_COUNTERSIGNED: &str = "contract.countersigned";
+
+/// The webhook-dispatch processor.
+#[derive(Clone)]
+pub struct WebhookDispatch {
+    ctx: PathContext,
+    deliveries: Deliveries,
+}
+
+impl WebhookDispatch {
+    /// A dispatcher in `ctx`.
+    pub fn new(ctx: PathContext) -> Self {
+        Self {
+            deliveries: Deliveries::new(ctx.store.clone()),
+            ctx,
+        }
+    }
+
+    async fn run(&self, contract: Contract, record: &Record) -> Result<Outcome, ProcessError> {
+        let at_ms = record.timestamp_ms.unwrap_or_default();
+        let payload = payload(&contract, at_ms)?;
+        let version = u64::try_from(contract.version).unwrap_or_default();
+        for organization in [&contract.terms.mo_id, &contract.terms.publisher_id] {
+            let endpoints = self
+                .ctx
+                .registry
+                .find::<WebhookEndpoint>(WebhookEndpoint::INDEX_ORGANIZATION, organization)
+                .await
+                .map_err(transient)?;
+            for endpoint in endpoints.into_iter().map(|v| v.entity) {
+                if !endpoint.accepts(CONTRACT_COUNTERSIGNED) {
+                    continue;
+                }
+                let delivery = Delivery {
+                    id: moneta_webhooks::webhook_id(&contract.contract_id, version, &endpoint.id),
+                    endpoint_id: endpoint.id.clone(),
+                    organization_id: endpoint.organization_id.clone(),
+                    contract_id: contract.contract_id.clone(),
+                    contract_version: version,
+                    event_type: CONTRACT_COUNTERSIGNED.into(),
+                    payload: payload.clone(),
+                    state: DeliveryState::Pending,
+                    attempts: 0,
+                    next_attempt_at_ms: at_ms,
+                    created_at_ms: at_ms,
+                    last_status: None,
+                    last_error: None,
+                    finished_at_ms: None,
+                    total_attempts: 0,
+                    event_key: completing_event(&contract),
+                    traceparent: record
+                        .header("traceparent")
+                        .and_then(|v| std::str::from_utf8(v).ok())
+                        .map(str::to_owned),
+                };
+                let new = self
+                    .deliveries
+                    .schedule(&delivery)
+                    .await
+                    .map_err(transient)?;
+                tracing::info!(webhook_id = %delivery.id, endpoint = %endpoint.id, new, "delivery scheduled");
+            }
+        }
+        Ok(Outcome::default())
+    }
+}
+
+/// The partner event that completed the contract (before Moneta's).
+fn completing_event(contract: &Contract) -> Option<String> {
+    contract
+        .events
+        .iter()
+        .rev()
+        .map(|e| e.event_id.as_str())
+        .find(|id| !id.starts_with("moneta/"))
+        .map(str::to_owned)
+}
+
+/// The Standard Webhooks body: `type`, `timestamp`, `data`.
+fn payload(contract: &Contract, at_ms: i64) -> Result<String, ProcessError> {
+    let terms: Value = serde_json::from_str(&contract.terms.terms_json)
+        .map_err(|e| Rejection::new("malformed_terms", e.to_string()))?;
+    let signatures: Vec<Value> = contract
+        .signatures
+        .iter()
+        .map(|s| {
+            json!({"party": party_name(s.party), "key_id": s.key_id,
+                   "signature": s.signature, "signed_at": s.signed_at})
+        })
+        .collect();
+    let t = &contract.terms;
+    let body = json!({
+        "type": CONTRACT_COUNTERSIGNED,
+        "timestamp": format_rfc3339_ms(at_ms),
+        "data": {
+            "contract_id": contract.contract_id,
+            "version": contract.version,
+            "status": "finalized",
+            "terms": {
+                "contract_id": t.contract_id, "contract_type": t.contract_type,
+                "template_name": t.template_name, "template_version": t.template_version,
+                "mo_id": t.mo_id, "publisher_id": t.publisher_id, "mpass_id": t.mpass_id,
+                "description": t.description, "terms": terms,
+            },
+            "signatures": signatures,
+            "finalized_at": contract.finalized_at,
+        },
+    });
+    Ok(body.to_string())
+}
+
+impl Processor for WebhookDispatch {
+    /// Avro decoding is async (schema registry), so it happens in `process`.
+    type Input = ();
+
+    fn decode(&self, _record: &Record) -> Result<(), Rejection> {
+        Ok(())
+    }
+
+    async fn process(&mut self, _input: (), record: &Record) -> Result<Outcome, ProcessError> {
+        let contract: Contract = self.ctx.decode(SchemaName::Contract, record).await?;
+        let span = tracing::info_span!(
+            "process",
+            stage = STAGE,
+            contract_id = %contract.contract_id,
+            event_id = %contract.event_id,
+            partner = %contract.partner_id,
+        );
+        self.run(contract, record).instrument(span).await
+    }
+}

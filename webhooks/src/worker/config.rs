@@ -1,0 +1,48 @@
+//! `[webhooks]`: the delivery worker's settings.
+
+use serde::{Deserialize, Serialize};
+
+use crate::schedule::RetrySchedule;
+
+/// `[webhooks]`: delivery to partners' endpoints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Whether `moneta up` runs the delivery worker.
+    pub enabled: bool,
+    /// Allow endpoints on loopback addresses (tests, local demos).
+    pub allow_loopback: bool,
+    /// Allow endpoints on private networks (RFC 1918, fc00::/7, CGNAT).
+    pub allow_private: bool,
+    /// Per-attempt timeout, ms.
+    pub timeout_ms: u64,
+    /// The default retry schedule (an endpoint may ask for more attempts).
+    pub retry: RetrySchedule,
+    /// Consecutive failures that open an endpoint's circuit.
+    pub breaker_threshold: u32,
+    /// How long an open circuit waits before a half-open probe, ms.
+    pub breaker_cool_down_ms: u64,
+    /// Attempts in flight at once, across endpoints.
+    pub concurrency: usize,
+    /// How often the retry queue is scanned for due deliveries, ms.
+    pub poll_interval_ms: u64,
+    /// Topic of deliveries given up on.
+    pub dead_letter: String,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            allow_loopback: false,
+            allow_private: false,
+            timeout_ms: 15_000,
+            retry: RetrySchedule::default(),
+            breaker_threshold: 5,
+            breaker_cool_down_ms: 30_000,
+            concurrency: 64,
+            poll_interval_ms: 100,
+            dead_letter: "moneta.webhooks.dlq".into(),
+        }
+    }
+}

@@ -1,0 +1,437 @@
+//! The delivery worker: drains the durable retry queue (pending deliveries
+//! in the state store) and makes each attempt.
+//!
+//! - Every attempt runs in its own task under a global concurrency limit,
+//!   so a slow or dead endpoint only ever occupies its own attempts.
+//! - Per contract and endpoint, versions go in order: only the lowest
+//!   pending version is attempted.
+//! - An open circuit leaves the endpoint's deliveries queued until a
+//!   half-open probe is allowed.
+//! - Each attempt is recorded (the delivery log) before the delivery's state
+//!   changes; a crash in between repeats the attempt with the same
+//!   `webhook-id`. Given-up deliveries go to the dead-letter topic first,
+//!   then are marked failed.
+
+mod config;
+mod metrics;
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use moneta_connectors::kafka::KafkaConfig;
+use moneta_domain::{
+    Delivery, DeliveryAttempt, DeliveryState, EventState, EventStep, WebhookEndpoint,
+};
+use moneta_signing::KeyRing;
+use moneta_state::{Deliveries, DeliveryError, EventLog, Registry, StateStore, StoredDelivery};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use tokio::sync::Semaphore;
+use tracing::Instrument;
+
+pub use config::WebhooksConfig;
+pub use metrics::WebhookMetrics;
+
+use crate::breaker::{BreakerState, Breakers};
+use crate::deliver::{AttemptResult, Deliverer, DelivererConfig};
+use crate::schedule::RetrySchedule;
+use crate::ssrf::SsrfPolicy;
+use crate::standard::{HmacSecret, WebhookMessage, headers};
+
+/// Errors starting the worker.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// The HTTP client could not be built.
+    #[error(transparent)]
+    Client(#[from] crate::deliver::DelivererError),
+    /// The dead-letter producer could not be created.
+    #[error("webhook dead-letter producer: {0}")]
+    Producer(#[from] rdkafka::error::KafkaError),
+}
+
+/// The delivery worker.
+#[derive(Clone)]
+pub struct Worker {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: WebhooksConfig,
+    deliveries: Deliveries,
+    registry: Registry,
+    events: EventLog,
+    keys: Arc<KeyRing>,
+    deliverer: Deliverer,
+    breakers: Breakers,
+    producer: FutureProducer,
+    metrics: WebhookMetrics,
+    in_flight: Mutex<HashSet<String>>,
+    permits: Arc<Semaphore>,
+}
+
+impl Worker {
+    /// A worker on `store`, signing with `keys`, dead-lettering through `kafka`.
+    pub fn new(
+        config: WebhooksConfig,
+        kafka: &KafkaConfig,
+        store: Arc<dyn StateStore>,
+        keys: Arc<KeyRing>,
+        metrics: WebhookMetrics,
+    ) -> Result<Self, WorkerError> {
+        let deliverer = Deliverer::new(DelivererConfig {
+            timeout: Duration::from_millis(config.timeout_ms),
+            policy: SsrfPolicy {
+                allow_loopback: config.allow_loopback,
+                allow_private: config.allow_private,
+            },
+            ..DelivererConfig::default()
+        })?;
+        let producer: FutureProducer = kafka
+            .client_config()
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .create()?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                breakers: Breakers::new(
+                    config.breaker_threshold,
+                    Duration::from_millis(config.breaker_cool_down_ms),
+                ),
+                permits: Arc::new(Semaphore::new(config.concurrency.max(1))),
+                config,
+                deliveries: Deliveries::new(store.clone()),
+                registry: Registry::new(store.clone()),
+                events: EventLog::new(store),
+                keys,
+                deliverer,
+                producer,
+                metrics,
+                in_flight: Mutex::new(HashSet::new()),
+            }),
+        })
+    }
+
+    /// Runs until `shutdown` resolves; attempts in flight finish on their own.
+    pub async fn run(&self, shutdown: impl Future<Output = ()>) {
+        let interval = Duration::from_millis(self.inner.config.poll_interval_ms.max(1));
+        tokio::pin!(shutdown);
+        loop {
+            if let Err(e) = self.tick().await {
+                tracing::warn!(error = %e, "webhook retry queue scan failed");
+            }
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = tokio::time::sleep(interval) => {}
+            }
+        }
+    }
+
+    /// Starts an attempt for every due delivery that may go now; returns how many.
+    pub async fn tick(&self) -> Result<usize, DeliveryError> {
+        let mut pending = self.inner.deliveries.pending().await?;
+        pending.sort_by_key(|s| s.delivery.next_attempt_at_ms);
+        let mut lowest: HashMap<(String, String), u64> = HashMap::new();
+        for s in &pending {
+            let key = (
+                s.delivery.contract_id.clone(),
+                s.delivery.endpoint_id.clone(),
+            );
+            let version = lowest.entry(key).or_insert(s.delivery.contract_version);
+            *version = (*version).min(s.delivery.contract_version);
+        }
+        let now = now_ms();
+        let mut started = 0;
+        for stored in pending {
+            let d = &stored.delivery;
+            let first = lowest
+                .get(&(d.contract_id.clone(), d.endpoint_id.clone()))
+                .is_none_or(|v| *v == d.contract_version);
+            if d.next_attempt_at_ms > now || !first || self.is_in_flight(&d.id) {
+                continue;
+            }
+            let Ok(permit) = self.inner.permits.clone().try_acquire_owned() else {
+                break;
+            };
+            if !self.inner.breakers.allow(&d.endpoint_id, Instant::now()) {
+                continue;
+            }
+            self.set_in_flight(&d.id, true);
+            let inner = self.inner.clone();
+            let worker = self.clone();
+            let span = tracing::info_span!(
+                "deliver",
+                webhook_id = %d.id,
+                contract_id = %d.contract_id,
+                partner = %d.organization_id,
+            );
+            tokio::spawn(async move {
+                let id = stored.delivery.id.clone();
+                if let Err(e) = inner.attempt(stored).instrument(span).await {
+                    tracing::warn!(webhook_id = %id, error = %e, "delivery attempt not recorded; it will be repeated");
+                }
+                worker.set_in_flight(&id, false);
+                drop(permit);
+            });
+            started += 1;
+        }
+        Ok(started)
+    }
+
+    fn is_in_flight(&self, id: &str) -> bool {
+        self.inner
+            .in_flight
+            .lock()
+            .map(|set| set.contains(id))
+            .unwrap_or(true)
+    }
+
+    fn set_in_flight(&self, id: &str, on: bool) {
+        if let Ok(mut set) = self.inner.in_flight.lock() {
+            if on {
+                set.insert(id.to_owned());
+            } else {
+                set.remove(id);
+            }
+        }
+    }
+
+    /// Each endpoint's circuit state, for the delivery log and metrics.
+    pub fn circuits(&self) -> Vec<(String, BreakerState)> {
+        self.inner.breakers.states()
+    }
+}
+
+impl Inner {
+    async fn attempt(&self, stored: StoredDelivery) -> Result<(), DeliveryError> {
+        let StoredDelivery {
+            revision,
+            delivery: d,
+        } = stored;
+        let endpoint = self
+            .registry
+            .get::<WebhookEndpoint>(&d.endpoint_id)
+            .await
+            .ok()
+            .flatten()
+            .map(|v| v.entity)
+            .filter(|e| e.enabled);
+        let Some(endpoint) = endpoint else {
+            return self
+                .give_up(
+                    d,
+                    revision,
+                    "endpoint_disabled",
+                    "the endpoint is disabled or gone",
+                )
+                .await;
+        };
+        let secret = endpoint
+            .secret
+            .as_deref()
+            .and_then(|s| HmacSecret::parse(s).ok());
+        let at_ms = now_ms();
+        let message = WebhookMessage {
+            id: &d.id,
+            timestamp: at_ms.div_euclid(1000),
+            body: d.payload.as_bytes(),
+        };
+        let mut sent = headers(&message, &self.keys, secret.as_ref());
+        if let Some(traceparent) = &d.traceparent {
+            sent.push(("traceparent", traceparent.clone()));
+        }
+        let timeout = Duration::from_millis(endpoint.timeout_ms.unwrap_or(self.config.timeout_ms));
+        let outcome = self
+            .deliverer
+            .attempt_with_timeout(
+                &endpoint.url,
+                &sent,
+                d.payload.clone().into_bytes(),
+                timeout,
+            )
+            .await;
+        match outcome.result {
+            AttemptResult::Delivered => self.breakers.on_success(&d.endpoint_id),
+            AttemptResult::Retry { .. } => self.breakers.on_failure(&d.endpoint_id, Instant::now()),
+            AttemptResult::Gone | AttemptResult::Refused => {}
+        }
+        let label = match outcome.result {
+            AttemptResult::Delivered => "delivered",
+            AttemptResult::Retry { .. } => "retry",
+            AttemptResult::Gone => "gone",
+            AttemptResult::Refused => "refused",
+        };
+        let circuit = self.breakers.state(&d.endpoint_id);
+        self.observe(&d.endpoint_id, label, outcome.latency, circuit);
+        let attempts = d.attempts + 1;
+        let total = d.total_attempts + 1;
+        self.deliveries
+            .record_attempt(&DeliveryAttempt {
+                id: format!("{}/{total:04}", d.id),
+                delivery_id: d.id.clone(),
+                endpoint_id: d.endpoint_id.clone(),
+                contract_id: d.contract_id.clone(),
+                attempt: total,
+                at_ms,
+                status: outcome.status,
+                latency_ms: u64::try_from(outcome.latency.as_millis()).unwrap_or(u64::MAX),
+                error: outcome.error.clone(),
+                outcome: format!("{label} (circuit {})", circuit.as_str()),
+            })
+            .await?;
+        let d = Delivery {
+            attempts,
+            total_attempts: total,
+            last_status: outcome.status,
+            last_error: outcome.error.clone(),
+            ..d
+        };
+        match outcome.result {
+            AttemptResult::Delivered => {
+                let event_key = d.event_key.clone();
+                let delivered = Delivery {
+                    state: DeliveryState::Delivered,
+                    finished_at_ms: Some(now_ms()),
+                    ..d
+                };
+                self.deliveries.update(&delivered, revision).await?;
+                self.mark_event_delivered(event_key.as_deref(), at_ms).await;
+                Ok(())
+            }
+            AttemptResult::Retry { after } => {
+                let schedule = RetrySchedule {
+                    attempts: self
+                        .config
+                        .retry
+                        .attempts
+                        .max(endpoint.max_attempts.unwrap_or(0)),
+                    ..self.config.retry
+                };
+                match schedule.next_delay(attempts, RetrySchedule::seed_for(&d.id), after) {
+                    Some(delay) => {
+                        let next = Delivery {
+                            next_attempt_at_ms: now_ms()
+                                + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2),
+                            ..d
+                        };
+                        self.deliveries.update(&next, revision).await.map(|_| ())
+                    }
+                    None => {
+                        let why = format!("no 2xx after {attempts} attempts");
+                        self.give_up(d, revision, "retries_exhausted", &why).await
+                    }
+                }
+            }
+            AttemptResult::Gone => {
+                self.disable(&endpoint).await;
+                self.give_up(
+                    d,
+                    revision,
+                    "endpoint_gone",
+                    "the endpoint answered 410 Gone and is disabled",
+                )
+                .await
+            }
+            AttemptResult::Refused => {
+                let why = outcome.error.unwrap_or_else(|| "refused".into());
+                self.give_up(d, revision, "refused", &why).await
+            }
+        }
+    }
+
+    fn observe(&self, endpoint: &str, outcome: &str, latency: Duration, circuit: BreakerState) {
+        let m = &self.metrics;
+        m.attempts.with_label_values(&[endpoint, outcome]).inc();
+        m.latency
+            .with_label_values(&[endpoint])
+            .observe(latency.as_secs_f64());
+        let level = match circuit {
+            BreakerState::Closed => 0,
+            BreakerState::HalfOpen => 1,
+            BreakerState::Open => 2,
+        };
+        m.circuit.with_label_values(&[endpoint]).set(level);
+    }
+
+    /// Dead-letters the delivery (waiting for the broker), then marks it failed.
+    async fn give_up(
+        &self,
+        d: Delivery,
+        revision: u64,
+        code: &str,
+        message: &str,
+    ) -> Result<(), DeliveryError> {
+        tracing::warn!(code, reason = message, "delivery given up; dead-lettered");
+        let body = serde_json::json!({"delivery": d, "code": code, "message": message}).to_string();
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: "moneta.dlq.error.code",
+                value: Some(code),
+            })
+            .insert(Header {
+                key: "moneta.dlq.error.message",
+                value: Some(message),
+            })
+            .insert(Header {
+                key: "moneta.dlq.processor",
+                value: Some("webhook-delivery"),
+            });
+        let record = FutureRecord::to(&self.config.dead_letter)
+            .key(&d.endpoint_id)
+            .payload(&body)
+            .headers(headers);
+        if let Err((e, _)) = self.producer.send(record, Duration::from_secs(30)).await {
+            return Err(DeliveryError::Store(moneta_state::StoreError::Backend(
+                format!("dead-letter topic {}: {e}", self.config.dead_letter),
+            )));
+        }
+        self.metrics
+            .dead_lettered
+            .with_label_values(&[d.endpoint_id.as_str()])
+            .inc();
+        let failed = Delivery {
+            state: DeliveryState::Failed,
+            finished_at_ms: Some(now_ms()),
+            last_error: Some(format!("{code}: {message}")),
+            ..d
+        };
+        self.deliveries.update(&failed, revision).await.map(|_| ())
+    }
+
+    async fn disable(&self, endpoint: &WebhookEndpoint) {
+        let Ok(Some(current)) = self.registry.get::<WebhookEndpoint>(&endpoint.id).await else {
+            return;
+        };
+        let disabled = WebhookEndpoint {
+            enabled: false,
+            ..current.entity
+        };
+        if let Err(e) = self.registry.update(&disabled, current.revision).await {
+            tracing::warn!(error = %e, endpoint = %endpoint.id, "could not disable a gone endpoint");
+        }
+    }
+
+    async fn mark_event_delivered(&self, event_key: Option<&str>, at_ms: i64) {
+        let Some((partner, event_id)) = event_key.and_then(|k| k.split_once('/')) else {
+            return;
+        };
+        let step = EventStep {
+            state: EventState::Delivered,
+            stage: "webhook-delivery".into(),
+            at_ms,
+            code: None,
+            message: None,
+        };
+        if let Err(e) = self.events.advance(partner, event_id, step).await {
+            tracing::warn!(error = %e, "could not mark the event delivered");
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or_default()
+}
