@@ -20,4 +20,11 @@ if ! "$tansu_bin" --version 2>/dev/null | grep -q '0\.6\.0'; then
     echo "setup: installing tansu 0.6.0 (one-time build, ~10 minutes on 2 cores)"
     cargo install tansu --version 0.6.0 --locked --features libsql,dynostore
 fi
+# The official Standard Webhooks library: tests verify our webhook
+# signatures with it (an implementation the sender does not share).
+if ! python3 -c "import standardwebhooks" 2>/dev/null; then
+    echo "setup: installing the standardwebhooks Python package (tests only)"
+    python3 -m pip install --quiet --user standardwebhooks 2>/dev/null \
+        || python3 -m pip install --quiet --user --break-system-packages standardwebhooks
+fi
 echo "setup: ok ($("$tansu_bin" --version 2>/dev/null | head -n 1))"

@@ -6,8 +6,6 @@
 //! One `moneta up` serves every case below (it takes seconds to start);
 //! each case is its own function and names itself when it fails.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
@@ -22,137 +20,9 @@ use rdkafka::message::Message;
 use rdkafka::producer::{DefaultProducerContext, Producer, ThreadedProducer};
 use serde_json::{Value, json};
 
-const TOKEN: &str = "signing-path-test-token";
+use support::Moneta;
 
-/// A `moneta up` process and where it listens.
-struct Moneta {
-    child: Child,
-    config: PathBuf,
-    ingest: String,
-    admin: String,
-    registry: String,
-    bootstrap: String,
-    log: PathBuf,
-}
-
-impl Drop for Moneta {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Moneta {
-    fn start(bootstrap: &str, dir: &Path) -> anyhow::Result<Self> {
-        let port = || moneta_testkit::free_port().map(|p| format!("127.0.0.1:{p}"));
-        let (ingest, admin, registry) = (port()?, port()?, port()?);
-        let config = dir.join("moneta.toml");
-        std::fs::write(
-            &config,
-            format!(
-                r#"
-[kafka]
-bootstrap_servers = "{bootstrap}"
-[processing]
-guarantee = "at_least_once"
-assignment = "static"
-[broker]
-embedded = false
-[state]
-dir = "{state}"
-[admin]
-listen = "{admin}"
-[ingest]
-listen = "{ingest}"
-[schema_registry]
-listen = "{registry}"
-[signing]
-key_file = "{key}"
-[processors.copy]
-enabled = false
-input = "moneta.copy.input"
-output = "moneta.copy.output"
-dead_letter = "moneta.copy.dlq"
-"#,
-                state = dir.join("state").display(),
-                key = dir.join("signing.key").display(),
-            ),
-        )?;
-        let log = dir.join("moneta.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_moneta"))
-            .arg("--config")
-            .arg(&config)
-            .arg("up")
-            .env("MONETA_ADMIN__TOKEN", TOKEN)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log)?)
-            .spawn()?;
-        let moneta = Self {
-            child,
-            config,
-            ingest,
-            admin,
-            registry,
-            bootstrap: bootstrap.to_owned(),
-            log,
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while std::net::TcpStream::connect(&moneta.ingest).is_err() {
-            ensure!(
-                Instant::now() < deadline,
-                "moneta up did not start: {}",
-                moneta.log_tail()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Ok(moneta)
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        text.lines()
-            .rev()
-            .take(40)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-
-    fn seed(&self) -> anyhow::Result<()> {
-        let out = Command::new(env!("CARGO_BIN_EXE_moneta"))
-            .arg("--config")
-            .arg(&self.config)
-            .arg("seed-demo")
-            .env("MONETA_ADMIN__TOKEN", TOKEN)
-            .output()?;
-        ensure!(
-            out.status.success(),
-            "seed-demo: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Ok(())
-    }
-
-    fn base(&self) -> String {
-        format!("http://{}", self.ingest)
-    }
-
-    async fn admin(&self, path: &str, body: Value) -> anyhow::Result<Value> {
-        let response = reqwest::Client::new()
-            .post(format!("http://{}/v1/admin{path}", self.admin))
-            .bearer_auth(TOKEN)
-            .json(&body)
-            .send()
-            .await?;
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        ensure!(status.is_success(), "admin {path}: {status} {body}");
-        Ok(body)
-    }
-}
+mod support;
 
 fn expect(case: &str, reply: &Reply, status: u16, code: &str) -> anyhow::Result<()> {
     ensure!(
@@ -634,7 +504,7 @@ fn now() -> i64 {
 fn signing_path_end_to_end() -> anyhow::Result<()> {
     let tansu = moneta_testkit::tansu()?;
     let dir = tempfile::tempdir()?;
-    let moneta = Moneta::start(tansu.bootstrap_servers(), dir.path())?;
+    let moneta = Moneta::start(tansu.bootstrap_servers(), dir.path(), "")?;
     moneta.seed()?;
     let runtime = tokio::runtime::Runtime::new()?;
     let outcome = runtime.block_on(async {

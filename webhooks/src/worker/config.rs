@@ -24,6 +24,9 @@ pub struct WebhooksConfig {
     pub breaker_cool_down_ms: u64,
     /// Attempts in flight at once, across endpoints.
     pub concurrency: usize,
+    /// Attempts in flight at once to one endpoint: a slow or dead endpoint
+    /// holds at most this many of `concurrency`.
+    pub per_endpoint_concurrency: usize,
     /// How often the retry queue is scanned for due deliveries, ms.
     pub poll_interval_ms: u64,
     /// Topic of deliveries given up on.
@@ -41,6 +44,7 @@ impl Default for WebhooksConfig {
             breaker_threshold: 5,
             breaker_cool_down_ms: 30_000,
             concurrency: 64,
+            per_endpoint_concurrency: 8,
             poll_interval_ms: 100,
             dead_letter: "moneta.webhooks.dlq".into(),
         }

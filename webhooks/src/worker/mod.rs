@@ -67,8 +67,15 @@ struct Inner {
     breakers: Breakers,
     producer: FutureProducer,
     metrics: WebhookMetrics,
-    in_flight: Mutex<HashSet<String>>,
+    in_flight: Mutex<InFlight>,
     permits: Arc<Semaphore>,
+}
+
+/// Attempts running now: by delivery id, and how many per endpoint.
+#[derive(Default)]
+struct InFlight {
+    ids: HashSet<String>,
+    per_endpoint: HashMap<String, usize>,
 }
 
 impl Worker {
@@ -108,7 +115,7 @@ impl Worker {
                 deliverer,
                 producer,
                 metrics,
-                in_flight: Mutex::new(HashSet::new()),
+                in_flight: Mutex::new(InFlight::default()),
             }),
         })
     }
@@ -148,7 +155,7 @@ impl Worker {
             let first = lowest
                 .get(&(d.contract_id.clone(), d.endpoint_id.clone()))
                 .is_none_or(|v| *v == d.contract_version);
-            if d.next_attempt_at_ms > now || !first || self.is_in_flight(&d.id) {
+            if d.next_attempt_at_ms > now || !first || !self.may_start(d) {
                 continue;
             }
             let Ok(permit) = self.inner.permits.clone().try_acquire_owned() else {
@@ -157,7 +164,7 @@ impl Worker {
             if !self.inner.breakers.allow(&d.endpoint_id, Instant::now()) {
                 continue;
             }
-            self.set_in_flight(&d.id, true);
+            self.set_in_flight(d, true);
             let inner = self.inner.clone();
             let worker = self.clone();
             let span = tracing::info_span!(
@@ -167,11 +174,11 @@ impl Worker {
                 partner = %d.organization_id,
             );
             tokio::spawn(async move {
-                let id = stored.delivery.id.clone();
+                let delivery = stored.delivery.clone();
                 if let Err(e) = inner.attempt(stored).instrument(span).await {
-                    tracing::warn!(webhook_id = %id, error = %e, "delivery attempt not recorded; it will be repeated");
+                    tracing::warn!(webhook_id = %delivery.id, error = %e, "delivery attempt not recorded; it will be repeated");
                 }
-                worker.set_in_flight(&id, false);
+                worker.set_in_flight(&delivery, false);
                 drop(permit);
             });
             started += 1;
@@ -179,20 +186,24 @@ impl Worker {
         Ok(started)
     }
 
-    fn is_in_flight(&self, id: &str) -> bool {
-        self.inner
-            .in_flight
-            .lock()
-            .map(|set| set.contains(id))
-            .unwrap_or(true)
+    /// Whether `d` is not running and its endpoint has room for one more.
+    fn may_start(&self, d: &Delivery) -> bool {
+        let limit = self.inner.config.per_endpoint_concurrency.max(1);
+        self.inner.in_flight.lock().is_ok_and(|f| {
+            !f.ids.contains(&d.id)
+                && f.per_endpoint.get(&d.endpoint_id).copied().unwrap_or(0) < limit
+        })
     }
 
-    fn set_in_flight(&self, id: &str, on: bool) {
-        if let Ok(mut set) = self.inner.in_flight.lock() {
+    fn set_in_flight(&self, d: &Delivery, on: bool) {
+        if let Ok(mut f) = self.inner.in_flight.lock() {
+            let count = f.per_endpoint.entry(d.endpoint_id.clone()).or_insert(0);
             if on {
-                set.insert(id.to_owned());
+                *count += 1;
+                f.ids.insert(d.id.clone());
             } else {
-                set.remove(id);
+                *count = count.saturating_sub(1);
+                f.ids.remove(&d.id);
             }
         }
     }

@@ -1,0 +1,189 @@
+//! The `moneta up` harness the end-to-end tests share: one process against a
+//! real broker, its ports, its log, and the admin API.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::ensure;
+use serde_json::Value;
+
+pub const TOKEN: &str = "signing-path-test-token";
+
+/// A `moneta up` process and where it listens.
+pub struct Moneta {
+    child: Child,
+    /// The configuration file.
+    pub config: PathBuf,
+    /// Ingest edge address.
+    pub ingest: String,
+    /// Admin API address.
+    pub admin: String,
+    /// Schema registry address.
+    pub registry: String,
+    /// Kafka bootstrap servers.
+    pub bootstrap: String,
+    log: PathBuf,
+}
+
+impl Drop for Moneta {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Moneta {
+    /// Starts `moneta up` on free ports, state in `dir`, plus `extra` TOML.
+    pub fn start(bootstrap: &str, dir: &Path, extra: &str) -> anyhow::Result<Self> {
+        let port = || moneta_testkit::free_port().map(|p| format!("127.0.0.1:{p}"));
+        let (ingest, admin, registry) = (port()?, port()?, port()?);
+        let config = dir.join("moneta.toml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"
+[kafka]
+bootstrap_servers = "{bootstrap}"
+[processing]
+guarantee = "at_least_once"
+assignment = "static"
+[broker]
+embedded = false
+[state]
+dir = "{state}"
+[admin]
+listen = "{admin}"
+[ingest]
+listen = "{ingest}"
+[schema_registry]
+listen = "{registry}"
+[signing]
+key_file = "{key}"
+[processors.copy]
+enabled = false
+input = "moneta.copy.input"
+output = "moneta.copy.output"
+dead_letter = "moneta.copy.dlq"
+{extra}
+"#,
+                state = dir.join("state").display(),
+                key = dir.join("signing.key").display(),
+            ),
+        )?;
+        let log = dir.join("moneta.log");
+        let child = spawn(&config, &log)?;
+        let moneta = Self {
+            child,
+            config,
+            ingest,
+            admin,
+            registry,
+            bootstrap: bootstrap.to_owned(),
+            log,
+        };
+        moneta.wait_ready()?;
+        Ok(moneta)
+    }
+
+    fn wait_ready(&self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(&self.ingest).is_err() {
+            ensure!(
+                Instant::now() < deadline,
+                "moneta up did not start: {}",
+                self.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(())
+    }
+
+    /// SIGKILLs the process and starts it again on the same ports and state.
+    pub fn kill_and_restart(&mut self) -> anyhow::Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        // The ports are free again once the process is gone.
+        self.child = spawn(&self.config, &self.log)?;
+        self.wait_ready()
+    }
+
+    /// The last lines of the process's log.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        text.lines()
+            .rev()
+            .take(40)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Runs `moneta seed-demo` against it.
+    pub fn seed(&self) -> anyhow::Result<()> {
+        let out = Command::new(env!("CARGO_BIN_EXE_moneta"))
+            .arg("--config")
+            .arg(&self.config)
+            .arg("seed-demo")
+            .env("MONETA_ADMIN__TOKEN", TOKEN)
+            .output()?;
+        ensure!(
+            out.status.success(),
+            "seed-demo: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(())
+    }
+
+    /// The ingest edge's base URL.
+    pub fn base(&self) -> String {
+        format!("http://{}", self.ingest)
+    }
+
+    /// POSTs `body` to the admin API.
+    pub async fn admin(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        let response = reqwest::Client::new()
+            .post(format!("http://{}/v1/admin{path}", self.admin))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .await?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        ensure!(status.is_success(), "admin {path}: {status} {body}");
+        Ok(body)
+    }
+
+    /// GETs an admin API path.
+    pub async fn admin_get(&self, path: &str) -> anyhow::Result<Value> {
+        let response = reqwest::Client::new()
+            .get(format!("http://{}/v1/admin{path}", self.admin))
+            .bearer_auth(TOKEN)
+            .send()
+            .await?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        ensure!(status.is_success(), "admin {path}: {status} {body}");
+        Ok(body)
+    }
+}
+
+fn spawn(config: &Path, log: &Path) -> anyhow::Result<Child> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)?;
+    Ok(Command::new(env!("CARGO_BIN_EXE_moneta"))
+        .arg("--config")
+        .arg(config)
+        .arg("up")
+        .env("MONETA_ADMIN__TOKEN", TOKEN)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()?)
+}
