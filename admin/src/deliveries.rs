@@ -59,13 +59,13 @@ pub async fn list(
     Query(filter): Query<LogFilter>,
 ) -> Result<Json<Value>, Problem> {
     let (index, value) = filter.index()?;
-    let mut items: Vec<Delivery> = deliveries(&state)
-        .find(index, value)
-        .await
-        .map_err(failed)?
-        .into_iter()
-        .map(|s| s.delivery)
-        .collect();
+    let log = deliveries(&state);
+    let mut found = log.find(index, value).await.map_err(failed)?;
+    if index == Delivery::INDEX_STATE && value == "pending" {
+        // Parked deliveries are pending too (waiting out a backoff or an open circuit).
+        found.extend(log.parked().await.map_err(failed)?);
+    }
+    let mut items: Vec<Delivery> = found.into_iter().map(|s| s.delivery).collect();
     items.sort_by(|a, b| (a.created_at_ms, &a.id).cmp(&(b.created_at_ms, &b.id)));
     Ok(Json(json!({ "items": items })))
 }

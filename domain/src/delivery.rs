@@ -74,6 +74,10 @@ pub struct Delivery {
     /// W3C trace context of the record that caused it.
     #[serde(default)]
     pub traceparent: Option<String>,
+    /// Pending but not due soon (a long backoff, an open circuit): kept out
+    /// of the worker's frequent scan until it is due again.
+    #[serde(default)]
+    pub parked: bool,
 }
 
 impl Delivery {
@@ -86,10 +90,17 @@ impl Delivery {
     /// The store table.
     pub const KIND: Kind = Kind::WebhookDelivery;
 
+    /// The `state` index value of parked pending deliveries.
+    pub const PARKED: &'static str = "parked";
+
     /// The index entries of this delivery.
     pub fn indexes(&self) -> Vec<(&'static str, String)> {
+        let state = match self.state {
+            DeliveryState::Pending if self.parked => Self::PARKED,
+            other => other.as_str(),
+        };
         vec![
-            (Self::INDEX_STATE, self.state.as_str().to_owned()),
+            (Self::INDEX_STATE, state.to_owned()),
             (Self::INDEX_ENDPOINT, self.endpoint_id.clone()),
             (Self::INDEX_CONTRACT, self.contract_id.clone()),
         ]

@@ -11,6 +11,7 @@ mod machine;
 mod report;
 mod scenario;
 mod verify;
+mod webhooks;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -38,6 +39,26 @@ enum Command {
     /// The `copy` baseline: records/s under at_least_once (tansu) and
     /// exactly_once (librdkafka mock cluster).
     Copy(CopyArgs),
+    /// Webhook isolation: a healthy endpoint's delivery latency alone and
+    /// with a dead neighbour.
+    Webhooks(WebhooksArgs),
+}
+
+/// Options of the `webhooks` benchmark.
+#[derive(Debug, Args)]
+struct WebhooksArgs {
+    /// Deliveries per second to each endpoint.
+    #[arg(long, default_value_t = 100)]
+    rate: u32,
+    /// Seconds of scheduling per scenario.
+    #[arg(long, default_value_t = 20)]
+    seconds: u64,
+    /// Per-attempt timeout, ms.
+    #[arg(long, default_value_t = 2000)]
+    timeout_ms: u64,
+    /// Directory the results are written to.
+    #[arg(long, default_value = "load-tests/results")]
+    out: PathBuf,
 }
 
 /// Options of the `copy` benchmark.
@@ -66,6 +87,7 @@ fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Copy(args) => copy(&args),
+        Command::Webhooks(args) => webhooks_benchmark(&args),
     }
 }
 
@@ -127,5 +149,60 @@ fn copy(args: &CopyArgs) -> anyhow::Result<()> {
     if !failed.is_empty() {
         bail!("output check failed: {}", failed.join("; "));
     }
+    Ok(())
+}
+
+fn webhooks_benchmark(args: &WebhooksArgs) -> anyhow::Result<()> {
+    let started = UtcTime::now();
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let settings = webhooks::Settings {
+        rate: args.rate,
+        seconds: args.seconds,
+        timeout_ms: args.timeout_ms,
+    };
+    let alone = tokio.block_on(webhooks::scenario(settings, false))?;
+    let with_dead = tokio.block_on(webhooks::scenario(settings, true))?;
+    let ratio = |a: u64, b: u64| if a == 0 { 0.0 } else { b as f64 / a as f64 };
+    let report = serde_json::json!({
+        "benchmark": "webhooks",
+        "started_at": started.rfc3339(),
+        "machine": Machine::detect(),
+        "git": Commit::detect(),
+        "rate_per_endpoint": args.rate,
+        "seconds": args.seconds,
+        "timeout_ms": args.timeout_ms,
+        "scenarios": [alone, with_dead],
+        "p50_ratio": ratio(alone.p50_ms, with_dead.p50_ms),
+        "p95_ratio": ratio(alone.p95_ms, with_dead.p95_ms),
+        "target": "with a dead neighbour, the healthy endpoint's latency within 20% of alone",
+    });
+    let mut md = format!(
+        "# `webhooks` benchmark, {}\n\n{} deliveries/s per endpoint for {} s; the dead endpoint never answers (timeout {} ms).\n\n| scenario | scheduled | received | p50 ms | p95 ms | p99 ms | max ms |\n|---|---|---|---|---|---|---|\n",
+        started.rfc3339(),
+        args.rate,
+        args.seconds,
+        args.timeout_ms
+    );
+    for s in [&alone, &with_dead] {
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} |\n",
+            s.scenario, s.scheduled, s.received, s.p50_ms, s.p95_ms, s.p99_ms, s.max_ms
+        ));
+    }
+    md.push_str(&format!(
+        "\nHealthy latency with a dead neighbour / alone: p50 {:.2}, p95 {:.2} (target: at most 1.20).\n",
+        ratio(alone.p50_ms, with_dead.p50_ms),
+        ratio(alone.p95_ms, with_dead.p95_ms)
+    ));
+    std::fs::create_dir_all(&args.out)?;
+    let stem = args.out.join(format!("webhooks-{}", started.date()));
+    std::fs::write(
+        stem.with_extension("json"),
+        serde_json::to_string_pretty(&report)? + "\n",
+    )?;
+    std::fs::write(stem.with_extension("md"), &md)?;
+    print!("{md}");
     Ok(())
 }

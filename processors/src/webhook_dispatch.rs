@@ -76,6 +76,7 @@ impl WebhookDispatch {
                         .header("traceparent")
                         .and_then(|v| std::str::from_utf8(v).ok())
                         .map(str::to_owned),
+                    parked: false,
                 };
                 let new = self
                     .deliveries

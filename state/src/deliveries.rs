@@ -113,10 +113,15 @@ impl Deliveries {
             .collect()
     }
 
-    /// The retry queue: every pending delivery.
+    /// The retry queue: every pending delivery that is not parked.
     pub async fn pending(&self) -> Result<Vec<StoredDelivery>, DeliveryError> {
         self.find(Delivery::INDEX_STATE, DeliveryState::Pending.as_str())
             .await
+    }
+
+    /// Pending deliveries parked until they are due again.
+    pub async fn parked(&self) -> Result<Vec<StoredDelivery>, DeliveryError> {
+        self.find(Delivery::INDEX_STATE, Delivery::PARKED).await
     }
 
     /// Records one attempt (idempotent by its id).
@@ -170,6 +175,7 @@ impl Deliveries {
             }
             let again = Delivery {
                 state: DeliveryState::Pending,
+                parked: false,
                 attempts: 0,
                 next_attempt_at_ms: now_ms,
                 finished_at_ms: None,

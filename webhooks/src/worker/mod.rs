@@ -5,8 +5,10 @@
 //!   so a slow or dead endpoint only ever occupies its own attempts.
 //! - Per contract and endpoint, versions go in order: only the lowest
 //!   pending version is attempted.
-//! - An open circuit leaves the endpoint's deliveries queued until a
-//!   half-open probe is allowed.
+//! - An open circuit parks the endpoint's due deliveries for its cool-down;
+//!   a retry due more than [`PARK_BEYOND`] away is parked too. Parked
+//!   deliveries stay out of the frequent scan (which then costs nothing for
+//!   a dead endpoint) and a slower scan brings them back when due.
 //! - Each attempt is recorded (the delivery log) before the delivery's state
 //!   changes; a crash in between repeats the attempt with the same
 //!   `webhook-id`. Given-up deliveries go to the dead-letter topic first,
@@ -39,6 +41,12 @@ use crate::deliver::{AttemptResult, Deliverer, DelivererConfig};
 use crate::schedule::RetrySchedule;
 use crate::ssrf::SsrfPolicy;
 use crate::standard::{HmacSecret, WebhookMessage, headers};
+
+/// Retries due further away than this are parked.
+pub const PARK_BEYOND: Duration = Duration::from_secs(1);
+
+/// How often parked deliveries are checked for being due again.
+const UNPARK_EVERY: Duration = Duration::from_millis(500);
 
 /// Errors starting the worker.
 #[derive(Debug, thiserror::Error)]
@@ -124,12 +132,25 @@ impl Worker {
     pub async fn run(&self, shutdown: impl Future<Output = ()>) {
         let interval = Duration::from_millis(self.inner.config.poll_interval_ms.max(1));
         tokio::pin!(shutdown);
+        // The slow scan runs beside the fast one, never delaying it.
+        let unparker = self.clone();
+        let unparking = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(UNPARK_EVERY).await;
+                if let Err(e) = unparker.unpark().await {
+                    tracing::warn!(error = %e, "webhook parked-queue scan failed");
+                }
+            }
+        });
         loop {
             if let Err(e) = self.tick().await {
                 tracing::warn!(error = %e, "webhook retry queue scan failed");
             }
             tokio::select! {
-                _ = &mut shutdown => return,
+                _ = &mut shutdown => {
+                    unparking.abort();
+                    return;
+                }
                 _ = tokio::time::sleep(interval) => {}
             }
         }
@@ -150,6 +171,7 @@ impl Worker {
         }
         let now = now_ms();
         let mut started = 0;
+        let mut to_park = Vec::new();
         for stored in pending {
             let d = &stored.delivery;
             let first = lowest
@@ -162,6 +184,8 @@ impl Worker {
                 break;
             };
             if !self.inner.breakers.allow(&d.endpoint_id, Instant::now()) {
+                drop(permit);
+                to_park.push(stored);
                 continue;
             }
             self.set_in_flight(d, true);
@@ -183,7 +207,71 @@ impl Worker {
             });
             started += 1;
         }
+        if !to_park.is_empty() {
+            // Off the scan's path: parking writes must not delay other endpoints.
+            let until = now + i64::try_from(self.inner.config.breaker_cool_down_ms).unwrap_or(0);
+            let worker = self.clone();
+            let ids: Vec<String> = to_park.iter().map(|s| s.delivery.id.clone()).collect();
+            for id in &ids {
+                self.mark_in_flight(id, true);
+            }
+            tokio::spawn(async move {
+                for stored in to_park {
+                    worker.park(stored, until).await;
+                }
+                for id in &ids {
+                    worker.mark_in_flight(id, false);
+                }
+            });
+        }
         Ok(started)
+    }
+
+    /// Marks a delivery id busy (being parked) without counting it against its endpoint.
+    fn mark_in_flight(&self, id: &str, on: bool) {
+        if let Ok(mut f) = self.inner.in_flight.lock() {
+            if on {
+                f.ids.insert(id.to_owned());
+            } else {
+                f.ids.remove(id);
+            }
+        }
+    }
+
+    /// Parks a due delivery whose endpoint's circuit is open until `until_ms`.
+    async fn park(&self, stored: StoredDelivery, until_ms: i64) {
+        let parked = Delivery {
+            parked: true,
+            next_attempt_at_ms: until_ms,
+            ..stored.delivery
+        };
+        // A conflict means someone else changed it; the next scan sees that.
+        let _ = self.inner.deliveries.update(&parked, stored.revision).await;
+    }
+
+    /// Brings parked deliveries due within [`PARK_BEYOND`] back to the queue.
+    pub async fn unpark(&self) -> Result<usize, DeliveryError> {
+        let soon = now_ms() + i64::try_from(PARK_BEYOND.as_millis()).unwrap_or(0);
+        let mut count = 0;
+        for stored in self.inner.deliveries.parked().await? {
+            if stored.delivery.next_attempt_at_ms > soon {
+                continue;
+            }
+            let ready = Delivery {
+                parked: false,
+                ..stored.delivery
+            };
+            if self
+                .inner
+                .deliveries
+                .update(&ready, stored.revision)
+                .await
+                .is_ok()
+            {
+                count += 1;
+            }
+        }
+        Ok(count)
     }
 
     /// Whether `d` is not running and its endpoint has room for one more.
@@ -324,6 +412,7 @@ impl Inner {
                         let next = Delivery {
                             next_attempt_at_ms: now_ms()
                                 + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2),
+                            parked: delay > PARK_BEYOND,
                             ..d
                         };
                         self.deliveries.update(&next, revision).await.map(|_| ())
