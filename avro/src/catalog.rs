@@ -15,15 +15,21 @@ pub enum SchemaName {
     RejectedEvent,
     /// `contract.avsc`: a contract's state after an event.
     Contract,
+    /// `ledger-entry.avsc`: a money movement (or watermark) of the ledger.
+    LedgerEntry,
+    /// `settlement.avsc`: a settlement or adjustment, countersigned.
+    Settlement,
 }
 
 impl SchemaName {
     /// Every schema.
-    pub const ALL: [SchemaName; 4] = [
+    pub const ALL: [SchemaName; 6] = [
         SchemaName::ContractKey,
         SchemaName::ContractEvent,
         SchemaName::RejectedEvent,
         SchemaName::Contract,
+        SchemaName::LedgerEntry,
+        SchemaName::Settlement,
     ];
 
     /// The schema's JSON text, as shipped in `schemas/avro/`.
@@ -33,6 +39,8 @@ impl SchemaName {
             SchemaName::ContractEvent => include_str!("../../schemas/avro/contract-event.avsc"),
             SchemaName::RejectedEvent => include_str!("../../schemas/avro/rejected-event.avsc"),
             SchemaName::Contract => include_str!("../../schemas/avro/contract.avsc"),
+            SchemaName::LedgerEntry => include_str!("../../schemas/avro/ledger-entry.avsc"),
+            SchemaName::Settlement => include_str!("../../schemas/avro/settlement.avsc"),
         }
     }
 
@@ -43,6 +51,8 @@ impl SchemaName {
             SchemaName::ContractEvent => "contract-event.avsc",
             SchemaName::RejectedEvent => "rejected-event.avsc",
             SchemaName::Contract => "contract.avsc",
+            SchemaName::LedgerEntry => "ledger-entry.avsc",
+            SchemaName::Settlement => "settlement.avsc",
         }
     }
 

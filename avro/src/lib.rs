@@ -13,6 +13,7 @@ pub mod records;
 pub use catalog::{SchemaName, Subject};
 pub use codec::{AvroCodec, CodecError};
 pub use records::{
-    Contract, ContractEvent, ContractLogEntry, ContractStatus, ContractTerms, Party,
-    PartySignature, RejectedEvent, Source,
+    Contract, ContractEvent, ContractLogEntry, ContractStatus, ContractTerms, LedgerEntry,
+    LedgerKind, MonetaSignature, Party, PartySignature, RejectedEvent, Settlement, SettlementKind,
+    Source,
 };

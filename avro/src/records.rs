@@ -157,6 +157,97 @@ pub struct Contract {
     pub finalized_at: Option<i64>,
 }
 
+/// What a ledger entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum LedgerKind {
+    /// A finalized subscription charge (positive).
+    Charge,
+    /// An upheld dispute reversing (part of) a charge (negative).
+    Reversal,
+    /// Event time has reached `event_time_ms` for every key of this partition.
+    Watermark,
+}
+
+/// One money movement of the ledger, or a watermark.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    /// Charge, reversal or watermark.
+    pub kind: LedgerKind,
+    /// The contract id (empty for watermarks).
+    pub entry_id: String,
+    /// The MO.
+    pub mo_id: String,
+    /// The publisher.
+    pub publisher_id: String,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Signed minor units.
+    pub amount_minor: i64,
+    /// Business time, ms since the epoch.
+    pub event_time_ms: i64,
+    /// For a reversal, the charge reversed.
+    pub charge_contract_id: Option<String>,
+}
+
+/// A settlement or an adjustment to a closed period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SettlementKind {
+    /// A period's settlement.
+    Settlement,
+    /// A late event's adjustment to a settled period.
+    Adjustment,
+}
+
+/// Moneta's signature on a settlement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonetaSignature {
+    /// The signing key's id (published at `GET /v1/keys`).
+    pub key_id: String,
+    /// Standard base64 ed25519 signature.
+    pub signature: String,
+}
+
+/// A settlement period's split, countersigned by Moneta.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settlement {
+    /// Deterministic id.
+    pub settlement_id: String,
+    /// Settlement or adjustment.
+    pub kind: SettlementKind,
+    /// The settlement an adjustment adjusts.
+    pub adjusts: Option<String>,
+    /// The MO.
+    pub mo_id: String,
+    /// The publisher.
+    pub publisher_id: String,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// First day, `YYYY-MM-DD`.
+    pub period_start: String,
+    /// Last day, `YYYY-MM-DD`.
+    pub period_end: String,
+    /// The agreement used for the split.
+    pub agreement_id: Option<String>,
+    /// Charges minus upheld disputes.
+    pub total_minor: i64,
+    /// The publisher's part.
+    pub publisher_minor: i64,
+    /// The MO's part.
+    pub mo_minor: i64,
+    /// Moneta's fee.
+    pub moneta_fee_minor: i64,
+    /// The total, when no agreement covers the period.
+    pub unallocated_minor: i64,
+    /// The contracts counted, sorted.
+    pub contracts: Vec<String>,
+    /// The watermark (or late event time) that produced it.
+    pub closed_at_ms: i64,
+    /// Moneta's countersignature.
+    pub signature: MonetaSignature,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

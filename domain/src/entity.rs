@@ -43,11 +43,13 @@ pub enum Kind {
     WebhookDelivery,
     /// One attempt of a webhook delivery.
     DeliveryAttempt,
+    /// settle-aggregate's state of one `mo|publisher|currency` key.
+    SettlementState,
 }
 
 impl Kind {
     /// Every kind, in a stable order.
-    pub const ALL: [Kind; 16] = [
+    pub const ALL: [Kind; 17] = [
         Kind::Organization,
         Kind::MembershipOrganization,
         Kind::Publisher,
@@ -64,6 +66,7 @@ impl Kind {
         Kind::RequestNonce,
         Kind::WebhookDelivery,
         Kind::DeliveryAttempt,
+        Kind::SettlementState,
     ];
 
     /// The kind's stable storage name (`snake_case`).
@@ -85,6 +88,7 @@ impl Kind {
             Kind::RequestNonce => "request_nonce",
             Kind::WebhookDelivery => "webhook_delivery",
             Kind::DeliveryAttempt => "delivery_attempt",
+            Kind::SettlementState => "settlement_state",
         }
     }
 }

@@ -7,7 +7,9 @@
 pub mod contracts;
 pub mod copy;
 pub mod countersign;
+pub mod ledger;
 pub mod rules;
+pub mod settle_aggregate;
 pub mod template_check;
 pub mod templates;
 pub mod validate;

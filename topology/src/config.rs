@@ -46,6 +46,8 @@ pub struct Config {
     pub signing: SigningConfig,
     /// `[webhooks]`: delivery to partners' endpoints.
     pub webhooks: moneta_webhooks::WebhooksConfig,
+    /// `[settlement]`: settlement periods and their closing.
+    pub settlement: moneta_processors::settle_aggregate::SettlementConfig,
 }
 
 /// `[contracts]`: the signing path.
@@ -241,6 +243,10 @@ pub struct ProcessorsConfig {
     pub countersign: PathStageConfig,
     /// `[processors.webhook_dispatch]`: schedules webhook deliveries.
     pub webhook_dispatch: PathStageConfig,
+    /// `[processors.ledger]`: finalized contracts to ledger entries.
+    pub ledger: PathStageConfig,
+    /// `[processors.settle_aggregate]`: settlement periods.
+    pub settle_aggregate: PathStageConfig,
 }
 
 impl Default for ProcessorsConfig {
@@ -251,6 +257,8 @@ impl Default for ProcessorsConfig {
             template_check: PathStageConfig::named("template-check"),
             countersign: PathStageConfig::named("countersign"),
             webhook_dispatch: PathStageConfig::named("webhook-dispatch"),
+            ledger: PathStageConfig::named("ledger"),
+            settle_aggregate: PathStageConfig::named("settle-aggregate"),
         }
     }
 }

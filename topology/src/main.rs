@@ -46,6 +46,11 @@ enum Command {
     },
     /// Create a small demo network (MO, publisher, keys, templates, …) through the admin API.
     SeedDemo,
+    /// Settlements: export what finance reads; advance the watermark.
+    Settlements {
+        #[command(subcommand)]
+        command: commands::settlements::SettlementsCommand,
+    },
     /// The webhook delivery log.
     Deliveries {
         #[command(subcommand)]
@@ -131,6 +136,9 @@ fn main() -> ExitCode {
             Command::Broker { command } => commands::broker::execute(&config, command).await,
             Command::Admin { command } => commands::admin::execute(&config, command).await,
             Command::SeedDemo => commands::demo::seed(&config).await,
+            Command::Settlements { command } => {
+                commands::settlements::execute(&config, command).await
+            }
             Command::Deliveries { command } => {
                 commands::deliveries::deliveries(&config, command).await
             }

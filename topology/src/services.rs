@@ -135,5 +135,6 @@ pub fn services(
         keys: Arc::new(keys),
         rules: config.rules.clone(),
         topics: config.contracts.topics.clone(),
+        settlement: config.settlement,
     })
 }

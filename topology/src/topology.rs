@@ -10,7 +10,9 @@ use moneta_connectors::kafka::TopicSpec;
 use moneta_processors::contracts::{ContractTopics, PathContext};
 use moneta_processors::copy::Copy;
 use moneta_processors::countersign::Countersign;
+use moneta_processors::ledger::Ledger;
 use moneta_processors::rules::RulesConfig;
+use moneta_processors::settle_aggregate::{SettleAggregate, SettlementConfig};
 use moneta_processors::template_check::TemplateCheck;
 use moneta_processors::validate::Validate;
 use moneta_processors::webhook_dispatch::WebhookDispatch;
@@ -53,6 +55,8 @@ pub struct Services {
     pub rules: RulesConfig,
     /// The signing path's topics.
     pub topics: ContractTopics,
+    /// Settlement periods.
+    pub settlement: SettlementConfig,
 }
 
 /// Every stage of the configured topology.
@@ -112,6 +116,24 @@ impl Topology {
                     inputs: vec![t.countersigned.clone()],
                     outputs: vec![config.webhooks.dead_letter.clone()],
                     dead_letter: p.webhook_dispatch.dead_letter.clone(),
+                    needs_services: true,
+                },
+                Stage {
+                    name: "ledger",
+                    summary: "turns finalized charges and upheld disputes into ledger entries by settlement key",
+                    enabled: p.ledger.enabled,
+                    inputs: vec![t.countersigned.clone()],
+                    outputs: vec![t.ledger.clone()],
+                    dead_letter: p.ledger.dead_letter.clone(),
+                    needs_services: true,
+                },
+                Stage {
+                    name: "settle-aggregate",
+                    summary: "closes settlement periods on the event-time watermark; splits and countersigns them",
+                    enabled: p.settle_aggregate.enabled,
+                    inputs: vec![t.ledger.clone()],
+                    outputs: vec![t.settlements.clone()],
+                    dead_letter: p.settle_aggregate.dead_letter.clone(),
                     needs_services: true,
                 },
             ],
@@ -209,6 +231,13 @@ impl Topology {
                 handle,
             ),
             "webhook-dispatch" => runtime.spawn(spec, WebhookDispatch::new(ctx), ledger, handle),
+            "ledger" => runtime.spawn(spec, Ledger::new(ctx), ledger, handle),
+            "settle-aggregate" => runtime.spawn(
+                spec,
+                SettleAggregate::new(ctx, services.keys.clone(), services.settlement),
+                ledger,
+                handle,
+            ),
             other => Err(RuntimeError::Thread(format!("no processor named {other}"))),
         }
     }
@@ -238,6 +267,10 @@ mod tests {
                 "moneta.copy.input",
                 "moneta.copy.output",
                 "moneta.countersign.dlq",
+                "moneta.ledger.dlq",
+                "moneta.ledger.entries",
+                "moneta.settle-aggregate.dlq",
+                "moneta.settlements",
                 "moneta.template-check.dlq",
                 "moneta.validate.dlq",
                 "moneta.webhook-dispatch.dlq",

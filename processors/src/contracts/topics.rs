@@ -16,8 +16,12 @@ pub struct ContractTopics {
     pub rejected: String,
     /// Contract state after each applied event; read by countersign.
     pub recorded: String,
-    /// Contracts countersigned by Moneta; read by webhook dispatch.
+    /// Contracts countersigned by Moneta; read by webhook dispatch and the ledger.
     pub countersigned: String,
+    /// Ledger entries keyed by `mo|publisher|currency`; read by settle-aggregate.
+    pub ledger: String,
+    /// Settlements and adjustments, countersigned; what finance reads.
+    pub settlements: String,
 }
 
 impl Default for ContractTopics {
@@ -29,6 +33,8 @@ impl Default for ContractTopics {
             rejected: "moneta.contracts.rejected".into(),
             recorded: "moneta.contracts.recorded".into(),
             countersigned: "moneta.contracts.countersigned".into(),
+            ledger: "moneta.ledger.entries".into(),
+            settlements: "moneta.settlements".into(),
         }
     }
 }
@@ -36,7 +42,9 @@ impl Default for ContractTopics {
 impl ContractTopics {
     /// Every topic with the schema of its values.
     pub fn value_schemas(&self) -> Vec<(&str, moneta_avro::SchemaName)> {
-        use moneta_avro::SchemaName::{Contract, ContractEvent, RejectedEvent};
+        use moneta_avro::SchemaName::{
+            Contract, ContractEvent, LedgerEntry, RejectedEvent, Settlement,
+        };
         vec![
             (self.ingest.as_str(), ContractEvent),
             (self.partner_ingress.as_str(), ContractEvent),
@@ -44,6 +52,8 @@ impl ContractTopics {
             (self.rejected.as_str(), RejectedEvent),
             (self.recorded.as_str(), Contract),
             (self.countersigned.as_str(), Contract),
+            (self.ledger.as_str(), LedgerEntry),
+            (self.settlements.as_str(), Settlement),
         ]
     }
 

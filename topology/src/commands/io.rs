@@ -90,3 +90,31 @@ pub async fn consume(
     })
     .await?
 }
+
+/// Every record value of `topic` from the beginning (read-committed), until
+/// nothing new arrives for `idle`.
+pub fn read_values(config: &Config, topic: &str, idle: Duration) -> anyhow::Result<Vec<Vec<u8>>> {
+    let consumer: BaseConsumer = config
+        .kafka
+        .client_config()
+        .set("group.id", "moneta-read-cli")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()?;
+    let mut assignment = TopicPartitionList::new();
+    for partition in partition_ids(&consumer, topic, Duration::from_secs(10))? {
+        assignment.add_partition_offset(topic, partition, Offset::Beginning)?;
+    }
+    consumer.assign(&assignment)?;
+    let mut values = Vec::new();
+    let mut last = Instant::now();
+    while last.elapsed() < idle {
+        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
+            if let Some(payload) = message?.payload() {
+                values.push(payload.to_vec());
+            }
+            last = Instant::now();
+        }
+    }
+    Ok(values)
+}

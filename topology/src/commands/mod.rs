@@ -5,6 +5,7 @@ pub mod broker;
 pub mod deliveries;
 pub mod demo;
 pub mod io;
+pub mod settlements;
 pub mod stages;
 pub mod submit;
 pub mod topics;

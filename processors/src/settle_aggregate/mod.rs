@@ -1,0 +1,347 @@
+//! `settle-aggregate`: settlement periods from the ledger.
+//!
+//! Per `mo|publisher|currency` key and period (daily by event time by
+//! default), total = finalized charges − upheld disputes. Contributions
+//! are kept by contract id, so a replay or a retry never counts one twice.
+//!
+//! - **Closing.** A period closes when the key's event-time watermark (the
+//!   latest event time of its ledger entries, or a `WATERMARK` entry on its
+//!   partition) passes the period's end plus the grace period. Closing emits
+//!   the period's settlement: split by the parties' settlement agreement
+//!   ([`moneta_settlement::split`]), countersigned by Moneta, to the
+//!   settlements topic.
+//! - **Late events.** An entry for a closed period becomes an adjustment
+//!   record for that period (its own id, the delta split the same way);
+//!   never a silent drop.
+//! - **Determinism.** A key's entries arrive in one partition, in order, so
+//!   when a period closes depends only on the log. The record that closed a
+//!   period is remembered: if it is processed again (a crash before the
+//!   commit, a replay), the same settlement is emitted again, with the same
+//!   id; readers de-duplicate by id.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use moneta_avro::{
+    LedgerEntry, LedgerKind, MonetaSignature, SchemaName, Settlement, SettlementKind,
+};
+use moneta_domain::{Kind, SettlementAgreement};
+use moneta_runtime::{Outcome, Output, ProcessError, Processor, Record, Rejection};
+use moneta_settlement::period::PeriodLength;
+use moneta_settlement::split::{Shares, split};
+use moneta_signing::KeyRing;
+use moneta_state::{Expect, StoreError};
+use serde::{Deserialize, Serialize};
+use tracing::Instrument;
+
+use crate::contracts::{PathContext, transient};
+
+mod state;
+
+use crate::ledger::aggregation_key;
+pub use state::{Closed, Emit, KeyState, PeriodState, fold};
+
+/// The stage name.
+pub const STAGE: &str = "settle-aggregate";
+
+/// Index of key states by the ledger partition they live in.
+const INDEX_PARTITION: &str = "partition";
+
+/// Compare-and-set attempts on one key's state.
+const ATTEMPTS: usize = 16;
+
+/// `[settlement]`: how periods are cut and closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SettlementConfig {
+    /// `daily`, `weekly` (ISO weeks) or `monthly`, by event time (UTC).
+    pub period: PeriodLength,
+    /// How long after a period's end it stays open for late events, ms.
+    pub grace_ms: i64,
+}
+
+impl Default for SettlementConfig {
+    fn default() -> Self {
+        Self {
+            period: PeriodLength::Daily,
+            grace_ms: 3_600_000,
+        }
+    }
+}
+
+/// The settle-aggregate processor.
+#[derive(Clone)]
+pub struct SettleAggregate {
+    ctx: PathContext,
+    keys: Arc<KeyRing>,
+    config: SettlementConfig,
+}
+
+impl SettleAggregate {
+    /// A settle-aggregate processor signing with `keys`.
+    pub fn new(ctx: PathContext, keys: Arc<KeyRing>, config: SettlementConfig) -> Self {
+        Self { ctx, keys, config }
+    }
+
+    async fn run(&self, entry: LedgerEntry, record: &Record) -> Result<Outcome, ProcessError> {
+        let here = format!("{}/{}/{}", record.topic, record.partition, record.offset);
+        let keys: Vec<String> = match entry.kind {
+            LedgerKind::Watermark => self
+                .ctx
+                .store
+                .lookup(
+                    Kind::SettlementState,
+                    INDEX_PARTITION,
+                    &record.partition.to_string(),
+                )
+                .await
+                .map_err(transient)?
+                .into_iter()
+                .map(|s| s.id)
+                .collect(),
+            _ => vec![aggregation_key(
+                &entry.mo_id,
+                &entry.publisher_id,
+                &entry.currency,
+            )],
+        };
+        let mut outputs = Vec::new();
+        for key in keys {
+            outputs.extend(self.apply(&key, &entry, record.partition, &here).await?);
+        }
+        Ok(Outcome {
+            outputs,
+            effects: Vec::new(),
+        })
+    }
+
+    /// Applies `entry` to one key's state (compare-and-set), then builds what it emits.
+    async fn apply(
+        &self,
+        key: &str,
+        entry: &LedgerEntry,
+        partition: i32,
+        here: &str,
+    ) -> Result<Vec<Output>, ProcessError> {
+        for _ in 0..ATTEMPTS {
+            let stored = self
+                .ctx
+                .store
+                .get(Kind::SettlementState, key)
+                .await
+                .map_err(transient)?;
+            let (mut state, expect) = match &stored {
+                Some(s) => (
+                    serde_json::from_slice::<KeyState>(&s.body).map_err(transient)?,
+                    Expect::Revision(s.revision),
+                ),
+                None => (
+                    KeyState {
+                        key: key.to_owned(),
+                        mo_id: entry.mo_id.clone(),
+                        publisher_id: entry.publisher_id.clone(),
+                        currency: entry.currency.clone(),
+                        partition,
+                        ..KeyState::default()
+                    },
+                    Expect::Absent,
+                ),
+            };
+            let before = state.clone();
+            let emits = fold(&mut state, entry, here, &self.config);
+            if state != before {
+                let body = serde_json::to_vec(&state).map_err(transient)?;
+                let index = [(INDEX_PARTITION, state.partition.to_string())];
+                match self
+                    .ctx
+                    .store
+                    .put(Kind::SettlementState, key, &body, &index, expect)
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(StoreError::Conflict { .. }) => continue,
+                    Err(e) => return Err(transient(e)),
+                }
+            }
+            let mut outputs = Vec::new();
+            for emit in emits {
+                outputs.push(self.emit(&state, emit).await?);
+            }
+            return Ok(outputs);
+        }
+        Err(transient(std::io::Error::other(format!(
+            "settlement key {key}: too many concurrent writers"
+        ))))
+    }
+
+    /// Builds, splits and countersigns one settlement or adjustment.
+    async fn emit(&self, state: &KeyState, emit: Emit) -> Result<Output, ProcessError> {
+        let base_id = |start: &str| {
+            format!(
+                "stl:{}:{}:{}:{start}",
+                state.mo_id, state.publisher_id, state.currency
+            )
+        };
+        let (start, kind, adjusts, total, contracts, at_ms, id) = match emit {
+            Emit::Settlement(start) => {
+                let slot = state.periods.get(&start).ok_or_else(|| {
+                    Rejection::new("internal", format!("period {start} vanished"))
+                })?;
+                let total = slot.contributions.values().sum::<i64>();
+                let contracts = slot.contributions.keys().cloned().collect();
+                let at = slot.closed.as_ref().map_or(0, |c| c.at_ms);
+                let id = base_id(&start);
+                (
+                    start,
+                    SettlementKind::Settlement,
+                    None,
+                    total,
+                    contracts,
+                    at,
+                    id,
+                )
+            }
+            Emit::Adjustment(start, contract, amount, at) => {
+                let id = format!("{}:adj:{contract}", base_id(&start));
+                let adjusts = Some(base_id(&start));
+                (
+                    start,
+                    SettlementKind::Adjustment,
+                    adjusts,
+                    amount,
+                    vec![contract],
+                    at,
+                    id,
+                )
+            }
+        };
+        let slot = state
+            .periods
+            .get(&start)
+            .ok_or_else(|| Rejection::new("internal", format!("period {start} vanished")))?;
+        let agreement = self.agreement(state, slot).await?;
+        let (agreement_id, parts, unallocated) = match &agreement {
+            Some(a) => {
+                let shares = Shares {
+                    publisher_bps: a.publisher_bps,
+                    mo_bps: a.mo_bps,
+                    moneta_fee_bps: a.moneta_fee_bps,
+                };
+                let parts = split(total, &shares)
+                    .map_err(|e| Rejection::new("invalid_agreement", e.to_string()))?;
+                (Some(a.id.clone()), parts, 0)
+            }
+            None => (
+                None,
+                moneta_settlement::split::Split {
+                    publisher_minor: 0,
+                    mo_minor: 0,
+                    moneta_fee_minor: 0,
+                },
+                total,
+            ),
+        };
+        let mut settlement = Settlement {
+            settlement_id: id.clone(),
+            kind,
+            adjusts,
+            mo_id: state.mo_id.clone(),
+            publisher_id: state.publisher_id.clone(),
+            currency: state.currency.clone(),
+            period_start: slot.start.clone(),
+            period_end: slot.end.clone(),
+            agreement_id,
+            total_minor: total,
+            publisher_minor: parts.publisher_minor,
+            mo_minor: parts.mo_minor,
+            moneta_fee_minor: parts.moneta_fee_minor,
+            unallocated_minor: unallocated,
+            contracts,
+            closed_at_ms: at_ms,
+            signature: MonetaSignature {
+                key_id: String::new(),
+                signature: String::new(),
+            },
+        };
+        settlement.signature = self.countersign(&settlement)?;
+        tracing::info!(settlement_id = %id, total, "settlement emitted");
+        self.ctx
+            .output(
+                &self.ctx.topics.settlements,
+                SchemaName::Settlement,
+                &id,
+                &settlement,
+            )
+            .await
+    }
+
+    /// The agreement between the parties in this currency in force at the period's start.
+    async fn agreement(
+        &self,
+        state: &KeyState,
+        slot: &PeriodState,
+    ) -> Result<Option<SettlementAgreement>, ProcessError> {
+        let period_start_s =
+            moneta_settlement::period::period_of(slot.end_ms - 1, self.config.period)
+                .start_ms
+                .div_euclid(1000);
+        let found = self
+            .ctx
+            .registry
+            .find::<SettlementAgreement>(SettlementAgreement::INDEX_MO_ID, &state.mo_id)
+            .await
+            .map_err(transient)?;
+        Ok(found
+            .into_iter()
+            .map(|v| v.entity)
+            .filter(|a| {
+                a.publisher_id == state.publisher_id
+                    && a.currency == state.currency
+                    && a.effective_from <= period_start_s
+            })
+            .max_by(|a, b| (a.effective_from, &a.id).cmp(&(b.effective_from, &b.id))))
+    }
+
+    /// Moneta's signature over the settlement's canonical JSON without `signature`.
+    fn countersign(&self, settlement: &Settlement) -> Result<MonetaSignature, ProcessError> {
+        let input = signing_input(settlement)?;
+        let (key_id, signature) = self.keys.sign(&input);
+        Ok(MonetaSignature {
+            key_id,
+            signature: base64::engine::general_purpose::STANDARD.encode(signature.to_bytes()),
+        })
+    }
+}
+
+/// The bytes Moneta signs: RFC 8785 canonical JSON of the settlement
+/// without its `signature` member.
+pub fn signing_input(settlement: &Settlement) -> Result<Vec<u8>, Rejection> {
+    let mut document = serde_json::to_value(settlement)
+        .map_err(|e| Rejection::new("unencodable", e.to_string()))?;
+    if let Some(object) = document.as_object_mut() {
+        object.remove("signature");
+    }
+    moneta_signing::jcs::canonicalize(&document)
+        .map_err(|e| Rejection::new("unencodable", e.to_string()))
+}
+
+impl Processor for SettleAggregate {
+    /// Avro decoding is async (schema registry), so it happens in `process`.
+    type Input = ();
+
+    fn decode(&self, _record: &Record) -> Result<(), Rejection> {
+        Ok(())
+    }
+
+    async fn process(&mut self, _input: (), record: &Record) -> Result<Outcome, ProcessError> {
+        let entry: LedgerEntry = self.ctx.decode(SchemaName::LedgerEntry, record).await?;
+        let span = tracing::info_span!(
+            "process",
+            stage = STAGE,
+            contract_id = %entry.entry_id,
+            event_id = %format!("{}/{}", record.partition, record.offset),
+            partner = %entry.mo_id,
+        );
+        self.run(entry, record).instrument(span).await
+    }
+}

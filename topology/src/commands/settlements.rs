@@ -1,0 +1,224 @@
+//! `moneta settlements …`: what finance reads, and closing periods.
+//!
+//! - `export` reads the settlements topic (read-committed), keeps each
+//!   settlement id once, and writes CSV or JSON.
+//! - `watermark` tells settle-aggregate that event time has reached a
+//!   moment: a `WATERMARK` ledger entry on every partition closes every
+//!   period whose end plus the grace period has passed, even for parties
+//!   with no later activity.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use clap::{Subcommand, ValueEnum};
+use moneta_avro::{AvroCodec, LedgerEntry, LedgerKind, SchemaName, Settlement, SettlementKind};
+use moneta_connectors::kafka::partition_ids;
+use moneta_topology::Config;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+use super::io::read_values;
+
+/// Output formats of `export`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    /// Comma-separated values, one row per settlement or adjustment.
+    Csv,
+    /// A JSON array.
+    Json,
+}
+
+/// `moneta settlements …`.
+#[derive(Debug, Subcommand)]
+pub enum SettlementsCommand {
+    /// Settlements (and adjustments) of a period range, de-duplicated by id.
+    Export {
+        /// `YYYY-MM-DD` or `YYYY-MM-DD..YYYY-MM-DD` (period starts, inclusive).
+        #[arg(long)]
+        period: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "csv")]
+        format: Format,
+        /// Output file (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Advance the event-time watermark to `--at` (RFC 3339), closing due periods.
+    Watermark {
+        /// The event time reached.
+        #[arg(long)]
+        at: String,
+    },
+}
+
+/// Runs `moneta settlements …`.
+pub async fn execute(config: &Config, command: SettlementsCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        SettlementsCommand::Export {
+            period,
+            format,
+            out,
+        } => export(config, &period, format, out).await,
+        SettlementsCommand::Watermark { at } => watermark(config, &at).await,
+    }
+}
+
+async fn export(
+    config: &Config,
+    period: &str,
+    format: Format,
+    out: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let (from, to) = period.split_once("..").unwrap_or((period, period));
+    for day in [from, to] {
+        moneta_processors::rules::parse_date(day)
+            .ok_or_else(|| anyhow!("--period wants YYYY-MM-DD[..YYYY-MM-DD], got {period}"))?;
+    }
+    let codec = AvroCodec::new(&config.schema_registry.effective_url())?;
+    let topic = config.contracts.topics.settlements.clone();
+    let reader = config.clone();
+    let values =
+        tokio::task::spawn_blocking(move || read_values(&reader, &topic, Duration::from_secs(3)))
+            .await??;
+    let mut unique: BTreeMap<(String, String, String, String, String), Settlement> =
+        BTreeMap::new();
+    for value in values {
+        let s: Settlement = codec.decode(SchemaName::Settlement, &value).await?;
+        if s.period_start.as_str() < from || s.period_start.as_str() > to {
+            continue;
+        }
+        let key = (
+            s.period_start.clone(),
+            s.mo_id.clone(),
+            s.publisher_id.clone(),
+            s.currency.clone(),
+            s.settlement_id.clone(),
+        );
+        unique.insert(key, s);
+    }
+    let rows: Vec<&Settlement> = unique.values().collect();
+    let text = match format {
+        Format::Json => serde_json::to_string_pretty(&rows)? + "\n",
+        Format::Csv => csv(&rows),
+    };
+    match out {
+        Some(path) => {
+            std::fs::write(&path, &text).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!(
+                "wrote {} settlement record(s) to {}",
+                rows.len(),
+                path.display()
+            );
+        }
+        None => std::io::stdout().write_all(text.as_bytes())?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The CSV: one row per settlement or adjustment; in every row
+/// `publisher_minor + mo_minor + moneta_fee_minor + unallocated_minor = total_minor`.
+fn csv(rows: &[&Settlement]) -> String {
+    let mut out = String::from(
+        "settlement_id,kind,adjusts,period_start,period_end,mo_id,publisher_id,currency,agreement_id,total_minor,publisher_minor,mo_minor,moneta_fee_minor,unallocated_minor,contracts,signed_by\n",
+    );
+    for s in rows {
+        let kind = match s.kind {
+            SettlementKind::Settlement => "settlement",
+            SettlementKind::Adjustment => "adjustment",
+        };
+        let fields = [
+            s.settlement_id.clone(),
+            kind.to_owned(),
+            s.adjusts.clone().unwrap_or_default(),
+            s.period_start.clone(),
+            s.period_end.clone(),
+            s.mo_id.clone(),
+            s.publisher_id.clone(),
+            s.currency.clone(),
+            s.agreement_id.clone().unwrap_or_default(),
+            s.total_minor.to_string(),
+            s.publisher_minor.to_string(),
+            s.mo_minor.to_string(),
+            s.moneta_fee_minor.to_string(),
+            s.unallocated_minor.to_string(),
+            s.contracts.join(" "),
+            s.signature.key_id.clone(),
+        ];
+        let line: Vec<String> = fields.iter().map(|f| quote(f)).collect();
+        out.push_str(&line.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+/// RFC 4180 quoting where needed.
+fn quote(field: &str) -> String {
+    if field.contains([',', '"', '\n']) {
+        format!("\"{}\"", field.replace('"', "\"\""))
+    } else {
+        field.to_owned()
+    }
+}
+
+async fn watermark(config: &Config, at: &str) -> anyhow::Result<ExitCode> {
+    let at_ms = moneta_processors::rules::parse_rfc3339(at)
+        .map(|s| s * 1000)
+        .ok_or_else(|| anyhow!("--at wants an RFC 3339 time, got {at}"))?;
+    let topic = config.contracts.topics.ledger.clone();
+    let codec = AvroCodec::new(&config.schema_registry.effective_url())?;
+    let entry = LedgerEntry {
+        kind: LedgerKind::Watermark,
+        entry_id: String::new(),
+        mo_id: String::new(),
+        publisher_id: String::new(),
+        currency: String::new(),
+        amount_minor: 0,
+        event_time_ms: at_ms,
+        charge_contract_id: None,
+    };
+    let value = codec
+        .encode(&topic, SchemaName::LedgerEntry, &entry)
+        .await?;
+    let key = codec.encode_key(&topic, "watermark").await?;
+    let producer: FutureProducer = config
+        .kafka
+        .client_config()
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .create()?;
+    let metadata_config = config.clone();
+    let metadata_topic = topic.clone();
+    let partitions = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<i32>> {
+        let consumer: rdkafka::consumer::BaseConsumer =
+            metadata_config.kafka.client_config().create()?;
+        Ok(partition_ids(
+            &consumer,
+            &metadata_topic,
+            Duration::from_secs(10),
+        )?)
+    })
+    .await??;
+    if partitions.is_empty() {
+        bail!("topic {topic} has no partitions");
+    }
+    for partition in &partitions {
+        producer
+            .send(
+                FutureRecord::to(&topic)
+                    .partition(*partition)
+                    .key(&key)
+                    .payload(&value),
+                Duration::from_secs(30),
+            )
+            .await
+            .map_err(|(e, _)| e)?;
+    }
+    eprintln!(
+        "watermark {at} written to {} partition(s) of {topic}",
+        partitions.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
