@@ -19,17 +19,20 @@ pub enum SchemaName {
     LedgerEntry,
     /// `settlement.avsc`: a settlement or adjustment, countersigned.
     Settlement,
+    /// `reconciliation-report.avsc`: a reconciliation's outcome.
+    ReconciliationReport,
 }
 
 impl SchemaName {
     /// Every schema.
-    pub const ALL: [SchemaName; 6] = [
+    pub const ALL: [SchemaName; 7] = [
         SchemaName::ContractKey,
         SchemaName::ContractEvent,
         SchemaName::RejectedEvent,
         SchemaName::Contract,
         SchemaName::LedgerEntry,
         SchemaName::Settlement,
+        SchemaName::ReconciliationReport,
     ];
 
     /// The schema's JSON text, as shipped in `schemas/avro/`.
@@ -41,6 +44,9 @@ impl SchemaName {
             SchemaName::Contract => include_str!("../../schemas/avro/contract.avsc"),
             SchemaName::LedgerEntry => include_str!("../../schemas/avro/ledger-entry.avsc"),
             SchemaName::Settlement => include_str!("../../schemas/avro/settlement.avsc"),
+            SchemaName::ReconciliationReport => {
+                include_str!("../../schemas/avro/reconciliation-report.avsc")
+            }
         }
     }
 
@@ -53,6 +59,7 @@ impl SchemaName {
             SchemaName::Contract => "contract.avsc",
             SchemaName::LedgerEntry => "ledger-entry.avsc",
             SchemaName::Settlement => "settlement.avsc",
+            SchemaName::ReconciliationReport => "reconciliation-report.avsc",
         }
     }
 

@@ -14,6 +14,6 @@ pub use catalog::{SchemaName, Subject};
 pub use codec::{AvroCodec, CodecError};
 pub use records::{
     Contract, ContractEvent, ContractLogEntry, ContractStatus, ContractTerms, LedgerEntry,
-    LedgerKind, MonetaSignature, Party, PartySignature, RejectedEvent, Settlement, SettlementKind,
-    Source,
+    LedgerKind, MonetaSignature, Outcome, Party, PartySignature, ReconciliationReport,
+    RejectedEvent, ReportLine, Settlement, SettlementKind, Source,
 };

@@ -248,6 +248,74 @@ pub struct Settlement {
     pub signature: MonetaSignature,
 }
 
+/// How one reconciled contract came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Outcome {
+    /// Submitted and in the ledger, equal.
+    Matched,
+    /// Submitted, not in Moneta's ledger.
+    MissingOnOurSide,
+    /// In the ledger, not submitted.
+    MissingOnTheirSide,
+    /// Different amounts.
+    AmountMismatch,
+    /// Different currencies.
+    CurrencyMismatch,
+    /// Submitted more than once.
+    Duplicate,
+    /// Matches the ledger, differs from the other party's submission.
+    CounterpartyMismatch,
+}
+
+/// One line of a reconciliation report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportLine {
+    /// The contract.
+    pub contract_id: String,
+    /// Its outcome.
+    pub outcome: Outcome,
+    /// Moneta's ledger amount.
+    pub ledger_amount_minor: Option<i64>,
+    /// Moneta's ledger currency.
+    pub ledger_currency: Option<String>,
+    /// The submitted amount.
+    pub submitted_amount_minor: Option<i64>,
+    /// The submitted currency.
+    pub submitted_currency: Option<String>,
+    /// The other party's amount.
+    pub counterparty_amount_minor: Option<i64>,
+    /// The other party's currency.
+    pub counterparty_currency: Option<String>,
+}
+
+/// A reconciliation's outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReconciliationReport {
+    /// `rcn:<reconciliation contract id>`.
+    pub report_id: String,
+    /// The reconciliation contract.
+    pub reconciliation_id: String,
+    /// The MO.
+    pub mo_id: String,
+    /// The publisher.
+    pub publisher_id: String,
+    /// `mo` or `publisher`.
+    pub submitted_by: String,
+    /// First day.
+    pub period_start: String,
+    /// Last day.
+    pub period_end: String,
+    /// The other party's reconciliation compared against, if any.
+    pub counterparty_reconciliation_id: Option<String>,
+    /// One line per contract (and per duplicate).
+    pub lines: Vec<ReportLine>,
+    /// Lines matched.
+    pub matched: i64,
+    /// Lines not matched.
+    pub mismatched: i64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

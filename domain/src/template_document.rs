@@ -41,6 +41,10 @@ pub struct SignatureRules {
     /// The order they must sign in; empty means any order.
     #[serde(default)]
     pub order: Vec<Party>,
+    /// Parties of which exactly one signs (e.g. whoever submits a
+    /// reconciliation); in addition to `required`.
+    #[serde(default)]
+    pub any_of: Vec<Party>,
     /// Whether Moneta countersigns once every required party has signed.
     pub moneta_countersigns: bool,
 }
@@ -120,8 +124,11 @@ impl TemplateDocument {
     fn validate_signatures(&self) -> Result<(), TemplateError> {
         let rules = &self.signatures;
         let bad = |m: String| Err(refuse("invalid_signature_rules", m));
-        if rules.required.is_empty() {
-            return bad("at least one party must sign".into());
+        if rules.required.is_empty() && rules.any_of.is_empty() {
+            return bad("at least one party must sign (`required` or `any_of`)".into());
+        }
+        if rules.any_of.iter().any(|p| rules.required.contains(p)) {
+            return bad("a party is both `required` and in `any_of`".into());
         }
         let mut required = rules.required.clone();
         required.sort();
@@ -149,6 +156,14 @@ impl TemplateDocument {
                 .collect(),
             Err(e) => vec![format!("template schema: {e}")],
         }
+    }
+
+    /// Whether the partner signatures are complete: every required party,
+    /// and one of `any_of` if it is set.
+    pub fn signatures_complete(&self, signed: &[Party]) -> bool {
+        let rules = &self.signatures;
+        rules.required.iter().all(|p| signed.contains(p))
+            && (rules.any_of.is_empty() || rules.any_of.iter().any(|p| signed.contains(p)))
     }
 
     /// The party that must sign next given those that have, if any.

@@ -8,6 +8,7 @@ pub mod contracts;
 pub mod copy;
 pub mod countersign;
 pub mod ledger;
+pub mod reconcile_match;
 pub mod rules;
 pub mod settle_aggregate;
 pub mod template_check;

@@ -270,6 +270,25 @@ fn signer_allowed(
     party: Party,
 ) -> Result<(), Refusal> {
     let rules = &template.document.signatures;
+    if rules.any_of.contains(&party) {
+        return match rules.any_of.iter().find(|p| signed.contains(p)) {
+            Some(other) => Err(Refusal::new(
+                "already_signed",
+                format!(
+                    "template {} takes one signature of {}; the {} has signed",
+                    template.document.name,
+                    rules
+                        .any_of
+                        .iter()
+                        .map(|p| party_label(*p))
+                        .collect::<Vec<_>>()
+                        .join(" or "),
+                    party_label(*other)
+                ),
+            )),
+            None => Ok(()),
+        };
+    }
     if !rules.required.contains(&party) {
         return Err(Refusal::new(
             "unauthorized_signer",
@@ -317,13 +336,9 @@ fn signed_parties(contract: &Contract) -> Vec<Party> {
 }
 
 fn complete(contract: &Contract, template: &CachedTemplate) -> bool {
-    let signed = signed_parties(contract);
     template
         .document
-        .signatures
-        .required
-        .iter()
-        .all(|p| signed.contains(p))
+        .signatures_complete(&signed_parties(contract))
 }
 
 fn create(

@@ -42,52 +42,86 @@ impl WebhookDispatch {
 
     async fn run(&self, contract: Contract, record: &Record) -> Result<Outcome, ProcessError> {
         let at_ms = record.timestamp_ms.unwrap_or_default();
-        let payload = payload(&contract, at_ms)?;
-        let version = u64::try_from(contract.version).unwrap_or_default();
-        for organization in [&contract.terms.mo_id, &contract.terms.publisher_id] {
-            let endpoints = self
-                .ctx
-                .registry
-                .find::<WebhookEndpoint>(WebhookEndpoint::INDEX_ORGANIZATION, organization)
-                .await
-                .map_err(transient)?;
-            for endpoint in endpoints.into_iter().map(|v| v.entity) {
-                if !endpoint.accepts(CONTRACT_COUNTERSIGNED) {
-                    continue;
-                }
-                let delivery = Delivery {
-                    id: moneta_webhooks::webhook_id(&contract.contract_id, version, &endpoint.id),
-                    endpoint_id: endpoint.id.clone(),
-                    organization_id: endpoint.organization_id.clone(),
-                    contract_id: contract.contract_id.clone(),
-                    contract_version: version,
-                    event_type: CONTRACT_COUNTERSIGNED.into(),
-                    payload: payload.clone(),
-                    state: DeliveryState::Pending,
-                    attempts: 0,
-                    next_attempt_at_ms: at_ms,
-                    created_at_ms: at_ms,
-                    last_status: None,
-                    last_error: None,
-                    finished_at_ms: None,
-                    total_attempts: 0,
-                    event_key: completing_event(&contract),
-                    traceparent: record
-                        .header("traceparent")
-                        .and_then(|v| std::str::from_utf8(v).ok())
-                        .map(str::to_owned),
-                    parked: false,
-                };
-                let new = self
-                    .deliveries
-                    .schedule(&delivery)
-                    .await
-                    .map_err(transient)?;
-                tracing::info!(webhook_id = %delivery.id, endpoint = %endpoint.id, new, "delivery scheduled");
-            }
-        }
+        let message = Message {
+            event_type: CONTRACT_COUNTERSIGNED,
+            subject_id: &contract.contract_id,
+            version: u64::try_from(contract.version).unwrap_or_default(),
+            payload: payload(&contract, at_ms)?,
+            at_ms,
+            event_key: completing_event(&contract),
+        };
+        let parties = [
+            contract.terms.mo_id.as_str(),
+            contract.terms.publisher_id.as_str(),
+        ];
+        schedule(&self.ctx, &self.deliveries, &parties, &message, record).await?;
         Ok(Outcome::default())
     }
+}
+
+/// One message for the parties' webhook endpoints.
+pub struct Message<'a> {
+    /// The event type endpoints subscribe to.
+    pub event_type: &'static str,
+    /// What it is about (a contract, a report): part of the `webhook-id`.
+    pub subject_id: &'a str,
+    /// Its version: part of the `webhook-id`.
+    pub version: u64,
+    /// The JSON body.
+    pub payload: String,
+    /// When it happened (the source record's time), ms.
+    pub at_ms: i64,
+    /// `partner/event_id` to mark delivered, if any.
+    pub event_key: Option<String>,
+}
+
+/// Schedules `message` for every enabled endpoint of `parties` that takes
+/// its event type; idempotent by the deterministic `webhook-id`.
+pub async fn schedule(
+    ctx: &PathContext,
+    deliveries: &Deliveries,
+    parties: &[&str],
+    message: &Message<'_>,
+    record: &Record,
+) -> Result<(), ProcessError> {
+    for organization in parties {
+        let endpoints = ctx
+            .registry
+            .find::<WebhookEndpoint>(WebhookEndpoint::INDEX_ORGANIZATION, organization)
+            .await
+            .map_err(transient)?;
+        for endpoint in endpoints.into_iter().map(|v| v.entity) {
+            if !endpoint.accepts(message.event_type) {
+                continue;
+            }
+            let delivery = Delivery {
+                id: moneta_webhooks::webhook_id(message.subject_id, message.version, &endpoint.id),
+                endpoint_id: endpoint.id.clone(),
+                organization_id: endpoint.organization_id.clone(),
+                contract_id: message.subject_id.to_owned(),
+                contract_version: message.version,
+                event_type: message.event_type.into(),
+                payload: message.payload.clone(),
+                state: DeliveryState::Pending,
+                attempts: 0,
+                next_attempt_at_ms: message.at_ms,
+                created_at_ms: message.at_ms,
+                last_status: None,
+                last_error: None,
+                finished_at_ms: None,
+                total_attempts: 0,
+                event_key: message.event_key.clone(),
+                traceparent: record
+                    .header("traceparent")
+                    .and_then(|v| std::str::from_utf8(v).ok())
+                    .map(str::to_owned),
+                parked: false,
+            };
+            let new = deliveries.schedule(&delivery).await.map_err(transient)?;
+            tracing::info!(webhook_id = %delivery.id, endpoint = %endpoint.id, new, "delivery scheduled");
+        }
+    }
+    Ok(())
 }
 
 /// The partner event that completed the contract (before Moneta's).

@@ -247,6 +247,8 @@ pub struct ProcessorsConfig {
     pub ledger: PathStageConfig,
     /// `[processors.settle_aggregate]`: settlement periods.
     pub settle_aggregate: PathStageConfig,
+    /// `[processors.reconcile_match]`: reconciliation reports.
+    pub reconcile_match: PathStageConfig,
 }
 
 impl Default for ProcessorsConfig {
@@ -259,6 +261,7 @@ impl Default for ProcessorsConfig {
             webhook_dispatch: PathStageConfig::named("webhook-dispatch"),
             ledger: PathStageConfig::named("ledger"),
             settle_aggregate: PathStageConfig::named("settle-aggregate"),
+            reconcile_match: PathStageConfig::named("reconcile-match"),
         }
     }
 }

@@ -11,6 +11,7 @@ use moneta_processors::contracts::{ContractTopics, PathContext};
 use moneta_processors::copy::Copy;
 use moneta_processors::countersign::Countersign;
 use moneta_processors::ledger::Ledger;
+use moneta_processors::reconcile_match::ReconcileMatch;
 use moneta_processors::rules::RulesConfig;
 use moneta_processors::settle_aggregate::{SettleAggregate, SettlementConfig};
 use moneta_processors::template_check::TemplateCheck;
@@ -136,6 +137,15 @@ impl Topology {
                     dead_letter: p.settle_aggregate.dead_letter.clone(),
                     needs_services: true,
                 },
+                Stage {
+                    name: "reconcile-match",
+                    summary: "matches reconciliations against the ledger and the other party; reports to both",
+                    enabled: p.reconcile_match.enabled,
+                    inputs: vec![t.countersigned.clone()],
+                    outputs: vec![t.reconciliation_reports.clone()],
+                    dead_letter: p.reconcile_match.dead_letter.clone(),
+                    needs_services: true,
+                },
             ],
             topic_settings: config.topics.clone(),
         }
@@ -232,6 +242,7 @@ impl Topology {
             ),
             "webhook-dispatch" => runtime.spawn(spec, WebhookDispatch::new(ctx), ledger, handle),
             "ledger" => runtime.spawn(spec, Ledger::new(ctx), ledger, handle),
+            "reconcile-match" => runtime.spawn(spec, ReconcileMatch::new(ctx), ledger, handle),
             "settle-aggregate" => runtime.spawn(
                 spec,
                 SettleAggregate::new(ctx, services.keys.clone(), services.settlement),
@@ -269,6 +280,8 @@ mod tests {
                 "moneta.countersign.dlq",
                 "moneta.ledger.dlq",
                 "moneta.ledger.entries",
+                "moneta.reconcile-match.dlq",
+                "moneta.reconciliation.reports",
                 "moneta.settle-aggregate.dlq",
                 "moneta.settlements",
                 "moneta.template-check.dlq",

@@ -22,6 +22,8 @@ pub struct ContractTopics {
     pub ledger: String,
     /// Settlements and adjustments, countersigned; what finance reads.
     pub settlements: String,
+    /// Reconciliation reports.
+    pub reconciliation_reports: String,
 }
 
 impl Default for ContractTopics {
@@ -35,6 +37,7 @@ impl Default for ContractTopics {
             countersigned: "moneta.contracts.countersigned".into(),
             ledger: "moneta.ledger.entries".into(),
             settlements: "moneta.settlements".into(),
+            reconciliation_reports: "moneta.reconciliation.reports".into(),
         }
     }
 }
@@ -43,7 +46,7 @@ impl ContractTopics {
     /// Every topic with the schema of its values.
     pub fn value_schemas(&self) -> Vec<(&str, moneta_avro::SchemaName)> {
         use moneta_avro::SchemaName::{
-            Contract, ContractEvent, LedgerEntry, RejectedEvent, Settlement,
+            Contract, ContractEvent, LedgerEntry, ReconciliationReport, RejectedEvent, Settlement,
         };
         vec![
             (self.ingest.as_str(), ContractEvent),
@@ -54,6 +57,7 @@ impl ContractTopics {
             (self.countersigned.as_str(), Contract),
             (self.ledger.as_str(), LedgerEntry),
             (self.settlements.as_str(), Settlement),
+            (self.reconciliation_reports.as_str(), ReconciliationReport),
         ]
     }
 

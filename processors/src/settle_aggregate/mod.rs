@@ -47,6 +47,14 @@ pub const STAGE: &str = "settle-aggregate";
 /// Index of key states by the ledger partition they live in.
 const INDEX_PARTITION: &str = "partition";
 
+/// Index of key states by their two parties (`mo|publisher`).
+pub const INDEX_PARTIES: &str = "parties";
+
+/// The value of [`INDEX_PARTIES`].
+pub fn parties_key(mo_id: &str, publisher_id: &str) -> String {
+    format!("{mo_id}|{publisher_id}")
+}
+
 /// Compare-and-set attempts on one key's state.
 const ATTEMPTS: usize = 16;
 
@@ -151,7 +159,13 @@ impl SettleAggregate {
             let emits = fold(&mut state, entry, here, &self.config);
             if state != before {
                 let body = serde_json::to_vec(&state).map_err(transient)?;
-                let index = [(INDEX_PARTITION, state.partition.to_string())];
+                let index = [
+                    (INDEX_PARTITION, state.partition.to_string()),
+                    (
+                        INDEX_PARTIES,
+                        parties_key(&state.mo_id, &state.publisher_id),
+                    ),
+                ];
                 match self
                     .ctx
                     .store

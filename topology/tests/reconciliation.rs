@@ -1,0 +1,208 @@
+//! Reconciliation end to end: five charges are countersigned into the
+//! ledger; the publisher, then the MO, submit their records for November.
+//! The MO's report has one line of every outcome class; both reports reach
+//! both parties' webhook endpoints.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use moneta_avro::{AvroCodec, Outcome, ReconciliationReport, SchemaName};
+use moneta_domain::ContractTerms;
+use moneta_ingest::PartnerClient;
+use moneta_testkit::kafka::read_topic;
+use moneta_topology::demo::{ACME, DemoPartner, GLOBE, subscription_charge};
+use rdkafka::message::Message;
+use serde_json::{Value, json};
+use support::Moneta;
+
+mod support;
+
+fn charge(id: &str, amount: i64) -> ContractTerms {
+    let mut terms = subscription_charge(id);
+    terms.terms["amount_minor"] = json!(amount);
+    terms.terms["charged_at"] = json!("2026-11-05T10:00:00Z");
+    terms
+}
+
+fn reconciliation(id: &str, by: &str, records: &[(&str, i64, &str)]) -> ContractTerms {
+    ContractTerms {
+        contract_id: id.into(),
+        contract_type: "reconciliation".into(),
+        template_name: "reconciliation".into(),
+        template_version: 1,
+        mo_id: ACME.organization_id.into(),
+        publisher_id: GLOBE.organization_id.into(),
+        mpass_id: None,
+        description: format!("November, as the {by} sees it"),
+        terms: json!({
+            "period_start": "2026-11-01",
+            "period_end": "2026-11-30",
+            "submitted_by": by,
+            "records": records.iter().map(|(c, a, cur)| json!({"contract_id": c, "amount_minor": a, "currency": cur})).collect::<Vec<_>>(),
+        }),
+    }
+}
+
+async fn wait_state(client: &PartnerClient, event_id: &str, want: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let reply = client.get(&format!("/v1/events/{event_id}")).await?;
+        if reply.body["status"] == "rejected" {
+            bail!("{event_id} rejected: {}", reply.body["reason"]);
+        }
+        if reply.body["steps"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|s| s["state"] == want))
+        {
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "{event_id} never reached {want}: {}",
+            reply.body
+        );
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
+async fn submit(
+    moneta: &Moneta,
+    partner: DemoPartner,
+    domain: &str,
+    event: &str,
+    terms: &ContractTerms,
+    want: &str,
+) -> anyhow::Result<()> {
+    let client = partner.client(&moneta.base());
+    let body = client.submission(event, terms, partner.party)?;
+    let reply = client.submit(domain, &body, None).await?;
+    ensure!(
+        reply.status == 202,
+        "{event}: {} {}",
+        reply.status,
+        reply.body
+    );
+    wait_state(&client, event, want).await
+}
+
+type Received = Arc<Mutex<Vec<Value>>>;
+
+async fn receive(State(received): State<Received>, body: Bytes) -> StatusCode {
+    if let (Ok(json), Ok(mut all)) = (serde_json::from_slice::<Value>(&body), received.lock()) {
+        all.push(json);
+    }
+    StatusCode::NO_CONTENT
+}
+
+#[test]
+fn every_outcome_class_is_reported_to_both_parties() -> anyhow::Result<()> {
+    let tansu = moneta_testkit::tansu()?;
+    let dir = tempfile::tempdir()?;
+    let extra = "[webhooks]\nallow_loopback = true\npoll_interval_ms = 50\n";
+    let moneta = Moneta::start(tansu.bootstrap_servers(), dir.path(), extra)?;
+    moneta.seed()?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let outcome = runtime.block_on(async {
+        let received: Received = Arc::default();
+        let app = Router::new().route("/hook", post(receive)).with_state(received.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        for (id, org) in [("wh-acme-rcn", ACME.organization_id), ("wh-globe-rcn", GLOBE.organization_id)] {
+            moneta
+                .admin(
+                    "/webhook-endpoints",
+                    json!({"id": id, "organization_id": org, "url": format!("http://{addr}/hook"),
+                           "event_types": ["reconciliation.report"], "enabled": true, "secret": null, "created_at": 0}),
+                )
+                .await?;
+        }
+        // The ledger: five charges, countersigned.
+        for (id, amount) in [("c1", 999), ("c2", 500), ("c3", 700), ("c4", 300), ("c5", 800)] {
+            let terms = charge(id, amount);
+            submit(&moneta, GLOBE, "subscription_charges", &format!("{id}-p"), &terms, "recorded").await?;
+            submit(&moneta, ACME, "subscription_charges", &format!("{id}-m"), &terms, "countersigned").await?;
+        }
+        let ledger = read_topic(&moneta.bootstrap, "moneta.ledger.entries", 5, Duration::from_secs(20))?;
+        ensure!(ledger.len() == 5, "ledger entries: {}", ledger.len());
+        tokio::time::sleep(Duration::from_secs(2)).await; // settle-aggregate consumes them
+
+        // The publisher's view: c5 differs from the ledger.
+        let by_publisher = reconciliation(
+            "r-pub",
+            "publisher",
+            &[("c1", 999, "EUR"), ("c2", 500, "EUR"), ("c3", 700, "EUR"), ("c4", 300, "EUR"), ("c5", 810, "EUR")],
+        );
+        submit(&moneta, GLOBE, "reconciliations", "r-pub-1", &by_publisher, "countersigned").await?;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        // The MO's view: one of every class.
+        let by_mo = reconciliation(
+            "r-mo",
+            "mo",
+            &[
+                ("c1", 999, "EUR"), // matched (and the publisher agrees)
+                ("c1", 999, "EUR"), // duplicate
+                ("c2", 450, "EUR"), // amount mismatch
+                ("c3", 700, "USD"), // currency mismatch
+                ("c5", 800, "EUR"), // matches the ledger; the publisher said 810
+                ("c9", 100, "EUR"), // not in Moneta's ledger
+                                    // c4 missing: missing on their side
+            ],
+        );
+        submit(&moneta, ACME, "reconciliations", "r-mo-1", &by_mo, "countersigned").await?;
+
+        let codec = AvroCodec::new(&format!("http://{}", moneta.registry))?;
+        let reports = read_topic(&moneta.bootstrap, "moneta.reconciliation.reports", 2, Duration::from_secs(30))?;
+        let mut decoded = Vec::new();
+        for m in &reports {
+            let payload = m.payload().context("payload")?;
+            decoded.push(codec.decode::<ReconciliationReport>(SchemaName::ReconciliationReport, payload).await?);
+        }
+        let publisher = decoded.iter().find(|r| r.reconciliation_id == "r-pub").context("publisher report")?;
+        ensure!(
+            publisher.matched == 4 && publisher.mismatched == 1,
+            "publisher report: {publisher:?}"
+        );
+        let mo = decoded.iter().find(|r| r.reconciliation_id == "r-mo").context("MO report")?;
+        ensure!(mo.counterparty_reconciliation_id.as_deref() == Some("r-pub"), "{mo:?}");
+        let outcomes: Vec<(&str, Outcome)> = mo.lines.iter().map(|l| (l.contract_id.as_str(), l.outcome)).collect();
+        let want = [
+            ("c1", Outcome::Matched),
+            ("c1", Outcome::Duplicate),
+            ("c2", Outcome::AmountMismatch),
+            ("c3", Outcome::CurrencyMismatch),
+            ("c4", Outcome::MissingOnTheirSide),
+            ("c5", Outcome::CounterpartyMismatch),
+            ("c9", Outcome::MissingOnOurSide),
+        ];
+        ensure!(outcomes == want, "MO report lines: {outcomes:?}");
+
+        // Both reports reach both parties.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let got = received.lock().map(|r| r.clone()).unwrap_or_default();
+            let ids: Vec<String> = got
+                .iter()
+                .filter(|v| v["type"] == "reconciliation.report")
+                .filter_map(|v| v["data"]["reconciliation_id"].as_str().map(str::to_owned))
+                .collect();
+            let count = |id: &str| ids.iter().filter(|i| *i == id).count();
+            if count("r-pub") >= 2 && count("r-mo") >= 2 {
+                break;
+            }
+            ensure!(Instant::now() < deadline, "reports delivered: {ids:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Ok::<_, anyhow::Error>(())
+    });
+    if let Err(e) = outcome {
+        bail!("{e:#}\n--- moneta log ---\n{}", moneta.log_tail());
+    }
+    Ok(())
+}
