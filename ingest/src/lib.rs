@@ -11,6 +11,7 @@ pub mod auth;
 pub mod client;
 mod config;
 pub mod idempotency;
+pub mod metrics;
 mod replay;
 pub mod status;
 pub mod submit;
@@ -168,9 +169,21 @@ pub fn router(ingest: Arc<Ingest>) -> Router {
         .with_state(ingest)
 }
 
-/// Serves `ingest` on `listen` until `shutdown` resolves.
-pub async fn serve(
+/// The edge's routes with request metrics registered in `registry`.
+pub fn router_with_metrics(
     ingest: Arc<Ingest>,
+    registry: &prometheus::Registry,
+) -> Result<Router, prometheus::Error> {
+    let metrics = metrics::HttpMetrics::new(registry)?;
+    Ok(router(ingest).layer(axum::middleware::from_fn_with_state(
+        metrics,
+        metrics::track,
+    )))
+}
+
+/// Serves the edge's `app` (see [`router`]) on `listen` until `shutdown` resolves.
+pub async fn serve(
+    app: Router,
     listen: &str,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), IngestError> {
@@ -181,7 +194,7 @@ pub async fn serve(
             source,
         })?;
     tracing::info!(%listen, "ingest edge listening");
-    axum::serve(listener, router(ingest))
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(|source| IngestError::Listen {

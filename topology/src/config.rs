@@ -48,6 +48,24 @@ pub struct Config {
     pub webhooks: moneta_webhooks::WebhooksConfig,
     /// `[settlement]`: settlement periods and their closing.
     pub settlement: moneta_processors::settle_aggregate::SettlementConfig,
+    /// `[metrics]`: `/metrics`, `/healthz` and `/readyz`.
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`: the operations endpoints every process serves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Address of `/metrics`, `/healthz` and `/readyz`; empty serves none.
+    pub listen: String,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:9100".into(),
+        }
+    }
 }
 
 /// `[contracts]`: the signing path.

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod demo;
 pub mod observability;
+pub mod ops;
 pub mod services;
 pub mod topology;
 

@@ -500,6 +500,52 @@ fn now() -> i64 {
         .unwrap_or_default()
 }
 
+/// #7: `/metrics` holds each documented metric with plausible values, and
+/// `/readyz` is ready.
+async fn metrics_after_the_run(moneta: &Moneta) -> anyhow::Result<()> {
+    let text = moneta.scrape().await?;
+    let get = |metric: &str, labels: &[&str]| Moneta::sample(&text, metric, labels);
+    for stage in ["validate", "template-check", "countersign"] {
+        let label = format!("processor=\"{stage}\"");
+        let records_in = get("moneta_records_in_total", &[&label]).unwrap_or(0.0);
+        let records_out = get("moneta_records_out_total", &[&label]).unwrap_or(0.0);
+        ensure!(records_in >= 3.0, "{stage}: records in {records_in}");
+        ensure!(records_out >= 1.0, "{stage}: records out {records_out}");
+        ensure!(
+            get("moneta_processing_seconds_count", &[&label]).unwrap_or(0.0) >= records_in,
+            "{stage}: one latency sample per input record"
+        );
+        ensure!(
+            get("moneta_batches_total", &[&label, "outcome=\"committed\""]).unwrap_or(0.0) >= 1.0,
+            "{stage}: committed batches"
+        );
+    }
+    let accepted = get(
+        "moneta_http_requests_total",
+        &["route=\"POST /v1/events/{key}\"", "status=\"202\""],
+    )
+    .unwrap_or(0.0);
+    ensure!(accepted >= 4.0, "edge 202s: {accepted}");
+    ensure!(
+        get("moneta_http_requests_total", &["status=\"401\""]).unwrap_or(0.0) >= 1.0,
+        "edge 401s are counted"
+    );
+    ensure!(
+        get(
+            "moneta_http_request_seconds_count",
+            &["route=\"POST /v1/events/{key}\""]
+        )
+        .unwrap_or(0.0)
+            >= accepted,
+        "edge latency samples"
+    );
+    let ready = reqwest::get(format!("http://{}/readyz", moneta.metrics)).await?;
+    ensure!(ready.status() == 200, "readyz: {}", ready.text().await?);
+    let health = reqwest::get(format!("http://{}/healthz", moneta.metrics)).await?;
+    ensure!(health.status() == 200);
+    Ok(())
+}
+
 #[test]
 fn signing_path_end_to_end() -> anyhow::Result<()> {
     let tansu = moneta_testkit::tansu()?;
@@ -513,6 +559,9 @@ fn signing_path_end_to_end() -> anyhow::Result<()> {
             .context("two partners sign over HTTP")?;
         kafka_ingress(&moneta).await.context("Kafka ingress")?;
         bad_inputs(&moneta).await.context("bad inputs")?;
+        metrics_after_the_run(&moneta)
+            .await
+            .context("metrics after the run")?;
         Ok::<_, anyhow::Error>(())
     });
     if let Err(e) = outcome {

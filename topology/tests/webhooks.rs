@@ -362,6 +362,7 @@ max_ms = 2000
         }
         let deliveries = settled(&moneta, &contracts, contracts.len() * 2).await?;
         check(&moneta, &receiver, &contracts, &deliveries)?;
+        webhook_metrics(&moneta).await?;
         redelivery(&moneta, &receiver, &deliveries).await
     });
     if let Err(e) = outcome {
@@ -486,6 +487,37 @@ fn check(
     for sample in seen.iter().take(3) {
         python_verifies(sample)?;
     }
+    Ok(())
+}
+
+/// #7: the webhook metrics after the run (counted since the last restart).
+async fn webhook_metrics(moneta: &Moneta) -> anyhow::Result<()> {
+    let text = moneta.scrape().await?;
+    let get = |metric: &str, labels: &[&str]| Moneta::sample(&text, metric, labels).unwrap_or(0.0);
+    let flaky = "endpoint=\"wh-acme-flaky\"";
+    ensure!(
+        get(
+            "moneta_webhook_attempts_total",
+            &[flaky, "outcome=\"delivered\""]
+        ) >= 1.0,
+        "delivered attempts"
+    );
+    ensure!(
+        get("moneta_webhook_attempts_total", &["outcome=\"retry\""]) >= 1.0,
+        "retried attempts"
+    );
+    ensure!(
+        get("moneta_webhook_dead_lettered_total", &[]) >= 1.0,
+        "dead letters"
+    );
+    ensure!(
+        get("moneta_webhook_attempt_seconds_count", &[flaky]) >= 1.0,
+        "latency samples"
+    );
+    ensure!(
+        Moneta::sample(&text, "moneta_webhook_circuit_state", &[flaky]).is_some(),
+        "circuit state per endpoint"
+    );
     Ok(())
 }
 

@@ -31,6 +31,8 @@ pub async fn up(config: Config) -> anyhow::Result<ExitCode> {
         println!("signing     {note}");
     }
     let services = services::services(&config, store.clone(), keys)?;
+    let registry = Registry::new();
+    serve_ops(&config, &registry, Some(store.clone()));
     if config.admin.enabled {
         let (admin_config, store) = (config.clone(), store.clone());
         tokio::spawn(async move {
@@ -40,10 +42,10 @@ pub async fn up(config: Config) -> anyhow::Result<ExitCode> {
         });
     }
     if config.ingest.enabled {
-        serve_ingest(&config, &services)?;
+        serve_ingest(&config, &services, &registry)?;
     }
     if config.webhooks.enabled {
-        run_webhook_worker(&config, &services)?;
+        run_webhook_worker(&config, &services, &registry)?;
     }
     let topology = Topology::new(&config);
     let stages: Vec<String> = topology
@@ -57,7 +59,7 @@ pub async fn up(config: Config) -> anyhow::Result<ExitCode> {
         &topology,
         broker.as_ref().map(|b| b.data_dir().display().to_string()),
     );
-    let code = run_stages(config, stages, 0, Some(services)).await;
+    let code = run_stages(config, stages, 0, Some(services), registry).await;
     drop(broker);
     code
 }
@@ -137,7 +139,7 @@ async fn serve_registry(config: &Config) -> anyhow::Result<()> {
     }
 }
 
-fn serve_ingest(config: &Config, services: &Services) -> anyhow::Result<()> {
+fn serve_ingest(config: &Config, services: &Services, registry: &Registry) -> anyhow::Result<()> {
     let ingest = Ingest::new(
         config.ingest.clone(),
         &config.kafka,
@@ -147,17 +149,41 @@ fn serve_ingest(config: &Config, services: &Services) -> anyhow::Result<()> {
         services.keys.clone(),
     )?;
     let listen = config.ingest.listen.clone();
+    let app = moneta_ingest::router_with_metrics(Arc::new(ingest), registry)?;
     tokio::spawn(async move {
-        if let Err(error) = moneta_ingest::serve(Arc::new(ingest), &listen, stop_signal()).await {
+        if let Err(error) = moneta_ingest::serve(app, &listen, stop_signal()).await {
             tracing::error!(%error, "ingest edge stopped");
         }
     });
     Ok(())
 }
 
+/// Serves `/metrics`, `/healthz` and `/readyz` (if `metrics.listen` is set);
+/// a port already taken is logged, not fatal.
+fn serve_ops(config: &Config, registry: &Registry, store: Option<Arc<dyn StateStore>>) {
+    if config.metrics.listen.is_empty() {
+        return;
+    }
+    let ops = moneta_topology::ops::Ops {
+        registry: registry.clone(),
+        bootstrap: config.kafka.bootstrap_servers.clone(),
+        store,
+    };
+    let listen = config.metrics.listen.clone();
+    tokio::spawn(async move {
+        if let Err(error) = moneta_topology::ops::serve(ops, &listen, stop_signal()).await {
+            tracing::warn!(%listen, %error, "metrics and health endpoints not served");
+        }
+    });
+}
+
 /// Runs the webhook delivery worker until a stop signal.
-fn run_webhook_worker(config: &Config, services: &Services) -> anyhow::Result<()> {
-    let metrics = moneta_webhooks::WebhookMetrics::new(&Registry::new())?;
+fn run_webhook_worker(
+    config: &Config,
+    services: &Services,
+    registry: &Registry,
+) -> anyhow::Result<()> {
+    let metrics = moneta_webhooks::WebhookMetrics::new(registry)?;
     let worker = moneta_webhooks::Worker::new(
         config.webhooks.clone(),
         &config.kafka,
@@ -176,6 +202,7 @@ pub async fn run(config: Config, names: Vec<String>, instance: u32) -> anyhow::R
         .iter()
         .filter_map(|n| topology.stage(n))
         .any(|s| s.needs_services);
+    let registry = Registry::new();
     let services = if needs_services {
         let store: Arc<dyn StateStore> = services::open_store(&config).await?;
         let (keys, _) = load_keys(&config, false)?;
@@ -186,7 +213,12 @@ pub async fn run(config: Config, names: Vec<String>, instance: u32) -> anyhow::R
     } else {
         None
     };
-    run_stages(config, names, instance, services).await
+    serve_ops(
+        &config,
+        &registry,
+        services.as_ref().map(|s| s.store.clone()),
+    );
+    run_stages(config, names, instance, services, registry).await
 }
 
 async fn run_stages(
@@ -194,6 +226,7 @@ async fn run_stages(
     names: Vec<String>,
     instance: u32,
     services: Option<Services>,
+    registry: Registry,
 ) -> anyhow::Result<ExitCode> {
     let topology = Topology::new(&config);
     let stages = names
@@ -207,7 +240,6 @@ async fn run_stages(
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let registry = Registry::new();
     let runtime = Runtime {
         kafka: config.kafka.clone(),
         processing: config.processing.clone(),

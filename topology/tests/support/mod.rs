@@ -25,6 +25,8 @@ pub struct Moneta {
     pub registry: String,
     /// Kafka bootstrap servers.
     pub bootstrap: String,
+    /// `/metrics`, `/healthz`, `/readyz` address.
+    pub metrics: String,
     log: PathBuf,
 }
 
@@ -39,7 +41,7 @@ impl Moneta {
     /// Starts `moneta up` on free ports, state in `dir`, plus `extra` TOML.
     pub fn start(bootstrap: &str, dir: &Path, extra: &str) -> anyhow::Result<Self> {
         let port = || moneta_testkit::free_port().map(|p| format!("127.0.0.1:{p}"));
-        let (ingest, admin, registry) = (port()?, port()?, port()?);
+        let (ingest, admin, registry, metrics) = (port()?, port()?, port()?, port()?);
         let config = dir.join("moneta.toml");
         std::fs::write(
             &config,
@@ -60,6 +62,8 @@ listen = "{admin}"
 listen = "{ingest}"
 [schema_registry]
 listen = "{registry}"
+[metrics]
+listen = "{metrics}"
 [signing]
 key_file = "{key}"
 [processors.copy]
@@ -82,6 +86,7 @@ dead_letter = "moneta.copy.dlq"
             admin,
             registry,
             bootstrap: bootstrap.to_owned(),
+            metrics,
             log,
         };
         moneta.wait_ready()?;
@@ -156,6 +161,23 @@ dead_letter = "moneta.copy.dlq"
         let body: Value = response.json().await.unwrap_or(Value::Null);
         ensure!(status.is_success(), "admin {path}: {status} {body}");
         Ok(body)
+    }
+
+    /// The Prometheus text of `/metrics`.
+    pub async fn scrape(&self) -> anyhow::Result<String> {
+        Ok(reqwest::get(format!("http://{}/metrics", self.metrics))
+            .await?
+            .text()
+            .await?)
+    }
+
+    /// The value of the first sample of `metric` whose labels contain every one of `labels`.
+    pub fn sample(text: &str, metric: &str, labels: &[&str]) -> Option<f64> {
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter(|l| l.starts_with(metric) && l[metric.len()..].starts_with(['{', ' ']))
+            .filter(|l| labels.iter().all(|want| l.contains(want)))
+            .find_map(|l| l.rsplit(' ').next().and_then(|v| v.parse().ok()))
     }
 
     /// GETs an admin API path.
