@@ -51,6 +51,11 @@ enum Command {
         #[command(subcommand)]
         command: commands::settlements::SettlementsCommand,
     },
+    /// Describe the topology: stages, topics, guarantees.
+    Topology {
+        #[command(subcommand)]
+        command: TopologyCommand,
+    },
     /// The webhook delivery log.
     Deliveries {
         #[command(subcommand)]
@@ -97,6 +102,16 @@ enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+enum TopologyCommand {
+    /// Print the stages and their topics.
+    Describe {
+        /// `text`, `mermaid` or `dot`.
+        #[arg(long, value_enum, default_value = "text")]
+        format: commands::describe::Format,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum ConfigCommand {
     /// Print the effective configuration, secrets redacted.
     Check,
@@ -139,6 +154,9 @@ fn main() -> ExitCode {
             Command::Settlements { command } => {
                 commands::settlements::execute(&config, command).await
             }
+            Command::Topology {
+                command: TopologyCommand::Describe { format },
+            } => commands::describe::describe(&config, format),
             Command::Deliveries { command } => {
                 commands::deliveries::deliveries(&config, command).await
             }

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod broker;
 pub mod deliveries;
 pub mod demo;
+pub mod describe;
 pub mod io;
 pub mod settlements;
 pub mod stages;
