@@ -6,6 +6,8 @@
 //! the countersigned topic. The signature is deterministic and stored with
 //! the contract, so a replay re-emits the same countersigned contract.
 
+use std::future::Future;
+
 use std::sync::Arc;
 
 use base64::Engine;
@@ -13,12 +15,11 @@ use moneta_avro::SchemaName;
 use moneta_domain::{
     Contract, ContractStatus, EventLogEntry, EventState, EventStep, KeyAlgorithm, Signature,
 };
-use moneta_runtime::{Outcome, ProcessError, Processor, Record, Rejection};
+use moneta_runtime::{Outcome, ProcessError, Record, Rejection};
 use moneta_signing::KeyRing;
 use moneta_state::{ContractApplied, ContractWrite};
-use tracing::Instrument;
 
-use crate::contracts::{PathContext, transient};
+use crate::contracts::{AvroStage, PathContext, transient};
 use crate::template_check::keys;
 use crate::templates::TemplateCache;
 
@@ -179,22 +180,20 @@ impl Countersign {
     }
 }
 
-impl Processor for Countersign {
-    /// Avro decoding is async (schema registry), so it happens in `process`.
-    type Input = ();
+impl AvroStage for Countersign {
+    type Value = moneta_avro::Contract;
+    const NAME: &'static str = STAGE;
+    const SCHEMA: SchemaName = SchemaName::Contract;
 
-    fn decode(&self, _record: &Record) -> Result<(), Rejection> {
-        Ok(())
+    fn context(&self) -> &PathContext {
+        &self.ctx
     }
 
-    async fn process(&mut self, _input: (), record: &Record) -> Result<Outcome, ProcessError> {
-        let contract: moneta_avro::Contract = self.ctx.decode(SchemaName::Contract, record).await?;
-        let span = tracing::info_span!(
-            "countersign",
-            contract_id = %contract.contract_id,
-            event_id = %contract.event_id,
-            partner = %contract.partner_id,
-        );
-        self.run(contract, record).instrument(span).await
+    fn handle(
+        &self,
+        value: moneta_avro::Contract,
+        record: &Record,
+    ) -> impl Future<Output = Result<Outcome, ProcessError>> + Send {
+        self.run(value, record)
     }
 }

@@ -10,12 +10,13 @@
 //!
 //! Each entry's id is its contract id, so a replay produces the same entries.
 
-use moneta_avro::{Contract, ContractStatus, LedgerEntry, LedgerKind, SchemaName};
-use moneta_runtime::{Outcome, ProcessError, Processor, Record, Rejection};
-use serde_json::Value;
-use tracing::Instrument;
+use std::future::Future;
 
-use crate::contracts::{PathContext, outcome};
+use moneta_avro::{Contract, ContractStatus, LedgerEntry, LedgerKind, SchemaName};
+use moneta_runtime::{Outcome, ProcessError, Record, Rejection};
+use serde_json::Value;
+
+use crate::contracts::{AvroStage, PathContext, outcome};
 use crate::rules::parse_rfc3339;
 
 /// The stage name.
@@ -95,23 +96,20 @@ pub fn entry(contract: &Contract) -> Result<Option<LedgerEntry>, Rejection> {
     }))
 }
 
-impl Processor for Ledger {
-    /// Avro decoding is async (schema registry), so it happens in `process`.
-    type Input = ();
+impl AvroStage for Ledger {
+    type Value = Contract;
+    const NAME: &'static str = STAGE;
+    const SCHEMA: SchemaName = SchemaName::Contract;
 
-    fn decode(&self, _record: &Record) -> Result<(), Rejection> {
-        Ok(())
+    fn context(&self) -> &PathContext {
+        &self.ctx
     }
 
-    async fn process(&mut self, _input: (), record: &Record) -> Result<Outcome, ProcessError> {
-        let contract: Contract = self.ctx.decode(SchemaName::Contract, record).await?;
-        let span = tracing::info_span!(
-            "process",
-            stage = STAGE,
-            contract_id = %contract.contract_id,
-            event_id = %contract.event_id,
-            partner = %contract.partner_id,
-        );
-        self.run(contract).instrument(span).await
+    fn handle(
+        &self,
+        value: Contract,
+        _record: &Record,
+    ) -> impl Future<Output = Result<Outcome, ProcessError>> + Send {
+        self.run(value)
     }
 }

@@ -9,17 +9,18 @@
 //! goes to the reconciliation reports topic and, through webhooks, to both
 //! parties' endpoints that take `reconciliation.report`.
 
+use std::future::Future;
+
 use moneta_avro::{
     Contract, ContractStatus, Outcome as AvroOutcome, ReconciliationReport, ReportLine, SchemaName,
 };
 use moneta_domain::Kind;
-use moneta_runtime::{Outcome, ProcessError, Processor, Record, Rejection};
+use moneta_runtime::{Outcome, ProcessError, Record, Rejection};
 use moneta_settlement::reconcile::{self, LedgerEntry, Outcome as Class};
 use moneta_state::{ContractQuery, Deliveries};
 use serde_json::{Value, json};
-use tracing::Instrument;
 
-use crate::contracts::{PathContext, outcome, transient};
+use crate::contracts::{AvroStage, PathContext, outcome, transient};
 use crate::rules::format_rfc3339_ms;
 use crate::settle_aggregate::{INDEX_PARTIES, KeyState, parties_key};
 use crate::webhook_dispatch::{Message, schedule};
@@ -256,23 +257,20 @@ fn line(l: &reconcile::Line) -> ReportLine {
     }
 }
 
-impl Processor for ReconcileMatch {
-    /// Avro decoding is async (schema registry), so it happens in `process`.
-    type Input = ();
+impl AvroStage for ReconcileMatch {
+    type Value = Contract;
+    const NAME: &'static str = STAGE;
+    const SCHEMA: SchemaName = SchemaName::Contract;
 
-    fn decode(&self, _record: &Record) -> Result<(), Rejection> {
-        Ok(())
+    fn context(&self) -> &PathContext {
+        &self.ctx
     }
 
-    async fn process(&mut self, _input: (), record: &Record) -> Result<Outcome, ProcessError> {
-        let contract: Contract = self.ctx.decode(SchemaName::Contract, record).await?;
-        let span = tracing::info_span!(
-            "process",
-            stage = STAGE,
-            contract_id = %contract.contract_id,
-            event_id = %contract.event_id,
-            partner = %contract.partner_id,
-        );
-        self.run(contract, record).instrument(span).await
+    fn handle(
+        &self,
+        value: Contract,
+        record: &Record,
+    ) -> impl Future<Output = Result<Outcome, ProcessError>> + Send {
+        self.run(value, record)
     }
 }

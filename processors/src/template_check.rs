@@ -11,6 +11,8 @@
 //! Applying is idempotent by event: a replayed event finds itself in the
 //! contract's log and re-emits the contract without changing it.
 
+use std::future::Future;
+
 use std::sync::Arc;
 
 use moneta_avro::{ContractEvent, SchemaName};
@@ -18,11 +20,10 @@ use moneta_domain::{
     Contract, ContractStatus, ContractTerms, EventLogEntry, EventRecord, EventState, KeyAlgorithm,
     Party, Signature,
 };
-use moneta_runtime::{Outcome, ProcessError, Processor, Record, Rejection};
+use moneta_runtime::{Outcome, ProcessError, Record, Rejection};
 use moneta_state::{ContractApplied, ContractKeys, ContractWrite};
-use tracing::Instrument;
 
-use crate::contracts::{PathContext, Refusal, domain_party, span, to_domain_terms, transient};
+use crate::contracts::{AvroStage, PathContext, Refusal, domain_party, to_domain_terms, transient};
 use crate::rules::{self, RulesConfig};
 use crate::templates::{CachedTemplate, TemplateCache};
 
@@ -433,18 +434,21 @@ pub(crate) fn keys(contract: &Contract) -> ContractKeys {
     }
 }
 
-impl Processor for TemplateCheck {
-    /// Avro decoding is async (schema registry), so it happens in `process`.
-    type Input = ();
+impl AvroStage for TemplateCheck {
+    type Value = ContractEvent;
+    const NAME: &'static str = STAGE;
+    const SCHEMA: SchemaName = SchemaName::ContractEvent;
 
-    fn decode(&self, _record: &Record) -> Result<(), Rejection> {
-        Ok(())
+    fn context(&self) -> &PathContext {
+        &self.ctx
     }
 
-    async fn process(&mut self, _input: (), record: &Record) -> Result<Outcome, ProcessError> {
-        let event: ContractEvent = self.ctx.decode(SchemaName::ContractEvent, record).await?;
-        let span = span(STAGE, &event);
-        self.run(event, record).instrument(span).await
+    fn handle(
+        &self,
+        value: ContractEvent,
+        record: &Record,
+    ) -> impl Future<Output = Result<Outcome, ProcessError>> + Send {
+        self.run(value, record)
     }
 }
 

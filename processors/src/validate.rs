@@ -10,17 +10,18 @@
 //! An event id seen before re-emits the earlier result and changes nothing;
 //! the same id with other content is refused as `duplicate_event_id`.
 
+use std::future::Future;
+
 use moneta_avro::{ContractEvent, SchemaName, Source};
 use moneta_domain::{
     EventState, KeyState, LifecycleStatus, MembershipOrganization, Organization, PartnerKey,
     Publisher,
 };
-use moneta_runtime::{Outcome, Output, ProcessError, Processor, Record, Rejection};
+use moneta_runtime::{Outcome, Output, ProcessError, Record, Rejection};
 use moneta_state::Merged;
-use tracing::Instrument;
 
 use crate::contracts::{
-    PathContext, Refusal, domain_party, fingerprint, outcome, span, to_domain_terms, transient,
+    AvroStage, PathContext, Refusal, domain_party, fingerprint, outcome, to_domain_terms, transient,
 };
 
 /// The stage name, as recorded in event steps and rejections.
@@ -310,19 +311,21 @@ impl Validate {
     }
 }
 
-impl Processor for Validate {
-    /// Avro decoding needs the schema registry (async), so it happens in
-    /// [`Processor::process`]; `decode` only takes the record.
-    type Input = ();
+impl AvroStage for Validate {
+    type Value = ContractEvent;
+    const NAME: &'static str = STAGE;
+    const SCHEMA: SchemaName = SchemaName::ContractEvent;
 
-    fn decode(&self, _record: &Record) -> Result<(), Rejection> {
-        Ok(())
+    fn context(&self) -> &PathContext {
+        &self.ctx
     }
 
-    async fn process(&mut self, _input: (), record: &Record) -> Result<Outcome, ProcessError> {
-        let event: ContractEvent = self.ctx.decode(SchemaName::ContractEvent, record).await?;
-        let span = span(STAGE, &event);
-        self.run(event, record).instrument(span).await
+    fn handle(
+        &self,
+        value: ContractEvent,
+        record: &Record,
+    ) -> impl Future<Output = Result<Outcome, ProcessError>> + Send {
+        self.run(value, record)
     }
 }
 

@@ -8,14 +8,15 @@
 //! the delivery worker's (`moneta_webhooks::worker`), so a slow or dead
 //! endpoint never holds up this partition.
 
+use std::future::Future;
+
 use moneta_avro::{Contract, SchemaName};
 use moneta_domain::{Delivery, DeliveryState, WebhookEndpoint};
-use moneta_runtime::{Outcome, ProcessError, Processor, Record, Rejection};
+use moneta_runtime::{Outcome, ProcessError, Record, Rejection};
 use moneta_state::Deliveries;
 use serde_json::{Value, json};
-use tracing::Instrument;
 
-use crate::contracts::{PathContext, party_name, transient};
+use crate::contracts::{AvroStage, PathContext, party_name, transient};
 use crate::rules::format_rfc3339_ms;
 
 /// The stage name.
@@ -168,23 +169,20 @@ fn payload(contract: &Contract, at_ms: i64) -> Result<String, ProcessError> {
     Ok(body.to_string())
 }
 
-impl Processor for WebhookDispatch {
-    /// Avro decoding is async (schema registry), so it happens in `process`.
-    type Input = ();
+impl AvroStage for WebhookDispatch {
+    type Value = Contract;
+    const NAME: &'static str = STAGE;
+    const SCHEMA: SchemaName = SchemaName::Contract;
 
-    fn decode(&self, _record: &Record) -> Result<(), Rejection> {
-        Ok(())
+    fn context(&self) -> &PathContext {
+        &self.ctx
     }
 
-    async fn process(&mut self, _input: (), record: &Record) -> Result<Outcome, ProcessError> {
-        let contract: Contract = self.ctx.decode(SchemaName::Contract, record).await?;
-        let span = tracing::info_span!(
-            "process",
-            stage = STAGE,
-            contract_id = %contract.contract_id,
-            event_id = %contract.event_id,
-            partner = %contract.partner_id,
-        );
-        self.run(contract, record).instrument(span).await
+    fn handle(
+        &self,
+        value: Contract,
+        record: &Record,
+    ) -> impl Future<Output = Result<Outcome, ProcessError>> + Send {
+        self.run(value, record)
     }
 }

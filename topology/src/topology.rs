@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 
 use moneta_avro::AvroCodec;
 use moneta_connectors::kafka::TopicSpec;
-use moneta_processors::contracts::{ContractTopics, PathContext};
+use moneta_processors::contracts::{Avro, ContractTopics, PathContext};
 use moneta_processors::copy::Copy;
 use moneta_processors::countersign::Countersign;
 use moneta_processors::ledger::Ledger;
@@ -227,25 +227,33 @@ impl Topology {
             services.topics.clone(),
         );
         match stage.name {
-            "validate" => runtime.spawn(spec, Validate::new(ctx), ledger, handle),
+            "validate" => runtime.spawn(spec, Avro(Validate::new(ctx)), ledger, handle),
             "template-check" => runtime.spawn(
                 spec,
-                TemplateCheck::new(ctx, services.rules.clone()),
+                Avro(TemplateCheck::new(ctx, services.rules.clone())),
                 ledger,
                 handle,
             ),
             "countersign" => runtime.spawn(
                 spec,
-                Countersign::new(ctx, services.keys.clone()),
+                Avro(Countersign::new(ctx, services.keys.clone())),
                 ledger,
                 handle,
             ),
-            "webhook-dispatch" => runtime.spawn(spec, WebhookDispatch::new(ctx), ledger, handle),
-            "ledger" => runtime.spawn(spec, Ledger::new(ctx), ledger, handle),
-            "reconcile-match" => runtime.spawn(spec, ReconcileMatch::new(ctx), ledger, handle),
+            "webhook-dispatch" => {
+                runtime.spawn(spec, Avro(WebhookDispatch::new(ctx)), ledger, handle)
+            }
+            "ledger" => runtime.spawn(spec, Avro(Ledger::new(ctx)), ledger, handle),
+            "reconcile-match" => {
+                runtime.spawn(spec, Avro(ReconcileMatch::new(ctx)), ledger, handle)
+            }
             "settle-aggregate" => runtime.spawn(
                 spec,
-                SettleAggregate::new(ctx, services.keys.clone(), services.settlement),
+                Avro(SettleAggregate::new(
+                    ctx,
+                    services.keys.clone(),
+                    services.settlement,
+                )),
                 ledger,
                 handle,
             ),

@@ -19,6 +19,8 @@
 //!   commit, a replay), the same settlement is emitted again, with the same
 //!   id; readers de-duplicate by id.
 
+use std::future::Future;
+
 use std::sync::Arc;
 
 use base64::Engine;
@@ -26,15 +28,14 @@ use moneta_avro::{
     LedgerEntry, LedgerKind, MonetaSignature, SchemaName, Settlement, SettlementKind,
 };
 use moneta_domain::{Kind, SettlementAgreement};
-use moneta_runtime::{Outcome, Output, ProcessError, Processor, Record, Rejection};
+use moneta_runtime::{Outcome, Output, ProcessError, Record, Rejection};
 use moneta_settlement::period::PeriodLength;
 use moneta_settlement::split::{Shares, split};
 use moneta_signing::KeyRing;
 use moneta_state::{Expect, StoreError};
 use serde::{Deserialize, Serialize};
-use tracing::Instrument;
 
-use crate::contracts::{PathContext, transient};
+use crate::contracts::{AvroStage, PathContext, transient};
 
 mod state;
 
@@ -339,23 +340,20 @@ pub fn signing_input(settlement: &Settlement) -> Result<Vec<u8>, Rejection> {
         .map_err(|e| Rejection::new("unencodable", e.to_string()))
 }
 
-impl Processor for SettleAggregate {
-    /// Avro decoding is async (schema registry), so it happens in `process`.
-    type Input = ();
+impl AvroStage for SettleAggregate {
+    type Value = LedgerEntry;
+    const NAME: &'static str = STAGE;
+    const SCHEMA: SchemaName = SchemaName::LedgerEntry;
 
-    fn decode(&self, _record: &Record) -> Result<(), Rejection> {
-        Ok(())
+    fn context(&self) -> &PathContext {
+        &self.ctx
     }
 
-    async fn process(&mut self, _input: (), record: &Record) -> Result<Outcome, ProcessError> {
-        let entry: LedgerEntry = self.ctx.decode(SchemaName::LedgerEntry, record).await?;
-        let span = tracing::info_span!(
-            "process",
-            stage = STAGE,
-            contract_id = %entry.entry_id,
-            event_id = %format!("{}/{}", record.partition, record.offset),
-            partner = %entry.mo_id,
-        );
-        self.run(entry, record).instrument(span).await
+    fn handle(
+        &self,
+        value: LedgerEntry,
+        record: &Record,
+    ) -> impl Future<Output = Result<Outcome, ProcessError>> + Send {
+        self.run(value, record)
     }
 }
