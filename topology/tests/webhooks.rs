@@ -33,7 +33,7 @@ use moneta_testkit::kafka::read_topic;
 use moneta_topology::demo::{ACME, GLOBE, subscription_charge};
 use rdkafka::message::Message;
 use serde_json::{Value, json};
-use sha2::Sha256;
+use sha2::{Digest as _, Sha256};
 use support::{Moneta, TOKEN};
 
 mod support;
@@ -48,6 +48,7 @@ struct Seen {
     signature: String,
     body: Vec<u8>,
     answered: u16,
+    traceparent: Option<String>,
 }
 
 #[derive(Default)]
@@ -142,6 +143,10 @@ async fn flaky(State(r): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes) 
             *n - 1
         })
         .unwrap_or(0);
+    let traceparent = headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let (status, retry_after, delay) = flaky_answer(&id, attempt);
     tokio::time::sleep(delay).await;
     if let Ok(mut seen) = r.seen.lock() {
@@ -151,6 +156,7 @@ async fn flaky(State(r): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes) 
             signature,
             body: body.to_vec(),
             answered: if delay.is_zero() { status.as_u16() } else { 0 },
+            traceparent,
         });
     }
     match retry_after {
@@ -483,6 +489,21 @@ fn check(
         "deliveries: {delivered} delivered (after {} requests, {repeats} failed or repeated), {failed} dead-lettered",
         seen.len()
     );
+    // #7: the trace started at the edge reaches the webhook request. The
+    // edge derives `traceparent` from the submitting partner and event id;
+    // the MO's co-signature completes each contract.
+    for sample in &seen {
+        let (contract, _) = expected[sample.id.as_str()];
+        let started = sha2::Sha256::digest(format!("mo-acme/{contract}-mo"));
+        let hex: String = started.iter().map(|b| format!("{b:02x}")).collect();
+        let want = format!("00-{}-{}-01", &hex[..32], &hex[32..48]);
+        ensure!(
+            sample.traceparent.as_deref() == Some(want.as_str()),
+            "{}: traceparent {:?}, the edge started {want}",
+            sample.id,
+            sample.traceparent
+        );
+    }
     // A sample through the official library (the v1 HMAC signature).
     for sample in seen.iter().take(3) {
         python_verifies(sample)?;
