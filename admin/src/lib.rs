@@ -6,6 +6,7 @@
 
 mod auth;
 mod deliveries;
+mod events;
 pub mod handlers;
 mod problem;
 mod resource;
@@ -83,6 +84,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/deliveries/{id}/attempts", get(deliveries::attempts_of))
         .route("/deliveries/{id}/redeliver", post(deliveries::redeliver))
         .route("/delivery-attempts", get(deliveries::attempts))
+        .route("/events/{partner}/{event_id}", get(events::get_one))
         .route("/templates", get(handlers::list::<ContractTemplate>))
         .route("/templates/{name}/latest", get(templates::latest))
         .route(

@@ -43,6 +43,7 @@ fn every_route_is_documented() {
         "/v1/admin/deliveries/{id}/attempts",
         "/v1/admin/deliveries/{id}/redeliver",
         "/v1/admin/delivery-attempts",
+        "/v1/admin/events/{partner}/{event_id}",
     ] {
         paths.push(extra.into());
     }

@@ -51,6 +51,8 @@ enum Command {
         #[command(subcommand)]
         command: commands::settlements::SettlementsCommand,
     },
+    /// Re-inject records (dead letters included) into a stage's input.
+    Replay(commands::replay::ReplayArgs),
     /// Describe the topology: stages, topics, guarantees.
     Topology {
         #[command(subcommand)]
@@ -154,6 +156,7 @@ fn main() -> ExitCode {
             Command::Settlements { command } => {
                 commands::settlements::execute(&config, command).await
             }
+            Command::Replay(args) => commands::replay::replay(&config, args).await,
             Command::Topology {
                 command: TopologyCommand::Describe { format },
             } => commands::describe::describe(&config, format),

@@ -1,0 +1,305 @@
+//! `moneta replay`: re-inject records of any topic (dead-letter topics
+//! included) into a stage's input, selected by partition and offset range,
+//! time range or contract id.
+//!
+//! Replays never double an effect: every effect is keyed by a deterministic
+//! id. For contract events the tool also asks the admin API whether each
+//! event was already applied, and reports how many were.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail};
+use clap::Args;
+use moneta_avro::{AvroCodec, ContractEvent, Party, SchemaName};
+use moneta_connectors::kafka::partition_ids;
+use moneta_topology::Config;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, Headers, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Message, Offset, TopicPartitionList};
+
+use super::admin::{ApiProblem, Client};
+
+/// `moneta replay` options.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Topic to read.
+    #[arg(long)]
+    from: String,
+    /// Topic to write; default: each dead-letter record's source topic.
+    #[arg(long)]
+    to: Option<String>,
+    /// Only this partition.
+    #[arg(long)]
+    partition: Option<i32>,
+    /// First offset (inclusive; with --partition).
+    #[arg(long, requires = "partition")]
+    from_offset: Option<i64>,
+    /// Last offset (inclusive; with --partition).
+    #[arg(long, requires = "partition")]
+    to_offset: Option<i64>,
+    /// Only records at or after this time (RFC 3339).
+    #[arg(long)]
+    since: Option<String>,
+    /// Only records before this time (RFC 3339).
+    #[arg(long)]
+    until: Option<String>,
+    /// Only records of this contract (the record key).
+    #[arg(long)]
+    contract: Option<String>,
+    /// Print what would be replayed; write nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+/// One record read back.
+struct Read {
+    partition: i32,
+    offset: i64,
+    timestamp_ms: Option<i64>,
+    key: Option<Vec<u8>>,
+    value: Option<Vec<u8>>,
+    headers: Vec<(String, Option<Vec<u8>>)>,
+}
+
+fn time_ms(text: &Option<String>) -> anyhow::Result<Option<i64>> {
+    text.as_deref()
+        .map(|t| {
+            moneta_processors::rules::parse_rfc3339(t)
+                .map(|s| s * 1000)
+                .ok_or_else(|| anyhow!("{t} is not RFC 3339"))
+        })
+        .transpose()
+}
+
+/// Which records of which topic to read.
+#[derive(Debug, Clone)]
+struct Selection {
+    from: String,
+    partition: Option<i32>,
+    from_offset: Option<i64>,
+    to_offset: Option<i64>,
+}
+
+/// Reads the selected partitions from their start offsets to their current ends.
+fn read(config: &Config, args: &Selection, since_ms: Option<i64>) -> anyhow::Result<Vec<Read>> {
+    let consumer: BaseConsumer = config
+        .kafka
+        .client_config()
+        .set("group.id", "moneta-replay-cli")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()?;
+    let timeout = Duration::from_secs(10);
+    let partitions = match args.partition {
+        Some(p) => vec![p],
+        None => partition_ids(&consumer, &args.from, timeout)?,
+    };
+    let mut ends = BTreeMap::new();
+    let mut assignment = TopicPartitionList::new();
+    for p in &partitions {
+        let (low, high) = consumer.fetch_watermarks(&args.from, *p, timeout)?;
+        let end = args.to_offset.map_or(high, |o| (o + 1).min(high));
+        let start = args.from_offset.unwrap_or(low).max(low);
+        if start < end {
+            ends.insert(*p, end);
+            assignment.add_partition_offset(&args.from, *p, Offset::Offset(start))?;
+        }
+    }
+    if let Some(since) = since_ms {
+        // Start each partition at the first record at or after `since`.
+        let mut by_time = TopicPartitionList::new();
+        for p in ends.keys() {
+            by_time.add_partition_offset(&args.from, *p, Offset::Offset(since))?;
+        }
+        let found = consumer.offsets_for_times(by_time, timeout)?;
+        for element in found.elements() {
+            if let Offset::Offset(o) = element.offset() {
+                assignment.set_partition_offset(
+                    &args.from,
+                    element.partition(),
+                    Offset::Offset(o),
+                )?;
+            }
+        }
+    }
+    consumer.assign(&assignment)?;
+    let mut out = Vec::new();
+    let mut done: BTreeMap<i32, bool> = ends.keys().map(|p| (*p, false)).collect();
+    let mut idle = 0;
+    while done.values().any(|d| !d) && idle < 50 {
+        let Some(message) = consumer.poll(Duration::from_millis(100)) else {
+            idle += 1;
+            continue;
+        };
+        idle = 0;
+        let m = message?;
+        let end = ends.get(&m.partition()).copied().unwrap_or(0);
+        if m.offset() + 1 >= end {
+            done.insert(m.partition(), true);
+        }
+        if m.offset() >= end {
+            continue;
+        }
+        let headers = m
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|x| (x.key.to_owned(), x.value.map(<[u8]>::to_vec)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push(Read {
+            partition: m.partition(),
+            offset: m.offset(),
+            timestamp_ms: m.timestamp().to_millis(),
+            key: m.key().map(<[u8]>::to_vec),
+            value: m.payload().map(<[u8]>::to_vec),
+            headers,
+        });
+    }
+    Ok(out)
+}
+
+/// Whether a contract event was already applied: `Some(true|false)`, or
+/// `None` if the value is not a contract event.
+async fn applied(codec: &AvroCodec, client: &Client, value: &[u8]) -> anyhow::Result<Option<bool>> {
+    let Ok(event) = codec
+        .decode::<ContractEvent>(SchemaName::ContractEvent, value)
+        .await
+    else {
+        return Ok(None);
+    };
+    let partner = match event.signature.party {
+        Party::Mo => event.contract.mo_id,
+        Party::Publisher => event.contract.publisher_id,
+        Party::Moneta => return Ok(None),
+    };
+    let path = format!("/events/{partner}/{}", event.event_id);
+    match client.call(reqwest::Method::GET, &path, &[], None).await {
+        Ok(record) => Ok(Some(record["steps"].as_array().is_some_and(|steps| {
+            steps
+                .iter()
+                .any(|s| s["state"] == "validated" || s["state"] == "rejected")
+        }))),
+        Err(e)
+            if e.downcast_ref::<ApiProblem>()
+                .is_some_and(|p| p.status == 404) =>
+        {
+            Ok(Some(false))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Runs `moneta replay`.
+pub async fn replay(config: &Config, args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    let (since, until) = (time_ms(&args.since)?, time_ms(&args.until)?);
+    let codec = AvroCodec::new(&config.schema_registry.effective_url())?;
+    let reader = config.clone();
+    let selection = Selection {
+        from: args.from.clone(),
+        partition: args.partition,
+        from_offset: args.from_offset,
+        to_offset: args.to_offset,
+    };
+    let records = tokio::task::spawn_blocking(move || read(&reader, &selection, since)).await??;
+    let client = Client::new(config);
+    let producer: FutureProducer = config
+        .kafka
+        .client_config()
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .create()?;
+    let (mut selected, mut emitted, mut already, mut fresh, mut unknown) = (0, 0, 0, 0, 0);
+    for record in records {
+        if until.is_some_and(|u| record.timestamp_ms.is_some_and(|t| t >= u)) {
+            continue;
+        }
+        if let Some(contract) = &args.contract {
+            let key = match &record.key {
+                Some(k) => codec
+                    .decode_key(k)
+                    .await
+                    .unwrap_or_else(|_| String::from_utf8_lossy(k).into_owned()),
+                None => String::new(),
+            };
+            if key != *contract {
+                continue;
+            }
+        }
+        selected += 1;
+        let target = match (
+            &args.to,
+            header(&record, moneta_runtime::dead_letter::SOURCE_TOPIC),
+        ) {
+            (Some(to), _) => to.clone(),
+            (None, Some(source)) => source,
+            (None, None) => bail!(
+                "record {}/{} is not a dead letter: give --to",
+                record.partition,
+                record.offset
+            ),
+        };
+        match record.value.as_deref() {
+            Some(value) => match applied(&codec, &client, value).await? {
+                Some(true) => already += 1,
+                Some(false) => fresh += 1,
+                None => unknown += 1,
+            },
+            None => unknown += 1,
+        }
+        if args.dry_run {
+            println!(
+                "would replay {}/{}/{} -> {target}",
+                args.from, record.partition, record.offset
+            );
+            continue;
+        }
+        let mut headers = OwnedHeaders::new();
+        for (name, value) in record
+            .headers
+            .iter()
+            .filter(|(n, _)| !n.starts_with("moneta.dlq."))
+        {
+            headers = headers.insert(Header {
+                key: name,
+                value: value.as_deref(),
+            });
+        }
+        let mut out = FutureRecord::<[u8], [u8]>::to(&target).headers(headers);
+        if let Some(key) = record.key.as_deref() {
+            out = out.key(key);
+        }
+        if let Some(value) = record.value.as_deref() {
+            out = out.payload(value);
+        }
+        producer
+            .send(out, Duration::from_secs(30))
+            .await
+            .map_err(|(e, _)| e)?;
+        emitted += 1;
+    }
+    let verb = if args.dry_run {
+        "would re-emit"
+    } else {
+        "re-emitted"
+    };
+    println!(
+        "{selected} record(s) selected from {}; {verb} {}; already applied (recognised, no new effect): {already}; not yet applied: {fresh}; not contract events: {unknown}",
+        args.from,
+        if args.dry_run { selected } else { emitted },
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn header(record: &Read, name: &str) -> Option<String> {
+    record
+        .headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .and_then(|(_, v)| v.as_deref())
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
