@@ -51,6 +51,11 @@ enum Command {
         #[command(subcommand)]
         command: commands::settlements::SettlementsCommand,
     },
+    /// Committed input offsets of a stage.
+    Offsets {
+        #[command(subcommand)]
+        command: OffsetsCommand,
+    },
     /// Re-inject records (dead letters included) into a stage's input.
     Replay(commands::replay::ReplayArgs),
     /// Describe the topology: stages, topics, guarantees.
@@ -101,6 +106,12 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         idle_secs: u64,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum OffsetsCommand {
+    /// Move a stopped stage's committed offsets (earliest, latest, a time, an offset).
+    Reset(commands::offsets::ResetArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -156,6 +167,9 @@ fn main() -> ExitCode {
             Command::Settlements { command } => {
                 commands::settlements::execute(&config, command).await
             }
+            Command::Offsets {
+                command: OffsetsCommand::Reset(args),
+            } => commands::offsets::reset(&config, args).await,
             Command::Replay(args) => commands::replay::replay(&config, args).await,
             Command::Topology {
                 command: TopologyCommand::Describe { format },
