@@ -51,6 +51,11 @@ enum Command {
         #[command(subcommand)]
         command: commands::settlements::SettlementsCommand,
     },
+    /// Moneta's countersigning keys: generate, rotate, show.
+    SigningKey {
+        #[command(subcommand)]
+        command: commands::keys::KeyCommand,
+    },
     /// Committed input offsets of a stage.
     Offsets {
         #[command(subcommand)]
@@ -167,6 +172,7 @@ fn main() -> ExitCode {
             Command::Settlements { command } => {
                 commands::settlements::execute(&config, command).await
             }
+            Command::SigningKey { command } => commands::keys::execute(&config, command),
             Command::Offsets {
                 command: OffsetsCommand::Reset(args),
             } => commands::offsets::reset(&config, args).await,

@@ -6,6 +6,7 @@ pub mod deliveries;
 pub mod demo;
 pub mod describe;
 pub mod io;
+pub mod keys;
 pub mod offsets;
 pub mod replay;
 pub mod settlements;

@@ -85,11 +85,13 @@ fn reset_blocking(config: &Config, args: &ResetArgs) -> anyhow::Result<ExitCode>
         // tansu 0.6 cannot describe groups; with static assignment there is
         // no membership to see anyway, and the ledger check above applies.
         Err(e) if config.processing.assignment == moneta_runtime::Assignment::Static => {
-            eprintln!("note: the broker cannot list group members ({e}); relying on the local state check");
+            eprintln!(
+                "note: the broker cannot list group members ({e}); relying on the local state check"
+            );
         }
-        Err(e) => bail!(
-            "cannot tell whether group {group} has active members ({e}); refusing to reset"
-        ),
+        Err(e) => {
+            bail!("cannot tell whether group {group} has active members ({e}); refusing to reset")
+        }
     }
     let mut target = TopicPartitionList::new();
     let at_ms = moneta_processors::rules::parse_rfc3339(&args.to).map(|s| s * 1000);
