@@ -6,6 +6,7 @@ scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 # Interop tests must run, not skip, in CI.
 export MONETA_REQUIRE_INTEROP=1
+scripts/check-deploy.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
