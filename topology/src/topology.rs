@@ -22,7 +22,7 @@ use moneta_signing::KeyRing;
 use moneta_state::{EffectLedger, StateStore};
 use tokio::runtime::Handle;
 
-use crate::config::{Config, TopicsConfig};
+use crate::config::{Config, PathStageConfig, TopicsConfig};
 
 /// One processor stage and its topics.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +60,25 @@ pub struct Services {
     pub settlement: SettlementConfig,
 }
 
+/// A signing-path stage: topics from `[contracts.topics]`, needs services.
+fn path_stage(
+    name: &'static str,
+    summary: &'static str,
+    config: &PathStageConfig,
+    inputs: Vec<String>,
+    outputs: Vec<String>,
+) -> Stage {
+    Stage {
+        name,
+        summary,
+        enabled: config.enabled,
+        inputs,
+        outputs,
+        dead_letter: config.dead_letter.clone(),
+        needs_services: true,
+    }
+}
+
 /// Every stage of the configured topology.
 #[derive(Debug, Clone)]
 pub struct Topology {
@@ -83,69 +102,55 @@ impl Topology {
                     dead_letter: p.copy.dead_letter.clone(),
                     needs_services: false,
                 },
-                Stage {
-                    name: "validate",
-                    summary: "authenticates contract events and checks their parties",
-                    enabled: p.validate.enabled,
-                    inputs: vec![t.ingest.clone(), t.partner_ingress.clone()],
-                    outputs: vec![t.validated.clone(), t.rejected.clone()],
-                    dead_letter: p.validate.dead_letter.clone(),
-                    needs_services: true,
-                },
-                Stage {
-                    name: "template-check",
-                    summary: "checks events against their template and rules; applies them to contracts",
-                    enabled: p.template_check.enabled,
-                    inputs: vec![t.validated.clone()],
-                    outputs: vec![t.recorded.clone(), t.rejected.clone()],
-                    dead_letter: p.template_check.dead_letter.clone(),
-                    needs_services: true,
-                },
-                Stage {
-                    name: "countersign",
-                    summary: "countersigns contracts every party has signed",
-                    enabled: p.countersign.enabled,
-                    inputs: vec![t.recorded.clone()],
-                    outputs: vec![t.countersigned.clone()],
-                    dead_letter: p.countersign.dead_letter.clone(),
-                    needs_services: true,
-                },
-                Stage {
-                    name: "webhook-dispatch",
-                    summary: "schedules delivery of countersigned contracts to the parties' webhooks",
-                    enabled: p.webhook_dispatch.enabled,
-                    inputs: vec![t.countersigned.clone()],
-                    outputs: vec![config.webhooks.dead_letter.clone()],
-                    dead_letter: p.webhook_dispatch.dead_letter.clone(),
-                    needs_services: true,
-                },
-                Stage {
-                    name: "ledger",
-                    summary: "turns finalized charges and upheld disputes into ledger entries by settlement key",
-                    enabled: p.ledger.enabled,
-                    inputs: vec![t.countersigned.clone()],
-                    outputs: vec![t.ledger.clone()],
-                    dead_letter: p.ledger.dead_letter.clone(),
-                    needs_services: true,
-                },
-                Stage {
-                    name: "settle-aggregate",
-                    summary: "closes settlement periods on the event-time watermark; splits and countersigns them",
-                    enabled: p.settle_aggregate.enabled,
-                    inputs: vec![t.ledger.clone()],
-                    outputs: vec![t.settlements.clone()],
-                    dead_letter: p.settle_aggregate.dead_letter.clone(),
-                    needs_services: true,
-                },
-                Stage {
-                    name: "reconcile-match",
-                    summary: "matches reconciliations against the ledger and the other party; reports to both",
-                    enabled: p.reconcile_match.enabled,
-                    inputs: vec![t.countersigned.clone()],
-                    outputs: vec![t.reconciliation_reports.clone()],
-                    dead_letter: p.reconcile_match.dead_letter.clone(),
-                    needs_services: true,
-                },
+                path_stage(
+                    "validate",
+                    "authenticates contract events and checks their parties",
+                    &p.validate,
+                    vec![t.ingest.clone(), t.partner_ingress.clone()],
+                    vec![t.validated.clone(), t.rejected.clone()],
+                ),
+                path_stage(
+                    "template-check",
+                    "checks events against their template and rules; applies them to contracts",
+                    &p.template_check,
+                    vec![t.validated.clone()],
+                    vec![t.recorded.clone(), t.rejected.clone()],
+                ),
+                path_stage(
+                    "countersign",
+                    "countersigns contracts every party has signed",
+                    &p.countersign,
+                    vec![t.recorded.clone()],
+                    vec![t.countersigned.clone()],
+                ),
+                path_stage(
+                    "webhook-dispatch",
+                    "schedules delivery of countersigned contracts to the parties' webhooks",
+                    &p.webhook_dispatch,
+                    vec![t.countersigned.clone()],
+                    vec![config.webhooks.dead_letter.clone()],
+                ),
+                path_stage(
+                    "ledger",
+                    "turns finalized charges and upheld disputes into ledger entries by settlement key",
+                    &p.ledger,
+                    vec![t.countersigned.clone()],
+                    vec![t.ledger.clone()],
+                ),
+                path_stage(
+                    "settle-aggregate",
+                    "closes settlement periods on the event-time watermark; splits and countersigns them",
+                    &p.settle_aggregate,
+                    vec![t.ledger.clone()],
+                    vec![t.settlements.clone()],
+                ),
+                path_stage(
+                    "reconcile-match",
+                    "matches reconciliations against the ledger and the other party; reports to both",
+                    &p.reconcile_match,
+                    vec![t.countersigned.clone()],
+                    vec![t.reconciliation_reports.clone()],
+                ),
             ],
             topic_settings: config.topics.clone(),
         }
