@@ -162,7 +162,11 @@ for table in FREEFORM_TABLES:
 KEY_ENV = example.get("signing", {}).get("key_env", "MONETA_SIGNING_KEYS")
 SPECIAL_VARS[KEY_ENV] = "Moneta's signing keys (signing.key_env)"
 
-STAGES = re.findall(r'^\s*name:\s*"([a-z0-9-]+)",', TOPOLOGY_RS.read_text(), re.M)
+# Stages are `Stage { name: "…", … }` literals or `path_stage("…", …)` calls.
+_TOPOLOGY = TOPOLOGY_RS.read_text()
+STAGES = re.findall(r'^\s*name:\s*"([a-z0-9-]+)",', _TOPOLOGY, re.M) + re.findall(
+    r'path_stage\(\s*"([a-z0-9-]+)",', _TOPOLOGY
+)
 if not STAGES:
     fail(f"{TOPOLOGY_RS}: found no stage names (`name: \"…\"`)")
 for stage in STAGES:
