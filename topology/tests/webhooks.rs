@@ -369,7 +369,8 @@ max_ms = 2000
         let deliveries = settled(&moneta, &contracts, contracts.len() * 2).await?;
         check(&moneta, &receiver, &contracts, &deliveries)?;
         webhook_metrics(&moneta).await?;
-        redelivery(&moneta, &receiver, &deliveries).await
+        redelivery(&moneta, &receiver, &deliveries).await?;
+        no_secret_in_the_log(&moneta, dir.path())
     });
     if let Err(e) = outcome {
         bail!("{e:#}\n--- moneta log ---\n{}", moneta.log_tail());
@@ -507,6 +508,30 @@ fn check(
     // A sample through the official library (the v1 HMAC signature).
     for sample in seen.iter().take(3) {
         python_verifies(sample)?;
+    }
+    Ok(())
+}
+
+/// #9: the admin token, Moneta's signing seed and the webhook secret never
+/// appear in the log of the whole run (kills and restarts included).
+fn no_secret_in_the_log(moneta: &Moneta, dir: &std::path::Path) -> anyhow::Result<()> {
+    let log = moneta.full_log();
+    ensure!(log.len() > 10_000, "the log is suspiciously short");
+    let key_file = std::fs::read_to_string(dir.join("signing.key"))?;
+    let seed = key_file
+        .lines()
+        .find(|l| l.starts_with("active "))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .context("the active key's seed")?
+        .to_owned();
+    let whsec = format!("whsec_{}", STANDARD.encode(SECRET_BYTES));
+    for (what, secret) in [
+        ("admin token", TOKEN.to_owned()),
+        ("signing seed", seed),
+        ("webhook secret", whsec),
+        ("webhook secret bytes", STANDARD.encode(SECRET_BYTES)),
+    ] {
+        ensure!(!log.contains(&secret), "the {what} appears in the log");
     }
     Ok(())
 }

@@ -99,7 +99,23 @@ pub async fn execute(config: &Config, command: AdminCommand) -> anyhow::Result<E
     let client = Client::new(config);
     let shown = match command {
         AdminCommand::Serve => {
-            serve(config, open_store(config).await?, stop_signal()).await?;
+            let store = open_store(config).await?;
+            if !config.metrics.listen.is_empty() {
+                let ops = moneta_topology::ops::Ops {
+                    registry: prometheus::Registry::new(),
+                    bootstrap: config.kafka.bootstrap_servers.clone(),
+                    store: Some(store.clone()),
+                };
+                let listen = config.metrics.listen.clone();
+                tokio::spawn(async move {
+                    if let Err(error) =
+                        moneta_topology::ops::serve(ops, &listen, stop_signal()).await
+                    {
+                        tracing::warn!(%listen, %error, "health endpoints not served");
+                    }
+                });
+            }
+            serve(config, store, stop_signal()).await?;
             return Ok(ExitCode::SUCCESS);
         }
         AdminCommand::List { collection, params } => {

@@ -128,6 +128,11 @@ dead_letter = "moneta.copy.dlq"
             .join("\n")
     }
 
+    /// The whole log of the process (every restart appends).
+    pub fn full_log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     /// Runs `moneta seed-demo` against it.
     pub fn seed(&self) -> anyhow::Result<()> {
         let out = Command::new(env!("CARGO_BIN_EXE_moneta"))
