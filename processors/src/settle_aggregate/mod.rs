@@ -296,10 +296,7 @@ impl SettleAggregate {
         state: &KeyState,
         slot: &PeriodState,
     ) -> Result<Option<SettlementAgreement>, ProcessError> {
-        let period_start_s =
-            moneta_settlement::period::period_of(slot.end_ms - 1, self.config.period)
-                .start_ms
-                .div_euclid(1000);
+        let period_start_s = crate::rules::parse_date(&slot.start).unwrap_or_default() * 86_400;
         let found = self
             .ctx
             .registry

@@ -188,7 +188,7 @@ impl Worker {
                 to_park.push(stored);
                 continue;
             }
-            self.set_in_flight(d, true);
+            self.set_in_flight(&d.id, Some(&d.endpoint_id), true);
             let inner = self.inner.clone();
             let worker = self.clone();
             let span = tracing::info_span!(
@@ -202,7 +202,7 @@ impl Worker {
                 if let Err(e) = inner.attempt(stored).instrument(span).await {
                     tracing::warn!(webhook_id = %delivery.id, error = %e, "delivery attempt not recorded; it will be repeated");
                 }
-                worker.set_in_flight(&delivery, false);
+                worker.set_in_flight(&delivery.id, Some(&delivery.endpoint_id), false);
                 drop(permit);
             });
             started += 1;
@@ -213,29 +213,18 @@ impl Worker {
             let worker = self.clone();
             let ids: Vec<String> = to_park.iter().map(|s| s.delivery.id.clone()).collect();
             for id in &ids {
-                self.mark_in_flight(id, true);
+                self.set_in_flight(id, None, true);
             }
             tokio::spawn(async move {
                 for stored in to_park {
                     worker.park(stored, until).await;
                 }
                 for id in &ids {
-                    worker.mark_in_flight(id, false);
+                    worker.set_in_flight(id, None, false);
                 }
             });
         }
         Ok(started)
-    }
-
-    /// Marks a delivery id busy (being parked) without counting it against its endpoint.
-    fn mark_in_flight(&self, id: &str, on: bool) {
-        if let Ok(mut f) = self.inner.in_flight.lock() {
-            if on {
-                f.ids.insert(id.to_owned());
-            } else {
-                f.ids.remove(id);
-            }
-        }
     }
 
     /// Parks a due delivery whose endpoint's circuit is open until `until_ms`.
@@ -283,15 +272,22 @@ impl Worker {
         })
     }
 
-    fn set_in_flight(&self, d: &Delivery, on: bool) {
+    /// Marks delivery `id` busy (or free); an attempt also counts against
+    /// its `endpoint`, a parking write does not.
+    fn set_in_flight(&self, id: &str, endpoint: Option<&str>, on: bool) {
         if let Ok(mut f) = self.inner.in_flight.lock() {
-            let count = f.per_endpoint.entry(d.endpoint_id.clone()).or_insert(0);
+            if let Some(endpoint) = endpoint {
+                let count = f.per_endpoint.entry(endpoint.to_owned()).or_insert(0);
+                *count = if on {
+                    *count + 1
+                } else {
+                    count.saturating_sub(1)
+                };
+            }
             if on {
-                *count += 1;
-                f.ids.insert(d.id.clone());
+                f.ids.insert(id.to_owned());
             } else {
-                *count = count.saturating_sub(1);
-                f.ids.remove(&d.id);
+                f.ids.remove(id);
             }
         }
     }
