@@ -196,6 +196,10 @@ struct Statements {
     doc_insert: PreparedStatement,
     /// LWT: update a record at a revision.
     doc_update: PreparedStatement,
+    /// LWT: create a record at an explicit revision (restore).
+    doc_restore_insert: PreparedStatement,
+    /// LWT: overwrite an existing record at an explicit revision (restore).
+    doc_restore_update: PreparedStatement,
     /// List an id under its kind.
     listed_insert: PreparedStatement,
     /// Ids of a kind, from the first.
@@ -222,6 +226,8 @@ struct Statements {
     event_get: PreparedStatement,
     /// Record the version an event produced.
     event_insert: PreparedStatement,
+    /// Every event of one contract.
+    event_scan: PreparedStatement,
     /// Add a contract search entry.
     field_insert: PreparedStatement,
     /// Contract ids under one search value, in a `created_at` range.
@@ -291,6 +297,20 @@ impl Statements {
                 s,
                 "UPDATE docs SET revision = ?, body = ?, indexes = ? WHERE kind = ? AND id = ? \
                  IF revision = ?",
+                Lwt,
+            )
+            .await?,
+            doc_restore_insert: prepare(
+                s,
+                "INSERT INTO docs (kind, id, revision, body, indexes) VALUES (?, ?, ?, ?, ?) \
+                 IF NOT EXISTS",
+                Lwt,
+            )
+            .await?,
+            doc_restore_update: prepare(
+                s,
+                "UPDATE docs SET revision = ?, body = ?, indexes = ? WHERE kind = ? AND id = ? \
+                 IF EXISTS",
                 Lwt,
             )
             .await?,
@@ -374,6 +394,12 @@ impl Statements {
                 s,
                 "INSERT INTO contract_events (contract_id, event_id, version) VALUES (?, ?, ?)",
                 Idempotent,
+            )
+            .await?,
+            event_scan: prepare(
+                s,
+                "SELECT event_id, version FROM contract_events WHERE contract_id = ?",
+                Scan,
             )
             .await?,
             field_insert: prepare(
@@ -918,6 +944,87 @@ impl StateStore for ScyllaStore {
             }
         }
         Err(uncertain.unwrap_or_else(|| StoreError::Backend("no attempt made".into())))
+    }
+
+    async fn restore(
+        &self,
+        kind: Kind,
+        id: &str,
+        revision: u64,
+        body: &[u8],
+        indexes: &[(&'static str, String)],
+    ) -> Result<(), StoreError> {
+        let kind_name = kind.as_str();
+        let entries: Vec<(String, String)> = indexes
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), value.clone()))
+            .collect();
+        let encoded = serde_json::to_vec(&entries).map_err(backend)?;
+        let st = &self.statements;
+        let old = self
+            .doc_state(kind_name, id)
+            .await?
+            .map(|(_, old)| old)
+            .unwrap_or_default();
+        // As in `put`: entries and listing first, then the row (always by
+        // LWT, never mixed with plain writes), then the dropped entries.
+        self.write_entries(kind_name, id, &entries, revision)
+            .await?;
+        self.run(&st.listed_insert, (kind_name, BUCKET, id)).await?;
+        let stored = to_i64(revision)?;
+        let mut written = false;
+        for _ in 0..LWT_ATTEMPTS {
+            let result = self
+                .run(
+                    &st.doc_restore_insert,
+                    (kind_name, id, stored, body, &encoded),
+                )
+                .await?;
+            if lwt_outcome(result, "revision")?.0 {
+                written = true;
+                break;
+            }
+            let result = self
+                .run(
+                    &st.doc_restore_update,
+                    (stored, body, &encoded, kind_name, id),
+                )
+                .await?;
+            if lwt_outcome(result, "revision")?.0 {
+                written = true;
+                break;
+            }
+        }
+        if !written {
+            return Err(StoreError::Backend(format!(
+                "{kind_name} {id}: restore raced with a delete {LWT_ATTEMPTS} times"
+            )));
+        }
+        let ts = removal_timestamp(revision)?;
+        for (name, value) in old.iter().filter(|entry| !entries.contains(entry)) {
+            self.run(&st.entry_delete, (ts, kind_name, name, value, id))
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn contract_events(&self, contract_id: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut pages = Pages::new(&self.session, &self.statements.event_scan, (contract_id,));
+        let mut out = Vec::new();
+        while let Some(page) = pages.next::<(String, i64)>().await? {
+            for (event, version) in page {
+                out.push((event, to_u64(version)?));
+            }
+        }
+        // The last event counts even if its `contract_events` row was not
+        // written yet (see `apply_contract`).
+        if let Some((version, Some(event))) = self.contract_state(contract_id).await?
+            && !out.iter().any(|(e, _)| *e == event)
+        {
+            out.push((event, version));
+        }
+        out.sort();
+        Ok(out)
     }
 
     async fn search_contracts(&self, query: &ContractQuery) -> Result<Vec<Stored>, StoreError> {

@@ -431,6 +431,129 @@ pub async fn contracts_are_searchable(store: Arc<dyn StateStore>) {
     );
 }
 
+/// Restoring writes a record at an explicit revision, replaces its index
+/// entries, and leaves it writable from that revision on.
+pub async fn records_are_restored_at_their_revision(store: Arc<dyn StateStore>) {
+    let id = unique("restored");
+    let (mic, moved) = (unique("MIC"), unique("MIC"));
+    store
+        .restore(
+            Kind::MembershipOrganization,
+            &id,
+            7,
+            b"{\"v\":7}",
+            &[("mic", mic.clone())],
+        )
+        .await
+        .expect("restore absent");
+    let got = store
+        .get(Kind::MembershipOrganization, &id)
+        .await
+        .expect("get")
+        .expect("present");
+    assert_eq!((got.revision, got.body.as_slice()), (7, &b"{\"v\":7}"[..]));
+    let found = store
+        .lookup(Kind::MembershipOrganization, "mic", &mic)
+        .await
+        .expect("lookup");
+    assert_eq!(found.len(), 1, "restored entries are found: {found:?}");
+    let listed = store
+        .list(Kind::MembershipOrganization, None, usize::MAX)
+        .await
+        .expect("list");
+    assert!(
+        listed.iter().any(|s| s.id == id),
+        "restored records are listed"
+    );
+    // Over an existing record: the new revision, body and entries win.
+    store
+        .restore(
+            Kind::MembershipOrganization,
+            &id,
+            9,
+            b"{\"v\":9}",
+            &[("mic", moved.clone())],
+        )
+        .await
+        .expect("restore over");
+    assert!(
+        store
+            .lookup(Kind::MembershipOrganization, "mic", &mic)
+            .await
+            .expect("lookup")
+            .is_empty(),
+        "replaced entries are gone"
+    );
+    let found = store
+        .lookup(Kind::MembershipOrganization, "mic", &moved)
+        .await
+        .expect("lookup");
+    assert_eq!(
+        found
+            .iter()
+            .map(|s| (s.id.as_str(), s.revision))
+            .collect::<Vec<_>>(),
+        [(id.as_str(), 9)]
+    );
+    let stale = store
+        .put(
+            Kind::MembershipOrganization,
+            &id,
+            b"{}",
+            &[],
+            Expect::Revision(7),
+        )
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::Conflict { found: 9, .. })),
+        "compare-and-set goes on from the restored revision: {stale:?}"
+    );
+    let next = store
+        .put(
+            Kind::MembershipOrganization,
+            &id,
+            b"{}",
+            &[],
+            Expect::Revision(9),
+        )
+        .await
+        .expect("update after restore");
+    assert_eq!(next, 10);
+}
+
+/// A contract's events are listed by event id with the version each produced.
+pub async fn contract_events_are_listed(store: Arc<dyn StateStore>) {
+    let id = unique("contract");
+    let k = keys("mo", "pub", "subscription_charge", 1_700_000_000);
+    for (event, expected) in [("b-second", 0), ("a-first", 1), ("c-third", 2)] {
+        let applied = store
+            .apply_contract(write(&id, event, expected, &k))
+            .await
+            .expect("apply");
+        assert_eq!(
+            applied,
+            ContractApplied::Applied {
+                version: expected + 1
+            }
+        );
+    }
+    assert_eq!(
+        store.contract_events(&id).await.expect("events"),
+        [
+            ("a-first".to_owned(), 2),
+            ("b-second".to_owned(), 1),
+            ("c-third".to_owned(), 3)
+        ]
+    );
+    assert!(
+        store
+            .contract_events(&unique("none"))
+            .await
+            .expect("events")
+            .is_empty()
+    );
+}
+
 /// Generates one `#[tokio::test]` per conformance check for a backend.
 /// `$store` is an async block returning `Option<Arc<dyn StateStore>>`
 /// (`None` skips, e.g. when no ScyllaDB address is configured).
@@ -443,7 +566,9 @@ macro_rules! conformance_tests {
             lists_page_in_id_order,
             contract_events_apply_once_and_in_order,
             concurrent_writers_race_safely,
-            contracts_are_searchable);
+            contracts_are_searchable,
+            records_are_restored_at_their_revision,
+            contract_events_are_listed);
     };
     (@each $store:expr; $($check:ident),+) => {
         $(

@@ -45,7 +45,13 @@ impl EmbeddedStore {
     /// Opens (or creates) `state.redb` in `dir`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir).map_err(backend)?;
-        let db = Database::create(dir.join("state.redb")).map_err(backend)?;
+        let path = dir.join("state.redb");
+        let db = Database::create(&path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => {
+                StoreError::InUse(path.display().to_string())
+            }
+            other => backend(other),
+        })?;
         let txn = db.begin_write().map_err(backend)?;
         txn.open_table(DOCS).map_err(backend)?;
         txn.open_table(INDEX).map_err(backend)?;
@@ -132,6 +138,77 @@ impl StateStore for EmbeddedStore {
             };
             txn.commit().map_err(backend)?;
             Ok(revision)
+        })
+        .await
+    }
+
+    async fn restore(
+        &self,
+        kind: Kind,
+        id: &str,
+        revision: u64,
+        body: &[u8],
+        indexes: &[(&'static str, String)],
+    ) -> Result<(), StoreError> {
+        let (id, body) = (id.to_owned(), body.to_vec());
+        let entries: Vec<(String, String)> = indexes
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        self.blocking(move |db| {
+            let kind = kind.as_str();
+            let encoded = serde_json::to_vec(&entries).map_err(backend)?;
+            let txn = db.begin_write().map_err(backend)?;
+            {
+                let mut docs = txn.open_table(DOCS).map_err(backend)?;
+                let mut index = txn.open_table(INDEX).map_err(backend)?;
+                let old = docs
+                    .get((kind, id.as_str()))
+                    .map_err(backend)?
+                    .map(|g| g.value().2.to_vec());
+                if let Some(old) = old {
+                    let old: Vec<(String, String)> =
+                        serde_json::from_slice(&old).map_err(backend)?;
+                    for (name, value) in &old {
+                        index
+                            .remove((kind, name.as_str(), value.as_str(), id.as_str()))
+                            .map_err(backend)?;
+                    }
+                }
+                for (name, value) in &entries {
+                    index
+                        .insert((kind, name.as_str(), value.as_str(), id.as_str()), ())
+                        .map_err(backend)?;
+                }
+                docs.insert(
+                    (kind, id.as_str()),
+                    (revision, body.as_slice(), encoded.as_slice()),
+                )
+                .map_err(backend)?;
+            }
+            txn.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn contract_events(&self, contract_id: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        let contract_id = contract_id.to_owned();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(backend)?;
+            let events = txn.open_table(CONTRACT_EVENTS).map_err(backend)?;
+            let mut out = Vec::new();
+            for entry in events
+                .range((contract_id.as_str(), "")..)
+                .map_err(backend)?
+            {
+                let (key, version) = entry.map_err(backend)?;
+                let (contract, event) = key.value();
+                if contract != contract_id {
+                    break;
+                }
+                out.push((event.to_owned(), version.value()));
+            }
+            Ok(out)
         })
         .await
     }

@@ -6,13 +6,16 @@
 //! - [`Registry`]: typed access to the registry's entities on any store;
 //! - [`EffectLedger`]: the crash-safe record of every effect applied, keyed by
 //!   a deterministic effect id, so a retry, a crash or a replay never applies
-//!   an effect twice.
+//!   an effect twice;
+//! - [`rebuild`]: the registry changelog's record, where each table comes
+//!   from in `moneta state rebuild`, and the state digest.
 
 pub mod conformance;
 mod deliveries;
 mod embedded;
 mod events;
 mod ledger;
+pub mod rebuild;
 mod registry;
 mod store;
 

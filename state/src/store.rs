@@ -174,6 +174,10 @@ pub enum StoreError {
         /// Record.
         id: String,
     },
+    /// The store is held by another process (an embedded store is opened
+    /// by one process at a time).
+    #[error("state store {0} is in use by another process")]
+    InUse(String),
     /// The backend failed (I/O, network, corrupt data).
     #[error("state backend: {0}")]
     Backend(String),
@@ -217,4 +221,20 @@ pub trait StateStore: Send + Sync {
 
     /// Contracts matching `query`, oldest first.
     async fn search_contracts(&self, query: &ContractQuery) -> Result<Vec<Stored>, StoreError>;
+
+    /// Writes a record at exactly `revision`, whatever is there, replacing
+    /// its index entries: how `moneta state rebuild` restores a record with
+    /// its original revision. Not for normal writes (no compare-and-set).
+    async fn restore(
+        &self,
+        kind: Kind,
+        id: &str,
+        revision: u64,
+        body: &[u8],
+        indexes: &[(&'static str, String)],
+    ) -> Result<(), StoreError>;
+
+    /// The events applied to a contract and the version each produced,
+    /// by event id.
+    async fn contract_events(&self, contract_id: &str) -> Result<Vec<(String, u64)>, StoreError>;
 }
