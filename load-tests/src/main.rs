@@ -4,12 +4,24 @@
 //! processing guarantees, in one run: `at_least_once` on a real tansu broker
 //! and `exactly_once` on librdkafka's mock cluster (tansu has no
 //! transactions). It is the baseline other processors are reported against.
-//! See `load-tests/README.md`.
+//! `stages` times every processor of the chain against `copy` over the same
+//! input. `steady`, `ramp` and `burst` drive a running `moneta up` with an
+//! open-loop generator of signed partner requests. See `load-tests/README.md`.
 
 mod broker;
+mod hub;
+mod load;
 mod machine;
+mod network;
+mod observe;
+mod procstat;
 mod report;
 mod scenario;
+mod scenarios;
+mod schedule;
+mod stages;
+mod svg;
+mod tracker;
 mod verify;
 mod webhooks;
 
@@ -42,6 +54,112 @@ enum Command {
     /// Webhook isolation: a healthy endpoint's delivery latency alone and
     /// with a dead neighbour.
     Webhooks(WebhooksArgs),
+    /// Every processor's records/s against `copy` over the same input, same broker, same run.
+    Stages(StagesArgs),
+    /// Load: a constant rate (default 1,000 req/s) against `moneta up`.
+    Steady(SteadyArgs),
+    /// Load: a step ramp to saturation against `moneta up`.
+    Ramp(RampArgs),
+    /// Load: a burst over a base rate against `moneta up`.
+    Burst(BurstArgs),
+}
+
+/// Options every load scenario shares.
+#[derive(Debug, Args)]
+struct LoadArgs {
+    /// MO–publisher pairs; simulated partners are twice as many.
+    #[arg(long, default_value_t = 50)]
+    pairs: usize,
+    /// Delay from a publisher's submission to the MO's co-sign, ms.
+    #[arg(long, default_value_t = 250)]
+    cosign_delay_ms: u64,
+    /// Requests in flight at most (beyond it a request counts as an error).
+    #[arg(long, default_value_t = 4096)]
+    max_in_flight: usize,
+    /// Per-request timeout, ms.
+    #[arg(long, default_value_t = 10_000)]
+    timeout_ms: u64,
+    /// After the last request, how long to wait for the chain to drain, s.
+    #[arg(long, default_value_t = 120)]
+    drain_secs: u64,
+    /// Directory the results are written to.
+    #[arg(long, default_value = "load-tests/results")]
+    out: PathBuf,
+}
+
+/// Options of `steady`.
+#[derive(Debug, Args)]
+struct SteadyArgs {
+    /// Requests per second.
+    #[arg(long, default_value_t = 1000.0)]
+    rate: f64,
+    /// Seconds at that rate (measured).
+    #[arg(long, default_value_t = 60.0)]
+    seconds: f64,
+    /// Seconds of warm-up at that rate first (reported apart).
+    #[arg(long, default_value_t = 10.0)]
+    warmup: f64,
+    #[command(flatten)]
+    load: LoadArgs,
+}
+
+/// Options of `ramp`.
+#[derive(Debug, Args)]
+struct RampArgs {
+    /// Rates of the steps, requests per second.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "250,500,750,1000,1250,1500,2000,2500,3000"
+    )]
+    rates: Vec<f64>,
+    /// Seconds per step.
+    #[arg(long, default_value_t = 20.0)]
+    step_seconds: f64,
+    /// Keep sending after a step in which the edge saturated.
+    #[arg(long)]
+    no_early_stop: bool,
+    #[command(flatten)]
+    load: LoadArgs,
+}
+
+/// Options of `burst`.
+#[derive(Debug, Args)]
+struct BurstArgs {
+    /// Base rate, requests per second.
+    #[arg(long, default_value_t = 500.0)]
+    base: f64,
+    /// Burst rate, requests per second.
+    #[arg(long, default_value_t = 3000.0)]
+    peak: f64,
+    /// Seconds at the base rate before the burst.
+    #[arg(long, default_value_t = 15.0)]
+    before: f64,
+    /// Seconds of burst.
+    #[arg(long, default_value_t = 5.0)]
+    burst: f64,
+    /// Seconds at the base rate after the burst.
+    #[arg(long, default_value_t = 30.0)]
+    after: f64,
+    #[command(flatten)]
+    load: LoadArgs,
+}
+
+/// Options of `stages`.
+#[derive(Debug, Args)]
+struct StagesArgs {
+    /// Contracts to pre-produce (two signed events each).
+    #[arg(long, default_value_t = 5000)]
+    contracts: u64,
+    /// MO–publisher pairs.
+    #[arg(long, default_value_t = 20)]
+    pairs: usize,
+    /// A stage still running after this many seconds fails.
+    #[arg(long, default_value_t = 600)]
+    timeout_secs: u64,
+    /// Directory the results are written to.
+    #[arg(long, default_value = "load-tests/results")]
+    out: PathBuf,
 }
 
 /// Options of the `webhooks` benchmark.
@@ -88,7 +206,86 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Copy(args) => copy(&args),
         Command::Webhooks(args) => webhooks_benchmark(&args),
+        Command::Stages(args) => stages::main(&stages::Options {
+            contracts: args.contracts,
+            pairs: args.pairs,
+            timeout: Duration::from_secs(args.timeout_secs),
+            out: args.out,
+        }),
+        Command::Steady(args) => load_scenario(
+            "steady",
+            scenarios::steady(args.rate, args.seconds, args.warmup),
+            &args.load,
+            false,
+        ),
+        Command::Ramp(args) => load_scenario(
+            "ramp",
+            scenarios::ramp(&args.rates, args.step_seconds),
+            &args.load,
+            !args.no_early_stop,
+        ),
+        Command::Burst(args) => load_scenario(
+            "burst",
+            scenarios::burst(args.base, args.peak, args.before, args.burst, args.after),
+            &args.load,
+            false,
+        ),
     }
+}
+
+fn load_scenario(
+    name: &str,
+    phases: Vec<schedule::Phase>,
+    args: &LoadArgs,
+    early_stop: bool,
+) -> anyhow::Result<()> {
+    if args.pairs == 0 || phases.iter().any(|p| p.rate <= 0.0 || p.seconds <= 0.0) {
+        bail!("--pairs, rates and seconds must be positive");
+    }
+    let started = UtcTime::now();
+    let settings = load::LoadSettings {
+        pairs: args.pairs,
+        cosign_delay_ms: args.cosign_delay_ms,
+        max_in_flight: args.max_in_flight,
+        timeout_ms: args.timeout_ms,
+        drain_secs: args.drain_secs,
+        stop_when_edge_saturates: early_stop,
+    };
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    eprintln!("starting tansu and moneta up");
+    let hub = hub::Hub::start("")?;
+    let broker = hub.broker.label();
+    let tag = format!("{name}{}", started.seconds_of_day);
+    let run = tokio.block_on(load::run(&hub, &phases, &settings, &tag));
+    drop(hub);
+    let run = run?;
+    let (verdicts, saturation) = match name {
+        "steady" => (scenarios::steady_verdicts(&run), None),
+        "ramp" => (Vec::new(), Some(scenarios::saturation(&run.phases))),
+        _ => (Vec::new(), None),
+    };
+    let report = scenarios::LoadReport {
+        benchmark: "load".into(),
+        scenario: name.into(),
+        started_at: started.rfc3339(),
+        machine: Machine::detect(),
+        git: Commit::detect(),
+        broker,
+        settings,
+        plan: phases,
+        run,
+        verdicts,
+        saturation,
+        notes: scenarios::notes(),
+    };
+    let written = report.write(&args.out, &started)?;
+    print!("{}", report.markdown());
+    for path in &written {
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
 }
 
 fn copy(args: &CopyArgs) -> anyhow::Result<()> {

@@ -1,0 +1,526 @@
+//! The load scenarios (`steady`, `ramp`, `burst`), their verdicts against
+//! the targets of issue #8, and their results: JSON, Markdown and an SVG
+//! latency plot per run.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use crate::load::{LoadRun, LoadSettings, PhaseResult, edge_saturated};
+use crate::machine::{Commit, Machine, UtcTime};
+use crate::schedule::Phase;
+use crate::svg::{COLOURS, Series, line_chart};
+
+/// Edge target: p99 under this at the steady rate, ms.
+pub const EDGE_P99_TARGET_MS: f64 = 20.0;
+/// End-to-end target: p99 ingest → countersigned under this, ms.
+pub const E2E_P99_TARGET_MS: f64 = 500.0;
+
+/// `steady`: a warm-up, then `rate` for `seconds`.
+pub fn steady(rate: f64, seconds: f64, warmup: f64) -> Vec<Phase> {
+    let mut phases = Vec::new();
+    if warmup > 0.0 {
+        phases.push(Phase {
+            label: "warm-up".into(),
+            rate,
+            seconds: warmup,
+        });
+    }
+    phases.push(Phase {
+        label: "steady".into(),
+        rate,
+        seconds,
+    });
+    phases
+}
+
+/// `ramp`: one step per rate, `seconds` each.
+pub fn ramp(rates: &[f64], seconds: f64) -> Vec<Phase> {
+    rates
+        .iter()
+        .map(|&rate| Phase {
+            label: format!("{rate:.0}/s"),
+            rate,
+            seconds,
+        })
+        .collect()
+}
+
+/// `burst`: `base` rate, a burst at `peak`, then `base` again to recover.
+pub fn burst(base: f64, peak: f64, before: f64, burst: f64, after: f64) -> Vec<Phase> {
+    vec![
+        Phase {
+            label: "before".into(),
+            rate: base,
+            seconds: before,
+        },
+        Phase {
+            label: "burst".into(),
+            rate: peak,
+            seconds: burst,
+        },
+        Phase {
+            label: "after".into(),
+            rate: base,
+            seconds: after,
+        },
+    ]
+}
+
+/// A target, met or not, with the measured figure.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    /// The target, in words.
+    pub target: String,
+    /// What was measured.
+    pub measured: String,
+    /// Whether it was met.
+    pub met: bool,
+}
+
+/// The ramp's reading: how far the topology keeps up, and what gives first.
+#[derive(Debug, Clone, Serialize)]
+pub struct Saturation {
+    /// Highest step meeting every target (edge p99, zero errors, e2e p99).
+    pub highest_rate_meeting_targets: Option<f64>,
+    /// Highest step the topology kept up with (see `keeps_up`).
+    pub highest_rate_kept_up: Option<f64>,
+    /// The first step it did not keep up with.
+    pub first_saturated_rate: Option<f64>,
+    /// What saturated first, and the evidence.
+    pub bottleneck: String,
+}
+
+/// A step keeps up when the edge accepts ≥ 95% of the offered rate with
+/// under 1% errors, and every contract co-signed in it is countersigned
+/// with p99 under 2 s (the chain is not building a backlog).
+pub fn keeps_up(p: &PhaseResult) -> bool {
+    let offered = p.offered_per_sec * p.seconds;
+    p.accepted as f64 >= 0.95 * offered
+        && p.errors * 100 <= p.sent
+        && p.countersigned_missing == 0
+        && p.countersigned.p99_ms < 2000.0
+}
+
+fn meets_targets(p: &PhaseResult) -> bool {
+    p.errors == 0
+        && p.edge.p99_ms < EDGE_P99_TARGET_MS
+        && p.countersigned_missing == 0
+        && p.countersigned.p99_ms < E2E_P99_TARGET_MS
+}
+
+/// Reads a ramp: the saturation point and the first component to give.
+pub fn saturation(phases: &[PhaseResult]) -> Saturation {
+    let highest = |f: &dyn Fn(&PhaseResult) -> bool| {
+        phases
+            .iter()
+            .take_while(|p| f(p))
+            .map(|p| p.offered_per_sec)
+            .last()
+    };
+    let first_bad = phases.iter().find(|p| !keeps_up(p));
+    let bottleneck = match first_bad {
+        None => "nothing saturated within the ramp".to_owned(),
+        Some(p) => bottleneck(p),
+    };
+    Saturation {
+        highest_rate_meeting_targets: highest(&meets_targets),
+        highest_rate_kept_up: highest(&keeps_up),
+        first_saturated_rate: first_bad.map(|p| p.offered_per_sec),
+        bottleneck,
+    }
+}
+
+/// Names what gave first in a step: the edge if it failed or slowed,
+/// otherwise the stage that fell furthest behind its input.
+fn bottleneck(p: &PhaseResult) -> String {
+    let cpu: Vec<String> = p
+        .processes
+        .iter()
+        .map(|u| format!("{} {:.0}%", u.process, u.cpu_percent))
+        .collect();
+    let total_cpu: f64 = p.processes.iter().map(|u| u.cpu_percent).sum();
+    let cpu = format!("CPU {} (total {total_cpu:.0}% of 200%)", cpu.join(", "));
+    if edge_saturated(p.sent, p.errors, p.edge.p99_ms)
+        || (p.accepted as f64) < 0.95 * p.offered_per_sec * p.seconds
+    {
+        return format!(
+            "the ingest edge at {:.0}/s: {} of {} accepted, {} errors, edge p99 {:.1} ms; {cpu}",
+            p.offered_per_sec, p.accepted, p.sent, p.errors, p.edge.p99_ms
+        );
+    }
+    // Expected input of each stage, from the stage feeding it.
+    let per_sec = |name: &str| {
+        p.stages
+            .iter()
+            .find(|s| s.stage == name)
+            .map_or(0.0, |s| s.per_sec)
+    };
+    let accepted = p.accepted_per_sec;
+    let expected = [
+        ("validate", accepted),
+        ("template-check", per_sec("validate")),
+        ("countersign", per_sec("template-check")),
+        ("webhook-dispatch", per_sec("countersign") / 2.0),
+        ("ledger", per_sec("countersign") / 2.0),
+        ("reconcile-match", per_sec("countersign") / 2.0),
+        ("settle-aggregate", per_sec("ledger")),
+    ];
+    let lagging = p
+        .stages
+        .iter()
+        .filter_map(|s| s.lag_at_end.map(|lag| (s, lag)))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .filter(|(_, lag)| *lag > 0.0);
+    let behind = expected
+        .iter()
+        .map(|(name, want)| (*name, per_sec(name), *want))
+        .filter(|(_, _, want)| *want > 0.0)
+        .min_by(|a, b| (a.1 / a.2).total_cmp(&(b.1 / b.2)));
+    let stage = match (lagging, behind) {
+        (Some((s, lag)), _) => format!(
+            "stage {} (consumer lag {lag:.0} records at the end of the step, {:.0} records/s)",
+            s.stage, s.per_sec
+        ),
+        (None, Some((name, got, want))) => {
+            format!("stage {name} ({got:.0} records/s processed of {want:.0}/s arriving)")
+        }
+        (None, None) => "the chain (no stage metrics)".to_owned(),
+    };
+    format!(
+        "{stage} at {:.0}/s: countersigned p99 {:.0} ms, {} of {} contracts not countersigned in the drain; {cpu}",
+        p.offered_per_sec, p.countersigned.p99_ms, p.countersigned_missing, p.contracts
+    )
+}
+
+/// The verdicts of a steady run, on its `steady` phase.
+pub fn steady_verdicts(run: &LoadRun) -> Vec<Verdict> {
+    let Some(p) = run.phases.iter().find(|p| p.label == "steady") else {
+        return Vec::new();
+    };
+    vec![
+        Verdict {
+            target: format!(
+                "edge at a steady {:.0} req/s: p99 < {EDGE_P99_TARGET_MS} ms, zero errors",
+                p.offered_per_sec
+            ),
+            measured: format!(
+                "p99 {:.2} ms (p50 {:.2}, p95 {:.2}, max {:.1}), {} errors of {} requests",
+                p.edge.p99_ms, p.edge.p50_ms, p.edge.p95_ms, p.edge.max_ms, p.errors, p.sent
+            ),
+            met: p.edge.p99_ms < EDGE_P99_TARGET_MS && p.errors == 0,
+        },
+        Verdict {
+            target: format!(
+                "end to end at {:.0} req/s: p99 ingest → countersigned < {E2E_P99_TARGET_MS} ms",
+                p.offered_per_sec
+            ),
+            measured: format!(
+                "p99 {:.0} ms (p50 {:.0}, p95 {:.0}, max {:.0}); {} of {} contracts not countersigned",
+                p.countersigned.p99_ms,
+                p.countersigned.p50_ms,
+                p.countersigned.p95_ms,
+                p.countersigned.max_ms,
+                p.countersigned_missing,
+                p.contracts
+            ),
+            met: p.countersigned.p99_ms < E2E_P99_TARGET_MS && p.countersigned_missing == 0,
+        },
+    ]
+}
+
+/// One load run's results, as written.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadReport {
+    /// `load`.
+    pub benchmark: String,
+    /// `steady`, `ramp` or `burst`.
+    pub scenario: String,
+    /// UTC start time.
+    pub started_at: String,
+    /// The machine.
+    pub machine: Machine,
+    /// The commit.
+    pub git: Commit,
+    /// The broker.
+    pub broker: String,
+    /// Generator settings.
+    pub settings: LoadSettings,
+    /// The phases as planned.
+    pub plan: Vec<Phase>,
+    /// What was measured.
+    pub run: LoadRun,
+    /// Targets met or not.
+    pub verdicts: Vec<Verdict>,
+    /// The ramp's saturation reading.
+    pub saturation: Option<Saturation>,
+    /// How to read it.
+    pub notes: Vec<String>,
+}
+
+/// How every load result is to be read.
+pub fn notes() -> Vec<String> {
+    vec![
+        "Open loop: every request has an intended send time fixed in advance; latency runs from it to the answer's last byte, so a slow edge cannot hide its delay (no coordinated omission). Includes up to ~1 ms of timer slack.".into(),
+        "End to end: from the intended send time of the MO's co-sign (the event that completes a contract) to the moment this generator's consumer reads the contract from moneta.contracts.countersigned (fetch.wait.max.ms = 5), and to the moment the local receiver gets each party's webhook (the worker scans its queue every webhooks.poll_interval_ms = 100 ms, the default).".into(),
+        "The generator, moneta up and tansu share this machine's cores; absolute figures are noisy. CPU is % of one core, from /proc/<pid>/stat; RSS from /proc/<pid>/status.".into(),
+        "Broker: tansu (SQLite storage), started by the generator like `moneta up`'s embedded broker; at_least_once, static assignment, every other setting at its default.".into(),
+    ]
+}
+
+impl LoadReport {
+    /// The results as Markdown.
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        let dirty = if self.git.dirty { " (dirty)" } else { "" };
+        let _ = writeln!(
+            out,
+            "# `{}` load scenario, {}\n",
+            self.scenario, self.started_at
+        );
+        let _ = writeln!(
+            out,
+            "Commit `{}`{dirty} · {} CPUs, {} · {} MiB RAM · {} · {} simulated partners ({} MO–publisher pairs), co-sign {} ms after the publisher\n",
+            self.git.commit,
+            self.machine.cpus,
+            self.machine.cpu_model,
+            self.machine.memory_mib,
+            self.broker,
+            self.settings.pairs * 2,
+            self.settings.pairs,
+            self.settings.cosign_delay_ms,
+        );
+        out.push_str(
+            "| Phase | Offered req/s | Sent | Accepted/s | Errors | Edge p50 / p95 / p99 / max ms | Contracts | → countersigned p50 / p95 / p99 / max ms | Not countersigned | → webhook p50 / p95 / p99 / max ms | CPU % (moneta up / tansu / generator) | RSS MiB (moneta up / tansu) |\n",
+        );
+        out.push_str("|---|--:|--:|--:|--:|---|--:|---|--:|---|---|---|\n");
+        for p in &self.run.phases {
+            let cpu = |name: &str| {
+                p.processes
+                    .iter()
+                    .find(|u| u.process == name)
+                    .map_or("–".to_owned(), |u| format!("{:.0}", u.cpu_percent))
+            };
+            let rss = |name: &str| {
+                p.processes
+                    .iter()
+                    .find(|u| u.process == name)
+                    .map_or("–".to_owned(), |u| format!("{:.0}", u.rss_mib))
+            };
+            let pct = |x: &crate::tracker::Percentiles, digits: usize| {
+                format!(
+                    "{:.d$} / {:.d$} / {:.d$} / {:.d$}",
+                    x.p50_ms,
+                    x.p95_ms,
+                    x.p99_ms,
+                    x.max_ms,
+                    d = digits
+                )
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {:.0} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} / {} / {} | {} / {} |",
+                p.label,
+                p.offered_per_sec,
+                p.sent,
+                p.accepted_per_sec,
+                p.errors,
+                pct(&p.edge, 1),
+                p.contracts,
+                pct(&p.countersigned, 0),
+                p.countersigned_missing,
+                pct(&p.webhook, 0),
+                cpu("moneta up"),
+                cpu("tansu"),
+                cpu("load generator"),
+                rss("moneta up"),
+                rss("tansu"),
+            );
+        }
+        let errors: Vec<String> = self
+            .run
+            .phases
+            .iter()
+            .filter(|p| !p.error_kinds.is_empty())
+            .map(|p| format!("{}: {:?}", p.label, p.error_kinds))
+            .collect();
+        if !errors.is_empty() {
+            let _ = writeln!(out, "\nErrors by kind: {}.", errors.join("; "));
+        }
+        out.push_str("\nStage throughput per phase (input records/s; consumer lag at the end of the phase):\n\n| Phase |");
+        for s in crate::load::STAGES {
+            let _ = write!(out, " {s} |");
+        }
+        out.push_str("\n|---|");
+        for _ in crate::load::STAGES {
+            out.push_str("--:|");
+        }
+        out.push('\n');
+        for p in &self.run.phases {
+            let _ = write!(out, "| {} |", p.label);
+            for s in &p.stages {
+                match s.lag_at_end {
+                    Some(lag) => {
+                        let _ = write!(out, " {:.0} (lag {lag:.0}) |", s.per_sec);
+                    }
+                    None => {
+                        let _ = write!(out, " {:.0} |", s.per_sec);
+                    }
+                }
+            }
+            out.push('\n');
+        }
+        let _ = writeln!(
+            out,
+            "\nDrain after the last request: {:.1} s.",
+            self.run.drain_seconds
+        );
+        if !self.verdicts.is_empty() {
+            out.push_str("\n| Target | Measured | Met |\n|---|---|---|\n");
+            for v in &self.verdicts {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} |",
+                    v.target,
+                    v.measured,
+                    if v.met { "yes" } else { "**no**" }
+                );
+            }
+        }
+        if let Some(s) = &self.saturation {
+            let rate = |r: Option<f64>| r.map_or("none".to_owned(), |r| format!("{r:.0} req/s"));
+            let _ = writeln!(
+                out,
+                "\nSaturation: highest step meeting every target: {}; highest step kept up with: {}; first step not kept up with: {}.\nWhat gave first: {}.",
+                rate(s.highest_rate_meeting_targets),
+                rate(s.highest_rate_kept_up),
+                rate(s.first_saturated_rate),
+                s.bottleneck
+            );
+        }
+        if !self.run.moneta_log_problems.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n`moneta up` logged {} warning/error lines (first: `{}`).",
+                self.run.moneta_log_problems.len(),
+                self.run.moneta_log_problems[0]
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
+            );
+        }
+        out.push('\n');
+        for n in &self.notes {
+            let _ = writeln!(out, "- {n}");
+        }
+        out
+    }
+
+    /// The latency plot: for a ramp, p99 by step; otherwise, the latency
+    /// percentiles of each phase.
+    pub fn svg(&self) -> String {
+        let phases = &self.run.phases;
+        if self.scenario == "ramp" {
+            let x: Vec<String> = phases
+                .iter()
+                .map(|p| format!("{:.0}", p.offered_per_sec))
+                .collect();
+            let pick = |f: fn(&PhaseResult) -> f64| {
+                phases
+                    .iter()
+                    .map(|p| Some(f(p)).filter(|v| *v > 0.0))
+                    .collect()
+            };
+            let series = vec![
+                Series {
+                    name: "edge p99".into(),
+                    colour: COLOURS[0],
+                    values: pick(|p| p.edge.p99_ms),
+                },
+                Series {
+                    name: "edge p50".into(),
+                    colour: COLOURS[4],
+                    values: pick(|p| p.edge.p50_ms),
+                },
+                Series {
+                    name: "countersigned p99".into(),
+                    colour: COLOURS[1],
+                    values: pick(|p| p.countersigned.p99_ms),
+                },
+                Series {
+                    name: "webhook p99".into(),
+                    colour: COLOURS[2],
+                    values: pick(|p| p.webhook.p99_ms),
+                },
+            ];
+            return line_chart(
+                &format!("ramp {}: latency by offered rate", self.started_at),
+                "offered requests/s (step)",
+                "ms (log scale)",
+                &x,
+                &series,
+                true,
+                Some((EDGE_P99_TARGET_MS, "edge target 20 ms")),
+            );
+        }
+        let x: Vec<String> = ["p50", "p90", "p95", "p99", "p99.9", "max"]
+            .map(String::from)
+            .to_vec();
+        let mut series = Vec::new();
+        for (k, p) in phases.iter().enumerate() {
+            for (what, pc, colour) in [
+                ("edge", &p.edge, COLOURS[(2 * k) % COLOURS.len()]),
+                (
+                    "countersigned",
+                    &p.countersigned,
+                    COLOURS[(2 * k + 1) % COLOURS.len()],
+                ),
+            ] {
+                if pc.count == 0 {
+                    continue;
+                }
+                series.push(Series {
+                    name: format!("{} {what}", p.label),
+                    colour,
+                    values: vec![
+                        Some(pc.p50_ms),
+                        Some(pc.p90_ms),
+                        Some(pc.p95_ms),
+                        Some(pc.p99_ms),
+                        Some(pc.p999_ms),
+                        Some(pc.max_ms),
+                    ],
+                });
+            }
+        }
+        line_chart(
+            &format!("{} {}: latency percentiles", self.scenario, self.started_at),
+            "percentile",
+            "ms (log scale)",
+            &x,
+            &series,
+            true,
+            Some((EDGE_P99_TARGET_MS, "edge target 20 ms")),
+        )
+    }
+
+    /// Writes `<dir>/load-<scenario>-<date>.{json,md,svg}`; returns the paths.
+    pub fn write(&self, dir: &Path, date: &UtcTime) -> anyhow::Result<Vec<PathBuf>> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let stem = dir.join(format!("load-{}-{}", self.scenario, date.date()));
+        let paths = [
+            (
+                stem.with_extension("json"),
+                serde_json::to_string_pretty(self)? + "\n",
+            ),
+            (stem.with_extension("md"), self.markdown()),
+            (stem.with_extension("svg"), self.svg()),
+        ];
+        for (path, text) in &paths {
+            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+        }
+        Ok(paths.into_iter().map(|(p, _)| p).collect())
+    }
+}

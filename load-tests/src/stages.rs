@@ -1,0 +1,588 @@
+//! `stages`: every processor of the chain against the bare `copy`
+//! processor, same broker, same run, same input records.
+//!
+//! 1. Start tansu, and in this process the embedded schema registry, the
+//!    embedded state store, the admin API and the ingest edge.
+//! 2. Seed the partner network and submit `contracts` signed contracts
+//!    through the edge (two RFC 9421-signed events each). Untimed.
+//! 3. For each stage in chain order: run `copy` over the stage's input
+//!    topics from a cold start until it has processed every record, then the
+//!    stage itself over the same topics. Each is timed alone, from spawn
+//!    until every input is processed, committed and the thread has stopped.
+//!    The stage's output is the next stage's input: the chain runs exactly
+//!    once, and every stage meets its input as it would in production (a
+//!    second pass would only find replays of events already applied).
+//!
+//! The figure that matters is `stage records/s ÷ copy records/s`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, anyhow, bail};
+use moneta_runtime::{ProcessorMetrics, ProcessorSpec, Runtime, RuntimeMetrics, Shutdown};
+use moneta_signing::{KeyRing, SigningKey};
+use moneta_topology::{Config, Services, Topology, services};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use serde::Serialize;
+use tokio::sync::Semaphore;
+
+use crate::broker::Broker;
+use crate::hub::TOKEN;
+use crate::load::STAGES;
+use crate::machine::{Commit, Machine, UtcTime};
+use crate::network::{self, Admin, Pair};
+use crate::svg::{COLOURS, Series, line_chart};
+
+/// Every processor must reach this share of copy's records/s.
+pub const TARGET_RATIO: f64 = 0.70;
+/// How often progress is sampled.
+const SAMPLE: Duration = Duration::from_millis(10);
+
+/// Options of a `stages` run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Contracts submitted (two events each).
+    pub contracts: u64,
+    /// MO–publisher pairs.
+    pub pairs: usize,
+    /// A stage still running after this long fails.
+    pub timeout: Duration,
+    /// Results directory.
+    pub out: PathBuf,
+}
+
+/// One timed run of a processor over a stage's input.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Timing {
+    /// Spawn → every input processed, committed, thread stopped, s.
+    pub seconds: f64,
+    /// Input records ÷ `seconds`.
+    pub records_per_sec: f64,
+    /// Spawn → first record processed, s.
+    pub startup_seconds: f64,
+    /// Input records ÷ (`seconds` − `startup_seconds`).
+    pub steady_records_per_sec: f64,
+    /// Records it counted in.
+    pub records_in: u64,
+    /// Records it sent.
+    pub records_out: u64,
+    /// Batches committed.
+    pub batches: u64,
+}
+
+/// A stage against copy.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    /// Stage name.
+    pub stage: String,
+    /// Its input topics.
+    pub inputs: Vec<String>,
+    /// Records in them.
+    pub input_records: u64,
+    /// `copy` over the same topics.
+    pub copy: Timing,
+    /// The stage itself.
+    pub processor: Timing,
+    /// `processor.records_per_sec ÷ copy.records_per_sec`.
+    pub ratio: f64,
+    /// The same on steady records/s (startup excluded).
+    pub steady_ratio: f64,
+    /// Whether `ratio` ≥ the target.
+    pub met: bool,
+}
+
+/// A `stages` run.
+#[derive(Debug, Clone, Serialize)]
+pub struct StagesReport {
+    /// `stages`.
+    pub benchmark: String,
+    /// UTC start.
+    pub started_at: String,
+    /// Machine.
+    pub machine: Machine,
+    /// Commit.
+    pub git: Commit,
+    /// Broker.
+    pub broker: String,
+    /// Contracts submitted.
+    pub contracts: u64,
+    /// Events submitted (two per contract).
+    pub events: u64,
+    /// Simulated partners.
+    pub partners: usize,
+    /// Seconds the submission through the edge took (untimed for the ratios).
+    pub submit_seconds: f64,
+    /// Runtime batch size.
+    pub max_batch_records: usize,
+    /// Runtime commit interval, ms.
+    pub commit_interval_ms: u64,
+    /// Events refused by the chain (records on the rejected topic).
+    pub rejected: u64,
+    /// One row per stage, in chain order.
+    pub rows: Vec<Row>,
+    /// The target ratio.
+    pub target_ratio: f64,
+    /// How to read it.
+    pub notes: Vec<String>,
+}
+
+/// Runs the benchmark and writes its results.
+pub fn main(options: &Options) -> anyhow::Result<()> {
+    if options.contracts == 0 || options.pairs == 0 {
+        bail!("--contracts and --pairs must be at least 1");
+    }
+    let started = UtcTime::now();
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let broker = Broker::tansu()?;
+    let dir = tempfile::Builder::new()
+        .prefix("moneta-stages-")
+        .tempdir()?;
+    let config = config(&broker.bootstrap_servers(), dir.path())?;
+    let pairs = network::network(options.pairs);
+    let (services, submit_seconds) = tokio.block_on(prepare(&config, &pairs, options.contracts))?;
+    let topology = Topology::new(&config);
+    let mut rows = Vec::new();
+    for name in STAGES {
+        let stage = topology
+            .stage(name)
+            .ok_or_else(|| anyhow!("no stage {name}"))?;
+        let input_records = count_records(&config.kafka.bootstrap_servers, &stage.inputs)?;
+        let copy_out = moneta_testkit::unique(&format!("bench-copy-{name}"));
+        let copy_dlq = moneta_testkit::unique(&format!("bench-copy-dlq-{name}"));
+        broker.create_topics(&tokio, &[&copy_out, &copy_dlq], config.topics.partitions)?;
+        eprintln!("[{name}] {input_records} input records: copy");
+        let copy = timed(&config, name, input_records, options.timeout, |runtime| {
+            let ledger = Arc::new(moneta_state::EffectLedger::open(
+                &config.state.dir.join(format!("copy-for-{name}")),
+            )?);
+            let spec = ProcessorSpec {
+                name: format!("copy-for-{name}"),
+                inputs: stage.inputs.clone(),
+                dead_letter_topic: copy_dlq.clone(),
+                instance: 0,
+            };
+            Ok((
+                runtime.spawn(
+                    spec.clone(),
+                    moneta_processors::copy::Copy::new(&copy_out),
+                    ledger,
+                    tokio.handle().clone(),
+                )?,
+                runtime.metrics.processor(&spec.name),
+            ))
+        })?;
+        eprintln!(
+            "[{name}] copy {:.0} records/s; now {name}",
+            copy.records_per_sec
+        );
+        let processor = timed(&config, name, input_records, options.timeout, |runtime| {
+            Ok((
+                topology.spawn(
+                    stage,
+                    runtime,
+                    0,
+                    &config.state.dir,
+                    tokio.handle().clone(),
+                    Some(&services),
+                )?,
+                runtime.metrics.processor(name),
+            ))
+        })?;
+        let ratio = processor.records_per_sec / copy.records_per_sec;
+        let steady_ratio = processor.steady_records_per_sec / copy.steady_records_per_sec;
+        eprintln!(
+            "[{name}] {:.0} records/s: {ratio:.2} × copy",
+            processor.records_per_sec
+        );
+        rows.push(Row {
+            stage: name.to_owned(),
+            inputs: stage.inputs.clone(),
+            input_records,
+            copy,
+            processor,
+            ratio,
+            steady_ratio,
+            met: ratio >= TARGET_RATIO,
+        });
+    }
+    let rejected = count_records(
+        &config.kafka.bootstrap_servers,
+        std::slice::from_ref(&config.contracts.topics.rejected),
+    )?;
+    let report = StagesReport {
+        benchmark: "stages".into(),
+        started_at: started.rfc3339(),
+        machine: Machine::detect(),
+        git: Commit::detect(),
+        broker: broker.label(),
+        contracts: options.contracts,
+        events: options.contracts * 2,
+        partners: options.pairs * 2,
+        submit_seconds,
+        max_batch_records: config.processing.max_batch_records,
+        commit_interval_ms: config.processing.commit_interval_ms,
+        rejected,
+        rows,
+        target_ratio: TARGET_RATIO,
+        notes: vec![
+            "Each stage runs alone, from a cold start, over its complete input (the output of the stage before it); copy runs alone over the same topics just before it. Records/s = input records ÷ (spawn → all processed, committed, stopped).".into(),
+            "Same broker (tansu, SQLite), same run, same guarantee (at_least_once), static assignment, default batching. The schema registry, state store (redb) and admin API run in the benchmark process.".into(),
+            "Absolute records/s are noisy on a shared 2-core machine; the ratio is the figure to compare.".into(),
+        ],
+    };
+    let written = write(&report, &options.out, &started)?;
+    print!("{}", markdown(&report));
+    for path in written {
+        eprintln!("wrote {}", path.display());
+    }
+    drop(tokio);
+    drop(broker);
+    Ok(())
+}
+
+/// The configuration: local defaults on free ports, state in `dir`.
+fn config(bootstrap: &str, dir: &std::path::Path) -> anyhow::Result<Config> {
+    let port = || moneta_testkit::free_port().map(|p| format!("127.0.0.1:{p}"));
+    let text = format!(
+        r#"
+[kafka]
+bootstrap_servers = "{bootstrap}"
+[processing]
+guarantee = "at_least_once"
+assignment = "static"
+[broker]
+embedded = false
+[state]
+dir = "{state}"
+[admin]
+listen = "{admin}"
+token = "{TOKEN}"
+[ingest]
+listen = "{ingest}"
+[schema_registry]
+listen = "{registry}"
+[metrics]
+listen = ""
+"#,
+        state = dir.join("state").display(),
+        admin = port()?,
+        ingest = port()?,
+        registry = port()?,
+    );
+    let path = dir.join("moneta.toml");
+    std::fs::write(&path, text)?;
+    Ok(Config::load(Some(&path))?)
+}
+
+/// Topics, registry, store, admin API and edge in this process; the
+/// network seeded; `contracts` contracts submitted. Returns the services
+/// the stages need and the seconds the submission took.
+async fn prepare(
+    config: &Config,
+    pairs: &[Pair],
+    contracts: u64,
+) -> anyhow::Result<(Services, f64)> {
+    moneta_connectors::kafka::ensure_topics(
+        &config.kafka,
+        &Topology::new(config).topics(),
+        Duration::from_secs(30),
+    )
+    .await?;
+    if let Some(registry) = services::embedded_registry(config).await? {
+        let listen = config.schema_registry.listen.parse()?;
+        tokio::spawn(registry.serve(listen, std::future::pending()));
+    }
+    let mut attempts = 0;
+    while let Err(e) = services::register_schemas(config).await {
+        attempts += 1;
+        if attempts > 50 {
+            return Err(e).context("registering schemas");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    std::fs::create_dir_all(&config.state.dir)?;
+    let store = services::open_store(config).await?;
+    let keys = KeyRing::new("moneta-1", SigningKey::from_bytes(&[0x5A; 32]))?;
+    let services = services::services(config, store.clone(), keys)?;
+
+    let admin = moneta_admin::router(moneta_admin::AdminState::new(
+        moneta_state::Registry::new(store.clone()),
+        moneta_admin::AdminToken::new(TOKEN),
+    ));
+    let listener = tokio::net::TcpListener::bind(&config.admin.listen).await?;
+    tokio::spawn(async move { axum::serve(listener, admin).await });
+    let ingest = moneta_ingest::Ingest::new(
+        config.ingest.clone(),
+        &config.kafka,
+        store,
+        services.codec.clone(),
+        &config.contracts.topics.ingest,
+        services.keys.clone(),
+    )?;
+    let app = moneta_ingest::router(Arc::new(ingest));
+    let listen = config.ingest.listen.clone();
+    tokio::spawn(async move { moneta_ingest::serve(app, &listen, std::future::pending()).await });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(&config.ingest.listen)
+        .await
+        .is_err()
+    {
+        if Instant::now() > deadline {
+            bail!("the ingest edge did not start");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    eprintln!(
+        "seeding {} partners; submitting {contracts} contracts ({} signed events) through the edge",
+        pairs.len() * 2,
+        contracts * 2
+    );
+    Admin::new(&config.admin.listen, TOKEN)
+        .seed(pairs, Some("http://127.0.0.1:9/hooks"))
+        .await?;
+    let submitted = Instant::now();
+    submit_all(
+        &format!("http://{}", config.ingest.listen),
+        pairs,
+        contracts,
+    )
+    .await?;
+    let submit_seconds = submitted.elapsed().as_secs_f64();
+    eprintln!(
+        "submitted in {submit_seconds:.1} s ({:.0} events/s)",
+        contracts as f64 * 2.0 / submit_seconds
+    );
+    Ok((services, submit_seconds))
+}
+
+/// Submits every contract, publisher first then MO, 32 contracts at a time.
+async fn submit_all(base: &str, pairs: &[Pair], contracts: u64) -> anyhow::Result<()> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let url = format!("{base}{}", network::DOMAIN_PATH);
+    let limit = Arc::new(Semaphore::new(32));
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..contracts {
+        let permit = limit.clone().acquire_owned().await?;
+        let pair = pairs[(n % pairs.len() as u64) as usize].clone();
+        let (http, url, base) = (http.clone(), url.clone(), base.to_owned());
+        tasks.spawn(async move {
+            let _permit = permit;
+            let terms = network::contract("stages", n, &pair);
+            for partner in [&pair.publisher, &pair.mo] {
+                let client = partner.client(&base);
+                let request = network::signed_submission(&client, partner, &terms)?;
+                let response = http
+                    .post(&url)
+                    .headers(request.headers)
+                    .body(request.body)
+                    .send()
+                    .await?;
+                let status = response.status();
+                if status.as_u16() != 202 {
+                    let body = response.text().await.unwrap_or_default();
+                    bail!("contract {n}: {status} {body}");
+                }
+            }
+            anyhow::Ok(())
+        });
+        while let Some(done) = tasks.try_join_next() {
+            done??;
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    Ok(())
+}
+
+type Spawned = (
+    std::thread::JoinHandle<Result<(), moneta_runtime::RuntimeError>>,
+    ProcessorMetrics,
+);
+
+/// Runs what `spawn` starts until it has counted `records` inputs, stops
+/// it, and times it.
+fn timed(
+    config: &Config,
+    name: &str,
+    records: u64,
+    timeout: Duration,
+    spawn: impl FnOnce(&Runtime) -> anyhow::Result<Spawned>,
+) -> anyhow::Result<Timing> {
+    let runtime = Runtime {
+        kafka: config.kafka.clone(),
+        processing: config.processing.clone(),
+        metrics: RuntimeMetrics::new(&prometheus::Registry::new())?,
+        shutdown: Shutdown::new(),
+    };
+    let started = Instant::now();
+    let (handle, progress) = spawn(&runtime)?;
+    let mut first = None;
+    let outcome = loop {
+        let done = progress.records_in.get();
+        let now = started.elapsed();
+        if first.is_none() && done > 0 {
+            first = Some(now);
+        }
+        if done >= records {
+            break Ok(());
+        }
+        if handle.is_finished() {
+            break Err(anyhow!("{name} stopped after {done} of {records} records"));
+        }
+        if now > timeout {
+            break Err(anyhow!("{name} timed out with {done} of {records} records"));
+        }
+        std::thread::sleep(SAMPLE);
+    };
+    runtime.shutdown.request();
+    let joined = handle
+        .join()
+        .map_err(|_| anyhow!("the {name} thread panicked"))?;
+    let seconds = started.elapsed().as_secs_f64();
+    outcome?;
+    joined.with_context(|| format!("{name} failed"))?;
+    let startup = first.map_or(0.0, |d| d.as_secs_f64());
+    let n = records as f64;
+    Ok(Timing {
+        seconds,
+        records_per_sec: n / seconds,
+        startup_seconds: startup,
+        steady_records_per_sec: n / (seconds - startup).max(1e-9),
+        records_in: progress.records_in.get(),
+        records_out: progress.records_out.get(),
+        batches: progress.committed.get(),
+    })
+}
+
+/// Records in `topics` (sum of every partition's high − low watermark).
+fn count_records(bootstrap: &str, topics: &[String]) -> anyhow::Result<u64> {
+    let consumer: BaseConsumer = moneta_testkit::kafka::client(bootstrap)
+        .set("group.id", moneta_testkit::unique("bench-count"))
+        .create()?;
+    let mut total = 0u64;
+    for topic in topics {
+        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+        for t in metadata.topics() {
+            for p in t.partitions() {
+                let (low, high) =
+                    consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(10))?;
+                total += u64::try_from(high - low).unwrap_or(0);
+            }
+        }
+    }
+    Ok(total)
+}
+
+fn markdown(report: &StagesReport) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let dirty = if report.git.dirty { " (dirty)" } else { "" };
+    let _ = writeln!(out, "# `stages` benchmark, {}\n", report.started_at);
+    let _ = writeln!(
+        out,
+        "Commit `{}`{dirty} · {} CPUs, {} · {} MiB RAM · {} · {} contracts ({} signed events from {} partners), {} refused · batches of ≤ {} records or {} ms\n",
+        report.git.commit,
+        report.machine.cpus,
+        report.machine.cpu_model,
+        report.machine.memory_mib,
+        report.broker,
+        report.contracts,
+        report.events,
+        report.partners,
+        report.rejected,
+        report.max_batch_records,
+        report.commit_interval_ms,
+    );
+    out.push_str("| Stage | Input records | copy records/s | stage records/s | Ratio | Steady ratio | Records out | ≥ 0.70 |\n|---|--:|--:|--:|--:|--:|--:|---|\n");
+    for r in &report.rows {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {} | {} |",
+            r.stage,
+            r.input_records,
+            r.copy.records_per_sec,
+            r.processor.records_per_sec,
+            r.ratio,
+            r.steady_ratio,
+            r.processor.records_out,
+            if r.met { "yes" } else { "**no**" }
+        );
+    }
+    let failing: Vec<&str> = report
+        .rows
+        .iter()
+        .filter(|r| !r.met)
+        .map(|r| r.stage.as_str())
+        .collect();
+    let _ = writeln!(
+        out,
+        "\nTarget (every processor ≥ {:.0}% of copy): {}.\n",
+        report.target_ratio * 100.0,
+        if failing.is_empty() {
+            "met".to_owned()
+        } else {
+            format!("not met by {}", failing.join(", "))
+        }
+    );
+    for n in &report.notes {
+        let _ = writeln!(out, "- {n}");
+    }
+    out
+}
+
+fn write(
+    report: &StagesReport,
+    dir: &std::path::Path,
+    date: &UtcTime,
+) -> anyhow::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let stem = dir.join(format!("stages-{}", date.date()));
+    let x: Vec<String> = report.rows.iter().map(|r| r.stage.clone()).collect();
+    let svg = line_chart(
+        &format!("stages {}: records/s, copy vs processor", report.started_at),
+        "stage (over its own input)",
+        "records/s",
+        &x,
+        &[
+            Series {
+                name: "copy".into(),
+                colour: COLOURS[0],
+                values: report
+                    .rows
+                    .iter()
+                    .map(|r| Some(r.copy.records_per_sec))
+                    .collect(),
+            },
+            Series {
+                name: "processor".into(),
+                colour: COLOURS[1],
+                values: report
+                    .rows
+                    .iter()
+                    .map(|r| Some(r.processor.records_per_sec))
+                    .collect(),
+            },
+        ],
+        false,
+        None,
+    );
+    let paths = [
+        (
+            stem.with_extension("json"),
+            serde_json::to_string_pretty(report)? + "\n",
+        ),
+        (stem.with_extension("md"), markdown(report)),
+        (stem.with_extension("svg"), svg),
+    ];
+    for (path, text) in &paths {
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(paths.into_iter().map(|(p, _)| p).collect())
+}
