@@ -23,7 +23,7 @@ use axum::Router;
 use axum::routing::{get, post};
 use moneta_admin::Problem;
 use moneta_avro::{AvroCodec, ContractEvent};
-use moneta_connectors::kafka::KafkaConfig;
+use moneta_connectors::kafka::{INGESTED_AT_HEADER, KafkaConfig};
 use moneta_domain::EventRecord;
 use moneta_signing::KeyRing;
 use moneta_state::{EventLog, Registry, StateStore};
@@ -108,10 +108,16 @@ impl Ingest {
     async fn produce(&self, event: &ContractEvent, record: &EventRecord) -> Result<(), Problem> {
         let (key, value) = submit::encode(self, event).await?;
         let traceparent = traceparent(record);
-        let headers = OwnedHeaders::new().insert(Header {
-            key: "traceparent",
-            value: Some(traceparent.as_bytes()),
-        });
+        let accepted_at = now_ms().to_string();
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: "traceparent",
+                value: Some(traceparent.as_bytes()),
+            })
+            .insert(Header {
+                key: INGESTED_AT_HEADER,
+                value: Some(accepted_at.as_bytes()),
+            });
         let delivery = self
             .producer
             .send(
@@ -143,6 +149,14 @@ fn traceparent(record: &EventRecord) -> String {
 }
 
 /// Seconds since the Unix epoch, by the edge's clock.
+/// Milliseconds since the Unix epoch, by the edge's clock.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or_default()
+}
+
 pub(crate) fn now_s() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

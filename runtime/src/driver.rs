@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use moneta_connectors::kafka::{KafkaConfig, partition_ids, probe_apis};
+use moneta_connectors::kafka::{INGESTED_AT_HEADER, KafkaConfig, partition_ids, probe_apis};
 use moneta_state::EffectLedger;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::{BorrowedMessage, Headers};
@@ -31,8 +31,13 @@ use crate::shutdown::Shutdown;
 const MAX_POLL_WAIT: Duration = Duration::from_millis(100);
 /// Longest pause between transient-failure retries.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
-/// Trace-context headers copied from each input to its outputs (W3C).
-const TRACE_HEADERS: [&str; 2] = ["traceparent", "tracestate"];
+/// Headers copied from each input to its outputs: W3C trace context and
+/// the edge's acceptance time.
+const PROPAGATED_HEADERS: [&str; 3] = ["traceparent", "tracestate", INGESTED_AT_HEADER];
+/// How often the consumer lag gauges are refreshed.
+const LAG_INTERVAL: Duration = Duration::from_secs(5);
+/// Longest one high-watermark request may hold up the loop.
+const LAG_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Which processor instance to run, on which topics.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,7 +114,12 @@ impl Runtime {
             "processor started"
         );
 
+        let mut lag_refreshed = Instant::now();
         let mut step = || -> Result<(), RuntimeError> {
+            if lag_refreshed.elapsed() >= LAG_INTERVAL {
+                lag_refreshed = Instant::now();
+                report_lag(&consumer, &lock(&engine).metrics);
+            }
             let wait = lock(&engine)
                 .batch
                 .time_left(self.processing.commit_interval())
@@ -284,6 +294,9 @@ impl Engine {
             self.metrics
                 .latency
                 .observe(started.elapsed().as_secs_f64());
+            if let Some(seconds) = since_ingest(&record) {
+                self.metrics.end_to_end.observe(seconds);
+            }
             let outcome = match result {
                 Ok(outcome) => outcome,
                 Err(ProcessError::Rejected(why)) => {
@@ -492,6 +505,43 @@ fn rewind(
     Ok(())
 }
 
+/// Sets each assigned partition's lag: its high watermark (one ListOffsets
+/// request, at most [`LAG_TIMEOUT`]) minus the consumer's position.
+fn report_lag(consumer: &BaseConsumer<Hooks>, metrics: &ProcessorMetrics) {
+    let Ok(positions) = consumer.position() else {
+        return;
+    };
+    for element in positions.elements() {
+        let Offset::Offset(position) = element.offset() else {
+            continue;
+        };
+        if let Ok((_, high)) =
+            consumer.fetch_watermarks(element.topic(), element.partition(), LAG_TIMEOUT)
+            && high >= 0
+        {
+            metrics.set_lag(
+                element.topic(),
+                element.partition(),
+                (high - position).max(0),
+            );
+        }
+    }
+}
+
+/// Seconds since the edge accepted the record's event, if it says.
+fn since_ingest(record: &Record) -> Option<f64> {
+    let accepted: i64 = std::str::from_utf8(record.header(INGESTED_AT_HEADER)?)
+        .ok()?
+        .parse()
+        .ok()?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_millis();
+    let elapsed = i64::try_from(now).ok()?.saturating_sub(accepted).max(0);
+    Some(elapsed as f64 / 1000.0)
+}
+
 fn to_record(message: &BorrowedMessage<'_>) -> Record {
     let headers = message
         .headers()
@@ -513,10 +563,10 @@ fn to_record(message: &BorrowedMessage<'_>) -> Record {
     }
 }
 
-/// `output` with the input's W3C trace context added where it has none.
+/// `output` with the input's propagated headers added where it has none.
 fn with_trace_context(record: &Record, output: &Output) -> Output {
     let mut output = output.clone();
-    for name in TRACE_HEADERS {
+    for name in PROPAGATED_HEADERS {
         if let Some(value) = record.header(name)
             && !output.headers.iter().any(|(k, _)| k == name)
         {

@@ -1,6 +1,8 @@
 //! The runtime's Prometheus metrics, labelled by processor.
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+};
 
 /// Every metric the runtime keeps, registered once per process.
 #[derive(Clone)]
@@ -13,6 +15,8 @@ pub struct RuntimeMetrics {
     producers_recreated: IntCounterVec,
     effects: IntCounterVec,
     latency: HistogramVec,
+    end_to_end: HistogramVec,
+    lag: IntGaugeVec,
 }
 
 fn counter(
@@ -38,6 +42,23 @@ impl RuntimeMetrics {
             &["processor"],
         )?;
         registry.register(Box::new(latency.clone()))?;
+        let end_to_end = HistogramVec::new(
+            HistogramOpts::new(
+                "moneta_end_to_end_seconds",
+                "Time from the edge accepting an event to this processor processing it.",
+            )
+            .buckets(prometheus::exponential_buckets(0.001, 2.0, 16)?),
+            &["processor"],
+        )?;
+        registry.register(Box::new(end_to_end.clone()))?;
+        let lag = IntGaugeVec::new(
+            Opts::new(
+                "moneta_consumer_lag",
+                "Records in an assigned partition not yet consumed (high watermark minus position).",
+            ),
+            &["processor", "topic", "partition"],
+        )?;
+        registry.register(Box::new(lag.clone()))?;
         Ok(Self {
             records_in: counter(
                 registry,
@@ -82,6 +103,8 @@ impl RuntimeMetrics {
                 &["processor", "result"],
             )?,
             latency,
+            end_to_end,
+            lag,
         })
     }
 
@@ -98,6 +121,7 @@ impl RuntimeMetrics {
             applied: self.effects.with_label_values(&[name, "applied"]),
             duplicates: self.effects.with_label_values(&[name, "duplicate"]),
             latency: self.latency.with_label_values(&[name]),
+            end_to_end: self.end_to_end.with_label_values(&[name]),
             name: name.to_owned(),
         }
     }
@@ -126,6 +150,8 @@ pub struct ProcessorMetrics {
     pub duplicates: IntCounter,
     /// Processing time per record.
     pub latency: prometheus::Histogram,
+    /// Time since the edge accepted the record's event.
+    pub end_to_end: prometheus::Histogram,
 }
 
 impl ProcessorMetrics {
@@ -135,6 +161,14 @@ impl ProcessorMetrics {
             .dead_lettered
             .with_label_values(&[self.name.as_str(), code])
             .inc();
+    }
+
+    /// Sets the consumer lag of one assigned partition.
+    pub fn set_lag(&self, topic: &str, partition: i32, lag: i64) {
+        self.metrics
+            .lag
+            .with_label_values(&[self.name.as_str(), topic, &partition.to_string()])
+            .set(lag);
     }
 
     /// Dead-lettered records with this code so far.

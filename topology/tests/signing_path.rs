@@ -519,7 +519,20 @@ async fn metrics_after_the_run(moneta: &Moneta) -> anyhow::Result<()> {
             get("moneta_batches_total", &[&label, "outcome=\"committed\""]).unwrap_or(0.0) >= 1.0,
             "{stage}: committed batches"
         );
+        // Records that came through the edge carry its acceptance time.
+        let end_to_end = get("moneta_end_to_end_seconds_count", &[&label]).unwrap_or(0.0);
+        ensure!(
+            end_to_end >= 1.0 && end_to_end <= records_in,
+            "{stage}: end-to-end samples {end_to_end} of {records_in} records"
+        );
+        let slow = get("moneta_end_to_end_seconds_sum", &[&label]).unwrap_or(f64::MAX);
+        ensure!(
+            slow / end_to_end < 60.0,
+            "{stage}: mean end-to-end latency {}s",
+            slow / end_to_end
+        );
     }
+    lag_drains_to_zero(moneta).await?;
     let accepted = get(
         "moneta_http_requests_total",
         &["route=\"POST /v1/events/{key}\"", "status=\"202\""],
@@ -544,6 +557,35 @@ async fn metrics_after_the_run(moneta: &Moneta) -> anyhow::Result<()> {
     let health = reqwest::get(format!("http://{}/healthz", moneta.metrics)).await?;
     ensure!(health.status() == 200);
     Ok(())
+}
+
+/// Every input has been consumed: each assigned partition's lag gauge
+/// reaches 0 (gauges refresh every 5 s).
+async fn lag_drains_to_zero(moneta: &Moneta) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = moneta.scrape().await?;
+        let mut pending = Vec::new();
+        for stage in ["validate", "template-check", "countersign"] {
+            let label = format!("processor=\"{stage}\"");
+            let lags: Vec<f64> = text
+                .lines()
+                .filter(|l| l.starts_with("moneta_consumer_lag{") && l.contains(&label))
+                .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+                .collect();
+            if lags.is_empty() || lags.iter().any(|lag| *lag != 0.0) {
+                pending.push(format!("{stage}: {lags:?}"));
+            }
+        }
+        if pending.is_empty() {
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "consumer lag not drained: {pending:?}"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 #[test]

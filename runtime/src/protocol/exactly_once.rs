@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::KafkaError;
 use rdkafka::producer::Producer;
 use rdkafka::{ClientConfig, TopicPartitionList};
 
@@ -12,6 +13,9 @@ use super::delivery::{DeliveryTracker, TrackedProducer, send};
 use super::{CommitProtocol, Failure};
 use crate::error::RuntimeError;
 use crate::processor::Output;
+
+/// Retries of a retriable `init_transactions` error before giving up.
+const INIT_RETRIES: u32 = 10;
 
 /// The transactional commit protocol.
 pub(crate) struct ExactlyOnce {
@@ -40,10 +44,19 @@ impl ExactlyOnce {
         let producer: TrackedProducer = config
             .create_with_context(DeliveryTracker::default())
             .map_err(RuntimeError::client("transactional producer"))?;
-        producer
-            .init_transactions(timeout)
-            .map_err(RuntimeError::client("init_transactions"))?;
-        Ok(producer)
+        // A retriable error (a coordinator still loading, a timeout on a
+        // busy machine) means "call again to resume" (librdkafka).
+        let mut attempt = 0;
+        loop {
+            match producer.init_transactions(timeout) {
+                Ok(()) => return Ok(producer),
+                Err(KafkaError::Transaction(e)) if e.is_retriable() && attempt < INIT_RETRIES => {
+                    attempt += 1;
+                    tracing::warn!(error = %e, attempt, "init_transactions: retrying");
+                }
+                Err(e) => return Err(RuntimeError::client("init_transactions")(e)),
+            }
+        }
     }
 }
 
