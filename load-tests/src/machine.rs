@@ -40,6 +40,14 @@ fn field(text: &str, name: &str) -> Option<String> {
     })
 }
 
+/// `/proc/loadavg`'s 1-, 5- and 15-minute load averages: how busy the
+/// machine was with other work when a run started.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
 /// The commit under test.
 #[derive(Debug, Clone, Serialize)]
 pub struct Commit {

@@ -243,6 +243,7 @@ fn load_scenario(
         bail!("--pairs, rates and seconds must be positive");
     }
     let started = UtcTime::now();
+    let load_average = machine::load_average();
     let settings = load::LoadSettings {
         pairs: args.pairs,
         cosign_delay_ms: args.cosign_delay_ms,
@@ -273,6 +274,7 @@ fn load_scenario(
         machine: Machine::detect(),
         git: Commit::detect(),
         broker,
+        load_average_at_start: load_average,
         settings,
         plan: phases,
         run,

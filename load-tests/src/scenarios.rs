@@ -246,6 +246,8 @@ pub struct LoadReport {
     pub git: Commit,
     /// The broker.
     pub broker: String,
+    /// Load averages (1, 5, 15 min) when the run started.
+    pub load_average_at_start: String,
     /// Generator settings.
     pub settings: LoadSettings,
     /// The phases as planned.
@@ -282,11 +284,12 @@ impl LoadReport {
         );
         let _ = writeln!(
             out,
-            "Commit `{}`{dirty} · {} CPUs, {} · {} MiB RAM · {} · {} simulated partners ({} MO–publisher pairs), co-sign {} ms after the publisher\n",
+            "Commit `{}`{dirty} · {} CPUs, {} · {} MiB RAM · load average at start {} · {} · {} simulated partners ({} MO–publisher pairs), co-sign {} ms after the publisher\n",
             self.git.commit,
             self.machine.cpus,
             self.machine.cpu_model,
             self.machine.memory_mib,
+            self.load_average_at_start,
             self.broker,
             self.settings.pairs * 2,
             self.settings.pairs,

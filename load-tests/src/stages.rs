@@ -105,6 +105,8 @@ pub struct StagesReport {
     pub git: Commit,
     /// Broker.
     pub broker: String,
+    /// Load averages (1, 5, 15 min) when the run started.
+    pub load_average_at_start: String,
     /// Contracts submitted.
     pub contracts: u64,
     /// Events submitted (two per contract).
@@ -133,6 +135,7 @@ pub fn main(options: &Options) -> anyhow::Result<()> {
         bail!("--contracts and --pairs must be at least 1");
     }
     let started = UtcTime::now();
+    let load_average = crate::machine::load_average();
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -218,6 +221,7 @@ pub fn main(options: &Options) -> anyhow::Result<()> {
         machine: Machine::detect(),
         git: Commit::detect(),
         broker: broker.label(),
+        load_average_at_start: load_average,
         contracts: options.contracts,
         events: options.contracts * 2,
         partners: options.pairs * 2,
@@ -487,11 +491,12 @@ fn markdown(report: &StagesReport) -> String {
     let _ = writeln!(out, "# `stages` benchmark, {}\n", report.started_at);
     let _ = writeln!(
         out,
-        "Commit `{}`{dirty} · {} CPUs, {} · {} MiB RAM · {} · {} contracts ({} signed events from {} partners), {} refused · batches of ≤ {} records or {} ms\n",
+        "Commit `{}`{dirty} · {} CPUs, {} · {} MiB RAM · load average at start {} · {} · {} contracts ({} signed events from {} partners), {} refused · batches of ≤ {} records or {} ms\n",
         report.git.commit,
         report.machine.cpus,
         report.machine.cpu_model,
         report.machine.memory_mib,
+        report.load_average_at_start,
         report.broker,
         report.contracts,
         report.events,
