@@ -202,6 +202,9 @@ pub struct StateConfig {
     pub scylla_nodes: String,
     /// ScyllaDB keyspace (backend `scylla`).
     pub scylla_keyspace: String,
+    /// The registry changelog topic (compacted, one partition): every
+    /// registry write, so `moneta state rebuild` can restore the registry.
+    pub registry_topic: String,
 }
 
 impl Default for StateConfig {
@@ -211,6 +214,7 @@ impl Default for StateConfig {
             dir: ".moneta/state".into(),
             scylla_nodes: "127.0.0.1:9042".into(),
             scylla_keyspace: "moneta".into(),
+            registry_topic: "moneta.registry".into(),
         }
     }
 }

@@ -1,12 +1,14 @@
 //! Moneta's topology: the configuration, the topics, and which processor
 //! reads and writes which topic. The `moneta` command is built on it.
 
+pub mod changelog;
 pub mod config;
 pub mod demo;
 pub mod observability;
 pub mod ops;
+pub mod rebuild;
 pub mod services;
 pub mod topology;
 
 pub use config::Config;
-pub use topology::{Services, Stage, Topology};
+pub use topology::{PathProcessor, Services, Stage, Topology};

@@ -61,6 +61,11 @@ enum Command {
         #[command(subcommand)]
         command: OffsetsCommand,
     },
+    /// The state store: its digest; rebuilding it from the log.
+    State {
+        #[command(subcommand)]
+        command: commands::state::StateCommand,
+    },
     /// Re-inject records (dead letters included) into a stage's input.
     Replay(commands::replay::ReplayArgs),
     /// Describe the topology: stages, topics, guarantees.
@@ -177,6 +182,7 @@ fn main() -> ExitCode {
                 command: OffsetsCommand::Reset(args),
             } => commands::offsets::reset(&config, args).await,
             Command::Replay(args) => commands::replay::replay(&config, args).await,
+            Command::State { command } => commands::state::execute(&config, command).await,
             Command::Topology {
                 command: TopologyCommand::Describe { format },
             } => commands::describe::describe(&config, format),

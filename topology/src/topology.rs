@@ -17,7 +17,9 @@ use moneta_processors::settle_aggregate::{SettleAggregate, SettlementConfig};
 use moneta_processors::template_check::TemplateCheck;
 use moneta_processors::validate::Validate;
 use moneta_processors::webhook_dispatch::WebhookDispatch;
-use moneta_runtime::{ProcessorSpec, Runtime, RuntimeError};
+use moneta_runtime::{
+    Outcome, ProcessError, Processor, ProcessorSpec, Record, Rejection, Runtime, RuntimeError,
+};
 use moneta_signing::KeyRing;
 use moneta_state::{EffectLedger, StateStore};
 use tokio::runtime::Handle;
@@ -226,43 +228,75 @@ impl Topology {
                 stage.name
             ))
         })?;
+        let processor = PathProcessor::new(stage.name, services)
+            .ok_or_else(|| RuntimeError::Thread(format!("no processor named {}", stage.name)))?;
+        runtime.spawn(spec, processor, ledger, handle)
+    }
+}
+
+/// The processor of one signing-path stage, by name: what the runtime runs
+/// and what `moneta state rebuild` feeds the stage's input topics through.
+pub enum PathProcessor {
+    /// `validate`.
+    Validate(Avro<Validate>),
+    /// `template-check`.
+    TemplateCheck(Avro<TemplateCheck>),
+    /// `countersign`.
+    Countersign(Avro<Countersign>),
+    /// `webhook-dispatch`.
+    WebhookDispatch(Avro<WebhookDispatch>),
+    /// `ledger`.
+    Ledger(Avro<Ledger>),
+    /// `settle-aggregate`.
+    SettleAggregate(Avro<SettleAggregate>),
+    /// `reconcile-match`.
+    ReconcileMatch(Avro<ReconcileMatch>),
+}
+
+impl PathProcessor {
+    /// The processor of the stage called `name` on `services`; `None` if
+    /// no signing-path stage has that name.
+    pub fn new(name: &str, services: &Services) -> Option<Self> {
         let ctx = PathContext::new(
             services.store.clone(),
             services.codec.clone(),
             services.topics.clone(),
         );
-        match stage.name {
-            "validate" => runtime.spawn(spec, Avro(Validate::new(ctx)), ledger, handle),
-            "template-check" => runtime.spawn(
-                spec,
-                Avro(TemplateCheck::new(ctx, services.rules.clone())),
-                ledger,
-                handle,
-            ),
-            "countersign" => runtime.spawn(
-                spec,
-                Avro(Countersign::new(ctx, services.keys.clone())),
-                ledger,
-                handle,
-            ),
-            "webhook-dispatch" => {
-                runtime.spawn(spec, Avro(WebhookDispatch::new(ctx)), ledger, handle)
+        Some(match name {
+            "validate" => Self::Validate(Avro(Validate::new(ctx))),
+            "template-check" => {
+                Self::TemplateCheck(Avro(TemplateCheck::new(ctx, services.rules.clone())))
             }
-            "ledger" => runtime.spawn(spec, Avro(Ledger::new(ctx)), ledger, handle),
-            "reconcile-match" => {
-                runtime.spawn(spec, Avro(ReconcileMatch::new(ctx)), ledger, handle)
-            }
-            "settle-aggregate" => runtime.spawn(
-                spec,
-                Avro(SettleAggregate::new(
-                    ctx,
-                    services.keys.clone(),
-                    services.settlement,
-                )),
-                ledger,
-                handle,
-            ),
-            other => Err(RuntimeError::Thread(format!("no processor named {other}"))),
+            "countersign" => Self::Countersign(Avro(Countersign::new(ctx, services.keys.clone()))),
+            "webhook-dispatch" => Self::WebhookDispatch(Avro(WebhookDispatch::new(ctx))),
+            "ledger" => Self::Ledger(Avro(Ledger::new(ctx))),
+            "reconcile-match" => Self::ReconcileMatch(Avro(ReconcileMatch::new(ctx))),
+            "settle-aggregate" => Self::SettleAggregate(Avro(SettleAggregate::new(
+                ctx,
+                services.keys.clone(),
+                services.settlement,
+            ))),
+            _ => return None,
+        })
+    }
+}
+
+impl Processor for PathProcessor {
+    type Input = ();
+
+    fn decode(&self, _record: &Record) -> Result<(), Rejection> {
+        Ok(())
+    }
+
+    async fn process(&mut self, _input: (), record: &Record) -> Result<Outcome, ProcessError> {
+        match self {
+            Self::Validate(p) => p.process((), record).await,
+            Self::TemplateCheck(p) => p.process((), record).await,
+            Self::Countersign(p) => p.process((), record).await,
+            Self::WebhookDispatch(p) => p.process((), record).await,
+            Self::Ledger(p) => p.process((), record).await,
+            Self::SettleAggregate(p) => p.process((), record).await,
+            Self::ReconcileMatch(p) => p.process((), record).await,
         }
     }
 }

@@ -100,6 +100,9 @@ pub async fn execute(config: &Config, command: AdminCommand) -> anyhow::Result<E
     let shown = match command {
         AdminCommand::Serve => {
             let store = open_store(config).await?;
+            let store = moneta_topology::changelog::logged(config, store)
+                .await
+                .context("registry changelog")?;
             if !config.metrics.listen.is_empty() {
                 let ops = moneta_topology::ops::Ops {
                     registry: prometheus::Registry::new(),

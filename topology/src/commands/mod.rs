@@ -11,6 +11,7 @@ pub mod offsets;
 pub mod replay;
 pub mod settlements;
 pub mod stages;
+pub mod state;
 pub mod submit;
 pub mod topics;
 

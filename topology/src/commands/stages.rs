@@ -26,6 +26,9 @@ pub async fn up(config: Config) -> anyhow::Result<ExitCode> {
     topics::create(&config).await.context("creating topics")?;
     serve_registry(&config).await?;
     let store = services::open_store(&config).await?;
+    let store = moneta_topology::changelog::logged(&config, store)
+        .await
+        .context("registry changelog")?;
     let (keys, created) = load_keys(&config, true)?;
     if let Some(note) = created {
         println!("signing     {note}");
@@ -112,7 +115,7 @@ fn print_summary(config: &Config, topology: &Topology, broker_dir: Option<String
 
 /// Starts and serves the embedded schema registry (if configured), then
 /// registers the signing path's schemas.
-async fn serve_registry(config: &Config) -> anyhow::Result<()> {
+pub async fn serve_registry(config: &Config) -> anyhow::Result<()> {
     if let Some(registry) = embedded_registry(config).await? {
         let listen =
             config.schema_registry.listen.parse().with_context(|| {

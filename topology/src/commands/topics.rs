@@ -27,6 +27,10 @@ pub async fn execute(config: &Config, command: TopicsCommand) -> anyhow::Result<
                     topic.name, topic.partitions, topic.replication_factor, topic.retention_ms
                 );
             }
+            println!(
+                "{}\tpartitions=1\treplication={}\tcleanup.policy=compact",
+                config.state.registry_topic, config.topics.replication_factor
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -43,5 +47,11 @@ pub async fn create(config: &Config) -> anyhow::Result<()> {
         };
         println!("topic {name}: {what}");
     }
+    let created = moneta_topology::changelog::ensure_topic(config).await?;
+    println!(
+        "topic {}: {}",
+        config.state.registry_topic,
+        if created { "created" } else { "exists" }
+    );
     Ok(())
 }
