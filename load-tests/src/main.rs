@@ -12,6 +12,7 @@ mod broker;
 mod hub;
 mod load;
 mod machine;
+mod micro;
 mod network;
 mod observe;
 mod procstat;
@@ -62,6 +63,19 @@ enum Command {
     Ramp(RampArgs),
     /// Load: a burst over a base rate against `moneta up`.
     Burst(BurstArgs),
+    /// Collects the criterion micro-benchmarks' estimates into results/micro-<date>.{json,md}.
+    MicroReport(MicroArgs),
+}
+
+/// Options of `micro-report`.
+#[derive(Debug, Args)]
+struct MicroArgs {
+    /// Criterion's output directory.
+    #[arg(long, default_value = "target/criterion")]
+    criterion: PathBuf,
+    /// Directory the results are written to.
+    #[arg(long, default_value = "load-tests/results")]
+    out: PathBuf,
 }
 
 /// Options every load scenario shares.
@@ -206,6 +220,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Copy(args) => copy(&args),
         Command::Webhooks(args) => webhooks_benchmark(&args),
+        Command::MicroReport(args) => micro::report(&args.criterion, &args.out),
         Command::Stages(args) => stages::main(&stages::Options {
             contracts: args.contracts,
             pairs: args.pairs,
