@@ -137,15 +137,7 @@ impl AvroCodec {
             .decode(Some(bytes))
             .await
             .map_err(|e| CodecError::from_src(schema, e))?;
-        let malformed = |message: String| CodecError::Malformed {
-            schema: schema.file(),
-            message,
-        };
-        let resolved = decoded
-            .value
-            .resolve(self.reader(schema)?)
-            .map_err(|e| malformed(e.to_string()))?;
-        apache_avro::from_value(&resolved).map_err(|e| malformed(e.to_string()))
+        to_reader(decoded.value, schema, self.reader(schema)?)
     }
 
     /// Decodes any Confluent-framed record into JSON, with its writer's schema.
@@ -165,5 +157,105 @@ impl AvroCodec {
     /// Decodes a contract-topic key.
     pub async fn decode_key(&self, bytes: &[u8]) -> Result<String, CodecError> {
         self.decode(SchemaName::ContractKey, bytes).await
+    }
+}
+
+/// Resolves a value decoded with its writer's schema to the shipped reader
+/// `schema` and deserializes it.
+fn to_reader<T: DeserializeOwned>(
+    value: apache_avro::types::Value,
+    schema: SchemaName,
+    reader: &Schema,
+) -> Result<T, CodecError> {
+    let malformed = |message: String| CodecError::Malformed {
+        schema: schema.file(),
+        message,
+    };
+    let resolved = value
+        .resolve(reader)
+        .map_err(|e| malformed(e.to_string()))?;
+    apache_avro::from_value(&resolved).map_err(|e| malformed(e.to_string()))
+}
+
+/// Decodes a Confluent-framed record whose writer's schema is already known,
+/// without a registry: what [`AvroCodec::decode`] does once it has fetched
+/// `writer` by the record's schema id (the id itself is not checked here).
+/// Used by tests and the fuzz targets.
+pub fn decode_framed<T: DeserializeOwned>(
+    schema: SchemaName,
+    writer: &Schema,
+    reader: &Schema,
+    bytes: &[u8],
+) -> Result<T, CodecError> {
+    let malformed = |message: String| CodecError::Malformed {
+        schema: schema.file(),
+        message,
+    };
+    let mut datum = match bytes {
+        [0, _, _, _, _, datum @ ..] => datum,
+        _ => return Err(malformed("not in the Confluent wire format".to_owned())),
+    };
+    let value = apache_avro::reader::datum::GenericDatumReader::builder(writer)
+        .build()
+        .and_then(|r| r.read_value(&mut datum))
+        .map_err(|e| malformed(e.to_string()))?;
+    to_reader(value, schema, reader)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ContractEvent, ContractTerms, Party, PartySignature, Source};
+
+    fn event() -> ContractEvent {
+        ContractEvent {
+            event_id: "ev-1".into(),
+            contract: ContractTerms {
+                contract_id: "c-1".into(),
+                contract_type: "subscription_charge".into(),
+                template_name: "subscription-charge".into(),
+                template_version: 1,
+                mo_id: "mo-acme".into(),
+                publisher_id: "pub-globe".into(),
+                mpass_id: None,
+                description: String::new(),
+                terms_json: "{}".into(),
+            },
+            signature: PartySignature {
+                party: Party::Publisher,
+                key_id: "key-globe-1".into(),
+                signature: "AA==".into(),
+                signed_at: 1,
+            },
+            source: Source::Kafka,
+            submitted_by: None,
+            received_at_ms: Some(5),
+        }
+    }
+
+    #[test]
+    fn decode_framed_reads_what_was_written_and_refuses_the_rest() {
+        let schema = SchemaName::ContractEvent.parse().expect("schema");
+        let value = apache_avro::to_value(event()).expect("value");
+        let datum = apache_avro::writer::datum::GenericDatumWriter::builder(&schema)
+            .build()
+            .and_then(|w| w.write_value_to_vec(value))
+            .expect("datum");
+        let mut framed = vec![0, 0, 0, 0, 7];
+        framed.extend_from_slice(&datum);
+        let back: ContractEvent =
+            decode_framed(SchemaName::ContractEvent, &schema, &schema, &framed).expect("decode");
+        assert_eq!(back, event());
+        for bad in [
+            &[][..],
+            &[1, 0, 0, 0, 7],
+            &[0, 0, 0, 0],
+            &framed[..framed.len() - 1],
+        ] {
+            let err =
+                decode_framed::<ContractEvent>(SchemaName::ContractEvent, &schema, &schema, bad)
+                    .expect_err("malformed");
+            assert!(matches!(err, CodecError::Malformed { .. }), "{err}");
+        }
     }
 }

@@ -11,7 +11,7 @@ pub mod codec;
 pub mod records;
 
 pub use catalog::{SchemaName, Subject};
-pub use codec::{AvroCodec, CodecError};
+pub use codec::{AvroCodec, CodecError, decode_framed};
 pub use records::{
     Contract, ContractEvent, ContractLogEntry, ContractStatus, ContractTerms, LedgerEntry,
     LedgerKind, MonetaSignature, Outcome, Party, PartySignature, ReconciliationReport,
