@@ -26,7 +26,7 @@ use moneta_domain::{
 use moneta_state::Registry;
 
 pub use auth::AdminToken;
-pub use problem::Problem;
+pub use problem::{Problem, ensure_problem};
 pub use resource::{Lifecycle, Resource};
 
 /// The OpenAPI document of this API.
@@ -100,6 +100,7 @@ pub fn router(state: AdminState) -> Router {
         .nest("/v1/admin", api)
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
+        .layer(axum::middleware::map_response(ensure_problem))
         .with_state(state)
 }
 

@@ -3,6 +3,7 @@
 //! - `POST /v1/events/{domain}`: submit a signed contract event ([`submit`]).
 //! - `GET /v1/events/{id}`, `GET /v1/contracts/{id}`: follow it ([`status`]).
 //! - `GET /v1/keys`: Moneta's public countersigning keys.
+//! - `GET /v1/openapi.json`: the edge's OpenAPI document ([`OPENAPI`]).
 //!
 //! Requests are authenticated with RFC 9421 signatures ([`auth`]); errors
 //! are RFC 9457 problem+json with a stable `code`.
@@ -171,16 +172,37 @@ pub fn router(ingest: Arc<Ingest>) -> Router {
         .route("/v1/events/{key}", post(submit::submit).get(status::event))
         .route("/v1/contracts/{id}", get(status::contract))
         .route("/v1/keys", get(status::keys))
+        .route("/v1/openapi.json", get(openapi))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async {
             Problem::new(
                 axum::http::StatusCode::NOT_FOUND,
                 "not_found",
                 "Not found",
-                "no such route",
+                "no such route; see /v1/openapi.json",
             )
         })
+        .method_not_allowed_fallback(|| async {
+            Problem::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "Method not allowed",
+                "this route does not accept that method; see /v1/openapi.json",
+            )
+        })
+        .layer(axum::middleware::map_response(moneta_admin::ensure_problem))
         .with_state(ingest)
+}
+
+/// The OpenAPI document of the edge (`ingest/openapi.json`).
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+/// `GET /v1/openapi.json`.
+async fn openapi() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
 }
 
 /// The edge's routes with request metrics registered in `registry`.
