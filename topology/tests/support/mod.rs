@@ -214,3 +214,43 @@ fn spawn(config: &Path, log: &Path) -> anyhow::Result<Child> {
         .stderr(log)
         .spawn()?)
 }
+
+impl Moneta {
+    /// Like [`Moneta::start`], but the process logs with the `RUST_LOG`
+    /// filter `rust_log` (e.g. `trace`), for tests that scan the log.
+    pub fn start_logging(
+        bootstrap: &str,
+        dir: &Path,
+        extra: &str,
+        rust_log: &str,
+    ) -> anyhow::Result<Self> {
+        let mut moneta = Self::start(bootstrap, dir, extra)?;
+        moneta.restart_logging(rust_log)?;
+        Ok(moneta)
+    }
+
+    /// SIGKILLs the process and starts it again (same ports and state),
+    /// logging with the `RUST_LOG` filter `rust_log`.
+    pub fn restart_logging(&mut self, rust_log: &str) -> anyhow::Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        self.child = spawn_logging(&self.config, &self.log, rust_log)?;
+        self.wait_ready()
+    }
+}
+
+fn spawn_logging(config: &Path, log: &Path, rust_log: &str) -> anyhow::Result<Child> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)?;
+    Ok(Command::new(env!("CARGO_BIN_EXE_moneta"))
+        .arg("--config")
+        .arg(config)
+        .arg("up")
+        .env("MONETA_ADMIN__TOKEN", TOKEN)
+        .env("RUST_LOG", rust_log)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()?)
+}
