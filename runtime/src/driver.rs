@@ -22,6 +22,7 @@ use crate::clients;
 use crate::config::{Assignment, Guarantee, ProcessingConfig};
 use crate::dead_letter::dead_letter;
 use crate::error::RuntimeError;
+use crate::lag::LagMonitor;
 use crate::metrics::{ProcessorMetrics, RuntimeMetrics};
 use crate::processor::{Outcome, Output, ProcessError, Processor, Record};
 use crate::protocol::{AtLeastOnce, CommitProtocol, ExactlyOnce, Failure};
@@ -34,10 +35,6 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Headers copied from each input to its outputs: W3C trace context and
 /// the edge's acceptance time.
 const PROPAGATED_HEADERS: [&str; 3] = ["traceparent", "tracestate", INGESTED_AT_HEADER];
-/// How often the consumer lag gauges are refreshed.
-const LAG_INTERVAL: Duration = Duration::from_secs(5);
-/// Longest one high-watermark request may hold up the loop.
-const LAG_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Which processor instance to run, on which topics.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,12 +111,13 @@ impl Runtime {
             "processor started"
         );
 
-        let mut lag_refreshed = Instant::now();
+        let _lag = LagMonitor::start(
+            &self.kafka,
+            &self.processing,
+            spec,
+            self.metrics.processor(&spec.name),
+        );
         let mut step = || -> Result<(), RuntimeError> {
-            if lag_refreshed.elapsed() >= LAG_INTERVAL {
-                lag_refreshed = Instant::now();
-                report_lag(&consumer, &lock(&engine).metrics);
-            }
             let wait = lock(&engine)
                 .batch
                 .time_left(self.processing.commit_interval())
@@ -503,29 +501,6 @@ fn rewind(
             })?;
     }
     Ok(())
-}
-
-/// Sets each assigned partition's lag: its high watermark (one ListOffsets
-/// request, at most [`LAG_TIMEOUT`]) minus the consumer's position.
-fn report_lag(consumer: &BaseConsumer<Hooks>, metrics: &ProcessorMetrics) {
-    let Ok(positions) = consumer.position() else {
-        return;
-    };
-    for element in positions.elements() {
-        let Offset::Offset(position) = element.offset() else {
-            continue;
-        };
-        if let Ok((_, high)) =
-            consumer.fetch_watermarks(element.topic(), element.partition(), LAG_TIMEOUT)
-            && high >= 0
-        {
-            metrics.set_lag(
-                element.topic(),
-                element.partition(),
-                (high - position).max(0),
-            );
-        }
-    }
 }
 
 /// Seconds since the edge accepted the record's event, if it says.

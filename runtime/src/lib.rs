@@ -21,6 +21,7 @@ mod config;
 pub mod dead_letter;
 mod driver;
 mod error;
+mod lag;
 mod metrics;
 mod processor;
 mod protocol;

@@ -54,7 +54,7 @@ impl RuntimeMetrics {
         let lag = IntGaugeVec::new(
             Opts::new(
                 "moneta_consumer_lag",
-                "Records in an assigned partition not yet consumed (high watermark minus position).",
+                "Records of an input partition the group has not committed yet (high watermark minus committed offset).",
             ),
             &["processor", "topic", "partition"],
         )?;
@@ -163,7 +163,7 @@ impl ProcessorMetrics {
             .inc();
     }
 
-    /// Sets the consumer lag of one assigned partition.
+    /// Sets the group's lag on one input partition.
     pub fn set_lag(&self, topic: &str, partition: i32, lag: i64) {
         self.metrics
             .lag

@@ -1,0 +1,129 @@
+//! Consumer-group lag, measured on its own thread and connection so the
+//! processing loop never waits on it: per input partition, the high
+//! watermark minus the group's committed offset.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use moneta_connectors::kafka::{KafkaConfig, partition_ids};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::clients::{group_id, transactional_id};
+use crate::config::ProcessingConfig;
+use crate::driver::ProcessorSpec;
+use crate::metrics::ProcessorMetrics;
+
+/// How often the lag gauges are refreshed.
+const INTERVAL: Duration = Duration::from_secs(5);
+/// Longest one broker request of a measurement may take.
+const TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The lag thread of one processor instance; stops when dropped.
+pub(crate) struct LagMonitor {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl LagMonitor {
+    /// Starts measuring `spec`'s group lag into `metrics`; `None` (logged)
+    /// if the client or the thread cannot be created.
+    pub(crate) fn start(
+        kafka: &KafkaConfig,
+        processing: &ProcessingConfig,
+        spec: &ProcessorSpec,
+        metrics: ProcessorMetrics,
+    ) -> Option<Self> {
+        // Never subscribes, so it never joins the group: it only reads the
+        // group's committed offsets.
+        let consumer: BaseConsumer = match kafka
+            .client_config()
+            .set("group.id", group_id(processing, spec))
+            .set(
+                "client.id",
+                format!("{}.lag", transactional_id(processing, spec)),
+            )
+            .set("enable.auto.commit", "false")
+            .create()
+        {
+            Ok(consumer) => consumer,
+            Err(error) => {
+                tracing::warn!(processor = %spec.name, %error, "no lag monitor");
+                return None;
+            }
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let (flag, topics) = (stop.clone(), spec.inputs.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("{}-{}-lag", spec.name, spec.instance))
+            .spawn(move || {
+                let mut next = Instant::now();
+                while !flag.load(Ordering::Acquire) {
+                    if Instant::now() >= next {
+                        next = Instant::now() + INTERVAL;
+                        match measure(&consumer, &topics) {
+                            Ok(lags) => {
+                                for (topic, partition, lag) in lags {
+                                    metrics.set_lag(&topic, partition, lag);
+                                }
+                            }
+                            Err(error) => tracing::debug!(%error, "lag not measured"),
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            });
+        match thread {
+            Ok(thread) => Some(Self {
+                stop,
+                thread: Some(thread),
+            }),
+            Err(error) => {
+                tracing::warn!(processor = %spec.name, %error, "no lag monitor");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for LagMonitor {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// (topic, partition, lag) of every partition of `topics`. With nothing
+/// committed, everything retained is unconsumed.
+fn measure(
+    consumer: &BaseConsumer,
+    topics: &[String],
+) -> Result<Vec<(String, i32, i64)>, KafkaError> {
+    let mut partitions = TopicPartitionList::new();
+    for topic in topics {
+        for partition in partition_ids(consumer, topic, TIMEOUT)? {
+            partitions.add_partition(topic, partition);
+        }
+    }
+    let committed = consumer.committed_offsets(partitions, TIMEOUT)?;
+    let mut lags = Vec::new();
+    for element in committed.elements() {
+        let (low, high) =
+            consumer.fetch_watermarks(element.topic(), element.partition(), TIMEOUT)?;
+        let consumed = match element.offset() {
+            Offset::Offset(offset) => offset,
+            _ => low,
+        };
+        lags.push((
+            element.topic().to_owned(),
+            element.partition(),
+            (high - consumed).max(0),
+        ));
+    }
+    Ok(lags)
+}
