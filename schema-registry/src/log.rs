@@ -84,6 +84,11 @@ impl Log {
 
 /// Creates the topic compacted, with one partition, if it does not exist.
 async fn ensure_topic(kafka: &KafkaConfig, topic: &str) -> Result<(), KafkaError> {
+    if moneta_connectors::kafka::missing_topics(kafka, &[topic], Duration::from_secs(30))?
+        .is_empty()
+    {
+        return Ok(());
+    }
     let admin: AdminClient<DefaultClientContext> = kafka.client_config().create()?;
     // Replication factor -1: the broker's `default.replication.factor`.
     let new = NewTopic::new(topic, 1, TopicReplication::Fixed(-1)).set("cleanup.policy", "compact");

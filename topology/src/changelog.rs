@@ -88,6 +88,15 @@ fn kafka(topic: &str) -> impl FnOnce(KafkaError) -> ChangelogError + '_ {
 /// `true` if it was created.
 pub async fn ensure_topic(config: &Config) -> Result<bool, ChangelogError> {
     let topic = &config.state.registry_topic;
+    let missing = moneta_connectors::kafka::missing_topics(
+        &config.kafka,
+        &[topic.as_str()],
+        Duration::from_secs(30),
+    )
+    .map_err(kafka(topic))?;
+    if missing.is_empty() {
+        return Ok(false);
+    }
     let admin: AdminClient<DefaultClientContext> = config
         .kafka
         .client_config()

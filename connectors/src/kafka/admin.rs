@@ -31,12 +31,50 @@ pub enum TopicStatus {
     Existed,
 }
 
+/// Which of `names` the broker's metadata does not list. Topics are only
+/// created when missing, so a broker without CreateTopics (librdkafka's mock
+/// cluster, with its topics made up front) works once they exist.
+pub fn missing_topics(
+    kafka: &KafkaConfig,
+    names: &[&str],
+    timeout: Duration,
+) -> Result<Vec<String>, KafkaError> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = kafka.client_config().create()?;
+    let metadata = consumer.fetch_metadata(None, timeout)?;
+    let existing: std::collections::HashSet<&str> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.error().is_none() && !t.partitions().is_empty())
+        .map(|t| t.name())
+        .collect();
+    Ok(names
+        .iter()
+        .filter(|name| !existing.contains(**name))
+        .map(|name| (*name).to_owned())
+        .collect())
+}
+
 /// Creates each topic that does not exist yet; existing topics are left as they are.
 pub async fn ensure_topics(
     kafka: &KafkaConfig,
     topics: &[TopicSpec],
     timeout: Duration,
 ) -> Result<Vec<(String, TopicStatus)>, KafkaError> {
+    let names: Vec<&str> = topics.iter().map(|t| t.name.as_str()).collect();
+    let missing = missing_topics(kafka, &names, timeout)?;
+    let mut statuses: Vec<(String, TopicStatus)> = topics
+        .iter()
+        .filter(|t| !missing.contains(&t.name))
+        .map(|t| (t.name.clone(), TopicStatus::Existed))
+        .collect();
+    let topics: Vec<&TopicSpec> = topics
+        .iter()
+        .filter(|t| missing.contains(&t.name))
+        .collect();
+    if topics.is_empty() {
+        return Ok(statuses);
+    }
     let admin: AdminClient<DefaultClientContext> = kafka.client_config().create()?;
     let retention: Vec<String> = topics.iter().map(|t| t.retention_ms.to_string()).collect();
     let new_topics: Vec<NewTopic<'_>> = topics
@@ -53,14 +91,14 @@ pub async fn ensure_topics(
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(timeout));
     let results = admin.create_topics(&new_topics, &options).await?;
-    results
-        .into_iter()
-        .map(|result| match result {
-            Ok(name) => Ok((name, TopicStatus::Created)),
-            Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => Ok((name, TopicStatus::Existed)),
-            Err((_, code)) => Err(KafkaError::AdminOp(code)),
-        })
-        .collect()
+    for result in results {
+        statuses.push(match result {
+            Ok(name) => (name, TopicStatus::Created),
+            Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => (name, TopicStatus::Existed),
+            Err((_, code)) => return Err(KafkaError::AdminOp(code)),
+        });
+    }
+    Ok(statuses)
 }
 
 /// The partition ids of `topic`, as the broker's metadata lists them.

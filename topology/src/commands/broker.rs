@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Subcommand;
 use moneta_connectors::kafka::probe_apis;
 use moneta_connectors::tansu::{Tansu, TansuOptions};
-use moneta_topology::Config;
+use moneta_topology::{Config, Topology};
 use rdkafka::mocking::MockCluster;
 
 use super::stop_signal;
@@ -37,6 +37,13 @@ pub async fn execute(config: &Config, command: BrokerCommand) -> anyhow::Result<
         }
         BrokerCommand::Mock { brokers } => {
             let cluster = MockCluster::new(brokers)?;
+            // The mock has no CreateTopics: make the configured topology's
+            // topics up front, so `moneta up` finds them.
+            for topic in Topology::new(config).topics() {
+                cluster.create_topic(&topic.name, topic.partitions, 1)?;
+            }
+            cluster.create_topic(&config.state.registry_topic, 1, 1)?;
+            cluster.create_topic(&config.schema_registry.topic, 1, 1)?;
             println!("{}", cluster.bootstrap_servers());
             std::io::stdout().flush()?;
             stop_signal().await;
