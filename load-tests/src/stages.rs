@@ -96,7 +96,7 @@ pub struct Options {
 }
 
 /// One timed run of a processor over a stage's input.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct Timing {
     /// Spawn → every input processed, committed, thread stopped, s.
     pub seconds: f64,
@@ -133,6 +133,8 @@ pub struct Row {
     pub steady_ratio: f64,
     /// Whether `ratio` ≥ the target.
     pub met: bool,
+    /// Why the stage could not be timed, if it could not.
+    pub error: Option<String>,
 }
 
 /// A `stages` run.
@@ -226,7 +228,7 @@ pub fn main(options: &Options) -> anyhow::Result<()> {
             "[{name}] copy {:.0} records/s; now {name}",
             copy.records_per_sec
         );
-        let processor = timed(&config, name, input_records, options.timeout, |runtime| {
+        let processor = match timed(&config, name, input_records, options.timeout, |runtime| {
             Ok((
                 topology.spawn(
                     stage,
@@ -238,7 +240,25 @@ pub fn main(options: &Options) -> anyhow::Result<()> {
                 )?,
                 runtime.metrics.processor(name),
             ))
-        })?;
+        }) {
+            Ok(timing) => timing,
+            Err(error) => {
+                // Report it and go on: the stages after it still have input.
+                eprintln!("[{name}] FAILED: {error:#}");
+                rows.push(Row {
+                    stage: name.to_owned(),
+                    inputs: stage.inputs.clone(),
+                    input_records,
+                    copy,
+                    processor: Timing::default(),
+                    ratio: 0.0,
+                    steady_ratio: 0.0,
+                    met: false,
+                    error: Some(format!("{error:#}")),
+                });
+                continue;
+            }
+        };
         let ratio = processor.records_per_sec / copy.records_per_sec;
         let steady_ratio = processor.steady_records_per_sec / copy.steady_records_per_sec;
         eprintln!(
@@ -254,6 +274,7 @@ pub fn main(options: &Options) -> anyhow::Result<()> {
             ratio,
             steady_ratio,
             met: ratio >= TARGET_RATIO,
+            error: None,
         });
     }
     let rejected = count_records(
@@ -473,9 +494,19 @@ fn timed(
     let started = Instant::now();
     let (handle, progress) = spawn(&runtime)?;
     let mut first = None;
+    let mut next_report = Duration::from_secs(15);
     let outcome = loop {
         let done = progress.records_in.get();
         let now = started.elapsed();
+        if now >= next_report {
+            eprintln!(
+                "  {:>5.0} s: {done}/{records} records in, {} out, {} batches",
+                now.as_secs_f64(),
+                progress.records_out.get(),
+                progress.committed.get()
+            );
+            next_report += Duration::from_secs(15);
+        }
         if first.is_none() && done > 0 {
             first = Some(now);
         }
@@ -563,6 +594,14 @@ fn markdown(report: &StagesReport) -> String {
             r.steady_ratio,
             r.processor.records_out,
             if r.met { "yes" } else { "**no**" }
+        );
+    }
+    for r in report.rows.iter().filter(|r| r.error.is_some()) {
+        let _ = writeln!(
+            out,
+            "\n{} could not be timed: {}.",
+            r.stage,
+            r.error.as_deref().unwrap_or_default()
         );
     }
     let failing: Vec<&str> = report
