@@ -27,4 +27,10 @@ if ! python3 -c "import standardwebhooks" 2>/dev/null; then
     python3 -m pip install --quiet --user standardwebhooks 2>/dev/null \
         || python3 -m pip install --quiet --user --break-system-packages standardwebhooks
 fi
+# Python venvs: scripts/api-fuzz.sh installs Schemathesis into one.
+if ! python3 -c "import venv, ensurepip" 2>/dev/null; then
+    echo "setup: installing python3-venv with apt-get"
+    apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv
+fi
 echo "setup: ok ($("$tansu_bin" --version 2>/dev/null | head -n 1))"

@@ -10,3 +10,8 @@ scripts/check-deploy.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
+# Every fuzz target for 10 s (the longer run: docs/security.md); fuzz/ is
+# its own workspace and target dir: ~10 min to build cold, seconds warm.
+scripts/fuzz.sh 10
+# Schemathesis against a running edge and admin API (~2.5 min).
+scripts/api-fuzz.sh 20
