@@ -149,7 +149,6 @@ fn traceparent(record: &EventRecord) -> String {
     format!("00-{}-{}-01", &hex[..32], &hex[32..48])
 }
 
-/// Seconds since the Unix epoch, by the edge's clock.
 /// Milliseconds since the Unix epoch, by the edge's clock.
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -158,6 +157,7 @@ fn now_ms() -> i64 {
         .unwrap_or_default()
 }
 
+/// Seconds since the Unix epoch, by the edge's clock.
 pub(crate) fn now_s() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
