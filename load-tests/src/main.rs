@@ -124,7 +124,7 @@ struct RampArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "250,500,750,1000,1250,1500,2000,2500,3000"
+        default_value = "25,50,75,100,150,200,400,700,1000"
     )]
     rates: Vec<f64>,
     /// Seconds per step.
