@@ -40,6 +40,16 @@ impl Drop for Moneta {
 impl Moneta {
     /// Starts `moneta up` on free ports, state in `dir`, plus `extra` TOML.
     pub fn start(bootstrap: &str, dir: &Path, extra: &str) -> anyhow::Result<Self> {
+        Self::start_with(bootstrap, dir, "at_least_once", extra)
+    }
+
+    /// [`Moneta::start`] under the given processing guarantee.
+    pub fn start_with(
+        bootstrap: &str,
+        dir: &Path,
+        guarantee: &str,
+        extra: &str,
+    ) -> anyhow::Result<Self> {
         let port = || moneta_testkit::free_port().map(|p| format!("127.0.0.1:{p}"));
         let (ingest, admin, registry, metrics) = (port()?, port()?, port()?, port()?);
         let config = dir.join("moneta.toml");
@@ -50,7 +60,7 @@ impl Moneta {
 [kafka]
 bootstrap_servers = "{bootstrap}"
 [processing]
-guarantee = "at_least_once"
+guarantee = "{guarantee}"
 assignment = "static"
 [broker]
 embedded = false
@@ -108,8 +118,18 @@ dead_letter = "moneta.copy.dlq"
 
     /// SIGKILLs the process and starts it again on the same ports and state.
     pub fn kill_and_restart(&mut self) -> anyhow::Result<()> {
+        self.kill_then(|| Ok(()))
+    }
+
+    /// SIGKILLs the process, runs `meanwhile`, and starts it again on the
+    /// same ports and state.
+    pub fn kill_then(
+        &mut self,
+        meanwhile: impl FnOnce() -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
         self.child.kill()?;
         self.child.wait()?;
+        meanwhile()?;
         // The ports are free again once the process is gone.
         self.child = spawn(&self.config, &self.log)?;
         self.wait_ready()
