@@ -39,13 +39,16 @@ fn json(output: &Output) -> serde_json::Value {
 
 #[test]
 fn seed_demo_then_admin_commands_show_the_demo_network() -> anyhow::Result<()> {
+    // `admin serve` mirrors registry writes to the changelog topic.
+    let tansu = moneta_testkit::tansu()?;
     let dir = tempfile::tempdir()?;
     let listen = format!("127.0.0.1:{}", moneta_testkit::free_port()?);
     let config = dir.path().join("moneta.toml");
     std::fs::write(
         &config,
         format!(
-            "[admin]\nlisten = \"{listen}\"\n[state]\ndir = \"{}\"\n",
+            "[kafka]\nbootstrap_servers = \"{}\"\n[broker]\nembedded = false\n[admin]\nlisten = \"{listen}\"\n[state]\ndir = \"{}\"\n",
+            tansu.bootstrap_servers(),
             dir.path().join("state").display()
         ),
     )?;
