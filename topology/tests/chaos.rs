@@ -14,8 +14,10 @@
 //! - `at_least_once` on tansu: kills plus one broker restart.
 //! - `exactly_once` on librdkafka's mock cluster (`moneta broker mock`, its
 //!   own process): kills only, since the mock keeps its data in memory, and
-//!   every 4–10 s, since the mock forgets transactional offset commits and
+//!   every 10–25 s, since the mock forgets transactional offset commits and
 //!   each restart replays every topic from the start.
+//!
+//! The two runs take turns (each is a whole topology on two cores).
 //!
 //! A run has at least [`MIN_KILLS`] kills; those after everything settled
 //! check that a restart recognises what was already applied.
@@ -441,7 +443,7 @@ fn chaos(broker: Broker, guarantee: &str) -> anyhow::Result<()> {
             *broker.lock().map_err(|_| anyhow::anyhow!("poisoned"))?,
             Broker::Mock(_)
         ) {
-            4_000
+            10_000
         } else {
             2_000
         };
@@ -801,13 +803,22 @@ fn verify(
     Ok(())
 }
 
+/// One chaos run at a time.
+static TURN: Mutex<()> = Mutex::new(());
+
 #[test]
 fn chaos_at_least_once_on_tansu() -> anyhow::Result<()> {
+    let _turn = TURN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     chaos(Broker::Tansu(moneta_testkit::tansu()?), "at_least_once")
 }
 
 #[test]
 fn chaos_exactly_once_on_the_mock_cluster() -> anyhow::Result<()> {
+    let _turn = TURN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mock = moneta_testkit::MockProcess::spawn(Path::new(env!("CARGO_BIN_EXE_moneta")))?;
     chaos(Broker::Mock(mock), "exactly_once")
 }
