@@ -11,7 +11,6 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use moneta_connectors::kafka::{INGESTED_AT_HEADER, KafkaConfig, partition_ids, probe_apis};
-use moneta_state::EffectLedger;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::{BorrowedMessage, Headers};
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
@@ -27,6 +26,7 @@ use crate::metrics::{ProcessorMetrics, RuntimeMetrics};
 use crate::processor::{Outcome, Output, ProcessError, Processor, Record};
 use crate::protocol::{AtLeastOnce, CommitProtocol, ExactlyOnce, Failure};
 use crate::shutdown::Shutdown;
+use crate::stores::Stores;
 
 /// Longest a single consumer poll waits, so stop requests are seen quickly.
 const MAX_POLL_WAIT: Duration = Duration::from_millis(100);
@@ -68,13 +68,14 @@ impl Runtime {
         &self,
         spec: ProcessorSpec,
         processor: P,
-        ledger: Arc<EffectLedger>,
+        stores: impl Into<Stores>,
         handle: Handle,
     ) -> Result<JoinHandle<Result<(), RuntimeError>>, RuntimeError> {
         let runtime = self.clone();
+        let stores = stores.into();
         std::thread::Builder::new()
             .name(format!("{}-{}", spec.name, spec.instance))
-            .spawn(move || runtime.run(&spec, processor, ledger, &handle))
+            .spawn(move || runtime.run(&spec, processor, stores, &handle))
             .map_err(|e| RuntimeError::Thread(e.to_string()))
     }
 
@@ -84,14 +85,15 @@ impl Runtime {
         &self,
         spec: &ProcessorSpec,
         mut processor: P,
-        ledger: Arc<EffectLedger>,
+        stores: impl Into<Stores>,
         handle: &Handle,
     ) -> Result<(), RuntimeError> {
         let protocol = self.protocol(spec)?;
         let engine = Arc::new(Mutex::new(Engine {
             protocol,
             batch: Batch::default(),
-            ledger,
+            stores: stores.into(),
+            handle: handle.clone(),
             metrics: self.metrics.processor(&spec.name),
             processing: self.processing.clone(),
             shutdown: self.shutdown.clone(),
@@ -262,7 +264,9 @@ enum Step {
 struct Engine {
     protocol: Box<dyn CommitProtocol<Hooks>>,
     batch: Batch,
-    ledger: Arc<EffectLedger>,
+    stores: Stores,
+    /// Drives the state store's async flush from this thread.
+    handle: Handle,
     metrics: ProcessorMetrics,
     processing: ProcessingConfig,
     shutdown: Shutdown,
@@ -348,12 +352,19 @@ impl Engine {
         }
     }
 
-    /// Applies the batch's effects, then commits its outputs and offsets.
+    /// Makes the batch's state writes durable and applies its effects,
+    /// then commits its outputs and offsets.
     fn commit(&mut self, consumer: &BaseConsumer<Hooks>) -> Result<Step, RuntimeError> {
         if self.batch.is_empty() {
             return Ok(Step::Continue);
         }
-        match self.ledger.apply(self.batch.effects()) {
+        if let Some(state) = &self.stores.state
+            && let Err(error) = self.handle.block_on(state.flush())
+        {
+            tracing::warn!(%error, "flushing the state store failed; redoing the batch");
+            return self.abort();
+        }
+        match self.stores.ledger.apply(self.batch.effects()) {
             Ok(applied) => {
                 self.metrics.applied.inc_by(applied.new);
                 self.metrics.duplicates.inc_by(applied.duplicates);

@@ -12,7 +12,8 @@
 //!
 //! Under both, effects are applied through the [`moneta_state::EffectLedger`]
 //! keyed by deterministic ids, so a retry, a crash or a replay never applies
-//! one twice. Undecodable or rejected records go to a dead-letter topic and
+//! one twice. A processor's state store is flushed before each commit
+//! ([`Stores`]). Undecodable or rejected records go to a dead-letter topic and
 //! processing goes on.
 
 mod batch;
@@ -26,6 +27,7 @@ mod metrics;
 mod processor;
 mod protocol;
 mod shutdown;
+mod stores;
 
 pub use clients::{group_id, transactional_id};
 pub use config::{Assignment, Guarantee, ProcessingConfig};
@@ -34,3 +36,4 @@ pub use error::RuntimeError;
 pub use metrics::{ProcessorMetrics, RuntimeMetrics};
 pub use processor::{Effect, Outcome, Output, ProcessError, Processor, Record, Rejection};
 pub use shutdown::Shutdown;
+pub use stores::Stores;

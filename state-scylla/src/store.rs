@@ -1027,6 +1027,17 @@ impl StateStore for ScyllaStore {
         Ok(out)
     }
 
+    /// A write is durable when ScyllaDB acknowledges it (at the session's
+    /// consistency), so there is nothing to flush.
+    async fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Writes are durable when acknowledged: the same store.
+    fn deferred(&self) -> Arc<dyn StateStore> {
+        Arc::new(self.clone())
+    }
+
     async fn search_contracts(&self, query: &ContractQuery) -> Result<Vec<Stored>, StoreError> {
         let Some((from, to)) = created_range(query) else {
             return Ok(Vec::new());

@@ -554,6 +554,86 @@ pub async fn contract_events_are_listed(store: Arc<dyn StateStore>) {
     );
 }
 
+/// A deferred handle's writes are visible at once through every handle,
+/// the two handles see one compare-and-set, and flushes succeed, also with
+/// many writers at once.
+pub async fn deferred_writes_are_shared_and_flushed(store: Arc<dyn StateStore>) {
+    let deferred = store.deferred();
+    let (id, name) = (unique("deferred-org"), unique("name"));
+    let rev = deferred
+        .put(
+            Kind::Organization,
+            &id,
+            b"{\"v\":1}",
+            &[("name", name.clone())],
+            Expect::Absent,
+        )
+        .await
+        .expect("deferred create");
+    assert_eq!(rev, 1);
+    let seen = store.get(Kind::Organization, &id).await.expect("get");
+    assert_eq!(seen.map(|s| s.revision), Some(1), "plain handle sees it");
+    let found = store
+        .lookup(Kind::Organization, "name", &name)
+        .await
+        .expect("lookup");
+    assert_eq!(found.len(), 1, "its index entry is visible too");
+    let duplicate = store
+        .put(Kind::Organization, &id, b"{}", &[], Expect::Absent)
+        .await;
+    assert!(
+        matches!(duplicate, Err(StoreError::Conflict { found: 1, .. })),
+        "plain handle conflicts with the deferred write: {duplicate:?}"
+    );
+
+    let contract = unique("deferred-contract");
+    let k = keys("mo", "pub", "subscription_charge", 1_700_000_000);
+    assert_eq!(
+        deferred
+            .apply_contract(write(&contract, "e1", 0, &k))
+            .await
+            .expect("deferred apply"),
+        ContractApplied::Applied { version: 1 }
+    );
+    assert_eq!(
+        store
+            .apply_contract(write(&contract, "e1", 0, &k))
+            .await
+            .expect("replay"),
+        ContractApplied::AlreadyApplied { version: 1 }
+    );
+    assert_eq!(
+        store
+            .apply_contract(write(&contract, "e2", 0, &k))
+            .await
+            .expect("stale"),
+        ContractApplied::Conflict { current: 1 }
+    );
+    deferred
+        .flush()
+        .await
+        .expect("flush through the deferred handle");
+
+    let mut tasks = Vec::new();
+    for w in 0..16 {
+        let (handle, flusher) = (store.deferred(), Arc::clone(&store));
+        let id = format!("{id}-{w}");
+        tasks.push(tokio::spawn(async move {
+            handle
+                .put(Kind::Organization, &id, b"{}", &[], Expect::Absent)
+                .await
+                .expect("concurrent deferred create");
+            flusher.flush().await.expect("concurrent flush");
+            id
+        }));
+    }
+    for task in tasks {
+        let id = task.await.expect("writer");
+        let stored = store.get(Kind::Organization, &id).await.expect("get");
+        assert_eq!(stored.map(|s| s.revision), Some(1), "{id}");
+    }
+}
+
 /// Generates one `#[tokio::test]` per conformance check for a backend.
 /// `$store` is an async block returning `Option<Arc<dyn StateStore>>`
 /// (`None` skips, e.g. when no ScyllaDB address is configured).
@@ -568,7 +648,8 @@ macro_rules! conformance_tests {
             concurrent_writers_race_safely,
             contracts_are_searchable,
             records_are_restored_at_their_revision,
-            contract_events_are_listed);
+            contract_events_are_listed,
+            deferred_writes_are_shared_and_flushed);
     };
     (@each $store:expr; $($check:ident),+) => {
         $(

@@ -2,15 +2,17 @@
 //! ledger's module for why redb). A write is one redb transaction, so
 //! records, their index entries and a contract's event id land together or
 //! not at all, even under SIGKILL; redb serialises write transactions,
-//! which makes the compare-and-set exact.
+//! which makes the compare-and-set exact. Writes made at the same time
+//! share one fsync ([`crate::group_commit`]).
 
 use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use moneta_domain::Kind;
-use redb::{Database, ReadableTable, TableDefinition};
+use redb::{Database, ReadableTable, TableDefinition, WriteTransaction};
 
+use crate::group_commit::GroupCommit;
 use crate::store::{
     ContractApplied, ContractKeys, ContractQuery, ContractWrite, Expect, StateStore, StoreError,
     Stored,
@@ -38,7 +40,36 @@ fn backend<E: std::fmt::Display>(e: E) -> StoreError {
 /// The embedded, crash-safe state store.
 #[derive(Clone)]
 pub struct EmbeddedStore {
-    db: Arc<Database>,
+    shared: Arc<Shared>,
+    /// Whether writes return before they are durable ([`StateStore::deferred`]).
+    deferred: bool,
+}
+
+/// The database and its group commit, shared by every handle.
+struct Shared {
+    db: Database,
+    commits: GroupCommit,
+}
+
+impl Shared {
+    /// Commits `txn`; unless `deferred`, waits until it is durable.
+    fn commit(&self, txn: WriteTransaction, deferred: bool) -> Result<(), StoreError> {
+        let number = self.commits.commit(txn)?;
+        self.durable(number, deferred)
+    }
+
+    /// For a write that changed nothing: unless `deferred`, waits until
+    /// every write it may have observed is durable.
+    fn settle(&self, deferred: bool) -> Result<(), StoreError> {
+        self.durable(self.commits.written(), deferred)
+    }
+
+    fn durable(&self, number: u64, deferred: bool) -> Result<(), StoreError> {
+        if deferred {
+            return Ok(());
+        }
+        self.commits.wait_durable(&self.db, number)
+    }
 }
 
 impl EmbeddedStore {
@@ -59,19 +90,55 @@ impl EmbeddedStore {
         txn.open_table(CONTRACT_EVENTS).map_err(backend)?;
         txn.open_table(CONTRACT_INDEX).map_err(backend)?;
         txn.commit().map_err(backend)?;
-        Ok(Self { db: Arc::new(db) })
+        Ok(Self {
+            shared: Arc::new(Shared {
+                db,
+                commits: GroupCommit::default(),
+            }),
+            deferred: false,
+        })
     }
 
-    /// Runs blocking redb work off the async worker threads.
+    /// Runs blocking redb work off the async worker threads, with this
+    /// handle's durability.
     async fn blocking<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Database, Committer<'_>) -> Result<T, StoreError> + Send + 'static,
     {
-        let db = Arc::clone(&self.db);
-        tokio::task::spawn_blocking(move || work(&db))
-            .await
-            .map_err(backend)?
+        let shared = Arc::clone(&self.shared);
+        let deferred = self.deferred;
+        tokio::task::spawn_blocking(move || {
+            work(
+                &shared.db,
+                Committer {
+                    shared: &shared,
+                    deferred,
+                },
+            )
+        })
+        .await
+        .map_err(backend)?
+    }
+}
+
+/// How a write ends: committed or settled, with the handle's durability.
+struct Committer<'a> {
+    shared: &'a Shared,
+    deferred: bool,
+}
+
+impl Committer<'_> {
+    /// Commits `txn`.
+    fn commit(&self, txn: WriteTransaction) -> Result<(), StoreError> {
+        self.shared.commit(txn, self.deferred)
+    }
+
+    /// Ends a write that changed nothing: aborts `txn`, then waits as
+    /// [`Shared::settle`] does.
+    fn settle(&self, txn: WriteTransaction) -> Result<(), StoreError> {
+        txn.abort().map_err(backend)?;
+        self.shared.settle(self.deferred)
     }
 }
 
@@ -90,11 +157,11 @@ impl StateStore for EmbeddedStore {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), v.clone()))
             .collect();
-        self.blocking(move |db| {
+        self.blocking(move |db, committer| {
             let kind = kind.as_str();
             let encoded = serde_json::to_vec(&entries).map_err(backend)?;
             let txn = db.begin_write().map_err(backend)?;
-            let revision = {
+            let written = 'decide: {
                 let mut docs = txn.open_table(DOCS).map_err(backend)?;
                 let mut index = txn.open_table(INDEX).map_err(backend)?;
                 let current = docs.get((kind, id.as_str())).map_err(backend)?.map(|g| {
@@ -107,12 +174,7 @@ impl StateStore for EmbeddedStore {
                     Expect::Revision(r) => current.is_some() && found == r,
                 };
                 if !ok {
-                    return Err(StoreError::Conflict {
-                        kind,
-                        id,
-                        expected: expect,
-                        found,
-                    });
+                    break 'decide Err(found);
                 }
                 if let Some((_, old)) = current {
                     let old: Vec<(String, String)> =
@@ -134,10 +196,23 @@ impl StateStore for EmbeddedStore {
                     (revision, body.as_slice(), encoded.as_slice()),
                 )
                 .map_err(backend)?;
-                revision
+                Ok(revision)
             };
-            txn.commit().map_err(backend)?;
-            Ok(revision)
+            match written {
+                Ok(revision) => {
+                    committer.commit(txn)?;
+                    Ok(revision)
+                }
+                Err(found) => {
+                    committer.settle(txn)?;
+                    Err(StoreError::Conflict {
+                        kind,
+                        id,
+                        expected: expect,
+                        found,
+                    })
+                }
+            }
         })
         .await
     }
@@ -155,7 +230,7 @@ impl StateStore for EmbeddedStore {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), v.clone()))
             .collect();
-        self.blocking(move |db| {
+        self.blocking(move |db, committer| {
             let kind = kind.as_str();
             let encoded = serde_json::to_vec(&entries).map_err(backend)?;
             let txn = db.begin_write().map_err(backend)?;
@@ -186,14 +261,14 @@ impl StateStore for EmbeddedStore {
                 )
                 .map_err(backend)?;
             }
-            txn.commit().map_err(backend)
+            committer.commit(txn)
         })
         .await
     }
 
     async fn contract_events(&self, contract_id: &str) -> Result<Vec<(String, u64)>, StoreError> {
         let contract_id = contract_id.to_owned();
-        self.blocking(move |db| {
+        self.blocking(move |db, _| {
             let txn = db.begin_read().map_err(backend)?;
             let events = txn.open_table(CONTRACT_EVENTS).map_err(backend)?;
             let mut out = Vec::new();
@@ -215,7 +290,7 @@ impl StateStore for EmbeddedStore {
 
     async fn get(&self, kind: Kind, id: &str) -> Result<Option<Stored>, StoreError> {
         let id = id.to_owned();
-        self.blocking(move |db| {
+        self.blocking(move |db, _| {
             let txn = db.begin_read().map_err(backend)?;
             let docs = txn.open_table(DOCS).map_err(backend)?;
             let found = docs.get((kind.as_str(), id.as_str())).map_err(backend)?;
@@ -238,7 +313,7 @@ impl StateStore for EmbeddedStore {
         value: &str,
     ) -> Result<Vec<Stored>, StoreError> {
         let (index, value) = (index.to_owned(), value.to_owned());
-        self.blocking(move |db| {
+        self.blocking(move |db, _| {
             let kind = kind.as_str();
             let txn = db.begin_read().map_err(backend)?;
             let entries = txn.open_table(INDEX).map_err(backend)?;
@@ -274,7 +349,7 @@ impl StateStore for EmbeddedStore {
         limit: usize,
     ) -> Result<Vec<Stored>, StoreError> {
         let after = after.map(str::to_owned);
-        self.blocking(move |db| {
+        self.blocking(move |db, _| {
             let kind = kind.as_str();
             let txn = db.begin_read().map_err(backend)?;
             let docs = txn.open_table(DOCS).map_err(backend)?;
@@ -303,7 +378,7 @@ impl StateStore for EmbeddedStore {
 
     async fn get_contract(&self, id: &str) -> Result<Option<Stored>, StoreError> {
         let id = id.to_owned();
-        self.blocking(move |db| {
+        self.blocking(move |db, _| {
             let txn = db.begin_read().map_err(backend)?;
             let contracts = txn.open_table(CONTRACTS).map_err(backend)?;
             let found = contracts.get(id.as_str()).map_err(backend)?;
@@ -320,22 +395,22 @@ impl StateStore for EmbeddedStore {
     }
 
     async fn apply_contract(&self, write: ContractWrite) -> Result<ContractApplied, StoreError> {
-        self.blocking(move |db| {
+        self.blocking(move |db, committer| {
             let id = write.contract_id.as_str();
             let txn = db.begin_write().map_err(backend)?;
-            let outcome = {
+            let outcome = 'decide: {
                 let mut contracts = txn.open_table(CONTRACTS).map_err(backend)?;
                 let mut events = txn.open_table(CONTRACT_EVENTS).map_err(backend)?;
                 let mut index = txn.open_table(CONTRACT_INDEX).map_err(backend)?;
                 if let Some(g) = events.get((id, write.event_id.as_str())).map_err(backend)? {
-                    return Ok(ContractApplied::AlreadyApplied { version: g.value() });
+                    break 'decide ContractApplied::AlreadyApplied { version: g.value() };
                 }
                 let current = contracts
                     .get(id)
                     .map_err(backend)?
                     .map_or(0, |g| g.value().0);
                 if current != write.expected_version {
-                    return Ok(ContractApplied::Conflict { current });
+                    break 'decide ContractApplied::Conflict { current };
                 }
                 let version = current + 1;
                 let keys = serde_json::to_vec(&write.keys).map_err(backend)?;
@@ -355,7 +430,10 @@ impl StateStore for EmbeddedStore {
                 }
                 ContractApplied::Applied { version }
             };
-            txn.commit().map_err(backend)?;
+            match outcome {
+                ContractApplied::Applied { .. } => committer.commit(txn)?,
+                _ => committer.settle(txn)?,
+            }
             Ok(outcome)
         })
         .await
@@ -363,7 +441,7 @@ impl StateStore for EmbeddedStore {
 
     async fn search_contracts(&self, query: &ContractQuery) -> Result<Vec<Stored>, StoreError> {
         let query = query.clone();
-        self.blocking(move |db| {
+        self.blocking(move |db, _| {
             let (field, value) = query.scan_entry();
             let txn = db.begin_read().map_err(backend)?;
             let index = txn.open_table(CONTRACT_INDEX).map_err(backend)?;
@@ -399,5 +477,19 @@ impl StateStore for EmbeddedStore {
             Ok(out)
         })
         .await
+    }
+
+    async fn flush(&self) -> Result<(), StoreError> {
+        let shared = Arc::clone(&self.shared);
+        tokio::task::spawn_blocking(move || shared.settle(false))
+            .await
+            .map_err(backend)?
+    }
+
+    fn deferred(&self) -> Arc<dyn StateStore> {
+        Arc::new(Self {
+            shared: Arc::clone(&self.shared),
+            deferred: true,
+        })
     }
 }

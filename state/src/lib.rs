@@ -14,6 +14,7 @@ pub mod conformance;
 mod deliveries;
 mod embedded;
 mod events;
+mod group_commit;
 mod ledger;
 pub mod rebuild;
 mod registry;

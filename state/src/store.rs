@@ -4,6 +4,8 @@
 //! indexes; contracts are versioned documents changed only by
 //! [`StateStore::apply_contract`], a compare-and-set keyed by event id.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use moneta_domain::Kind;
 use serde::{Deserialize, Serialize};
@@ -237,4 +239,17 @@ pub trait StateStore: Send + Sync {
     /// The events applied to a contract and the version each produced,
     /// by event id.
     async fn contract_events(&self, contract_id: &str) -> Result<Vec<(String, u64)>, StoreError>;
+
+    /// Makes every write that returned before this call durable, through
+    /// any handle on the same store.
+    async fn flush(&self) -> Result<(), StoreError>;
+
+    /// A handle on the same data whose writes may return before they are
+    /// durable: they are visible at once and durable after the next
+    /// [`StateStore::flush`]. A crash loses only a suffix of such writes,
+    /// never one followed by a durable write. What the processor runtime
+    /// gives stages, flushing once per batch before it commits offsets.
+    /// Backends whose writes are durable when acknowledged return a plain
+    /// handle.
+    fn deferred(&self) -> Arc<dyn StateStore>;
 }

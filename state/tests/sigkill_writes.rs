@@ -5,6 +5,11 @@
 //! set): it applies events to one contract and rewrites one registry record,
 //! printing each acknowledged version; the test kills it mid-stream, then
 //! reopens the store and checks every acknowledged version is there.
+//!
+//! Through a deferred handle (`STATE_WRITER_DEFERRED` set) a write is
+//! acknowledged by the next flush, every fifth pair; what survives must
+//! still be a prefix of the writes: never a record rewrite without the
+//! contract version written before it.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -27,8 +32,10 @@ fn body(version: u64) -> Vec<u8> {
     .into_bytes()
 }
 
-async fn writer(dir: &str) -> anyhow::Result<()> {
-    let store = EmbeddedStore::open(std::path::Path::new(dir))?;
+/// Writes until killed; through a deferred handle when `deferred`.
+async fn writer(dir: &str, deferred: bool) -> anyhow::Result<()> {
+    let plain: Arc<dyn StateStore> = Arc::new(EmbeddedStore::open(std::path::Path::new(dir))?);
+    let store = if deferred { plain.deferred() } else { plain };
     let mut version = store
         .get_contract(CONTRACT)
         .await?
@@ -57,7 +64,14 @@ async fn writer(dir: &str) -> anyhow::Result<()> {
         revision = store
             .put(Kind::Organization, RECORD, &body(revision + 1), &[], expect)
             .await?;
-        println!("acked {version} {revision}");
+        if deferred {
+            if version % 5 == 0 {
+                store.flush().await?;
+                println!("acked {version} {revision}");
+            }
+        } else {
+            println!("acked {version} {revision}");
+        }
     }
 }
 
@@ -72,19 +86,39 @@ fn parse_ack(line: &str) -> Option<(u64, u64)> {
 
 #[test]
 fn sigkill_during_writes_loses_no_acknowledged_write_and_tears_none() -> anyhow::Result<()> {
+    kill_rounds(
+        "sigkill_during_writes_loses_no_acknowledged_write_and_tears_none",
+        false,
+    )
+}
+
+#[test]
+fn sigkill_during_deferred_writes_loses_no_flushed_write_and_keeps_a_prefix() -> anyhow::Result<()>
+{
+    kill_rounds(
+        "sigkill_during_deferred_writes_loses_no_flushed_write_and_keeps_a_prefix",
+        true,
+    )
+}
+
+/// Runs this test (`name`) as a writer three times, killing it each time,
+/// and checks the store after every kill.
+fn kill_rounds(name: &str, deferred: bool) -> anyhow::Result<()> {
     if let Ok(dir) = std::env::var("STATE_WRITER_DIR") {
-        return tokio::runtime::Runtime::new()?.block_on(writer(&dir));
+        let deferred = std::env::var_os("STATE_WRITER_DEFERRED").is_some();
+        return tokio::runtime::Runtime::new()?.block_on(writer(&dir, deferred));
     }
     let dir = tempfile::tempdir()?;
     let mut acked = (0u64, 0u64);
     for round in 1..=3 {
-        let mut child = Command::new(std::env::current_exe()?)
-            .args([
-                "--exact",
-                "sigkill_during_writes_loses_no_acknowledged_write_and_tears_none",
-                "--nocapture",
-            ])
-            .env("STATE_WRITER_DIR", dir.path())
+        let mut command = Command::new(std::env::current_exe()?);
+        command
+            .args(["--exact", name, "--nocapture"])
+            .env("STATE_WRITER_DIR", dir.path());
+        if deferred {
+            command.env("STATE_WRITER_DEFERRED", "1");
+        }
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()?;
@@ -120,18 +154,28 @@ fn sigkill_during_writes_loses_no_acknowledged_write_and_tears_none() -> anyhow:
             ))
         })?;
         let (contract, record) = (contract.expect("contract"), record.expect("record"));
-        // Nothing acknowledged is lost; at most the one in flight is added.
+        // Nothing acknowledged is lost; without deferral, at most the
+        // write in flight is added.
+        let most = if deferred { u64::MAX } else { acked.0 + 1 };
         assert!(
-            (acked.0..=acked.0 + 1).contains(&contract.revision),
+            (acked.0..=most).contains(&contract.revision),
             "contract {} vs acked {}",
             contract.revision,
             acked.0
         );
         assert!(
-            (acked.1..=acked.1 + 1).contains(&record.revision),
+            (acked.1..=most).contains(&record.revision),
             "record {} vs acked {}",
             record.revision,
             acked.1
+        );
+        // What survived is a prefix of the writes: record rewrite n always
+        // follows contract version n and precedes version n + 1.
+        assert!(
+            record.revision + 1 == contract.revision || record.revision == contract.revision,
+            "not a prefix: contract v{} with record r{}",
+            contract.revision,
+            record.revision
         );
         // Nothing is torn: the body is whole and matches its version.
         assert_eq!(contract.body, body(contract.revision));

@@ -377,6 +377,8 @@ impl StateStore for LoggedStore {
         }
         let _order = self.log.order.lock().await;
         let revision = self.inner.put(kind, id, body, indexes, expect).await?;
+        // Durable before it is mirrored, even through a deferred handle.
+        self.inner.flush().await?;
         let stored = Stored {
             id: id.to_owned(),
             revision,
@@ -446,6 +448,17 @@ impl StateStore for LoggedStore {
 
     async fn contract_events(&self, contract_id: &str) -> Result<Vec<(String, u64)>, StoreError> {
         self.inner.contract_events(contract_id).await
+    }
+
+    async fn flush(&self) -> Result<(), StoreError> {
+        self.inner.flush().await
+    }
+
+    fn deferred(&self) -> Arc<dyn StateStore> {
+        Arc::new(Self {
+            inner: self.inner.deferred(),
+            log: Arc::clone(&self.log),
+        })
     }
 }
 

@@ -319,6 +319,8 @@ pub async fn rebuild(
             }
         }
     }
+    // The stages wrote through deferred handles.
+    fresh.flush().await?;
     Ok(report)
 }
 

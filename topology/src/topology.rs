@@ -19,6 +19,7 @@ use moneta_processors::validate::Validate;
 use moneta_processors::webhook_dispatch::WebhookDispatch;
 use moneta_runtime::{
     Outcome, ProcessError, Processor, ProcessorSpec, Record, Rejection, Runtime, RuntimeError,
+    Stores,
 };
 use moneta_signing::KeyRing;
 use moneta_state::{EffectLedger, StateStore};
@@ -230,12 +231,14 @@ impl Topology {
         })?;
         let processor = PathProcessor::new(stage.name, services)
             .ok_or_else(|| RuntimeError::Thread(format!("no processor named {}", stage.name)))?;
-        runtime.spawn(spec, processor, ledger, handle)
+        let stores = Stores::new(ledger, services.store.clone());
+        runtime.spawn(spec, processor, stores, handle)
     }
 }
 
 /// The processor of one signing-path stage, by name: what the runtime runs
 /// and what `moneta state rebuild` feeds the stage's input topics through.
+/// It writes through a deferred handle: whoever drives it flushes the store.
 pub enum PathProcessor {
     /// `validate`.
     Validate(Avro<Validate>),
@@ -257,8 +260,10 @@ impl PathProcessor {
     /// The processor of the stage called `name` on `services`; `None` if
     /// no signing-path stage has that name.
     pub fn new(name: &str, services: &Services) -> Option<Self> {
+        // Stage writes are made durable once per batch: the runtime
+        // flushes the store before it commits (`Topology::spawn`).
         let ctx = PathContext::new(
-            services.store.clone(),
+            services.store.deferred(),
             services.codec.clone(),
             services.topics.clone(),
         );
