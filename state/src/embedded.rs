@@ -99,8 +99,11 @@ impl EmbeddedStore {
         })
     }
 
-    /// Runs blocking redb work off the async worker threads, with this
-    /// handle's durability.
+    /// Runs blocking redb work with this handle's durability: off the
+    /// async worker threads, or on the calling thread for a deferred handle
+    /// (whose callers are threads that may block, see
+    /// [`StateStore::deferred`]): a hop to the blocking pool per call is
+    /// most of a read's cost, and more when the CPU is busy.
     async fn blocking<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -108,6 +111,15 @@ impl EmbeddedStore {
     {
         let shared = Arc::clone(&self.shared);
         let deferred = self.deferred;
+        if deferred {
+            return work(
+                &shared.db,
+                Committer {
+                    shared: &shared,
+                    deferred,
+                },
+            );
+        }
         tokio::task::spawn_blocking(move || {
             work(
                 &shared.db,

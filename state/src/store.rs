@@ -249,7 +249,9 @@ pub trait StateStore: Send + Sync {
     /// [`StateStore::flush`]. A crash loses only a suffix of such writes,
     /// never one followed by a durable write. What the processor runtime
     /// gives stages, flushing once per batch before it commits offsets.
-    /// Backends whose writes are durable when acknowledged return a plain
-    /// handle.
+    /// The handle may work on the calling thread, blocking it: use it from
+    /// threads that may block (the runtime's processor threads), not from
+    /// async workers. Backends whose writes are durable when acknowledged
+    /// return a plain handle.
     fn deferred(&self) -> Arc<dyn StateStore>;
 }
