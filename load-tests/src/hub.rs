@@ -182,6 +182,7 @@ bootstrap_servers = "{bootstrap}"
 [processing]
 guarantee = "at_least_once"
 assignment = "static"
+fetch_wait_max_ms = 25
 [broker]
 embedded = false
 [state]

@@ -326,6 +326,7 @@ bootstrap_servers = "{bootstrap}"
 [processing]
 guarantee = "at_least_once"
 assignment = "static"
+fetch_wait_max_ms = 25
 [broker]
 embedded = false
 [state]

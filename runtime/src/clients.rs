@@ -42,6 +42,10 @@ pub(crate) fn consumer(
         .set(
             "max.poll.interval.ms",
             processing.max_poll_interval_ms.to_string(),
+        )
+        .set(
+            "fetch.wait.max.ms",
+            processing.fetch_wait_max_ms.to_string(),
         );
     config
 }

@@ -77,6 +77,12 @@ pub struct ProcessingConfig {
     pub shutdown_timeout_ms: u64,
     /// First backoff after a transient processing failure, in ms (doubles, capped at 30 s).
     pub retry_backoff_ms: u64,
+    /// Longest the broker may hold a fetch waiting for records, in ms
+    /// (librdkafka's `fetch.wait.max.ms`). Kafka answers as soon as records
+    /// arrive; tansu 0.6 holds every fetch for about this long (half of it
+    /// above 500 ms) even when it has records, so on tansu it is a floor
+    /// on each stage's latency: `moneta.toml` sets 25.
+    pub fetch_wait_max_ms: u64,
 }
 
 impl Default for ProcessingConfig {
@@ -95,6 +101,7 @@ impl Default for ProcessingConfig {
             instances: 1,
             shutdown_timeout_ms: 10_000,
             retry_backoff_ms: 100,
+            fetch_wait_max_ms: 500,
         }
     }
 }

@@ -62,6 +62,7 @@ bootstrap_servers = "{bootstrap}"
 [processing]
 guarantee = "{guarantee}"
 assignment = "static"
+fetch_wait_max_ms = 25
 [broker]
 embedded = false
 [state]
