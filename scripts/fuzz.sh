@@ -10,6 +10,9 @@
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
 #   FUZZ_WORK=dir   keep the grown corpora in dir/<target> (default: a temp
 #                   dir, so the checked-in seeds in fuzz/corpus/ stay as they are)
+#   FUZZ_BUILD=quick  build at opt-level 1: a cold build takes minutes less
+#                   and each input runs slower; CI's short run uses it
+#                   (default: release, opt-level 3, for the long runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -23,6 +26,14 @@ fi
 
 cd fuzz
 flags=(--sanitizer none --debug-assertions)
+case "${FUZZ_BUILD:-release}" in
+release) ;;
+quick) export CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_DEBUG=0 ;;
+*)
+    echo "fuzz: FUZZ_BUILD must be release or quick" >&2
+    exit 2
+    ;;
+esac
 cargo fuzz build "${flags[@]}"
 if (($#)); then
     targets=("$@")
