@@ -247,6 +247,21 @@ fn state(c: &mut Criterion) {
             rt.block_on(store.apply_contract(write(format!("c-{n}"), format!("e-{n}"), 0)))
         })
     });
+    // What the stages pay: writes durable at the next flush, which the
+    // runtime does once per batch (here every 100 writes, its cost included).
+    let deferred = store.deferred();
+    group.bench_function("apply_contract_new_cas_deferred_batch100", |b| {
+        b.iter(|| {
+            let n = next.fetch_add(1, Ordering::Relaxed);
+            let applied =
+                rt.block_on(deferred.apply_contract(write(format!("c-{n}"), format!("e-{n}"), 0)));
+            if n % 100 == 99 {
+                rt.block_on(deferred.flush()).expect("flushed");
+            }
+            applied
+        })
+    });
+    rt.block_on(deferred.flush()).expect("flushed");
     group.bench_function("apply_contract_replayed_event", |b| {
         b.iter(|| {
             rt.block_on(store.apply_contract(write("c-replayed".into(), "e-replayed".into(), 0)))

@@ -61,7 +61,8 @@ impl Commit {
     /// Reads the current commit with `git`.
     pub fn detect() -> Self {
         let commit = git(&["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into());
-        let dirty = git(&["status", "--porcelain"]).is_some_and(|s| !s.is_empty());
+        let dirty =
+            git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
         Self { commit, dirty }
     }
 }

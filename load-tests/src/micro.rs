@@ -138,7 +138,7 @@ pub fn report(criterion_dir: &Path, out: &Path) -> anyhow::Result<()> {
             1e9 / e.mean_ns
         );
     }
-    md.push_str("\nAvro figures are the datum encode/decode with the shipped schema and the Confluent framing, as the codec does once the schema id is cached (no registry round trip). State figures are the embedded store (redb): every write is one durable transaction, so they measure this machine's fsync.\n");
+    md.push_str("\nAvro figures are the datum encode/decode with the shipped schema and the Confluent framing, as the codec does once the schema id is cached (no registry round trip). State figures are the embedded store (redb): a plain write returns once it is durable (one fsync, shared by concurrent writers), so it measures this machine's fsync; `_deferred_batch100` is the handle the stages use, whose writes become durable at the runtime's next flush (one redb commit without fsync each, one fsync per 100 writes).\n");
     std::fs::create_dir_all(out)?;
     let stem = out.join(format!("micro-{}", now.date()));
     std::fs::write(
