@@ -72,7 +72,7 @@ impl EffectLedger {
     /// Opens (or creates) the ledger in `dir`.
     pub fn open(dir: &Path) -> Result<Self, StateError> {
         std::fs::create_dir_all(dir).map_err(store_err("create directory"))?;
-        let db = Database::create(dir.join("effects.redb")).map_err(store_err("open"))?;
+        let db = crate::redb_file::create(&dir.join("effects.redb")).map_err(store_err("open"))?;
         let txn = db.begin_write().map_err(store_err("begin"))?;
         txn.open_table(EFFECTS).map_err(store_err("open table"))?;
         txn.open_table(COUNTERS).map_err(store_err("open table"))?;

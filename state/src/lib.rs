@@ -17,6 +17,7 @@ mod events;
 mod group_commit;
 mod ledger;
 pub mod rebuild;
+mod redb_file;
 mod registry;
 mod store;
 

@@ -90,7 +90,7 @@ dead_letter = "moneta.copy.dlq"
         )?;
         let log = dir.join("moneta.log");
         let child = spawn(&config, &log)?;
-        let moneta = Self {
+        let mut moneta = Self {
             child,
             config,
             ingest,
@@ -104,15 +104,24 @@ dead_letter = "moneta.copy.dlq"
         Ok(moneta)
     }
 
-    fn wait_ready(&self) -> anyhow::Result<()> {
+    fn wait_ready(&mut self) -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(60);
-        while std::net::TcpStream::connect(&self.ingest).is_err() {
-            ensure!(
-                Instant::now() < deadline,
-                "moneta up did not start: {}",
-                self.log_tail()
-            );
-            std::thread::sleep(Duration::from_millis(100));
+        // The edge and the admin API start side by side: wait for both.
+        for listen in [self.ingest.clone(), self.admin.clone()] {
+            while std::net::TcpStream::connect(&listen).is_err() {
+                if let Some(status) = self.child.try_wait()? {
+                    anyhow::bail!(
+                        "moneta up exited ({status}) before {listen} was served: {}",
+                        self.problems()
+                    );
+                }
+                ensure!(
+                    Instant::now() < deadline,
+                    "moneta up did not serve {listen} within 60 s: {}",
+                    self.problems()
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
         }
         Ok(())
     }
@@ -149,6 +158,26 @@ dead_letter = "moneta.copy.dlq"
             .join("\n")
     }
 
+    /// The log's warnings and errors, or its tail if it has none.
+    pub fn problems(&self) -> String {
+        let log = self.full_log();
+        let problems: Vec<&str> = log
+            .lines()
+            .filter(|l| {
+                l.starts_with("moneta: ")
+                    || l.contains("WARN")
+                    || l.contains("ERROR")
+                    || l.contains("panicked")
+            })
+            .take(40)
+            .collect();
+        if problems.is_empty() {
+            self.log_tail()
+        } else {
+            problems.join("\n")
+        }
+    }
+
     /// The whole log of the process (every restart appends).
     pub fn full_log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -164,8 +193,9 @@ dead_letter = "moneta.copy.dlq"
             .output()?;
         ensure!(
             out.status.success(),
-            "seed-demo: {}",
-            String::from_utf8_lossy(&out.stderr)
+            "seed-demo: {}\nmoneta up's log ends:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.log_tail()
         );
         Ok(())
     }
