@@ -287,7 +287,7 @@ pub fn notes() -> Vec<String> {
         "Open loop: every request has an intended send time fixed in advance; latency runs from it to the answer's last byte, so a slow edge cannot hide its delay (no coordinated omission). Includes up to ~1 ms of timer slack.".into(),
         "End to end: from the intended send time of the MO's co-sign (the event that completes a contract) to the moment this generator's consumer reads the contract from moneta.contracts.countersigned (fetch.wait.max.ms = 5), and to the moment the local receiver gets each party's webhook (the worker scans its queue every webhooks.poll_interval_ms = 100 ms, the default).".into(),
         "The generator, moneta up and tansu share this machine's cores; absolute figures are noisy. CPU is % of one core, from /proc/<pid>/stat; RSS from /proc/<pid>/status.".into(),
-        "Broker: tansu (SQLite storage), started by the generator like `moneta up`'s embedded broker; at_least_once, static assignment, every other setting at its default.".into(),
+        "Broker: tansu (SQLite storage), started by the generator like `moneta up`'s embedded broker; at_least_once, static assignment, fetch_wait_max_ms = 25 (as moneta.toml), every other setting at its default.".into(),
     ]
 }
 
