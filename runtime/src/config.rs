@@ -79,9 +79,9 @@ pub struct ProcessingConfig {
     pub retry_backoff_ms: u64,
     /// Longest the broker may hold a fetch waiting for records, in ms
     /// (librdkafka's `fetch.wait.max.ms`). Kafka answers as soon as records
-    /// arrive; tansu 0.6 holds every fetch for about this long (half of it
-    /// above 500 ms) even when it has records, so on tansu it is a floor
-    /// on each stage's latency: `moneta.toml` sets 25.
+    /// arrive; tansu 0.6 holds every fetch for about this long even when it
+    /// has records, so on tansu it is a floor on each stage's latency:
+    /// `moneta.toml` sets 25.
     pub fetch_wait_max_ms: u64,
 }
 

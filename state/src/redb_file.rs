@@ -16,9 +16,10 @@ pub(crate) fn create(path: &Path) -> Result<Database, DatabaseError> {
     if !path.exists() {
         let partial = partial_path(path);
         // Left over from a crash during an earlier creation: never complete.
-        match std::fs::remove_file(&partial) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
-            _ => {}
+        if let Err(e) = std::fs::remove_file(&partial)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            return Err(io(e));
         }
         drop(Database::create(&partial)?);
         File::open(&partial)
