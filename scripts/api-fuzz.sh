@@ -39,6 +39,7 @@ trap cleanup EXIT
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 broker="127.0.0.1:$(port)"
+controller="127.0.0.1:$(port)"
 ingest="127.0.0.1:$(port)"
 admin="127.0.0.1:$(port)"
 registry="127.0.0.1:$(port)"
@@ -47,12 +48,10 @@ token="api-fuzz-$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
 cat >"$work/moneta.toml" <<TOML
 [kafka]
 bootstrap_servers = "$broker"
-[processing]
-guarantee = "at_least_once"
-assignment = "static"
 [broker]
 embedded = true
 listen = "$broker"
+controller_listen = "$controller"
 data_dir = "$work/broker"
 [state]
 dir = "$work/state"

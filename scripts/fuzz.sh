@@ -8,6 +8,8 @@
 # `--debug-assertions` keeps integer-overflow and debug checks on.
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
+#   scripts/fuzz.sh build   only install cargo-fuzz and build the targets
+#                   (CI builds them at low priority while the tests run)
 #   FUZZ_WORK=dir   keep the grown corpora in dir/<target> (default: a temp
 #                   dir, so the checked-in seeds in fuzz/corpus/ stay as they are)
 #   FUZZ_BUILD=quick  build at opt-level 1: a cold build takes minutes less
@@ -19,6 +21,8 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 seconds="${1:-20}"
 shift || true
+build_only=false
+[[ "$seconds" == build ]] && build_only=true
 if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "fuzz: installing cargo-fuzz 0.13.2"
     cargo install cargo-fuzz --version 0.13.2 --locked
@@ -35,6 +39,10 @@ quick) export CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_DEBUG=0 ;;
     ;;
 esac
 cargo fuzz build "${flags[@]}"
+if $build_only; then
+    echo "fuzz: targets built"
+    exit 0
+fi
 if (($#)); then
     targets=("$@")
 else

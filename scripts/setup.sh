@@ -1,32 +1,43 @@
 #!/usr/bin/env bash
 # Installs what Moneta needs and is missing: a C toolchain (librdkafka is
-# built from source by rdkafka-sys), Python packages the tests use, and the
-# pinned local broker, tansu 0.6.0 (about 10 minutes to build, once).
+# built from source by rdkafka-sys), Python packages the tests use, a Java
+# runtime and Maven, and the pinned Apache Kafka broker's jars, fetched from
+# Maven Central with deploy/kafka/pom.xml (seconds, once).
 #
 #   scripts/setup.sh          everything
-#   scripts/setup.sh quick    all but tansu (seconds; what a build needs)
-#   scripts/setup.sh tansu    only tansu (what running and testing need)
+#   scripts/setup.sh quick    all but Java and Kafka (what a build needs)
+#   scripts/setup.sh kafka    only Java, Maven and the Kafka jars (what running and testing need)
+#
+# The jars go to $MONETA_KAFKA_LIBS, by default
+# ${XDG_CACHE_HOME:-~/.cache}/moneta/kafka-<version>/libs, where `moneta up`
+# and the tests look for them.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 part="${1:-all}"
 case "$part" in
-all | quick | tansu) ;;
+all | quick | kafka) ;;
 *)
-    echo "setup: unknown part '$part' (all, quick or tansu)" >&2
+    echo "setup: unknown part '$part' (all, quick or kafka)" >&2
     exit 2
     ;;
 esac
-tansu_bin="$(command -v tansu || echo "$HOME/.cargo/bin/tansu")"
 
-if [[ "$part" != tansu ]]; then
+apt_install() {
+    echo "setup: installing $* with apt-get"
+    local sudo=()
+    [[ $(id -u) == 0 ]] || sudo=(sudo)
+    "${sudo[@]}" apt-get update -q
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q "$@"
+}
+
+if [[ "$part" != kafka ]]; then
     missing=()
     command -v cc >/dev/null 2>&1 || missing+=(gcc)
     command -v make >/dev/null 2>&1 || missing+=(make)
     command -v perl >/dev/null 2>&1 || missing+=(perl)
     command -v python3 >/dev/null 2>&1 || missing+=(python3)
     if ((${#missing[@]})); then
-        echo "setup: installing ${missing[*]} with apt-get"
-        apt-get update -q
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+        apt_install "${missing[@]}"
     fi
     # The official Standard Webhooks library: tests verify our webhook
     # signatures with it (an implementation the sender does not share).
@@ -37,18 +48,41 @@ if [[ "$part" != tansu ]]; then
     fi
     # Python venvs: scripts/api-fuzz.sh installs Schemathesis into one.
     if ! python3 -c "import venv, ensurepip" 2>/dev/null; then
-        echo "setup: installing python3-venv with apt-get"
-        apt-get update -q
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv
+        apt_install python3-venv
     fi
 fi
 
-if [[ "$part" != quick ]]; then
-    if ! "$tansu_bin" --version 2>/dev/null | grep -q '0\.6\.0'; then
-        echo "setup: installing tansu 0.6.0 (one-time build, ~10 minutes on 2 cores)"
-        cargo install tansu --version 0.6.0 --locked --features libsql,dynostore
-    fi
-    echo "setup: ok ($("$tansu_bin" --version 2>/dev/null | head -n 1))"
-else
-    echo "setup: ok (all but tansu)"
+if [[ "$part" == quick ]]; then
+    echo "setup: ok (all but Java and Kafka)"
+    exit 0
 fi
+
+# Java 17 or newer runs the broker; Maven fetches it.
+java_major() {
+    java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = \([0-9]*\).*/\1/p'
+}
+missing=()
+if ! command -v java >/dev/null 2>&1 || (($(java_major) < 17)); then
+    missing+=(openjdk-17-jre-headless)
+fi
+command -v mvn >/dev/null 2>&1 || missing+=(maven)
+if ((${#missing[@]})); then
+    apt_install "${missing[@]}"
+fi
+
+pom=deploy/kafka/pom.xml
+version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$pom")
+libs="${MONETA_KAFKA_LIBS:-${XDG_CACHE_HOME:-$HOME/.cache}/moneta/kafka-$version/libs}"
+if [[ ! -f "$libs/kafka_2.13-$version.jar" || ! -f "$libs/.complete" ]]; then
+    echo "setup: fetching Apache Kafka $version with Maven into $libs"
+    partial="$libs.partial"
+    rm -rf "$partial"
+    mkdir -p "$partial"
+    mvn -q -B -Dstyle.color=never -f "$pom" \
+        org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies \
+        -DincludeScope=runtime -DoutputDirectory="$partial"
+    touch "$partial/.complete"
+    rm -rf "$libs"
+    mv "$partial" "$libs"
+fi
+echo "setup: ok (Apache Kafka $version in $libs; $(java -version 2>&1 | head -n 1))"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds Moneta, and brings the topology up on the
-# embedded broker (tansu): `moneta up` with ./moneta.toml. Ctrl-C stops it.
+# Installs what is missing (Java, Maven, the pinned Apache Kafka's jars),
+# builds Moneta, and brings the topology up on its embedded Kafka broker,
+# exactly_once: `moneta up` with ./moneta.toml. Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh

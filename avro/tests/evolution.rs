@@ -14,12 +14,12 @@ fn with_field(field: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn compatible_changes_register_and_incompatible_ones_are_refused() -> anyhow::Result<()> {
-    let tansu = moneta_testkit::tansu()?;
     let kafka = moneta_connectors::kafka::KafkaConfig {
-        bootstrap_servers: tansu.bootstrap_servers().to_owned(),
+        bootstrap_servers: moneta_testkit::kafka()?,
         ..Default::default()
     };
-    let registry = SchemaRegistry::start(&kafka, "_evolution_schemas").await?;
+    let registry =
+        SchemaRegistry::start(&kafka, &moneta_testkit::unique("_evolution_schemas")).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     tokio::spawn(registry.serve_on(listener, std::future::pending()));

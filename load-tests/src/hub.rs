@@ -1,7 +1,8 @@
-//! A whole Moneta under test: a tansu broker process and a `moneta up`
-//! process on free ports (embedded state, embedded schema registry, admin
-//! API, ingest edge, webhook worker and every stage of the chain), seeded
-//! with the simulated partner network.
+//! A whole Moneta under test: an Apache Kafka broker (one KRaft node, the
+//! pinned version) and a `moneta up` process on free ports (embedded state,
+//! embedded schema registry, admin API, ingest edge, webhook worker and
+//! every stage of the chain, `exactly_once`), seeded with the simulated
+//! partner network.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -74,11 +75,11 @@ pub fn moneta_binary() -> anyhow::Result<PathBuf> {
 }
 
 impl Hub {
-    /// Starts tansu and `moneta up` with `extra` TOML appended to the
-    /// configuration; waits until the edge answers.
+    /// Starts Kafka and `moneta up` (with `extra` TOML appended to its
+    /// configuration) against it; waits until the edge answers.
     pub fn start(extra: &str) -> anyhow::Result<Self> {
         let binary = moneta_binary()?;
-        let broker = Broker::tansu()?;
+        let broker = Broker::kafka()?;
         let bootstrap = broker.bootstrap_servers();
         let dir = tempfile::Builder::new().prefix("moneta-load-").tempdir()?;
         let port = || moneta_testkit::free_port().map(|p| format!("127.0.0.1:{p}"));
@@ -119,12 +120,9 @@ impl Hub {
         self.child.id()
     }
 
-    /// Pid of the broker.
+    /// Pid of the broker's JVM.
     pub fn broker_pid(&self) -> Option<u32> {
-        match &self.broker {
-            Broker::Tansu(t) => Some(t.broker.pid()),
-            Broker::Mock(_) => None,
-        }
+        self.broker.pid()
     }
 
     fn wait_ready(&mut self) -> anyhow::Result<()> {
@@ -164,9 +162,10 @@ impl Hub {
     }
 }
 
-/// The configuration of the process under test: the local defaults
-/// (`moneta.toml`: at_least_once, static assignment) on free ports, with
-/// loopback webhooks allowed for the local receiver.
+/// The configuration of the process under test: the defaults (exactly_once,
+/// consumer groups with cooperative rebalancing) on free ports against the
+/// generator's broker (`moneta up` starts none of its own), with loopback
+/// webhooks allowed for the local receiver.
 fn config_toml(
     bootstrap: &str,
     dir: &Path,
@@ -180,9 +179,7 @@ fn config_toml(
 [kafka]
 bootstrap_servers = "{bootstrap}"
 [processing]
-guarantee = "at_least_once"
-assignment = "static"
-fetch_wait_max_ms = 25
+guarantee = "exactly_once"
 [broker]
 embedded = false
 [state]

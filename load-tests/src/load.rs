@@ -162,7 +162,7 @@ pub async fn run(
         .build()?;
     let mut watched = vec![Watched::new("moneta up", hub.pid())];
     if let Some(pid) = hub.broker_pid() {
-        watched.push(Watched::new("tansu", pid));
+        watched.push(Watched::new(crate::procstat::BROKER, pid));
     }
     watched.push(Watched::new("load generator", std::process::id()));
     let abort = Arc::new(AtomicBool::new(false));

@@ -1,13 +1,15 @@
-//! `moneta-load-tests`: benchmarks that write comparable results.
+//! `moneta-load-tests`: benchmarks that write comparable results, each on
+//! Apache Kafka (the pinned version, one KRaft node) started for the run.
 //!
-//! `copy` measures the records/s of the `copy` processor under both
-//! processing guarantees, in one run: `at_least_once` on a real tansu broker
-//! and `exactly_once` on librdkafka's mock cluster (tansu has no
-//! transactions). It is the baseline other processors are reported against.
-//! `stages` times every processor of the chain against `copy` over the same
-//! input. `steady`, `ramp` and `burst` drive a running `moneta up` with an
+//! `copy` measures, each on a fresh broker, a bare librdkafka
+//! consume → transactional produce loop (the ceiling) and the runtime's
+//! `copy` processor under both processing guarantees; the runtime is
+//! reported as a share of the bare loop. `stages` times every processor of
+//! the chain against a bare copy through the runtime over the same input.
+//! `steady`, `ramp` and `burst` drive a running `moneta up` with an
 //! open-loop generator of signed partner requests. See `load-tests/README.md`.
 
+mod bare;
 mod broker;
 mod hub;
 mod load;
@@ -31,13 +33,13 @@ use std::time::Duration;
 
 use anyhow::bail;
 use clap::{Args, Parser, Subcommand};
-use moneta_runtime::{Guarantee, ProcessingConfig};
+use moneta_runtime::ProcessingConfig;
 use tracing_subscriber::EnvFilter;
 
 use crate::broker::Broker;
 use crate::machine::{Commit, Machine, UtcTime};
 use crate::report::Report;
-use crate::scenario::Settings;
+use crate::scenario::{Scenario, Settings};
 
 /// Moneta benchmarks.
 #[derive(Debug, Parser)]
@@ -49,13 +51,15 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// The `copy` baseline: records/s under at_least_once (tansu) and
-    /// exactly_once (librdkafka mock cluster).
+    /// The `copy` baseline: a bare transactional librdkafka loop, then the
+    /// runtime's `copy` under at_least_once and exactly_once, each on a
+    /// fresh Kafka broker.
     Copy(CopyArgs),
     /// Webhook isolation: a healthy endpoint's delivery latency alone and
     /// with a dead neighbour.
     Webhooks(WebhooksArgs),
-    /// Every processor's records/s against `copy` over the same input, same broker, same run.
+    /// Every processor's records/s against `copy` (and the bare transactional
+    /// loop) over the same input, same broker, same run.
     Stages(StagesArgs),
     /// Load: a constant rate (default 1,000 req/s) against `moneta up`.
     Steady(SteadyArgs),
@@ -171,6 +175,9 @@ struct StagesArgs {
     /// A stage still running after this many seconds fails.
     #[arg(long, default_value_t = 600)]
     timeout_secs: u64,
+    /// Skip the bare transactional loop over each stage's input.
+    #[arg(long)]
+    no_bare: bool,
     /// Directory the results are written to.
     #[arg(long, default_value = "load-tests/results")]
     out: PathBuf,
@@ -208,6 +215,47 @@ struct CopyArgs {
     /// A scenario still running after this many seconds fails.
     #[arg(long, default_value_t = 900)]
     timeout_secs: u64,
+    /// Input records per transaction (batch) at most, for the bare loop and
+    /// the runtime alike.
+    #[arg(long, default_value_t = ProcessingConfig::default().max_batch_records)]
+    max_batch_records: usize,
+    /// A transaction (batch) commits this long after its first record at
+    /// the latest, ms, for the bare loop and the runtime alike.
+    #[arg(long, default_value_t = ProcessingConfig::default().commit_interval_ms)]
+    commit_interval_ms: u64,
+    /// Scenarios to run, in this order.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "bare_transactional,at_least_once,exactly_once"
+    )]
+    scenarios: Vec<Scenario>,
+    /// Records of an untimed bare transactional copy on each fresh broker
+    /// before its scenario, so the broker's JVM is warm (0: none).
+    #[arg(long, default_value_t = 20_000)]
+    warmup_records: usize,
+    /// Let the bare loop call `commit_transaction` with outputs still in
+    /// flight, as the runtime does (rdkafka's flush inside it then costs at
+    /// least 100 ms per transaction), instead of waiting for their delivery first.
+    #[arg(long)]
+    bare_plain_commit: bool,
+    /// Extra librdkafka setting of the bare loop's consumer, `key=value`
+    /// (repeatable), e.g. `fetch.min.bytes=65536`.
+    #[arg(long, value_parser = key_value)]
+    bare_consumer: Vec<(String, String)>,
+    /// Extra librdkafka setting of the bare loop's producer, `key=value`
+    /// (repeatable), e.g. `linger.ms=0`.
+    #[arg(long, value_parser = key_value)]
+    bare_producer: Vec<(String, String)>,
+}
+
+/// Parses `key=value`.
+fn key_value(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("`{text}` is not key=value"))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -225,6 +273,7 @@ fn main() -> anyhow::Result<()> {
             contracts: args.contracts,
             pairs: args.pairs,
             timeout: Duration::from_secs(args.timeout_secs),
+            bare: !args.no_bare,
             out: args.out,
         }),
         Command::Steady(args) => load_scenario(
@@ -270,7 +319,7 @@ fn load_scenario(
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    eprintln!("starting tansu and moneta up");
+    eprintln!("starting Apache Kafka and moneta up");
     let hub = hub::Hub::start("")?;
     let broker = hub.broker.label();
     let tag = format!("{name}{}", started.seconds_of_day);
@@ -306,49 +355,70 @@ fn load_scenario(
 }
 
 fn copy(args: &CopyArgs) -> anyhow::Result<()> {
-    if args.records == 0 || args.partitions < 1 {
-        bail!("--records and --partitions must be at least 1");
+    if args.records == 0
+        || args.partitions < 1
+        || args.scenarios.is_empty()
+        || args.max_batch_records == 0
+        || args.commit_interval_ms == 0
+    {
+        bail!(
+            "--records, --partitions, --scenarios, --max-batch-records and \
+             --commit-interval-ms must not be zero or empty"
+        );
     }
     let started = UtcTime::now();
+    let load_average = machine::load_average();
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let processing = ProcessingConfig::default();
+    let processing = ProcessingConfig {
+        max_batch_records: args.max_batch_records,
+        commit_interval_ms: args.commit_interval_ms,
+        ..ProcessingConfig::default()
+    };
     let settings = Settings {
         records: args.records,
         partitions: args.partitions,
         timeout: Duration::from_secs(args.timeout_secs),
         processing: processing.clone(),
+        warmup_records: args.warmup_records,
+        bare_plain_commit: args.bare_plain_commit,
+        bare_consumer: args.bare_consumer.iter().cloned().collect(),
+        bare_producer: args.bare_producer.iter().cloned().collect(),
     };
 
     let mut scenarios = Vec::new();
-    for guarantee in [Guarantee::AtLeastOnce, Guarantee::ExactlyOnce] {
-        let broker = match guarantee {
-            Guarantee::AtLeastOnce => Broker::tansu()?,
-            Guarantee::ExactlyOnce => Broker::mock()?,
-        };
-        let measured = scenario::run_copy(&broker, guarantee, &settings, &tokio)?;
+    for &scenario in &args.scenarios {
+        eprintln!("[{scenario}] starting a fresh Apache Kafka broker");
+        let broker = Broker::kafka()?;
+        let measured = scenario::run_copy(&broker, scenario, &settings, &tokio)?;
         eprintln!(
-            "[{guarantee}] {:.0} records/s ({:.2} s), produce-only {:.0} records/s",
-            measured.records_per_sec, measured.seconds, measured.produce_records_per_sec
+            "[{scenario}] {:.0} records/s ({:.2} s; steady {:.0} records/s), produce-only {:.0} records/s",
+            measured.records_per_sec,
+            measured.seconds,
+            measured.steady_records_per_sec,
+            measured.produce_records_per_sec
         );
-        for line in broker.log_problems().iter().take(5) {
-            eprintln!("[{guarantee}] broker log: {line}");
-        }
         scenarios.push(measured);
     }
 
-    let report = Report {
+    let mut report = Report {
         benchmark: "copy".into(),
         started_at: started.rfc3339(),
         machine: Machine::detect(),
         git: Commit::detect(),
+        load_average_at_start: load_average,
         records: args.records,
         partitions: args.partitions,
         max_batch_records: processing.max_batch_records,
         commit_interval_ms: processing.commit_interval_ms,
+        bare_consumer_settings: settings.bare_consumer.clone(),
+        bare_producer_settings: settings.bare_producer.clone(),
         scenarios,
+        ratios_to_bare: Vec::new(),
+        bare_target: None,
     };
+    report.judge();
     let written = report.write(&args.out, &started)?;
     print!("{}", report.markdown());
     for path in &written {
@@ -357,8 +427,13 @@ fn copy(args: &CopyArgs) -> anyhow::Result<()> {
     let failed: Vec<String> = report
         .scenarios
         .iter()
-        .filter(|s| s.guarantee == Guarantee::AtLeastOnce && !s.verified)
-        .map(|s| format!("{}: {} ids missing", s.guarantee, s.missing))
+        .filter(|s| !s.verified)
+        .map(|s| {
+            format!(
+                "{}: {} ids missing, {} duplicates, {} unexpected records",
+                s.scenario, s.missing, s.duplicates, s.unexpected
+            )
+        })
         .collect();
     if !failed.is_empty() {
         bail!("output check failed: {}", failed.join("; "));
@@ -419,4 +494,41 @@ fn webhooks_benchmark(args: &WebhooksArgs) -> anyhow::Result<()> {
     std::fs::write(stem.with_extension("md"), &md)?;
     print!("{md}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_key_value_settings() {
+        assert_eq!(
+            key_value("linger.ms = 0"),
+            Ok(("linger.ms".to_owned(), "0".to_owned()))
+        );
+        assert_eq!(key_value("a=b=c"), Ok(("a".to_owned(), "b=c".to_owned())));
+        assert!(key_value("linger.ms").is_err());
+        assert!(key_value("=0").is_err());
+    }
+
+    #[test]
+    fn copy_runs_every_scenario_by_default() {
+        let cli = Cli::try_parse_from(["moneta-load-tests", "copy"]).map_err(|e| e.to_string());
+        let Ok(Cli {
+            command: Command::Copy(args),
+        }) = cli
+        else {
+            panic!("copy did not parse: {cli:?}");
+        };
+        assert_eq!(
+            args.scenarios,
+            vec![
+                Scenario::BareTransactional,
+                Scenario::AtLeastOnce,
+                Scenario::ExactlyOnce
+            ]
+        );
+        assert_eq!(args.max_batch_records, 10_000);
+        assert_eq!(args.commit_interval_ms, 100);
+    }
 }

@@ -42,8 +42,9 @@ pub fn key_contract_id(key: &[u8]) -> Option<&str> {
 }
 
 /// Reads `topic` from the beginning until `stop`, telling `tracker` when
-/// each contract was first seen. `fetch.wait.max.ms` is 5 ms so a record
-/// is seen within a few ms of being written.
+/// each contract was first seen. `read_committed`, so a record counts once
+/// its stage's transaction committed, as for any consumer of the topic;
+/// `fetch.wait.max.ms` is 5 ms so it is seen within a few ms of that.
 pub fn watch_countersigned(
     bootstrap: &str,
     topic: &str,
@@ -54,6 +55,7 @@ pub fn watch_countersigned(
         .set("group.id", moneta_testkit::unique("load-watch"))
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
+        .set("isolation.level", "read_committed")
         .set("fetch.wait.max.ms", "5")
         .set("fetch.min.bytes", "1")
         .create()

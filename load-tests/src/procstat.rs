@@ -3,6 +3,9 @@
 
 use serde::Serialize;
 
+/// The name the broker's JVM goes by in process tables.
+pub const BROKER: &str = "Kafka";
+
 /// One reading of a process.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Reading {
@@ -59,7 +62,7 @@ fn kib(status: &str, name: &str) -> Option<f64> {
 /// A process's CPU and memory over one interval.
 #[derive(Debug, Clone, Serialize)]
 pub struct Usage {
-    /// Which process: `moneta up`, `tansu`, `load generator`.
+    /// Which process: `moneta up`, [`BROKER`], `load generator`.
     pub process: String,
     /// Its pid.
     pub pid: u32,

@@ -1,10 +1,12 @@
-//! One benchmark scenario: a processor under one guarantee on one broker.
+//! One `copy` scenario on its own broker: the bare transactional loop, or
+//! the runtime's `copy` processor under one guarantee.
 //!
 //! It pre-produces the input (timed: the produce-only reference), runs the
-//! processor from a cold start until every input record is processed and
-//! committed (timed: the figure of merit), stops it, then reads the output
-//! back to check that every id made it.
+//! copy from a cold start until every input record is copied and committed
+//! (timed: the figure of merit), stops it, then reads the output back to
+//! its end (`read_committed`) and checks every id against the guarantee.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,10 +16,12 @@ use moneta_runtime::{
     Guarantee, ProcessingConfig, ProcessorMetrics, ProcessorSpec, Runtime, RuntimeMetrics, Shutdown,
 };
 use moneta_testkit::{kafka, unique};
+use rdkafka::Message as _;
 use serde::Serialize;
 
+use crate::bare;
 use crate::broker::Broker;
-use crate::verify::{count_ids, judge};
+use crate::verify::{count_ids, judge, read_to_end};
 
 /// Name of the benchmarked processor: its metrics label and consumer group.
 const PROCESSOR: &str = "copy";
@@ -25,8 +29,55 @@ const PROCESSOR: &str = "copy";
 const SAMPLE: Duration = Duration::from_millis(10);
 /// How often progress is printed.
 const REPORT_EVERY: Duration = Duration::from_secs(5);
-/// How long reading the output back waits for a record before giving up.
-const READ_IDLE: Duration = Duration::from_secs(20);
+/// Longest reading the output back may take.
+const READ_LIMIT: Duration = Duration::from_secs(300);
+
+/// What is measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
+pub enum Scenario {
+    /// A plain librdkafka consume → transactional produce loop (`bare.rs`):
+    /// the ceiling.
+    BareTransactional,
+    /// The runtime's `copy` processor under `at_least_once`.
+    AtLeastOnce,
+    /// The runtime's `copy` processor under `exactly_once`.
+    ExactlyOnce,
+}
+
+impl Scenario {
+    /// Its name in results.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::BareTransactional => bare::NAME,
+            Scenario::AtLeastOnce => "at_least_once",
+            Scenario::ExactlyOnce => "exactly_once",
+        }
+    }
+
+    /// The guarantee its output is judged by.
+    pub fn guarantee(self) -> Guarantee {
+        match self {
+            Scenario::BareTransactional | Scenario::ExactlyOnce => Guarantee::ExactlyOnce,
+            Scenario::AtLeastOnce => Guarantee::AtLeastOnce,
+        }
+    }
+
+    /// What copies the records.
+    pub fn copier(self) -> &'static str {
+        match self {
+            Scenario::BareTransactional => "librdkafka loop (no runtime)",
+            Scenario::AtLeastOnce | Scenario::ExactlyOnce => "moneta runtime, `copy` processor",
+        }
+    }
+}
+
+impl std::fmt::Display for Scenario {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// What every scenario of a run shares.
 #[derive(Debug, Clone)]
@@ -37,24 +88,42 @@ pub struct Settings {
     pub partitions: i32,
     /// A scenario that has not finished after this long fails.
     pub timeout: Duration,
-    /// Batching and timeouts (the guarantee is set per scenario).
+    /// Batching and timeouts (the guarantee is set per scenario); the bare
+    /// loop commits by the same `max_batch_records` and `commit_interval_ms`.
     pub processing: ProcessingConfig,
+    /// Records an untimed bare transactional copy moves on the fresh broker
+    /// before the timed scenario, so the broker's JVM has compiled its hot
+    /// paths (0: none).
+    pub warmup_records: usize,
+    /// The bare loop calls `commit_transaction` with outputs in flight, as
+    /// the runtime does (see [`bare::Job::plain_commit`]).
+    pub bare_plain_commit: bool,
+    /// Extra librdkafka settings of the bare loop's consumer.
+    pub bare_consumer: BTreeMap<String, String>,
+    /// Extra librdkafka settings of the bare loop's producer.
+    pub bare_producer: BTreeMap<String, String>,
 }
 
 /// The measured figures of one scenario.
 #[derive(Debug, Clone, Serialize)]
 pub struct Measurement {
-    /// `at_least_once` or `exactly_once`.
+    /// `bare_transactional`, `at_least_once` or `exactly_once`.
+    pub scenario: Scenario,
+    /// What copies the records.
+    pub copier: String,
+    /// The guarantee the output is judged by.
     pub guarantee: Guarantee,
     /// Broker name and version.
     pub broker: String,
-    /// From start until every input was processed and committed, and the
-    /// processor stopped.
+    /// Records of the untimed warm-up copy on the same broker before it.
+    pub warmup_records: usize,
+    /// From start until every input was copied and committed, and the
+    /// copier stopped.
     pub seconds: f64,
     /// Input records divided by `seconds`.
     pub records_per_sec: f64,
-    /// From start until the first input record was processed (group join,
-    /// producer init).
+    /// From start until the first input record was processed (client
+    /// set-up, producer and transaction init, group join, first fetch).
     pub startup_seconds: f64,
     /// From start until the last input record was processed (not yet committed).
     pub processed_seconds: f64,
@@ -64,18 +133,20 @@ pub struct Measurement {
     pub produce_seconds: f64,
     /// Input records divided by `produce_seconds`.
     pub produce_records_per_sec: f64,
-    /// Input records the processor counted (redone batches count again).
+    /// Input records counted (redone batches count again).
     pub records_in: u64,
-    /// Output records the processor sent (redone batches count again).
+    /// Output records sent (redone batches count again).
     pub records_out: u64,
-    /// Records read back from the output topic (read-committed).
-    pub outputs_read: usize,
+    /// Records read back from the output topic (`read_committed`, to its end).
+    pub outputs_read: u64,
     /// Distinct expected ids among them.
     pub unique_ids: usize,
     /// Expected ids not read back.
     pub missing: usize,
     /// Records read back beyond the first of each id.
     pub duplicates: usize,
+    /// Records read back with an id that was not produced.
+    pub unexpected: usize,
     /// Batches (transactions) committed.
     pub batches_committed: u64,
     /// Batches (transactions) aborted and redone.
@@ -84,33 +155,203 @@ pub struct Measurement {
     pub commit_retries: u64,
     /// Producers recreated after fatal errors.
     pub producers_recreated: u64,
-    /// Warning and error lines in the broker's own log (tansu only).
-    pub broker_log_problems: usize,
-    /// Whether every id was read back exactly as the guarantee requires.
+    /// Bare loop only: where its commits spent their time (the rest of
+    /// `seconds` is consuming and producing).
+    pub commits: Option<CommitTimes>,
+    /// Whether the output satisfies the guarantee.
     pub verified: bool,
-    /// How to read `duplicates` and `verified` for this broker.
-    pub note: String,
+    /// What the guarantee requires of the output.
+    pub requirement: String,
 }
 
-/// Runs the `copy` processor under `guarantee` on `broker`.
+/// The bare loop's commits, timed.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct CommitTimes {
+    /// Whether `commit_transaction` was called with outputs in flight (as
+    /// the runtime does) rather than after their delivery reports.
+    pub plain_commit: bool,
+    /// All of it, s.
+    pub total_seconds: f64,
+    /// Waiting for the delivery reports of the outputs, s.
+    pub delivery_wait_seconds: f64,
+    /// In `send_offsets_to_transaction`, s.
+    pub send_offsets_seconds: f64,
+    /// In `commit_transaction` (its flush, then `EndTxn`), s.
+    pub commit_transaction_seconds: f64,
+}
+
+/// What a copier reported about its run.
+struct Copied {
+    seconds: f64,
+    startup: f64,
+    processed: f64,
+    records_in: u64,
+    records_out: u64,
+    committed: u64,
+    aborted: u64,
+    commit_retries: u64,
+    recreated: u64,
+    commits: Option<CommitTimes>,
+}
+
+/// Runs `scenario` on `broker` (a fresh one: its topics are the only load).
 pub fn run_copy(
     broker: &Broker,
-    guarantee: Guarantee,
+    scenario: Scenario,
     settings: &Settings,
     tokio: &tokio::runtime::Runtime,
 ) -> anyhow::Result<Measurement> {
     let bootstrap = broker.bootstrap_servers();
+    if settings.warmup_records > 0 {
+        warm_up(broker, settings, tokio)
+            .with_context(|| format!("[{scenario}] warming the broker up"))?;
+    }
     let (input, output, dlq) = (unique("bench-in"), unique("bench-out"), unique("bench-dlq"));
     broker.create_topics(tokio, &[&input, &output, &dlq], settings.partitions)?;
 
     let ids: Vec<String> = (1..=settings.records)
         .map(|i| format!("r-{i:06}"))
         .collect();
-    eprintln!("[{guarantee}] producing {} records to {input}", ids.len());
+    eprintln!("[{scenario}] producing {} records to {input}", ids.len());
     let produce_start = Instant::now();
     kafka::produce_ids(&bootstrap, &input, ids.iter().cloned()).context("producing the input")?;
     let produce_seconds = produce_start.elapsed().as_secs_f64();
 
+    eprintln!(
+        "[{scenario}] copying with the {} on {}",
+        scenario.copier(),
+        broker.label()
+    );
+    let copied = match scenario {
+        Scenario::BareTransactional => {
+            let run = bare::copy(
+                &bootstrap,
+                &bare_job(settings, vec![input.clone()], &output, settings.records),
+            )?;
+            Copied {
+                seconds: run.seconds,
+                startup: run.startup_seconds,
+                processed: run.processed_seconds,
+                records_in: run.records_in,
+                records_out: run.records_out,
+                committed: run.transactions,
+                aborted: 0,
+                commit_retries: 0,
+                recreated: 0,
+                commits: Some(CommitTimes {
+                    plain_commit: settings.bare_plain_commit,
+                    total_seconds: run.commit_seconds,
+                    delivery_wait_seconds: run.delivery_wait_seconds,
+                    send_offsets_seconds: run.send_offsets_seconds,
+                    commit_transaction_seconds: run.commit_seconds
+                        - run.delivery_wait_seconds
+                        - run.send_offsets_seconds,
+                }),
+            }
+        }
+        Scenario::AtLeastOnce | Scenario::ExactlyOnce => runtime_copy(
+            &bootstrap,
+            scenario.guarantee(),
+            settings,
+            tokio,
+            (&input, &output, &dlq),
+        )?,
+    };
+
+    let mut read = Vec::with_capacity(settings.records);
+    let outputs_read = read_to_end(&bootstrap, &output, READ_LIMIT, |message| {
+        read.push(json_id(message.payload()));
+    })
+    .context("reading the output back")?;
+    let counts = count_ids(&ids, read.into_iter());
+    let records = settings.records as f64;
+    let guarantee = scenario.guarantee();
+    let (verified, requirement) = judge(guarantee, &counts);
+    Ok(Measurement {
+        scenario,
+        copier: scenario.copier().into(),
+        guarantee,
+        broker: broker.label(),
+        warmup_records: settings.warmup_records,
+        seconds: copied.seconds,
+        records_per_sec: records / copied.seconds,
+        startup_seconds: copied.startup,
+        processed_seconds: copied.processed,
+        steady_records_per_sec: records / (copied.seconds - copied.startup).max(1e-9),
+        produce_seconds,
+        produce_records_per_sec: records / produce_seconds,
+        records_in: copied.records_in,
+        records_out: copied.records_out,
+        outputs_read,
+        unique_ids: counts.unique,
+        missing: counts.missing,
+        duplicates: counts.duplicates,
+        unexpected: counts.unexpected,
+        batches_committed: copied.committed,
+        batches_aborted: copied.aborted,
+        commit_retries: copied.commit_retries,
+        producers_recreated: copied.recreated,
+        commits: copied.commits,
+        verified,
+        requirement,
+    })
+}
+
+/// The bare loop's job over `inputs`, committing as the runtime would.
+pub fn bare_job(
+    settings: &Settings,
+    inputs: Vec<String>,
+    output: &str,
+    records: usize,
+) -> bare::Job {
+    bare::Job {
+        inputs,
+        output: output.to_owned(),
+        records: records as u64,
+        max_batch_records: settings.processing.max_batch_records,
+        commit_interval: settings.processing.commit_interval(),
+        timeout: settings.timeout,
+        plain_commit: settings.bare_plain_commit,
+        consumer: settings.bare_consumer.clone(),
+        producer: settings.bare_producer.clone(),
+    }
+}
+
+/// An untimed bare transactional copy of `warmup_records` on topics of its own.
+fn warm_up(
+    broker: &Broker,
+    settings: &Settings,
+    tokio: &tokio::runtime::Runtime,
+) -> anyhow::Result<()> {
+    let bootstrap = broker.bootstrap_servers();
+    let (input, output) = (unique("warmup-in"), unique("warmup-out"));
+    broker.create_topics(tokio, &[&input, &output], settings.partitions)?;
+    let started = Instant::now();
+    kafka::produce_ids(
+        &bootstrap,
+        &input,
+        (1..=settings.warmup_records).map(|i| format!("w-{i:06}")),
+    )?;
+    bare::copy(
+        &bootstrap,
+        &bare_job(settings, vec![input], &output, settings.warmup_records),
+    )?;
+    eprintln!(
+        "  warm-up: {} records produced and copied in {:.1} s (untimed)",
+        settings.warmup_records,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Runs the runtime's `copy` processor under `guarantee` over `input`.
+fn runtime_copy(
+    bootstrap: &str,
+    guarantee: Guarantee,
+    settings: &Settings,
+    tokio: &tokio::runtime::Runtime,
+    (input, output, dlq): (&str, &str, &str),
+) -> anyhow::Result<Copied> {
     let state = tempfile::tempdir()?;
     let ledger = Arc::new(moneta_state::EffectLedger::open(
         &state.path().join("state"),
@@ -119,11 +360,12 @@ pub fn run_copy(
     let metrics = RuntimeMetrics::new(&registry)?;
     let runtime = Runtime {
         kafka: KafkaConfig {
-            bootstrap_servers: bootstrap.clone(),
+            bootstrap_servers: bootstrap.to_owned(),
             ..Default::default()
         },
         processing: ProcessingConfig {
             guarantee,
+            application_id: unique("bench"),
             ..settings.processing.clone()
         },
         metrics: metrics.clone(),
@@ -131,17 +373,15 @@ pub fn run_copy(
     };
     let spec = ProcessorSpec {
         name: PROCESSOR.into(),
-        inputs: vec![input.clone()],
-        dead_letter_topic: dlq,
+        inputs: vec![input.to_owned()],
+        dead_letter_topic: dlq.to_owned(),
         instance: 0,
     };
     let progress = metrics.processor(PROCESSOR);
-
-    eprintln!("[{guarantee}] running {PROCESSOR} on {}", broker.label());
     let started = Instant::now();
     let handle = runtime.spawn(
         spec,
-        moneta_processors::copy::Copy::new(&output),
+        moneta_processors::copy::Copy::new(output),
         ledger,
         tokio.handle().clone(),
     )?;
@@ -153,42 +393,24 @@ pub fn run_copy(
     let seconds = started.elapsed().as_secs_f64();
     joined.context("the processor failed")?;
     let (startup, processed) = timing?;
-
-    let records_out = progress.records_out.get();
-    let read = kafka::read_topic(
-        &bootstrap,
-        &output,
-        usize::try_from(records_out)?,
-        READ_IDLE,
-    )
-    .context("reading the output back")?;
-    let counts = count_ids(&ids, read.iter().filter_map(kafka::id_of));
-    let records = settings.records as f64;
-    let (verified, note) = judge(guarantee, &counts);
-    Ok(Measurement {
-        guarantee,
-        broker: broker.label(),
+    Ok(Copied {
         seconds,
-        records_per_sec: records / seconds,
-        startup_seconds: startup.as_secs_f64(),
-        processed_seconds: processed.as_secs_f64(),
-        steady_records_per_sec: records / (seconds - startup.as_secs_f64()),
-        produce_seconds,
-        produce_records_per_sec: records / produce_seconds,
+        startup: startup.as_secs_f64(),
+        processed: processed.as_secs_f64(),
         records_in: progress.records_in.get(),
-        records_out,
-        outputs_read: read.len(),
-        unique_ids: counts.unique,
-        missing: counts.missing,
-        duplicates: counts.duplicates,
-        batches_committed: progress.committed.get(),
-        batches_aborted: progress.aborted.get(),
+        records_out: progress.records_out.get(),
+        committed: progress.committed.get(),
+        aborted: progress.aborted.get(),
         commit_retries: progress.commit_retries.get(),
-        producers_recreated: progress.recreated.get(),
-        broker_log_problems: broker.log_problems().len(),
-        verified,
-        note,
+        recreated: progress.recreated.get(),
+        commits: None,
     })
+}
+
+/// The JSON `id` of a copied record's value.
+fn json_id(payload: Option<&[u8]>) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(payload?).ok()?;
+    value.get("id")?.as_str().map(str::to_owned)
 }
 
 /// Waits until `records` inputs were processed; returns the time to the

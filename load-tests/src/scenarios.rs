@@ -285,9 +285,9 @@ pub struct LoadReport {
 pub fn notes() -> Vec<String> {
     vec![
         "Open loop: every request has an intended send time fixed in advance; latency runs from it to the answer's last byte, so a slow edge cannot hide its delay (no coordinated omission). Includes up to ~1 ms of timer slack.".into(),
-        "End to end: from the intended send time of the MO's co-sign (the event that completes a contract) to the moment this generator's consumer reads the contract from moneta.contracts.countersigned (fetch.wait.max.ms = 5), and to the moment the local receiver gets each party's webhook (the worker scans its queue every webhooks.poll_interval_ms = 100 ms, the default).".into(),
-        "The generator, moneta up and tansu share this machine's cores; absolute figures are noisy. CPU is % of one core, from /proc/<pid>/stat; RSS from /proc/<pid>/status.".into(),
-        "Broker: tansu (SQLite storage), started by the generator like `moneta up`'s embedded broker; at_least_once, static assignment, fetch_wait_max_ms = 25 (as moneta.toml), every other setting at its default.".into(),
+        "End to end: from the intended send time of the MO's co-sign (the event that completes a contract) to the moment this generator's read_committed consumer reads the contract from moneta.contracts.countersigned (fetch.wait.max.ms = 5), so after countersign's transaction committed, and to the moment the local receiver gets each party's webhook (the worker scans its queue every webhooks.poll_interval_ms = 100 ms, the default).".into(),
+        "The generator, moneta up and the Kafka broker's JVM share this machine's cores; absolute figures are noisy. CPU is % of one core, from /proc/<pid>/stat; RSS from /proc/<pid>/status.".into(),
+        "Broker: Apache Kafka (one KRaft node, broker and controller), started by the generator with the test harness's settings (moneta_testkit::Broker) on fresh data; moneta up runs every stage exactly_once (transactions, read_committed), consumer groups with cooperative-sticky rebalancing, every other setting at its default.".into(),
     ]
 }
 
@@ -315,7 +315,7 @@ impl LoadReport {
             self.settings.cosign_delay_ms,
         );
         out.push_str(
-            "| Phase | Offered req/s | Sent | Accepted/s | Errors | Edge p50 / p95 / p99 / max ms | Contracts | → countersigned p50 / p95 / p99 / max ms | Not countersigned | → webhook p50 / p95 / p99 / max ms | CPU % (moneta up / tansu / generator) | RSS MiB (moneta up / tansu) |\n",
+            "| Phase | Offered req/s | Sent | Accepted/s | Errors | Edge p50 / p95 / p99 / max ms | Contracts | → countersigned p50 / p95 / p99 / max ms | Not countersigned | → webhook p50 / p95 / p99 / max ms | CPU % (moneta up / Kafka / generator) | RSS MiB (moneta up / Kafka) |\n",
         );
         out.push_str("|---|--:|--:|--:|--:|---|--:|---|--:|---|---|---|\n");
         for p in &self.run.phases {
@@ -355,10 +355,10 @@ impl LoadReport {
                 p.countersigned_missing,
                 pct(&p.webhook, 0),
                 cpu("moneta up"),
-                cpu("tansu"),
+                cpu(crate::procstat::BROKER),
                 cpu("load generator"),
                 rss("moneta up"),
-                rss("tansu"),
+                rss(crate::procstat::BROKER),
             );
         }
         let errors: Vec<String> = self

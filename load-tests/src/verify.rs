@@ -1,8 +1,97 @@
-//! Checking a benchmark's output: which ids came back, how often.
+//! Checking a benchmark's output: reading topics to their end, which ids
+//! came back, how often.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 
+use anyhow::{Context as _, bail};
 use moneta_runtime::Guarantee;
+use rdkafka::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::KafkaError;
+use rdkafka::message::BorrowedMessage;
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Offset, TopicPartitionList};
+
+/// Reads every partition of `topic` from the beginning to its end as a
+/// `read_committed` consumer sees it (the last stable offset), calling
+/// `each` for every record; returns how many there were. Transaction
+/// markers and aborted records are skipped, so the count is of the records
+/// a processor reads. Fails after `limit`.
+pub fn read_to_end(
+    bootstrap: &str,
+    topic: &str,
+    limit: Duration,
+    mut each: impl FnMut(&BorrowedMessage<'_>),
+) -> anyhow::Result<u64> {
+    let consumer: BaseConsumer<EndOfPartition> = moneta_testkit::kafka::client(bootstrap)
+        .set("group.id", moneta_testkit::unique("bench-read"))
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true")
+        .create_with_context(EndOfPartition)
+        .context("creating a reader")?;
+    let partitions =
+        moneta_connectors::kafka::partition_ids(&consumer, topic, Duration::from_secs(10))?;
+    if partitions.is_empty() {
+        bail!("{topic} does not exist");
+    }
+    let mut assignment = TopicPartitionList::new();
+    for &partition in &partitions {
+        assignment.add_partition_offset(topic, partition, Offset::Beginning)?;
+    }
+    consumer.assign(&assignment)?;
+    let mut open: HashSet<i32> = partitions.into_iter().collect();
+    let deadline = Instant::now() + limit;
+    let mut count = 0u64;
+    while !open.is_empty() {
+        if Instant::now() > deadline {
+            bail!(
+                "reading {topic} timed out after {limit:?} ({count} records; partitions {open:?} not at their end)"
+            );
+        }
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(message)) => {
+                each(&message);
+                count += 1;
+            }
+            Some(Err(KafkaError::PartitionEOF(partition))) => {
+                open.remove(&partition);
+            }
+            Some(Err(error)) => eprintln!("  reading {topic}: {error}"),
+            None => {}
+        }
+    }
+    Ok(count)
+}
+
+/// A reader's client context: the end of a partition is what it waits
+/// for, not an error to log; other errors are logged as usual.
+struct EndOfPartition;
+
+impl ClientContext for EndOfPartition {
+    fn error(&self, error: KafkaError, reason: &str) {
+        let end = matches!(
+            error,
+            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)
+        );
+        if !end {
+            eprintln!("  reader: librdkafka: {error}: {reason}");
+        }
+    }
+}
+
+impl ConsumerContext for EndOfPartition {}
+
+/// Records in `topics` a `read_committed` processor reads (see [`read_to_end`]).
+pub fn count_records(bootstrap: &str, topics: &[String]) -> anyhow::Result<u64> {
+    topics.iter().try_fold(0, |total, topic| {
+        Ok(total + read_to_end(bootstrap, topic, COUNT_LIMIT, |_| ())?)
+    })
+}
+
+/// Longest [`count_records`] reads one topic.
+const COUNT_LIMIT: Duration = Duration::from_secs(300);
 
 /// How the ids read back compare with the ids produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,33 +102,40 @@ pub struct Counts {
     pub missing: usize,
     /// Records read back beyond the first of each id.
     pub duplicates: usize,
+    /// Records read back whose id was not produced (or that had none).
+    pub unexpected: usize,
 }
 
-/// Counts how often each `expected` id occurs in `read`; other ids are ignored.
-pub fn count_ids(expected: &[String], read: impl Iterator<Item = String>) -> Counts {
-    let mut seen: HashMap<String, usize> = expected.iter().map(|id| (id.clone(), 0)).collect();
+/// Counts how often each `expected` id occurs in `read`; `None` stands for
+/// a record without a readable id.
+pub fn count_ids(expected: &[String], read: impl Iterator<Item = Option<String>>) -> Counts {
+    let mut seen: HashMap<&str, usize> = expected.iter().map(|id| (id.as_str(), 0)).collect();
+    let mut unexpected = 0;
     for id in read {
-        if let Some(n) = seen.get_mut(&id) {
-            *n += 1;
+        match id.as_deref().and_then(|id| seen.get_mut(id)) {
+            Some(n) => *n += 1,
+            None => unexpected += 1,
         }
     }
     Counts {
         unique: seen.values().filter(|&&n| n > 0).count(),
         missing: seen.values().filter(|&&n| n == 0).count(),
         duplicates: seen.values().map(|&n| n.saturating_sub(1)).sum(),
+        unexpected,
     }
 }
 
-/// Whether the output satisfies the guarantee, and a note on how to read it.
+/// Whether the output satisfies the guarantee, and what the guarantee
+/// requires of it.
 pub fn judge(guarantee: Guarantee, counts: &Counts) -> (bool, String) {
     match guarantee {
         Guarantee::AtLeastOnce => (
-            counts.missing == 0,
-            "every id must be present; duplicates are allowed".into(),
+            counts.missing == 0 && counts.unexpected == 0,
+            "every id must be present; duplicates are allowed and reported".into(),
         ),
         Guarantee::ExactlyOnce => (
-            counts.missing == 0,
-            "counts only: the mock cluster shows aborted records to read_committed readers".into(),
+            counts.missing == 0 && counts.duplicates == 0 && counts.unexpected == 0,
+            "the read_committed output must equal the input: every id exactly once".into(),
         ),
     }
 }
@@ -48,17 +144,36 @@ pub fn judge(guarantee: Guarantee, counts: &Counts) -> (bool, String) {
 mod tests {
     use super::*;
 
+    fn ids(list: &[&str]) -> Vec<Option<String>> {
+        list.iter().map(|s| Some((*s).to_owned())).collect()
+    }
+
     #[test]
-    fn counts_missing_and_duplicate_ids() {
+    fn counts_missing_duplicate_and_unexpected_ids() {
         let expected: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
-        let read = ["a", "a", "b", "x", "a"].map(String::from).into_iter();
+        let mut read = ids(&["a", "a", "b", "x", "a"]);
+        read.push(None);
         assert_eq!(
-            count_ids(&expected, read),
+            count_ids(&expected, read.into_iter()),
             Counts {
                 unique: 2,
                 missing: 1,
-                duplicates: 2
+                duplicates: 2,
+                unexpected: 2,
             }
         );
+    }
+
+    #[test]
+    fn exactly_once_allows_no_duplicates_at_least_once_does() {
+        let expected: Vec<String> = ["a", "b"].map(String::from).to_vec();
+        let twice = count_ids(&expected, ids(&["a", "b", "b"]).into_iter());
+        let exact = count_ids(&expected, ids(&["b", "a"]).into_iter());
+        let short = count_ids(&expected, ids(&["a", "a"]).into_iter());
+        assert!(judge(Guarantee::AtLeastOnce, &twice).0);
+        assert!(!judge(Guarantee::ExactlyOnce, &twice).0);
+        assert!(judge(Guarantee::ExactlyOnce, &exact).0);
+        assert!(!judge(Guarantee::AtLeastOnce, &short).0);
+        assert!(!judge(Guarantee::ExactlyOnce, &short).0);
     }
 }

@@ -16,6 +16,8 @@ struct Span {
     start: i64,
     /// Offset after the last record fully processed: what a commit stores.
     next: Option<i64>,
+    /// The last offset read.
+    last: i64,
 }
 
 /// A place to rewind a partition to.
@@ -44,7 +46,9 @@ impl Batch {
             .or_insert(Span {
                 start: record.offset,
                 next: None,
-            });
+                last: record.offset,
+            })
+            .last = record.offset;
     }
 
     /// Notes that `record` was fully processed and its outputs sent.
@@ -81,10 +85,21 @@ impl Batch {
     }
 
     /// The offsets a commit stores: the next record to read per partition.
-    pub fn commit_offsets(&self) -> TopicPartitionList {
+    /// Where every record read from a partition is processed, that is the
+    /// consumer's `position` if it lies further on: the reader has skipped
+    /// transaction markers (or aborted records) there, and a committed
+    /// offset short of them would show as lag that never drains.
+    pub fn commit_offsets(
+        &self,
+        position: impl Fn(&str, i32) -> Option<i64>,
+    ) -> TopicPartitionList {
         let mut list = TopicPartitionList::new();
         for ((topic, partition), span) in &self.spans {
             if let Some(next) = span.next {
+                let next = match position(topic, *partition) {
+                    Some(position) if next == span.last + 1 => next.max(position),
+                    _ => next,
+                };
                 // Cannot fail: the partition was just added with a valid offset.
                 let _ = list.add_partition_offset(topic, *partition, Offset::Offset(next));
             }
@@ -134,10 +149,16 @@ mod tests {
             batch.complete(&record(p, o), vec![]);
         }
         batch.track(&record(2, 7)); // in flight, not complete
-        let offsets = batch.commit_offsets().to_topic_map();
+        let offsets = batch.commit_offsets(|_, _| None).to_topic_map();
         assert_eq!(offsets[&("t".to_string(), 0)], Offset::Offset(12));
         assert_eq!(offsets[&("t".to_string(), 1)], Offset::Offset(6));
         assert!(!offsets.contains_key(&("t".to_string(), 2)));
+        // Past a transaction marker the reader skipped: the position.
+        let offsets = batch
+            .commit_offsets(|_, p| Some(13 + i64::from(p)))
+            .to_topic_map();
+        assert_eq!(offsets[&("t".to_string(), 0)], Offset::Offset(13));
+        assert_eq!(offsets[&("t".to_string(), 1)], Offset::Offset(14));
         let rewind: Vec<_> = batch
             .rewind_points()
             .into_iter()
@@ -145,6 +166,11 @@ mod tests {
             .collect();
         assert_eq!(rewind, vec![(0, 10), (1, 5), (2, 7)]);
         assert!(batch.due(3, Duration::from_secs(60)));
+        // A partition whose last record read is not processed yet keeps
+        // the offset after its last processed record.
+        batch.track(&record(1, 6));
+        let offsets = batch.commit_offsets(|_, _| Some(20)).to_topic_map();
+        assert_eq!(offsets[&("t".to_string(), 1)], Offset::Offset(6));
         batch.clear();
         assert!(batch.is_empty());
     }

@@ -20,7 +20,9 @@ pub fn transactional_id(processing: &ProcessingConfig, spec: &ProcessorSpec) -> 
     )
 }
 
-/// The consumer: manual commits, read-committed, starting from the earliest offset.
+/// The consumer: manual commits, `read_committed`, starting from the earliest
+/// offset, cooperative (incremental) rebalancing, and static membership
+/// under the instance's stable id when configured.
 pub(crate) fn consumer(
     kafka: &KafkaConfig,
     processing: &ProcessingConfig,
@@ -39,14 +41,21 @@ pub(crate) fn consumer(
             "session.timeout.ms",
             processing.session_timeout_ms.to_string(),
         )
+        // Kafka's advice: heartbeats at most a third of the session timeout.
+        .set(
+            "heartbeat.interval.ms",
+            (processing.session_timeout_ms / 3)
+                .clamp(100, 3_000)
+                .to_string(),
+        )
         .set(
             "max.poll.interval.ms",
             processing.max_poll_interval_ms.to_string(),
         )
-        .set(
-            "fetch.wait.max.ms",
-            processing.fetch_wait_max_ms.to_string(),
-        );
+        .set("partition.assignment.strategy", "cooperative-sticky");
+    if processing.static_membership {
+        config.set("group.instance.id", transactional_id(processing, spec));
+    }
     config
 }
 

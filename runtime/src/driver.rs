@@ -10,15 +10,15 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use moneta_connectors::kafka::{INGESTED_AT_HEADER, KafkaConfig, partition_ids, probe_apis};
+use moneta_connectors::kafka::{INGESTED_AT_HEADER, KafkaConfig, probe_apis};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::{BorrowedMessage, Headers};
-use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
+use rdkafka::{ClientContext, Message, Offset};
 use tokio::runtime::Handle;
 
 use crate::batch::{Batch, RewindPoint};
 use crate::clients;
-use crate::config::{Assignment, Guarantee, ProcessingConfig};
+use crate::config::{Guarantee, ProcessingConfig};
 use crate::dead_letter::dead_letter;
 use crate::error::RuntimeError;
 use crate::lag::LagMonitor;
@@ -32,6 +32,13 @@ use crate::stores::Stores;
 const MAX_POLL_WAIT: Duration = Duration::from_millis(100);
 /// Longest pause between transient-failure retries.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Fenced this often within [`TWIN_WINDOW`], an instance concludes that
+/// another running instance has its identity, and stops. Fenced once, it
+/// recreates its producer: a transaction that outlived its timeout (a stall)
+/// fences its producer the same way.
+const TWIN_FENCINGS: usize = 3;
+/// See [`TWIN_FENCINGS`].
+const TWIN_WINDOW: Duration = Duration::from_secs(120);
 /// Headers copied from each input to its outputs: W3C trace context and
 /// the edge's acceptance time.
 const PROPAGATED_HEADERS: [&str; 3] = ["traceparent", "tracestate", INGESTED_AT_HEADER];
@@ -97,6 +104,8 @@ impl Runtime {
             metrics: self.metrics.processor(&spec.name),
             processing: self.processing.clone(),
             shutdown: self.shutdown.clone(),
+            fencings: Vec::new(),
+            spec: spec.clone(),
         }));
         let hooks = Hooks {
             engine: Arc::clone(&engine),
@@ -127,6 +136,7 @@ impl Runtime {
             let record = match consumer.poll(wait) {
                 Some(Ok(message)) => Some(to_record(&message)),
                 Some(Err(error)) => {
+                    lock(&engine).check_membership(&consumer)?;
                     tracing::warn!(processor = %spec.name, %error, "consumer error");
                     None
                 }
@@ -135,7 +145,7 @@ impl Runtime {
             let mut engine = lock(&engine);
             let mut outcome = Step::Continue;
             if let Some(record) = record {
-                outcome = engine.handle(&mut processor, record, spec, &consumer, handle)?;
+                outcome = engine.handle(&mut processor, record, &consumer)?;
             }
             let due = engine.batch.due(
                 self.processing.max_batch_records,
@@ -151,57 +161,35 @@ impl Runtime {
             Ok(())
         };
         while !self.shutdown.requested() {
-            step()?;
+            if let Err(error) = step() {
+                // Nothing of the open batch may commit on the way out (the
+                // consumer's close revokes its partitions): its next owner
+                // redoes it.
+                lock(&engine).batch.clear();
+                return Err(error);
+            }
         }
 
         let last = lock(&engine).commit(&consumer)?;
         if let Step::Redo(_) = last {
             tracing::warn!(processor = %spec.name, "last batch aborted at stop; it is redone on restart");
         }
-        if self.processing.assignment == Assignment::Group {
-            consumer.unsubscribe();
-        }
+        consumer.unsubscribe();
         drop(consumer);
         tracing::info!(processor = %spec.name, instance = spec.instance, "processor stopped");
         Ok(())
     }
 
-    /// Joins the consumer group, or assigns this instance's static share.
+    /// Joins the consumer group of the processor's inputs.
     fn attach(
         &self,
         consumer: &BaseConsumer<Hooks>,
         spec: &ProcessorSpec,
     ) -> Result<(), RuntimeError> {
         let topics: Vec<&str> = spec.inputs.iter().map(String::as_str).collect();
-        if self.processing.assignment == Assignment::Group {
-            return consumer
-                .subscribe(&topics)
-                .map_err(RuntimeError::client("subscribe"));
-        }
-        let instances = self.processing.instances.max(1);
-        if spec.instance >= instances {
-            return Err(RuntimeError::Thread(format!(
-                "instance {} is not below processing.instances = {instances}",
-                spec.instance
-            )));
-        }
-        let mut share = TopicPartitionList::new();
-        for topic in topics {
-            let partitions = partition_ids(consumer, topic, self.processing.operation_timeout())
-                .map_err(RuntimeError::client("metadata"))?;
-            for partition in partitions {
-                if partition as u32 % instances == spec.instance {
-                    // Offset::Invalid: start from the group's committed offset.
-                    share
-                        .add_partition_offset(topic, partition, Offset::Invalid)
-                        .map_err(RuntimeError::client("assign"))?;
-                }
-            }
-        }
-        tracing::info!(processor = %spec.name, partitions = share.count(), "static assignment");
         consumer
-            .assign(&share)
-            .map_err(RuntimeError::client("assign"))
+            .subscribe(&topics)
+            .map_err(RuntimeError::client("subscribe"))
     }
 
     fn protocol(
@@ -270,6 +258,10 @@ struct Engine {
     metrics: ProcessorMetrics,
     processing: ProcessingConfig,
     shutdown: Shutdown,
+    /// When the producer was fenced lately.
+    fencings: Vec<Instant>,
+    /// The instance this engine runs.
+    spec: ProcessorSpec,
 }
 
 impl Engine {
@@ -278,20 +270,18 @@ impl Engine {
         &mut self,
         processor: &mut P,
         record: Record,
-        spec: &ProcessorSpec,
         consumer: &BaseConsumer<Hooks>,
-        handle: &Handle,
     ) -> Result<Step, RuntimeError> {
         let mut backoff = Duration::from_millis(self.processing.retry_backoff_ms);
         loop {
             self.batch.track(&record);
             if let Err(failure) = self.protocol.begin() {
-                return self.fail(failure);
+                return self.fail(failure, consumer);
             }
             let started = Instant::now();
             let result = match processor.decode(&record) {
                 Err(rejection) => Err(ProcessError::Rejected(rejection)),
-                Ok(input) => handle.block_on(processor.process(input, &record)),
+                Ok(input) => self.handle.block_on(processor.process(input, &record)),
             };
             self.metrics
                 .latency
@@ -303,7 +293,7 @@ impl Engine {
                 Ok(outcome) => outcome,
                 Err(ProcessError::Rejected(why)) => {
                     tracing::warn!(
-                        processor = %spec.name,
+                        processor = %self.spec.name,
                         topic = %record.topic,
                         partition = record.partition,
                         offset = record.offset,
@@ -314,8 +304,8 @@ impl Engine {
                     self.metrics.dead_lettered(&why.code);
                     Outcome {
                         outputs: vec![dead_letter(
-                            &spec.dead_letter_topic,
-                            &spec.name,
+                            &self.spec.dead_letter_topic,
+                            &self.spec.name,
                             &record,
                             &why,
                         )],
@@ -324,7 +314,7 @@ impl Engine {
                 }
                 Err(ProcessError::Transient(error)) => {
                     tracing::warn!(
-                        processor = %spec.name,
+                        processor = %self.spec.name,
                         offset = record.offset,
                         %error,
                         backoff_ms = backoff.as_millis() as u64,
@@ -342,7 +332,7 @@ impl Engine {
             };
             for output in &outcome.outputs {
                 if let Err(failure) = self.protocol.send(&with_trace_context(&record, output)) {
-                    return self.fail(failure);
+                    return self.fail(failure, consumer);
                 }
                 self.metrics.records_out.inc();
             }
@@ -374,7 +364,16 @@ impl Engine {
                 return self.abort();
             }
         }
-        let offsets = self.batch.commit_offsets();
+        let positions = consumer
+            .position()
+            .map(|p| p.to_topic_map())
+            .unwrap_or_default();
+        let offsets = self.batch.commit_offsets(|topic, partition| {
+            match positions.get(&(topic.to_owned(), partition)) {
+                Some(Offset::Offset(offset)) => Some(*offset),
+                _ => None,
+            }
+        });
         let mut attempt = 0;
         loop {
             match self.protocol.commit(consumer, &offsets) {
@@ -389,16 +388,37 @@ impl Engine {
                     tracing::warn!(%reason, attempt, "retriable commit error; retrying");
                     std::thread::sleep(Duration::from_millis(50 << attempt.min(6)));
                 }
-                Err(failure) => return self.fail(failure),
+                Err(failure) => return self.fail(failure, consumer),
             }
         }
     }
 
     /// Handles a failed broker call: recreate the producer if it is fatal,
-    /// otherwise abort; either way the batch is redone.
-    fn fail(&mut self, failure: Failure) -> Result<Step, RuntimeError> {
+    /// otherwise abort; either way the batch is redone. An instance that
+    /// another one with its identity has taken over stops instead:
+    /// recreating its producer would fence the instance that replaced it.
+    fn fail(
+        &mut self,
+        failure: Failure,
+        consumer: &BaseConsumer<Hooks>,
+    ) -> Result<Step, RuntimeError> {
+        if let Failure::Fenced(reason) = &failure {
+            self.metrics.fenced.inc();
+            let now = Instant::now();
+            self.fencings
+                .retain(|at| now.duration_since(*at) < TWIN_WINDOW);
+            self.fencings.push(now);
+            if self.fencings.len() >= TWIN_FENCINGS {
+                return Err(self.fenced(format!(
+                    "fenced {} times within {} s, last: {reason}",
+                    self.fencings.len(),
+                    TWIN_WINDOW.as_secs()
+                )));
+            }
+        }
         match failure {
-            Failure::Fatal(reason) => {
+            Failure::Fatal(reason) | Failure::Fenced(reason) => {
+                self.check_membership(consumer)?;
                 tracing::warn!(%reason, "fatal producer error; recreating the producer and redoing the batch");
                 self.recreate()?;
                 Ok(self.take_redo())
@@ -420,6 +440,26 @@ impl Engine {
             }
         }
         Ok(self.take_redo())
+    }
+
+    /// Fails with [`RuntimeError::Fenced`] when the consumer has a fatal
+    /// error: with static membership, another instance joined under this
+    /// one's `group.instance.id` (`FENCED_INSTANCE_ID`).
+    fn check_membership(&self, consumer: &BaseConsumer<Hooks>) -> Result<(), RuntimeError> {
+        match consumer.client().fatal_error() {
+            Some((_, reason)) => Err(self.fenced(reason)),
+            None => Ok(()),
+        }
+    }
+
+    /// The error an instance taken over by another with its identity stops with.
+    fn fenced(&self, reason: String) -> RuntimeError {
+        RuntimeError::Fenced {
+            processor: self.spec.name.clone(),
+            instance: self.spec.instance,
+            identity: clients::transactional_id(&self.processing, &self.spec),
+            reason,
+        }
     }
 
     fn recreate(&mut self) -> Result<(), RuntimeError> {

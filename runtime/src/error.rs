@@ -46,6 +46,23 @@ pub enum RuntimeError {
         #[source]
         source: KafkaError,
     },
+    /// Another instance with the same identity took over: this one is a
+    /// zombie (stalled, or started twice) and stops without writing.
+    #[error(
+        "processor {processor} instance {instance} was fenced: another instance with the same \
+         identity ({identity}) took over its partitions ({reason}); this one stops. Two running \
+         instances of a stage must not share an instance number"
+    )]
+    Fenced {
+        /// The processor.
+        processor: String,
+        /// Its instance number.
+        instance: u32,
+        /// Transactional id and group instance id.
+        identity: String,
+        /// What the broker said.
+        reason: String,
+    },
     /// The state store failed.
     #[error(transparent)]
     State(#[from] StateError),

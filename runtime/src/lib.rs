@@ -5,10 +5,13 @@
 //! The runtime reads, batches, writes, applies effects and commits, under
 //! one of two [`Guarantee`]s:
 //!
-//! - `exactly_once`: outputs and input offsets commit in one Kafka
-//!   transaction (needs a broker with transactions);
+//! - `exactly_once` (the default): outputs and input offsets commit in one
+//!   Kafka transaction; every consumer reads `read_committed`;
 //! - `at_least_once`: idempotent producer, offsets committed after every
-//!   output is acknowledged.
+//!   output is acknowledged; a crash may repeat outputs, never lose them.
+//!
+//! Instances of a processor share a consumer group with cooperative
+//! (incremental) rebalancing; static membership is an option.
 //!
 //! Under both, effects are applied through the [`moneta_state::EffectLedger`]
 //! keyed by deterministic ids, so a retry, a crash or a replay never applies
@@ -30,7 +33,7 @@ mod shutdown;
 mod stores;
 
 pub use clients::{group_id, transactional_id};
-pub use config::{Assignment, Guarantee, ProcessingConfig};
+pub use config::{Guarantee, ProcessingConfig};
 pub use driver::{ProcessorSpec, Runtime, require_transactions};
 pub use error::RuntimeError;
 pub use metrics::{ProcessorMetrics, RuntimeMetrics};

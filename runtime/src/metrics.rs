@@ -13,6 +13,7 @@ pub struct RuntimeMetrics {
     batches: IntCounterVec,
     commit_retries: IntCounterVec,
     producers_recreated: IntCounterVec,
+    producers_fenced: IntCounterVec,
     effects: IntCounterVec,
     latency: HistogramVec,
     end_to_end: HistogramVec,
@@ -96,6 +97,12 @@ impl RuntimeMetrics {
                 "Producers replaced after a fatal error (fenced, …).",
                 &["processor"],
             )?,
+            producers_fenced: counter(
+                registry,
+                "moneta_producers_fenced_total",
+                "Producers fenced: a transaction outlived transaction_timeout_ms (a stall), or an instance with the same identity started.",
+                &["processor"],
+            )?,
             effects: counter(
                 registry,
                 "moneta_effects_total",
@@ -118,6 +125,7 @@ impl RuntimeMetrics {
             aborted: self.batches.with_label_values(&[name, "aborted"]),
             commit_retries: self.commit_retries.with_label_values(&[name]),
             recreated: self.producers_recreated.with_label_values(&[name]),
+            fenced: self.producers_fenced.with_label_values(&[name]),
             applied: self.effects.with_label_values(&[name, "applied"]),
             duplicates: self.effects.with_label_values(&[name, "duplicate"]),
             latency: self.latency.with_label_values(&[name]),
@@ -144,6 +152,8 @@ pub struct ProcessorMetrics {
     pub commit_retries: IntCounter,
     /// Producers recreated after fatal errors.
     pub recreated: IntCounter,
+    /// Producers fenced.
+    pub fenced: IntCounter,
     /// Effects applied for the first time.
     pub applied: IntCounter,
     /// Effects recognised as already applied.

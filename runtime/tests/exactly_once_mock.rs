@@ -1,5 +1,6 @@
-//! `exactly_once` on librdkafka's mock cluster: a clean run, and the three
-//! kinds of transactional failure injected with `MockCluster::request_errors`.
+//! `exactly_once` on librdkafka's mock cluster: a clean run, and the kinds
+//! of transactional failure injected with `MockCluster::request_errors`,
+//! which the real broker cannot be made to return on demand.
 //!
 //! The mock acknowledges `TxnOffsetCommit` without storing offsets and shows
 //! aborted records to `read_committed` readers, so these tests assert what
@@ -159,6 +160,40 @@ fn a_retriable_commit_error_is_retried() -> anyhow::Result<()> {
     })?;
     running.stop()?;
     assert_all_copied(&setup)?;
+    Ok(())
+}
+
+#[test]
+fn an_instance_fenced_again_and_again_stops_as_a_twin() -> anyhow::Result<()> {
+    let setup = setup()?;
+    setup.cluster.request_errors(
+        RDKafkaApiKey::EndTxn,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_PRODUCER_FENCED].repeat(3),
+    );
+    let mut running = start(
+        &setup.tokio,
+        &setup.cluster.bootstrap_servers(),
+        eos(),
+        &setup.topics,
+    )?;
+    let deadline = std::time::Instant::now() + LIMIT;
+    while !running.is_finished() {
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "the twin never stopped"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let error = running.stop().expect_err("stops fenced");
+    assert!(
+        matches!(error, moneta_runtime::RuntimeError::Fenced { .. }),
+        "{error}"
+    );
+    assert_eq!(running.metrics.fenced.get(), 3);
+    assert!(
+        running.metrics.recreated.get() >= 2,
+        "recreated after the first two"
+    );
     Ok(())
 }
 

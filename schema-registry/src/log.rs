@@ -113,6 +113,7 @@ fn replay(kafka: &KafkaConfig, topic: &str) -> Result<Vec<RawRecord>, RegistryEr
         .client_config()
         .set("group.id", "moneta-schema-registry")
         .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
         .set("enable.partition.eof", "false")
         .set("auto.offset.reset", "earliest")
         .create()

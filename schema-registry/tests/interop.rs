@@ -17,7 +17,7 @@ use serde_json::json;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schema_registry_converter_encodes_and_decodes_through_the_registry() {
     let broker = broker();
-    let server = Server::start(&broker.kafka, "_schemas").await;
+    let server = Server::start(&broker.kafka, &broker.topic).await;
     let schema = record(r#"{"name":"id","type":"string"},{"name":"amount","type":"long"}"#);
 
     let encoder = EasyAvroEncoder::new(SrSettings::new(server.url.clone()));

@@ -1,4 +1,4 @@
-//! The REST API end to end, persisted on a real tansu broker over TCP.
+//! The REST API end to end, persisted on the real Kafka broker over TCP.
 
 #![allow(clippy::unwrap_used)]
 
@@ -16,7 +16,7 @@ const NEW_TYPE: &str = r#"{"name":"id","type":"string"},{"name":"amount","type":
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registers_fetches_lists_and_dedupes() {
     let broker = broker();
-    let server = Server::start(&broker.kafka, "_schemas").await;
+    let server = Server::start(&broker.kafka, &broker.topic).await;
     let url = &server.url;
 
     assert_eq!(
@@ -204,7 +204,7 @@ async fn registers_fetches_lists_and_dedupes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn evolution_follows_the_compatibility_level() {
     let broker = broker();
-    let server = Server::start(&broker.kafka, "_schemas").await;
+    let server = Server::start(&broker.kafka, &broker.topic).await;
     let url = &server.url;
     let versions = format!("{url}/subjects/pay-value/versions");
 
@@ -342,7 +342,7 @@ async fn evolution_follows_the_compatibility_level() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn state_survives_a_restart_on_the_same_topic() {
     let broker = broker();
-    let topic = "_moneta_schemas";
+    let topic = broker.topic.as_str();
     let server = Server::start(&broker.kafka, topic).await;
     assert_eq!(cleanup_policy(&broker.kafka, topic).await, "compact");
     let url = server.url.clone();

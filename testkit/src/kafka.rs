@@ -17,7 +17,8 @@ pub fn client(bootstrap: &str) -> ClientConfig {
     config
 }
 
-/// Creates `topics` with `partitions` each; existing topics are fine.
+/// Creates `topics` with `partitions` each, replicated as the broker's
+/// `default.replication.factor` says; existing topics are fine.
 pub async fn create_topics(
     bootstrap: &str,
     topics: &[&str],
@@ -26,7 +27,7 @@ pub async fn create_topics(
     let admin: AdminClient<DefaultClientContext> = client(bootstrap).create()?;
     let new: Vec<NewTopic<'_>> = topics
         .iter()
-        .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1)))
+        .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(-1)))
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     for result in admin.create_topics(&new, &options).await? {
@@ -133,4 +134,93 @@ pub fn header(message: &OwnedMessage, name: &str) -> Option<String> {
 pub fn id_of(message: &OwnedMessage) -> Option<String> {
     let value: serde_json::Value = serde_json::from_slice(message.payload()?).ok()?;
     value.get("id")?.as_str().map(str::to_owned)
+}
+
+/// The JSON `id`s of `topic`'s committed records, partition by partition, in
+/// offset order; reads until `expected` records arrived or nothing new came
+/// for `idle`.
+pub fn ids_by_partition(
+    bootstrap: &str,
+    topic: &str,
+    expected: usize,
+    idle: Duration,
+) -> anyhow::Result<std::collections::BTreeMap<i32, Vec<String>>> {
+    let mut partitions = std::collections::BTreeMap::<i32, Vec<String>>::new();
+    for message in read_topic(bootstrap, topic, expected, idle)? {
+        let id = id_of(&message).unwrap_or_else(|| "<no id>".into());
+        partitions.entry(message.partition()).or_default().push(id);
+    }
+    Ok(partitions)
+}
+
+/// Fails unless `output` holds exactly `input`'s records, partition by
+/// partition in the same order: nothing lost, nothing twice, nothing moved.
+pub fn assert_record_for_record(
+    bootstrap: &str,
+    input: &str,
+    output: &str,
+    expected: usize,
+) -> anyhow::Result<()> {
+    let idle = Duration::from_secs(10);
+    let want = ids_by_partition(bootstrap, input, expected, idle)?;
+    let got = ids_by_partition(bootstrap, output, usize::MAX, Duration::from_secs(3))?;
+    let count =
+        |p: &std::collections::BTreeMap<i32, Vec<String>>| p.values().map(Vec::len).sum::<usize>();
+    anyhow::ensure!(
+        count(&want) == expected,
+        "input has {} records, not {expected}",
+        count(&want)
+    );
+    if want != got {
+        let mut seen = std::collections::HashMap::<&str, usize>::new();
+        for id in got.values().flatten() {
+            *seen.entry(id.as_str()).or_default() += 1;
+        }
+        let twice = seen.values().filter(|n| **n > 1).count();
+        let lost = want
+            .values()
+            .flatten()
+            .filter(|id| !seen.contains_key(id.as_str()))
+            .count();
+        anyhow::bail!(
+            "{output} is not {input} record for record: {} records for {}, {lost} lost, {twice} more than once",
+            count(&got),
+            count(&want)
+        );
+    }
+    Ok(())
+}
+
+/// Waits until `topic` holds at least `count` committed records, reading it
+/// from the beginning with one consumer; fails after `limit`.
+pub fn wait_for_records(
+    bootstrap: &str,
+    topic: &str,
+    count: usize,
+    limit: Duration,
+) -> anyhow::Result<()> {
+    let consumer: BaseConsumer = client(bootstrap)
+        .set("group.id", crate::unique("counter"))
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()?;
+    let mut assignment = TopicPartitionList::new();
+    for partition in
+        moneta_connectors::kafka::partition_ids(&consumer, topic, Duration::from_secs(10))?
+    {
+        assignment.add_partition_offset(topic, partition, Offset::Beginning)?;
+    }
+    consumer.assign(&assignment)?;
+    let deadline = Instant::now() + limit;
+    let mut seen = 0;
+    while seen < count {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{topic}: {seen} of {count} records within {limit:?}"
+        );
+        if let Some(Ok(_)) = consumer.poll(Duration::from_millis(100)) {
+            seen += 1;
+        }
+    }
+    Ok(())
 }

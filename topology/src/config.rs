@@ -164,27 +164,53 @@ impl Default for AdminConfig {
     }
 }
 
-/// `[broker]`: the embedded tansu broker.
+/// `[broker]`: the embedded Apache Kafka broker `moneta up` starts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BrokerConfig {
-    /// Whether `moneta up` starts a local tansu broker.
+    /// Whether `moneta up` starts a local Kafka broker (a single KRaft
+    /// node), unless a broker already answers on `listen`.
     pub embedded: bool,
-    /// The tansu executable (a name on `PATH` or a path).
-    pub binary: String,
-    /// Address the local broker listens on; match `kafka.bootstrap_servers`.
+    /// Address the local broker's clients connect to; match `kafka.bootstrap_servers`.
     pub listen: String,
-    /// Directory of the broker's SQLite storage.
+    /// Address of the local broker's KRaft controller listener.
+    pub controller_listen: String,
+    /// Directory of the broker's data, settings and logs.
     pub data_dir: PathBuf,
+    /// The `java` executable (17 or newer): a name on `PATH` or a path.
+    pub java: String,
+    /// Directory of the Kafka jars; empty is where `scripts/setup.sh` puts
+    /// them (`$MONETA_KAFKA_LIBS`, else `~/.cache/moneta/kafka-<version>/libs`).
+    pub kafka_libs: PathBuf,
+    /// The broker's JVM heap, in MiB.
+    pub heap_mb: u32,
+    /// Extra `server.properties` entries, e.g. `"log.retention.hours" = "168"`;
+    /// they win over Moneta's own (the listener and directory entries aside).
+    pub settings: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for BrokerConfig {
     fn default() -> Self {
         Self {
             embedded: true,
-            binary: "tansu".into(),
             listen: "127.0.0.1:9092".into(),
+            controller_listen: "127.0.0.1:9093".into(),
             data_dir: ".moneta/broker".into(),
+            java: "java".into(),
+            kafka_libs: PathBuf::new(),
+            heap_mb: 1024,
+            settings: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
+impl BrokerConfig {
+    /// The directory of the Kafka jars, `kafka_libs` or the default.
+    pub fn libs(&self) -> PathBuf {
+        if self.kafka_libs.as_os_str().is_empty() {
+            moneta_connectors::broker::default_libs()
+        } else {
+            self.kafka_libs.clone()
         }
     }
 }
@@ -233,6 +259,12 @@ pub enum StateBackend {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TopicsConfig {
+    /// Put in front of every topic name Moneta uses (its stages', dead
+    /// letters, the schema and registry logs), so several Moneta
+    /// environments can share one Kafka cluster; give each its own
+    /// `processing.application_id` too. Applied when the configuration is
+    /// loaded: `moneta config check` shows the resulting names.
+    pub prefix: String,
     /// Partitions per topic.
     pub partitions: i32,
     /// Replication factor (1 on a single local broker; 3 in production).
@@ -244,6 +276,7 @@ pub struct TopicsConfig {
 impl Default for TopicsConfig {
     fn default() -> Self {
         Self {
+            prefix: String::new(),
             partitions: 3,
             replication_factor: 1,
             retention_ms: 7 * 24 * 3600 * 1000,
@@ -389,9 +422,53 @@ impl Config {
                 .split("__")
                 .filter(|key| key.as_str().contains('.')),
         );
-        figment
+        let mut config: Config = figment
             .extract()
-            .map_err(|e| ConfigError::Invalid(Box::new(e)))
+            .map_err(|e| ConfigError::Invalid(Box::new(e)))?;
+        config.apply_topic_prefix();
+        Ok(config)
+    }
+
+    /// Puts `topics.prefix` in front of every topic name, once: the prefix
+    /// is cleared, so applying it again changes nothing.
+    fn apply_topic_prefix(&mut self) {
+        let prefix = std::mem::take(&mut self.topics.prefix);
+        if prefix.is_empty() {
+            return;
+        }
+        for name in self.topic_names_mut() {
+            name.insert_str(0, &prefix);
+        }
+    }
+
+    /// Every topic name in the configuration.
+    fn topic_names_mut(&mut self) -> Vec<&mut String> {
+        let topics = &mut self.contracts.topics;
+        let stages = &mut self.processors;
+        vec![
+            &mut topics.ingest,
+            &mut topics.partner_ingress,
+            &mut topics.validated,
+            &mut topics.rejected,
+            &mut topics.recorded,
+            &mut topics.countersigned,
+            &mut topics.ledger,
+            &mut topics.settlements,
+            &mut topics.reconciliation_reports,
+            &mut stages.copy.input,
+            &mut stages.copy.output,
+            &mut stages.copy.dead_letter,
+            &mut stages.validate.dead_letter,
+            &mut stages.template_check.dead_letter,
+            &mut stages.countersign.dead_letter,
+            &mut stages.webhook_dispatch.dead_letter,
+            &mut stages.ledger.dead_letter,
+            &mut stages.settle_aggregate.dead_letter,
+            &mut stages.reconcile_match.dead_letter,
+            &mut self.webhooks.dead_letter,
+            &mut self.schema_registry.topic,
+            &mut self.state.registry_topic,
+        ]
     }
 
     /// This configuration with every secret replaced by `***`, for showing.
@@ -441,6 +518,37 @@ mod tests {
             assert!(!shown.contains("admin-s3cret"), "{shown}");
             assert!(!format!("{config:?}").contains("admin-s3cret"));
             assert!(shown.contains("***"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_topic_prefix_names_every_topic_once() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("moneta.toml", "[topics]\nprefix = \"qa.\"\n")?;
+            let mut config = Config::load(Some(Path::new("moneta.toml"))).expect("loads");
+            assert_eq!(config.contracts.topics.ingest, "qa.moneta.contracts.ingest");
+            assert_eq!(config.schema_registry.topic, "qa._moneta_schemas");
+            assert_eq!(
+                config.processors.validate.dead_letter,
+                "qa.moneta.validate.dlq"
+            );
+            let names: Vec<String> = config
+                .topic_names_mut()
+                .into_iter()
+                .map(|n| n.clone())
+                .collect();
+            assert!(
+                names
+                    .iter()
+                    .all(|n| n.starts_with("qa.") && !n.starts_with("qa.qa.")),
+                "{names:?}"
+            );
+            // Every topic the topology creates has the prefix.
+            for topic in crate::Topology::new(&config).topics() {
+                assert!(topic.name.starts_with("qa."), "{}", topic.name);
+            }
+            assert!(config.topics.prefix.is_empty());
             Ok(())
         });
     }

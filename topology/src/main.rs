@@ -95,7 +95,7 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
-    /// Run a local broker in the foreground.
+    /// Run the embedded Apache Kafka broker in the foreground.
     Broker {
         #[command(subcommand)]
         command: commands::broker::BrokerCommand,

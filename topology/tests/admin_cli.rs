@@ -40,15 +40,16 @@ fn json(output: &Output) -> serde_json::Value {
 #[test]
 fn seed_demo_then_admin_commands_show_the_demo_network() -> anyhow::Result<()> {
     // `admin serve` mirrors registry writes to the changelog topic.
-    let tansu = moneta_testkit::tansu()?;
+    let bootstrap = moneta_testkit::kafka()?;
     let dir = tempfile::tempdir()?;
     let listen = format!("127.0.0.1:{}", moneta_testkit::free_port()?);
     let config = dir.path().join("moneta.toml");
     std::fs::write(
         &config,
         format!(
-            "[kafka]\nbootstrap_servers = \"{}\"\n[broker]\nembedded = false\n[admin]\nlisten = \"{listen}\"\n[state]\ndir = \"{}\"\n",
-            tansu.bootstrap_servers(),
+            "[kafka]\nbootstrap_servers = \"{}\"\n[broker]\nembedded = false\n[topics]\nprefix = \"{}.\"\n[admin]\nlisten = \"{listen}\"\n[state]\ndir = \"{}\"\n",
+            &bootstrap,
+            moneta_testkit::unique("admin-cli"),
             dir.path().join("state").display()
         ),
     )?;

@@ -1,8 +1,9 @@
-//! The chaos run (issue 9): many contracts through the whole topology on
-//! the embedded default while `moneta up` is SIGKILLed every few seconds and
-//! restarted, the broker is restarted once (tansu), and the webhook receiver
-//! fails a share of its requests. Afterwards everything is checked against
-//! a reference computed from the inputs, and the counts are printed.
+//! The chaos run: many contracts through the whole topology, `exactly_once`
+//! on real Kafka, while `moneta up` is SIGKILLed every few seconds and
+//! restarted, a broker is SIGKILLed under the running pipeline and brought
+//! back, and the webhook receiver fails a share of its requests.
+//! Afterwards everything is checked against a reference computed from the
+//! inputs (settlement totals to the minor unit), and the counts are printed.
 //!
 //! On the embedded default every processor runs inside `moneta up` (the
 //! embedded state store belongs to one process), so killing "a processor"
@@ -11,23 +12,20 @@
 //! fails on the connection or with a 5xx is sent again, freshly signed, with
 //! the same `Idempotency-Key`.
 //!
-//! - `at_least_once` on tansu: kills plus one broker restart.
-//! - `exactly_once` on librdkafka's mock cluster (`moneta broker mock`, its
-//!   own process): kills only, since the mock keeps its data in memory, and
-//!   every 10–25 s, since the mock forgets transactional offset commits and
-//!   each restart replays every topic from the start.
-//!
-//! The two runs take turns (each is a whole topology on two cores).
+//! - one broker (CI): SIGKILLed at the fourth kill and restarted 2 s later;
+//! - three brokers (`MONETA_CHAOS_BROKERS=3`; replication factor 3,
+//!   `min.insync.replicas=2`): the leader of the countersigned topic's first
+//!   partition is SIGKILLed and restarted 10 s later.
 //!
 //! A run has at least [`MIN_KILLS`] kills; those after everything settled
 //! check that a restart recognises what was already applied.
 //!
 //! `MONETA_CHAOS_CONTRACTS` sets the number of contracts (default 80);
-//! `MONETA_CHAOS_SEED` the kill schedule's seed. The full run:
-//! `MONETA_CHAOS_CONTRACTS=2000 cargo test -p moneta-topology --test chaos -- --nocapture`.
+//! `MONETA_CHAOS_SEED` the kill schedule's seed. The full run
+//! (`load-tests/chaos.sh`): `MONETA_CHAOS_CONTRACTS=2000 MONETA_CHAOS_BROKERS=3
+//! cargo test --release -p moneta-topology --test chaos -- --nocapture`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -41,7 +39,6 @@ use moneta_avro::{AvroCodec, SchemaName, Settlement, SettlementKind};
 use moneta_domain::ContractTerms;
 use moneta_ingest::PartnerClient;
 use moneta_testkit::kafka::{client, produce_raw, read_topic};
-use moneta_testkit::{Tansu, TansuOptions};
 use moneta_topology::demo::{ACME, DemoPartner, GLOBE, subscription_charge};
 use rdkafka::message::Message;
 use rdkafka::producer::{DefaultProducerContext, Producer, ThreadedProducer};
@@ -341,62 +338,84 @@ impl Counts {
     }
 }
 
-/// The broker and how to restart it, if it can be.
-enum Broker {
-    Tansu(moneta_testkit::TestTansu),
-    Mock(moneta_testkit::MockProcess),
+/// The brokers of the run and how one is disturbed.
+enum Brokers {
+    One(moneta_testkit::Broker),
+    Three(moneta_testkit::Cluster),
 }
 
-impl Broker {
+impl Brokers {
+    fn start() -> anyhow::Result<Self> {
+        Ok(match env_usize("MONETA_CHAOS_BROKERS", 1) {
+            1 => Brokers::One(moneta_testkit::Broker::start()?),
+            3 => Brokers::Three(moneta_testkit::Cluster::start()?),
+            n => bail!("MONETA_CHAOS_BROKERS={n}: 1 or 3"),
+        })
+    }
+
     fn bootstrap(&self) -> String {
         match self {
-            Broker::Tansu(t) => t.bootstrap_servers().to_owned(),
-            Broker::Mock(m) => m.bootstrap_servers().to_owned(),
+            Brokers::One(broker) => broker.bootstrap_servers().to_owned(),
+            Brokers::Three(cluster) => cluster.bootstrap_servers().to_owned(),
         }
     }
 
-    /// Stops and restarts tansu on the same port and data; false for the mock.
-    fn restart(&mut self) -> anyhow::Result<bool> {
-        let Broker::Tansu(tansu) = self else {
-            return Ok(false);
-        };
-        let options = TansuOptions {
-            binary: std::env::var("TANSU_BIN").unwrap_or_else(|_| "tansu".into()),
-            listen: tansu.bootstrap_servers().to_owned(),
-            data_dir: tansu.broker.data_dir().to_owned(),
-        };
-        tansu.broker.stop();
-        std::thread::sleep(Duration::from_millis(500));
-        tansu.broker = Tansu::start(options)?;
-        Ok(true)
+    /// Settings `moneta up` needs on these brokers.
+    fn settings(&self) -> &'static str {
+        match self {
+            Brokers::One(_) => "",
+            Brokers::Three(_) => "[topics]\nreplication_factor = 3\n",
+        }
+    }
+
+    /// SIGKILLs a broker under the running pipeline and brings it back:
+    /// the only one, or the leader of `topic`'s first partition. Returns
+    /// which node was killed.
+    fn disrupt(&self, topic: &str) -> anyhow::Result<i32> {
+        match self {
+            Brokers::One(broker) => {
+                broker.kill()?;
+                std::thread::sleep(Duration::from_secs(2));
+                broker.restart()?;
+                Ok(1)
+            }
+            Brokers::Three(cluster) => {
+                let leader = leader_of(cluster.bootstrap_servers(), topic, 0)?;
+                cluster.kill(leader)?;
+                std::thread::sleep(Duration::from_secs(10));
+                cluster.restart(leader)?;
+                Ok(leader)
+            }
+        }
     }
 }
 
-/// The last lines of tansu's own log, to explain a failure.
-fn broker_log(broker: &Mutex<Broker>) -> String {
-    let Ok(guard) = broker.lock() else {
-        return String::new();
-    };
-    let Broker::Tansu(tansu) = &*guard else {
-        return String::new();
-    };
-    let text =
-        std::fs::read_to_string(tansu.broker.data_dir().join("tansu.log")).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    format!(
-        "tansu log:\n{}",
-        lines[lines.len().saturating_sub(30)..].join("\n")
-    )
+/// The node id leading `topic`'s `partition`.
+fn leader_of(bootstrap: &str, topic: &str, partition: i32) -> anyhow::Result<i32> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = client(bootstrap).create()?;
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    metadata
+        .topics()
+        .iter()
+        .flat_map(|t| t.partitions())
+        .find(|p| p.id() == partition)
+        .map(|p| p.leader())
+        .filter(|leader| *leader >= 0)
+        .with_context(|| format!("{topic}[{partition}] has no leader"))
 }
 
-fn chaos(broker: Broker, guarantee: &str) -> anyhow::Result<()> {
+fn chaos(brokers: Brokers) -> anyhow::Result<()> {
     let contracts = env_usize("MONETA_CHAOS_CONTRACTS", 80);
     let seed = env_usize("MONETA_CHAOS_SEED", 20_261_123) as u64;
-    let bootstrap = broker.bootstrap();
-    let broker = Arc::new(Mutex::new(broker));
+    let bootstrap = brokers.bootstrap();
+    let brokers = Arc::new(brokers);
     let dir = tempfile::tempdir()?;
-    let extra = "[webhooks]\nallow_loopback = true\npoll_interval_ms = 50\nbreaker_threshold = 1000\n\n[webhooks.retry]\nattempts = 30\ninitial_ms = 200\nmax_ms = 2000\n";
-    let moneta = Moneta::start_with(&bootstrap, dir.path(), guarantee, extra)?;
+    let extra = format!(
+        "{}[webhooks]\nallow_loopback = true\npoll_interval_ms = 50\nbreaker_threshold = 1000\n\n[webhooks.retry]\nattempts = 30\ninitial_ms = 200\nmax_ms = 2000\n",
+        brokers.settings()
+    );
+    let moneta = Moneta::start(&bootstrap, dir.path(), &extra)?;
     moneta.seed()?;
     let ingest = moneta.base();
     let moneta = Arc::new(Mutex::new(moneta));
@@ -432,27 +451,22 @@ fn chaos(broker: Broker, guarantee: &str) -> anyhow::Result<()> {
         }
     }
 
-    // Chaos: SIGKILL `moneta up` every 2–5 s; restart the broker once.
+    // Chaos: SIGKILL `moneta up` every 2–5 s; a broker dies once under
+    // the running pipeline.
+    let countersigned_topic = {
+        let guard = moneta.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+        guard.topic("moneta.contracts.countersigned")
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let killed = Arc::new(AtomicUsize::new(0));
     let killer = {
         let (moneta, stop, killed) = (moneta.clone(), stop.clone(), killed.clone());
-        // The mock forgets transactional offset commits, so every restart
-        // replays each topic from the start: give it time to catch up.
-        let pause_ms = if matches!(
-            *broker.lock().map_err(|_| anyhow::anyhow!("poisoned"))?,
-            Broker::Mock(_)
-        ) {
-            10_000
-        } else {
-            2_000
-        };
-        let broker = broker.clone();
+        let brokers = brokers.clone();
         std::thread::spawn(move || -> anyhow::Result<(usize, usize)> {
             let mut rng = Rng(seed | 1);
             let (mut kills, mut restarts) = (0, 0);
             while !stop.load(Ordering::Relaxed) {
-                let pause = Duration::from_millis(pause_ms + rng.next(pause_ms * 3 / 2));
+                let pause = Duration::from_millis(2_000 + rng.next(3_000));
                 let until = Instant::now() + pause;
                 while Instant::now() < until && !stop.load(Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_millis(50));
@@ -460,27 +474,13 @@ fn chaos(broker: Broker, guarantee: &str) -> anyhow::Result<()> {
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
-                let mut guard = moneta.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
                 if kills == 3 && restarts == 0 {
-                    // The broker restarts while Moneta is down: tansu 0.6.0
-                    // restarted under a live group can wedge its storage
-                    // service (a panic in tansu-storage), see docs.
-                    let mut restarted = false;
-                    guard.kill_then(|| {
-                        restarted = broker
-                            .lock()
-                            .map_err(|_| anyhow::anyhow!("poisoned"))?
-                            .restart()?;
-                        Ok(())
-                    })?;
-                    if restarted {
-                        restarts += 1;
-                        kills += 1;
-                        killed.store(kills, Ordering::Relaxed);
-                        eprintln!("chaos: SIGKILL {kills} and a broker restart");
-                        continue;
-                    }
+                    let node = brokers.disrupt(&countersigned_topic)?;
+                    restarts += 1;
+                    eprintln!("chaos: broker {node} SIGKILLed and restarted");
+                    continue;
                 }
+                let mut guard = moneta.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
                 // Like a supervisor: a start that fails is tried again.
                 let mut started = guard.kill_and_restart();
                 for _ in 0..3 {
@@ -538,13 +538,17 @@ fn chaos(broker: Broker, guarantee: &str) -> anyhow::Result<()> {
             }
         }
         // Garbage straight to partner ingress.
+        let partner_ingress = moneta
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .topic("moneta.contracts.partner-ingress");
         let producer: ThreadedProducer<DefaultProducerContext> = client(&bootstrap).create()?;
         for i in 0..GARBAGE {
             let key = format!("garbage-{i}");
             let payload = format!("not avro {i}");
             produce_raw(
                 &producer,
-                "moneta.contracts.partner-ingress",
+                &partner_ingress,
                 Some(key.as_bytes()),
                 payload.as_bytes(),
             )?;
@@ -572,8 +576,7 @@ fn chaos(broker: Broker, guarantee: &str) -> anyhow::Result<()> {
     stop.store(true, Ordering::Relaxed);
     let (kills, restarts) = killer
         .join()
-        .map_err(|_| anyhow::anyhow!("killer panicked"))?
-        .with_context(|| broker_log(&broker))?;
+        .map_err(|_| anyhow::anyhow!("killer panicked"))??;
     let (invalids, rejected) = outcome?;
     counts.kills = kills;
     counts.broker_restarts = restarts;
@@ -595,7 +598,11 @@ fn chaos(broker: Broker, guarantee: &str) -> anyhow::Result<()> {
 
     verify(&guard, &runtime, &receiver, contracts, &mut counts)
         .with_context(|| guard.log_tail())?;
-    eprintln!("chaos run, {guarantee}:\n{}", counts.report());
+    eprintln!(
+        "chaos run, exactly_once, {} broker(s):\n{}",
+        env_usize("MONETA_CHAOS_BROKERS", 1),
+        counts.report()
+    );
     Ok(())
 }
 
@@ -625,7 +632,7 @@ fn verify(
     })?;
     let countersigned = read_topic(
         bootstrap,
-        "moneta.contracts.countersigned",
+        &moneta.topic("moneta.contracts.countersigned"),
         usize::MAX,
         Duration::from_secs(3),
     )?;
@@ -646,6 +653,14 @@ fn verify(
         ids.len(),
         expected.len()
     );
+    // Exactly once: one countersigned record per contract, however often
+    // its stage was killed mid-transaction.
+    ensure!(
+        countersigned.len() == expected.len(),
+        "{} countersigned records for {} contracts",
+        countersigned.len(),
+        expected.len()
+    );
     // The run's contracts, read back from the topic (the closer aside).
     counts.countersigned = ids
         .iter()
@@ -655,7 +670,7 @@ fn verify(
     // Ledger and settlements: every November charge settled exactly once.
     let ledger = read_topic(
         bootstrap,
-        "moneta.ledger.entries",
+        &moneta.topic("moneta.ledger.entries"),
         usize::MAX,
         Duration::from_secs(3),
     )?;
@@ -666,7 +681,7 @@ fn verify(
         let mut by_id: BTreeMap<String, Settlement> = BTreeMap::new();
         for message in read_topic(
             bootstrap,
-            "moneta.settlements",
+            &moneta.topic("moneta.settlements"),
             usize::MAX,
             Duration::from_secs(3),
         )? {
@@ -734,6 +749,11 @@ fn verify(
         .filter_map(|m| m.payload().map(<[u8]>::to_vec))
         .collect();
     counts.ledger_duplicates = ledger.len() - unique_entries.len();
+    ensure!(
+        counts.ledger_duplicates == 0,
+        "{} ledger entries more than once",
+        counts.ledger_duplicates
+    );
 
     // Webhooks: every delivery delivered, each id received with a 2xx.
     let deadline = Instant::now() + SETTLE;
@@ -793,7 +813,7 @@ fn verify(
     // Dead letters: exactly the garbage, by key.
     let dlq = read_topic(
         bootstrap,
-        "moneta.validate.dlq",
+        &moneta.topic("moneta.validate.dlq"),
         usize::MAX,
         Duration::from_secs(3),
     )?;
@@ -807,22 +827,7 @@ fn verify(
     Ok(())
 }
 
-/// One chaos run at a time.
-static TURN: Mutex<()> = Mutex::new(());
-
 #[test]
-fn chaos_at_least_once_on_tansu() -> anyhow::Result<()> {
-    let _turn = TURN
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    chaos(Broker::Tansu(moneta_testkit::tansu()?), "at_least_once")
-}
-
-#[test]
-fn chaos_exactly_once_on_the_mock_cluster() -> anyhow::Result<()> {
-    let _turn = TURN
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let mock = moneta_testkit::MockProcess::spawn(Path::new(env!("CARGO_BIN_EXE_moneta")))?;
-    chaos(Broker::Mock(mock), "exactly_once")
+fn chaos_exactly_once_on_kafka() -> anyhow::Result<()> {
+    chaos(Brokers::start()?)
 }

@@ -23,7 +23,9 @@ fn the_example_configuration_lists_exactly_the_defaults() {
 fn the_local_configuration_loads() {
     let local = Config::load(Some(&repo_file("moneta.toml"))).expect("moneta.toml parses");
     assert_eq!(
-        local.processing.assignment,
-        moneta_runtime::Assignment::Static
+        local.processing.guarantee,
+        moneta_runtime::Guarantee::ExactlyOnce
     );
+    assert!(local.broker.embedded);
+    assert_eq!(local.broker.listen, local.kafka.bootstrap_servers);
 }

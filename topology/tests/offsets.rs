@@ -48,18 +48,20 @@ fn wait_output(bootstrap: &str, topic: &str, want: usize) -> anyhow::Result<usiz
 
 #[test]
 fn reset_is_refused_while_running_and_moves_offsets_when_stopped() -> anyhow::Result<()> {
-    let tansu = moneta_testkit::tansu()?;
-    let bootstrap = tansu.bootstrap_servers().to_owned();
+    let bootstrap = moneta_testkit::kafka()?;
     let dir = tempfile::tempdir()?;
     let config = dir.path().join("moneta.toml");
+    let prefix = format!("{}.", moneta_testkit::unique("offsets"));
     std::fs::write(
         &config,
         format!(
-            "[kafka]\nbootstrap_servers = \"{bootstrap}\"\n[processing]\nassignment = \"static\"\n\
+            "[kafka]\nbootstrap_servers = \"{bootstrap}\"\n[processing]\napplication_id = \"{prefix}moneta\"\n\
+             session_timeout_ms = 3000\n[topics]\nprefix = \"{prefix}\"\n\
              [state]\ndir = \"{}\"\n[metrics]\nlisten = \"\"\n",
             dir.path().join("state").display()
         ),
     )?;
+    let topic = |name: &str| format!("{prefix}{name}");
     let created = moneta(&config, &["topics", "create"])?;
     ensure!(
         created.status.success(),
@@ -69,12 +71,12 @@ fn reset_is_refused_while_running_and_moves_offsets_when_stopped() -> anyhow::Re
     let log = dir.path().join("copy.log");
     produce_ids(
         &bootstrap,
-        "moneta.copy.input",
+        &topic("moneta.copy.input"),
         (0..100).map(|i| format!("r-{i}")),
     )?;
 
     let running = start(&config, &log)?;
-    ensure!(wait_output(&bootstrap, "moneta.copy.output", 100)? == 100);
+    ensure!(wait_output(&bootstrap, &topic("moneta.copy.output"), 100)? == 100);
     let refused = moneta(&config, &["offsets", "reset", "copy", "--to", "earliest"])?;
     ensure!(
         !refused.status.success(),
@@ -94,7 +96,7 @@ fn reset_is_refused_while_running_and_moves_offsets_when_stopped() -> anyhow::Re
         String::from_utf8_lossy(&reset.stderr)
     );
     let again = start(&config, &log)?;
-    let n = wait_output(&bootstrap, "moneta.copy.output", 200)?;
+    let n = wait_output(&bootstrap, &topic("moneta.copy.output"), 200)?;
     ensure!(
         n == 200,
         "after a reset to earliest the input is reprocessed: {n} outputs"
@@ -103,7 +105,7 @@ fn reset_is_refused_while_running_and_moves_offsets_when_stopped() -> anyhow::Re
 
     produce_ids(
         &bootstrap,
-        "moneta.copy.input",
+        &topic("moneta.copy.input"),
         (100..150).map(|i| format!("r-{i}")),
     )?;
     let skip = moneta(&config, &["offsets", "reset", "copy", "--to", "latest"])?;
@@ -116,7 +118,7 @@ fn reset_is_refused_while_running_and_moves_offsets_when_stopped() -> anyhow::Re
     std::thread::sleep(Duration::from_secs(5));
     let n = read_topic(
         &bootstrap,
-        "moneta.copy.output",
+        &topic("moneta.copy.output"),
         usize::MAX,
         Duration::from_secs(2),
     )?

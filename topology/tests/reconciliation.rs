@@ -102,10 +102,10 @@ async fn receive(State(received): State<Received>, body: Bytes) -> StatusCode {
 
 #[test]
 fn every_outcome_class_is_reported_to_both_parties() -> anyhow::Result<()> {
-    let tansu = moneta_testkit::tansu()?;
+    let bootstrap = moneta_testkit::kafka()?;
     let dir = tempfile::tempdir()?;
     let extra = "[webhooks]\nallow_loopback = true\npoll_interval_ms = 50\n";
-    let moneta = Moneta::start(tansu.bootstrap_servers(), dir.path(), extra)?;
+    let moneta = Moneta::start(&bootstrap, dir.path(), extra)?;
     moneta.seed()?;
     let runtime = tokio::runtime::Runtime::new()?;
     let outcome = runtime.block_on(async {
@@ -129,7 +129,7 @@ fn every_outcome_class_is_reported_to_both_parties() -> anyhow::Result<()> {
             submit(&moneta, GLOBE, "subscription_charges", &format!("{id}-p"), &terms, "recorded").await?;
             submit(&moneta, ACME, "subscription_charges", &format!("{id}-m"), &terms, "countersigned").await?;
         }
-        let ledger = read_topic(&moneta.bootstrap, "moneta.ledger.entries", 5, Duration::from_secs(20))?;
+        let ledger = read_topic(&moneta.bootstrap, &moneta.topic("moneta.ledger.entries"), 5, Duration::from_secs(20))?;
         ensure!(ledger.len() == 5, "ledger entries: {}", ledger.len());
         tokio::time::sleep(Duration::from_secs(2)).await; // settle-aggregate consumes them
 
@@ -158,7 +158,7 @@ fn every_outcome_class_is_reported_to_both_parties() -> anyhow::Result<()> {
         submit(&moneta, ACME, "reconciliations", "r-mo-1", &by_mo, "countersigned").await?;
 
         let codec = AvroCodec::new(&format!("http://{}", moneta.registry))?;
-        let reports = read_topic(&moneta.bootstrap, "moneta.reconciliation.reports", 2, Duration::from_secs(30))?;
+        let reports = read_topic(&moneta.bootstrap, &moneta.topic("moneta.reconciliation.reports"), 2, Duration::from_secs(30))?;
         let mut decoded = Vec::new();
         for m in &reports {
             let payload = m.payload().context("payload")?;

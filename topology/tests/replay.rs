@@ -40,7 +40,7 @@ async fn countersigned(
     let codec = AvroCodec::new(&format!("http://{}", moneta.registry))?;
     let messages = read_topic(
         &moneta.bootstrap,
-        "moneta.contracts.countersigned",
+        &moneta.topic("moneta.contracts.countersigned"),
         usize::MAX,
         Duration::from_secs(2),
     )?;
@@ -62,9 +62,9 @@ async fn countersigned(
 
 #[test]
 fn replaying_the_ingest_topic_doubles_nothing_and_says_so() -> anyhow::Result<()> {
-    let tansu = moneta_testkit::tansu()?;
+    let bootstrap = moneta_testkit::kafka()?;
     let dir = tempfile::tempdir()?;
-    let moneta = Moneta::start(tansu.bootstrap_servers(), dir.path(), "")?;
+    let moneta = Moneta::start(&bootstrap, dir.path(), "")?;
     moneta.seed()?;
     let runtime = tokio::runtime::Runtime::new()?;
     let outcome = runtime.block_on(async {
@@ -93,15 +93,15 @@ fn replaying_the_ingest_topic_doubles_nothing_and_says_so() -> anyhow::Result<()
         ensure!(before.len() == 2);
         let deliveries_before = moneta.admin_get("/deliveries?contract_id=c-rp-1").await?;
 
-        let dry = replay(&moneta, &["--from", "moneta.contracts.ingest", "--to", "moneta.contracts.ingest", "--dry-run"])?;
+        let dry = replay(&moneta, &["--from", &moneta.topic("moneta.contracts.ingest"), "--to", &moneta.topic("moneta.contracts.ingest"), "--dry-run"])?;
         ensure!(
             dry.contains("4 record(s) selected") && dry.contains("would re-emit 4") && dry.contains("already applied (recognised, no new effect): 4"),
             "dry run: {dry}"
         );
-        let one = replay(&moneta, &["--from", "moneta.contracts.ingest", "--to", "moneta.contracts.ingest", "--contract", "c-rp-1", "--dry-run"])?;
+        let one = replay(&moneta, &["--from", &moneta.topic("moneta.contracts.ingest"), "--to", &moneta.topic("moneta.contracts.ingest"), "--contract", "c-rp-1", "--dry-run"])?;
         ensure!(one.contains("2 record(s) selected"), "by contract: {one}");
 
-        let done = replay(&moneta, &["--from", "moneta.contracts.ingest", "--to", "moneta.contracts.ingest"])?;
+        let done = replay(&moneta, &["--from", &moneta.topic("moneta.contracts.ingest"), "--to", &moneta.topic("moneta.contracts.ingest")])?;
         ensure!(done.contains("re-emitted 4") && done.contains("already applied (recognised, no new effect): 4"), "replay: {done}");
         // Let the topology chew on them.
         tokio::time::sleep(Duration::from_secs(5)).await;

@@ -585,10 +585,10 @@ fn no_secret_in_the_log(moneta: &Moneta, seeds: &[String]) -> anyhow::Result<()>
 
 #[test]
 fn security_end_to_end() -> anyhow::Result<()> {
-    let tansu = moneta_testkit::tansu()?;
+    let bootstrap = moneta_testkit::kafka()?;
     let dir = tempfile::tempdir()?;
     let extra = "[webhooks]\nallow_loopback = true\n";
-    let mut moneta = Moneta::start_logging(tansu.bootstrap_servers(), dir.path(), extra, "trace")?;
+    let mut moneta = Moneta::start_logging(&bootstrap, dir.path(), extra, "trace")?;
     moneta.seed()?;
     let runtime = tokio::runtime::Runtime::new()?;
     let received: Received = Arc::default();

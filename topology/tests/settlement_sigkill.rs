@@ -2,9 +2,9 @@
 //! an undisturbed run settles, and both equal the settlements computed from
 //! the inputs: same ids, totals, splits, contracts and signatures.
 //!
-//! Real tansu over TCP, the embedded schema registry, `moneta run
-//! settle-aggregate` as its own process (at_least_once: a restart
-//! reprocesses everything after the last commit).
+//! The real broker over TCP, the embedded schema registry, `moneta run
+//! settle-aggregate` as its own process (`exactly_once`: a restart resumes
+//! from the last committed transaction).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -35,14 +35,17 @@ struct Run {
 }
 
 impl Run {
+    /// A run called `name` reading `ledger`, writing `stl-<name>-…`.
     fn new(
         dir: &Path,
         name: &str,
+        ledger: &str,
         bootstrap: &str,
         registry: &str,
         key: &Path,
-    ) -> anyhow::Result<Self> {
+    ) -> anyhow::Result<(Self, String)> {
         let config = dir.join(format!("{name}.toml"));
+        let settlements = moneta_testkit::unique(&format!("stl-{name}"));
         std::fs::write(
             &config,
             format!(
@@ -50,9 +53,7 @@ impl Run {
 [kafka]
 bootstrap_servers = "{bootstrap}"
 [processing]
-guarantee = "at_least_once"
-assignment = "static"
-application_id = "{name}"
+application_id = "{settlements}"
 max_batch_records = 200
 [broker]
 embedded = false
@@ -63,7 +64,8 @@ url = "{registry}"
 [signing]
 key_file = "{key}"
 [contracts.topics]
-settlements = "stl-{name}"
+ledger = "{ledger}"
+settlements = "{settlements}"
 "#,
                 state = dir.join(name).display(),
                 key = key.display(),
@@ -79,11 +81,14 @@ settlements = "stl-{name}"
             "topics create: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        Ok(Self {
-            log: dir.join(format!("{name}.log")),
-            config,
-            child: None,
-        })
+        Ok((
+            Self {
+                log: dir.join(format!("{name}.log")),
+                config,
+                child: None,
+            },
+            settlements,
+        ))
     }
 
     fn start(&mut self) -> anyhow::Result<()> {
@@ -242,8 +247,7 @@ fn wait_for(
 
 #[test]
 fn sigkilled_settle_aggregate_settles_exactly_like_an_undisturbed_run() -> anyhow::Result<()> {
-    let tansu = moneta_testkit::tansu()?;
-    let bootstrap = tansu.bootstrap_servers().to_owned();
+    let bootstrap = moneta_testkit::kafka()?;
     let dir = tempfile::tempdir()?;
     let runtime = tokio::runtime::Runtime::new()?;
     let kafka = moneta_connectors::kafka::KafkaConfig {
@@ -251,7 +255,7 @@ fn sigkilled_settle_aggregate_settles_exactly_like_an_undisturbed_run() -> anyho
         ..Default::default()
     };
     let registry_url = runtime.block_on(async {
-        let registry = SchemaRegistry::start(&kafka, "_schemas_test").await?;
+        let registry = SchemaRegistry::start(&kafka, &moneta_testkit::unique("_schemas")).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);
         tokio::spawn(registry.serve_on(listener, std::future::pending()));
@@ -259,14 +263,15 @@ fn sigkilled_settle_aggregate_settles_exactly_like_an_undisturbed_run() -> anyho
     })?;
     let key = dir.path().join("signing.key");
     moneta_signing::KeyRing::generate_file(&key, "moneta-test")?;
-    let mut undisturbed = Run::new(dir.path(), "a", &bootstrap, &registry_url, &key)?;
-    let mut killed = Run::new(dir.path(), "b", &bootstrap, &registry_url, &key)?;
+    let topic = &moneta_testkit::unique("ledger");
+    let (mut undisturbed, stl_a) =
+        Run::new(dir.path(), "a", topic, &bootstrap, &registry_url, &key)?;
+    let (mut killed, stl_b) = Run::new(dir.path(), "b", topic, &bootstrap, &registry_url, &key)?;
     seed_agreements(&dir.path().join("a"))?;
     seed_agreements(&dir.path().join("b"))?;
 
     // The ledger, produced as partners' contracts would make it.
     let codec = AvroCodec::new(&registry_url)?;
-    let topic = "moneta.ledger.entries";
     let producer: ThreadedProducer<DefaultProducerContext> =
         client(&bootstrap).set("linger.ms", "5").create()?;
     let mut entries = ledger();
@@ -298,12 +303,12 @@ fn sigkilled_settle_aggregate_settles_exactly_like_an_undisturbed_run() -> anyho
     // What the inputs must settle to: one settlement per key and day, plus
     // one adjustment per late entry of a closed day.
     undisturbed.start()?;
-    let first = settlements(&bootstrap, "stl-a", &codec, &runtime)?;
+    let first = settlements(&bootstrap, &stl_a, &codec, &runtime)?;
     drop(first);
     let expected_min = 5 * 20;
     let a = wait_for(
         &bootstrap,
-        "stl-a",
+        &stl_a,
         expected_min,
         &codec,
         &runtime,
@@ -313,7 +318,7 @@ fn sigkilled_settle_aggregate_settles_exactly_like_an_undisturbed_run() -> anyho
     let mut a = a;
     loop {
         std::thread::sleep(Duration::from_secs(2));
-        let again = settlements(&bootstrap, "stl-a", &codec, &runtime)?;
+        let again = settlements(&bootstrap, &stl_a, &codec, &runtime)?;
         if again.len() == a.len() {
             break;
         }
@@ -328,11 +333,11 @@ fn sigkilled_settle_aggregate_settles_exactly_like_an_undisturbed_run() -> anyho
         std::thread::sleep(Duration::from_millis(900 + 200 * kill));
         killed.sigkill()?;
         // While it is down nothing moves: count what it had settled.
-        done_at_kill.push(settlements(&bootstrap, "stl-b", &codec, &runtime)?.len());
+        done_at_kill.push(settlements(&bootstrap, &stl_b, &codec, &runtime)?.len());
         killed.start()?;
     }
     let kills = done_at_kill.len();
-    let b = wait_for(&bootstrap, "stl-b", a.len(), &codec, &runtime, &killed)?;
+    let b = wait_for(&bootstrap, &stl_b, a.len(), &codec, &runtime, &killed)?;
     let mid_run = done_at_kill.iter().filter(|n| **n < a.len()).count();
     ensure!(
         mid_run >= 2,

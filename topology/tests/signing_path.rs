@@ -1,6 +1,6 @@
 //! The signing path end to end on a real broker: `moneta up` (ingest edge,
 //! embedded schema registry, validate, template-check, countersign) against
-//! tansu over TCP, driven the way partners drive it — RFC 9421-signed HTTP
+//! the real Kafka broker over TCP, driven the way partners drive it — RFC 9421-signed HTTP
 //! requests and Avro records produced straight to the partner topic.
 //!
 //! One `moneta up` serves every case below (it takes seconds to start);
@@ -194,7 +194,7 @@ async fn two_partners_sign_over_http(moneta: &Moneta) -> anyhow::Result<()> {
     let keys = globe.get("/v1/keys").await?;
     let countersigned = decoded::<moneta_avro::Contract>(
         moneta,
-        "moneta.contracts.countersigned",
+        &moneta.topic("moneta.contracts.countersigned"),
         SchemaName::Contract,
         |all| all.iter().any(|c| c.contract_id == "c-http-1"),
     )
@@ -212,7 +212,7 @@ async fn two_partners_sign_over_http(moneta: &Moneta) -> anyhow::Result<()> {
 /// countersigned; a forged one is rejected.
 async fn kafka_ingress(moneta: &Moneta) -> anyhow::Result<()> {
     let codec = AvroCodec::new(&format!("http://{}", moneta.registry))?;
-    let topic = "moneta.contracts.partner-ingress";
+    let topic = &moneta.topic("moneta.contracts.partner-ingress");
     let terms = subscription_charge("c-kafka-1");
     let event =
         |event_id: &str, key: &SigningKey, key_id: &str, party| -> anyhow::Result<ContractEvent> {
@@ -273,7 +273,7 @@ async fn kafka_ingress(moneta: &Moneta) -> anyhow::Result<()> {
     }
     let countersigned = decoded::<moneta_avro::Contract>(
         moneta,
-        "moneta.contracts.countersigned",
+        &moneta.topic("moneta.contracts.countersigned"),
         SchemaName::Contract,
         |all| all.iter().any(|c| c.contract_id == "c-kafka-1"),
     )
@@ -286,7 +286,7 @@ async fn kafka_ingress(moneta: &Moneta) -> anyhow::Result<()> {
     verify_all(contract, &keys.body)?;
     let rejected = decoded::<RejectedEvent>(
         moneta,
-        "moneta.contracts.rejected",
+        &moneta.topic("moneta.contracts.rejected"),
         SchemaName::RejectedEvent,
         |all| {
             all.iter()
@@ -590,9 +590,9 @@ async fn lag_drains_to_zero(moneta: &Moneta) -> anyhow::Result<()> {
 
 #[test]
 fn signing_path_end_to_end() -> anyhow::Result<()> {
-    let tansu = moneta_testkit::tansu()?;
+    let bootstrap = moneta_testkit::kafka()?;
     let dir = tempfile::tempdir()?;
-    let moneta = Moneta::start(tansu.bootstrap_servers(), dir.path(), "")?;
+    let moneta = Moneta::start(&bootstrap, dir.path(), "")?;
     moneta.seed()?;
     let runtime = tokio::runtime::Runtime::new()?;
     let outcome = runtime.block_on(async {

@@ -228,7 +228,7 @@ async fn workload(moneta: &Moneta, arrivals: &Arrivals) -> anyhow::Result<()> {
     ensure!(out.status.success(), "watermark: {}", text(&out));
     let settlements = read_topic(
         &moneta.bootstrap,
-        "moneta.settlements",
+        &moneta.topic("moneta.settlements"),
         1,
         Duration::from_secs(30),
     )?;
@@ -283,7 +283,7 @@ async fn one_changed_record_changes_the_digest(
 #[test]
 fn a_rebuilt_state_digests_like_the_original_and_moneta_goes_on() -> anyhow::Result<()> {
     let started = Instant::now();
-    let tansu = moneta_testkit::tansu()?;
+    let bootstrap = moneta_testkit::kafka()?;
     let dir = tempfile::tempdir()?;
     let extra = "[webhooks]\nallow_loopback = true\npoll_interval_ms = 50\n\
                  [topics]\nretention_ms = -1\n";
@@ -291,7 +291,7 @@ fn a_rebuilt_state_digests_like_the_original_and_moneta_goes_on() -> anyhow::Res
     let runtime = tokio::runtime::Runtime::new()?;
     let arrivals: Arrivals = Arc::default();
 
-    let first = Moneta::start(tansu.bootstrap_servers(), dir.path(), extra)?;
+    let first = Moneta::start(&bootstrap, dir.path(), extra)?;
     first.seed()?;
     if let Err(e) = runtime.block_on(workload(&first, &arrivals)) {
         bail!("workload: {e:#}\n--- moneta log ---\n{}", first.log_tail());
@@ -352,7 +352,7 @@ fn a_rebuilt_state_digests_like_the_original_and_moneta_goes_on() -> anyhow::Res
         delivered_before.len() == 3 && delivered_before.values().all(|n| *n == 1),
         "deliveries before the rebuild: {delivered_before:?}"
     );
-    let second = Moneta::start(tansu.bootstrap_servers(), dir.path(), extra)?;
+    let second = Moneta::start(&bootstrap, dir.path(), extra)?;
     let after_restart = runtime.block_on(async {
         countersigned(&second, "rb-4", 300).await?;
         deliveries_done(&second, &["rb-4"], 1).await?;

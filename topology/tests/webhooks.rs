@@ -322,7 +322,7 @@ async fn settled(
 
 #[test]
 fn deliveries_survive_failures_and_sigkills_and_verify_independently() -> anyhow::Result<()> {
-    let tansu = moneta_testkit::tansu()?;
+    let bootstrap = moneta_testkit::kafka()?;
     let dir = tempfile::tempdir()?;
     let extra = r#"
 [webhooks]
@@ -335,7 +335,7 @@ attempts = 8
 initial_ms = 200
 max_ms = 2000
 "#;
-    let mut moneta = Moneta::start(tansu.bootstrap_servers(), dir.path(), extra)?;
+    let mut moneta = Moneta::start(&bootstrap, dir.path(), extra)?;
     moneta.seed()?;
     let runtime = tokio::runtime::Runtime::new()?;
     let receiver = Arc::new(Receiver::default());
@@ -445,7 +445,7 @@ fn check(
         .collect();
     let dead: HashSet<String> = read_topic(
         &moneta.bootstrap,
-        "moneta.webhooks.dlq",
+        &moneta.topic("moneta.webhooks.dlq"),
         usize::MAX,
         Duration::from_secs(3),
     )?

@@ -9,7 +9,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::producer::Producer;
 use rdkafka::{ClientConfig, TopicPartitionList};
 
-use super::delivery::{DeliveryTracker, TrackedProducer, send};
+use super::delivery::{DeliveryTracker, TrackedProducer, await_deliveries, send};
 use super::{CommitProtocol, Failure};
 use crate::error::RuntimeError;
 use crate::processor::Output;
@@ -61,11 +61,12 @@ impl<C: ConsumerContext> CommitProtocol<C> for AtLeastOnce {
         consumer: &BaseConsumer<C>,
         offsets: &TopicPartitionList,
     ) -> Result<(), Failure> {
+        await_deliveries(&self.producer, self.timeout)?;
         if let Err(error) = self.producer.flush(self.timeout) {
             return Err(Failure::Retriable(format!("flush: {error}")));
         }
-        if let Some((_, reason)) = self.producer.client().fatal_error() {
-            return Err(Failure::Fatal(reason));
+        if let Some((code, reason)) = self.producer.client().fatal_error() {
+            return Err(Failure::fatal(code, reason));
         }
         let before = self.failed_before_batch.unwrap_or(0);
         let failed = self.producer.context().failed().saturating_sub(before);

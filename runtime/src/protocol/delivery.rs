@@ -1,6 +1,7 @@
 //! The producer both protocols share: delivery tracking and sending.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientContext;
@@ -11,16 +12,44 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, T
 use super::Failure;
 use crate::processor::Output;
 
-/// Counts failed deliveries so a batch knows whether all its outputs landed.
+/// Counts outputs not yet acknowledged, and failed deliveries, so a batch
+/// knows when all its outputs landed and whether they all did.
 #[derive(Debug, Default)]
 pub(crate) struct DeliveryTracker {
     failed: AtomicU64,
+    /// Outputs sent and not yet reported on.
+    pending: Mutex<u64>,
+    settled: Condvar,
 }
 
 impl DeliveryTracker {
     /// Deliveries that failed since the producer was created.
     pub fn failed(&self) -> u64 {
         self.failed.load(Ordering::Acquire)
+    }
+
+    fn sent(&self) {
+        *self.pending.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+    }
+
+    fn reported(&self) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        *pending = pending.saturating_sub(1);
+        if *pending == 0 {
+            self.settled.notify_all();
+        }
+    }
+
+    /// Waits until every output sent so far is acknowledged or failed;
+    /// false if `timeout` passed first.
+    fn wait_settled(&self, timeout: Duration) -> bool {
+        let pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        let (pending, waited) = self
+            .settled
+            .wait_timeout_while(pending, timeout, |pending| *pending > 0)
+            .unwrap_or_else(PoisonError::into_inner);
+        drop(pending);
+        !waited.timed_out()
     }
 }
 
@@ -34,11 +63,32 @@ impl ProducerContext for DeliveryTracker {
             self.failed.fetch_add(1, Ordering::AcqRel);
             tracing::warn!(%error, "delivery failed");
         }
+        self.reported();
     }
 }
 
 /// The producer type of both protocols.
 pub(crate) type TrackedProducer = ThreadedProducer<DeliveryTracker>;
+
+/// Waits until every output sent is acknowledged (or failed), up to
+/// `timeout`. Commit protocols call it before `flush` or
+/// `commit_transaction`: rdkafka's flush on a threaded producer, whose own
+/// thread serves the delivery reports, otherwise waits in whole 100 ms steps
+/// whenever an output is in flight, which capped a stage at a few thousand
+/// records per second.
+pub(crate) fn await_deliveries(
+    producer: &TrackedProducer,
+    timeout: Duration,
+) -> Result<(), Failure> {
+    if producer.context().wait_settled(timeout) {
+        Ok(())
+    } else {
+        Err(Failure::Retriable(format!(
+            "outputs not acknowledged within {} ms",
+            timeout.as_millis()
+        )))
+    }
+}
 
 /// Enqueues `output`, waiting while the local queue is full (up to `timeout`).
 pub(crate) fn send(
@@ -65,7 +115,10 @@ pub(crate) fn send(
     }
     loop {
         match producer.send(record) {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                producer.context().sent();
+                return Ok(());
+            }
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
                 if Instant::now() < deadline =>
             {
@@ -74,7 +127,7 @@ pub(crate) fn send(
             }
             Err((error, _)) => {
                 return Err(match producer.client().fatal_error() {
-                    Some((_, reason)) => Failure::Fatal(reason),
+                    Some((code, reason)) => Failure::fatal(code, reason),
                     None => Failure::classify(error),
                 });
             }

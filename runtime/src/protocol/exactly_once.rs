@@ -9,7 +9,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::Producer;
 use rdkafka::{ClientConfig, TopicPartitionList};
 
-use super::delivery::{DeliveryTracker, TrackedProducer, send};
+use super::delivery::{DeliveryTracker, TrackedProducer, await_deliveries, send};
 use super::{CommitProtocol, Failure};
 use crate::error::RuntimeError;
 use crate::processor::Output;
@@ -81,6 +81,7 @@ impl<C: ConsumerContext> CommitProtocol<C> for ExactlyOnce {
         consumer: &BaseConsumer<C>,
         offsets: &TopicPartitionList,
     ) -> Result<(), Failure> {
+        await_deliveries(&self.producer, self.timeout)?;
         if !self.offsets_sent && offsets.count() > 0 {
             let group = consumer
                 .group_metadata()

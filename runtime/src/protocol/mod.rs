@@ -23,8 +23,13 @@ pub(crate) enum Failure {
     Retriable(String),
     /// Abort the batch and redo it from its first offsets.
     Abortable(String),
-    /// The producer is unusable (fenced, …): recreate it and redo the batch.
+    /// The producer is unusable: recreate it and redo the batch.
     Fatal(String),
+    /// The producer was fenced: a producer with the same transactional id
+    /// started (an instance with the same identity), or the coordinator
+    /// aborted a transaction that outlived its timeout. Recreate it; being
+    /// fenced again and again means a twin runs.
+    Fenced(String),
 }
 
 impl Failure {
@@ -32,7 +37,7 @@ impl Failure {
     pub fn classify(error: KafkaError) -> Self {
         let text = error.to_string();
         match &error {
-            KafkaError::Transaction(e) if e.is_fatal() => Failure::Fatal(text),
+            KafkaError::Transaction(e) if e.is_fatal() => Failure::fatal(e.code(), text),
             KafkaError::Transaction(e) if e.txn_requires_abort() => Failure::Abortable(text),
             KafkaError::Transaction(e) if e.is_retriable() => Failure::Retriable(text),
             KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut) => Failure::Retriable(text),
@@ -40,10 +45,23 @@ impl Failure {
         }
     }
 
+    /// A fatal producer error with librdkafka's `code`: fencing or not.
+    pub fn fatal(code: RDKafkaErrorCode, reason: String) -> Self {
+        match code {
+            RDKafkaErrorCode::Fenced
+            | RDKafkaErrorCode::ProducerFenced
+            | RDKafkaErrorCode::InvalidProducerEpoch => Failure::Fenced(reason),
+            _ => Failure::Fatal(reason),
+        }
+    }
+
     /// The failure's description.
     pub fn message(&self) -> &str {
         match self {
-            Failure::Retriable(m) | Failure::Abortable(m) | Failure::Fatal(m) => m,
+            Failure::Retriable(m)
+            | Failure::Abortable(m)
+            | Failure::Fatal(m)
+            | Failure::Fenced(m) => m,
         }
     }
 }

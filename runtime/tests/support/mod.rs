@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -49,6 +50,36 @@ impl Processor for Echo {
     }
 }
 
+/// [`Echo`] that stops in the middle of record number `after` (1-based)
+/// until `release` is set, like an instance that stalls (a long GC pause,
+/// a frozen VM) with a transaction open; `stalled` tells when it has.
+pub struct Stalling {
+    pub echo: Echo,
+    pub after: usize,
+    pub seen: usize,
+    pub stalled: Arc<AtomicBool>,
+    pub release: Arc<AtomicBool>,
+}
+
+impl Processor for Stalling {
+    type Input = String;
+
+    fn decode(&self, record: &Record) -> Result<String, Rejection> {
+        self.echo.decode(record)
+    }
+
+    async fn process(&mut self, id: String, record: &Record) -> Result<Outcome, ProcessError> {
+        self.seen += 1;
+        if self.seen == self.after {
+            self.stalled.store(true, Ordering::Release);
+            while !self.release.load(Ordering::Acquire) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        self.echo.process(id, record).await
+    }
+}
+
 /// Topic names of one test.
 pub struct Topics {
     pub input: String,
@@ -86,12 +117,43 @@ pub fn start(
     processing: ProcessingConfig,
     topics: &Topics,
 ) -> anyhow::Result<Running> {
+    let echo = Echo {
+        output: topics.output.clone(),
+    };
+    start_with(tokio, bootstrap, processing, topics, echo)
+}
+
+/// Logs of the runtime (and librdkafka) go to the test's captured output,
+/// shown when a test fails; `RUST_LOG` filters them (default `info`).
+pub fn log_to_test_output() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}
+
+/// Starts `processor` as instance 0 of `echo` on `topics.input`.
+pub fn start_with<P: Processor>(
+    tokio: &tokio::runtime::Runtime,
+    bootstrap: &str,
+    processing: ProcessingConfig,
+    topics: &Topics,
+    processor: P,
+) -> anyhow::Result<Running> {
+    log_to_test_output();
     let registry = prometheus::Registry::new();
+    let mut kafka = KafkaConfig {
+        bootstrap_servers: bootstrap.to_owned(),
+        ..KafkaConfig::default()
+    };
+    // librdkafka's debug contexts (e.g. `eos,cgrp`), to see why a run stalls.
+    if let Ok(debug) = std::env::var("MONETA_TEST_RDKAFKA_DEBUG") {
+        kafka.client.insert("debug".into(), debug);
+    }
     let runtime = Runtime {
-        kafka: KafkaConfig {
-            bootstrap_servers: bootstrap.to_owned(),
-            ..KafkaConfig::default()
-        },
+        kafka,
         processing,
         metrics: RuntimeMetrics::new(&registry)?,
         shutdown: Shutdown::new(),
@@ -104,14 +166,7 @@ pub fn start(
         dead_letter_topic: topics.dlq.clone(),
         instance: 0,
     };
-    let thread = runtime.spawn(
-        spec,
-        Echo {
-            output: topics.output.clone(),
-        },
-        Arc::clone(&ledger),
-        tokio.handle().clone(),
-    )?;
+    let thread = runtime.spawn(spec, processor, Arc::clone(&ledger), tokio.handle().clone())?;
     Ok(Running {
         metrics: runtime.metrics.processor("echo"),
         runtime,
@@ -151,6 +206,11 @@ impl Running {
         )
     }
 
+    /// Whether the processor thread has ended (failed or stopped).
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+
     /// Asks the processor to stop and returns how it ended.
     pub fn stop(&mut self) -> Result<(), RuntimeError> {
         self.runtime.shutdown.request();
@@ -174,12 +234,15 @@ pub fn ids(prefix: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}-{i:06}")).collect()
 }
 
-/// Processing settings for tests: short commit interval and session timeout.
+/// Processing settings for tests: short commit interval and session
+/// timeout, and an application id of the test's own, so tests sharing a
+/// broker never share a group or a transactional id.
 pub fn processing(guarantee: moneta_runtime::Guarantee) -> ProcessingConfig {
     ProcessingConfig {
         guarantee,
+        application_id: moneta_testkit::unique("app"),
         commit_interval_ms: 50,
-        session_timeout_ms: 6_000,
+        session_timeout_ms: 3_000,
         ..ProcessingConfig::default()
     }
 }

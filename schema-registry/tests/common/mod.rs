@@ -1,29 +1,31 @@
-//! Shared harness: a tansu broker, a registry served on a free port, and
-//! a tiny JSON HTTP caller.
+//! Shared harness: the test run's Kafka broker with a schema topic of the
+//! test's own, a registry served on a free port, and a tiny JSON HTTP caller.
 
 #![allow(dead_code, clippy::unwrap_used)]
 
 use moneta_connectors::kafka::KafkaConfig;
 use moneta_schema_registry::SchemaRegistry;
-use moneta_testkit::TestTansu;
 use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-/// A broker and the Kafka settings pointing at it.
+/// The Kafka settings of the shared broker and a schema topic no other
+/// test uses.
 pub struct Broker {
-    pub tansu: TestTansu,
     pub kafka: KafkaConfig,
+    pub topic: String,
 }
 
-/// Starts a fresh tansu.
+/// The test run's broker and a fresh topic name.
 pub fn broker() -> Broker {
-    let tansu = moneta_testkit::tansu().expect("tansu starts");
     let kafka = KafkaConfig {
-        bootstrap_servers: tansu.bootstrap_servers().to_owned(),
+        bootstrap_servers: moneta_testkit::kafka().expect("the test run's Kafka broker"),
         ..KafkaConfig::default()
     };
-    Broker { tansu, kafka }
+    Broker {
+        kafka,
+        topic: moneta_testkit::unique("_schemas"),
+    }
 }
 
 /// A registry serving HTTP on 127.0.0.1.

@@ -1,77 +1,61 @@
-//! `moneta broker …`: local brokers in the foreground.
+//! `moneta broker start`: the embedded Kafka broker in the foreground.
 
-use std::io::Write;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Subcommand;
-use moneta_connectors::kafka::probe_apis;
-use moneta_connectors::tansu::{Tansu, TansuOptions};
-use moneta_topology::{Config, Topology};
-use rdkafka::mocking::MockCluster;
+use moneta_connectors::broker::{KAFKA_VERSION, Local, LocalBroker, LocalOptions};
+use moneta_topology::Config;
 
 use super::stop_signal;
 
 /// Broker subcommands.
 #[derive(Debug, Subcommand)]
 pub enum BrokerCommand {
-    /// Run the embedded tansu broker (`[broker]` settings) until stopped.
+    /// Run the embedded Apache Kafka broker (`[broker]` settings) until
+    /// stopped; prints `ready <host:port>` once it serves clients.
     Start,
-    /// Run librdkafka's mock cluster (transactions, no persistence) until
-    /// stopped; prints its bootstrap servers on the first line.
-    Mock {
-        /// Number of mock brokers.
-        #[arg(long, default_value_t = 1)]
-        brokers: i32,
-    },
 }
 
 /// Runs a broker subcommand.
 pub async fn execute(config: &Config, command: BrokerCommand) -> anyhow::Result<ExitCode> {
     match command {
         BrokerCommand::Start => {
-            let broker = start(config).await?;
-            println!("tansu listening on {}", broker.bootstrap_servers());
+            let Some(broker) = start_or_reuse(config).await? else {
+                anyhow::bail!(
+                    "a Kafka broker already answers on {}; nothing to start",
+                    config.broker.listen
+                );
+            };
+            println!(
+                "Apache Kafka {KAFKA_VERSION} started in {:.1} s (data and logs in {})",
+                broker.startup.as_secs_f64(),
+                broker.dir.display()
+            );
+            println!("ready {}", config.broker.listen);
             stop_signal().await;
-            drop(broker);
-        }
-        BrokerCommand::Mock { brokers } => {
-            let cluster = MockCluster::new(brokers)?;
-            // The mock has no CreateTopics: make the configured topology's
-            // topics up front, so `moneta up` finds them.
-            for topic in Topology::new(config).topics() {
-                cluster.create_topic(&topic.name, topic.partitions, 1)?;
-            }
-            cluster.create_topic(&config.state.registry_topic, 1, 1)?;
-            cluster.create_topic(&config.schema_registry.topic, 1, 1)?;
-            println!("{}", cluster.bootstrap_servers());
-            std::io::stdout().flush()?;
-            stop_signal().await;
-            drop(cluster);
+            tokio::task::spawn_blocking(move || drop(broker)).await?;
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Starts the embedded broker, unless one already answers on its address.
-pub async fn start_or_reuse(config: &Config) -> anyhow::Result<Option<Tansu>> {
-    let listen = config.broker.listen.clone();
-    let running = tokio::task::spawn_blocking(move || {
-        probe_apis(&listen, Duration::from_millis(500)).is_ok()
-    })
-    .await?;
-    if running {
-        tracing::info!(listen = %config.broker.listen, "a broker already answers; using it");
-        return Ok(None);
-    }
-    Ok(Some(start(config).await?))
-}
-
-async fn start(config: &Config) -> anyhow::Result<Tansu> {
-    let options = TansuOptions {
-        binary: config.broker.binary.clone(),
+/// Starts the embedded broker, unless a broker this process does not own
+/// already answers on `broker.listen` (then `None`: it is used as it is).
+pub async fn start_or_reuse(config: &Config) -> anyhow::Result<Option<LocalBroker>> {
+    let options = LocalOptions {
+        java: config.broker.java.clone(),
+        libs: config.broker.libs(),
         listen: config.broker.listen.clone(),
-        data_dir: config.broker.data_dir.clone(),
+        controller: config.broker.controller_listen.clone(),
+        dir: config.broker.data_dir.clone(),
+        heap_mb: config.broker.heap_mb,
+        settings: config.broker.settings.clone(),
     };
-    Ok(tokio::task::spawn_blocking(move || Tansu::start(options)).await??)
+    match tokio::task::spawn_blocking(move || LocalBroker::start_or_reuse(options)).await?? {
+        Local::Started(broker) => Ok(Some(broker)),
+        Local::Reused => {
+            tracing::info!(listen = %config.broker.listen, "a Kafka broker already answers; using it");
+            Ok(None)
+        }
+    }
 }

@@ -1,11 +1,10 @@
 //! `moneta offsets reset <stage> --to …`: moves a stage's committed input
 //! offsets, like Kafka Streams' application reset tool. Refused while the
-//! stage runs: its consumer group has members (group assignment), or its
-//! instance's effect ledger is open in another process (static assignment
-//! on this machine).
+//! stage runs: its consumer group has members, or its instance's effect
+//! ledger is open in another process on this machine.
 
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail};
 use clap::Args;
@@ -23,7 +22,7 @@ pub struct ResetArgs {
     /// `earliest`, `latest`, an RFC 3339 time, or an offset (every partition).
     #[arg(long)]
     to: String,
-    /// The stage instance whose state directory is checked (static assignment).
+    /// The stage instance whose state directory is checked.
     #[arg(long, default_value_t = 0)]
     instance: u32,
 }
@@ -69,29 +68,28 @@ fn reset_blocking(config: &Config, args: &ResetArgs) -> anyhow::Result<ExitCode>
         .set("enable.auto.commit", "false")
         .create()?;
     let timeout = Duration::from_secs(10);
-    match consumer.fetch_group_list(Some(&group), timeout) {
-        Ok(groups) => {
-            if let Some(g) = groups.groups().iter().find(|g| g.name() == group)
-                && !g.members().is_empty()
-            {
-                bail!(
-                    "consumer group {group} has {} active member(s) (state {}); stop stage {} first",
-                    g.members().len(),
-                    g.state(),
-                    stage.name
-                );
-            }
-        }
-        // tansu 0.6 cannot describe groups; with static assignment there is
-        // no membership to see anyway, and the ledger check above applies.
-        Err(e) if config.processing.assignment == moneta_runtime::Assignment::Static => {
-            eprintln!(
-                "note: the broker cannot list group members ({e}); relying on the local state check"
+    // With static membership a stopped instance stays a member until its
+    // session times out: wait that long for the group to empty. A running
+    // instance keeps its membership alive, and the reset is refused.
+    let patience =
+        Duration::from_millis(config.processing.session_timeout_ms) + Duration::from_secs(5);
+    let deadline = Instant::now() + patience;
+    let mut told = false;
+    while let Some((members, state)) = members(&consumer, &group, timeout)? {
+        if Instant::now() >= deadline {
+            bail!(
+                "consumer group {group} has {members} active member(s) (state {state}); stop stage {} first",
+                stage.name
             );
         }
-        Err(e) => {
-            bail!("cannot tell whether group {group} has active members ({e}); refusing to reset")
+        if !told {
+            eprintln!(
+                "consumer group {group} has {members} member(s); waiting up to {} s for stopped instances to leave",
+                patience.as_secs()
+            );
+            told = true;
         }
+        std::thread::sleep(Duration::from_secs(1));
     }
     let mut target = TopicPartitionList::new();
     let at_ms = moneta_processors::rules::parse_rfc3339(&args.to).map(|s| s * 1000);
@@ -139,4 +137,22 @@ fn reset_blocking(config: &Config, args: &ResetArgs) -> anyhow::Result<ExitCode>
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The member count and state of `group`, or `None` when it has no members.
+fn members(
+    consumer: &BaseConsumer,
+    group: &str,
+    timeout: Duration,
+) -> anyhow::Result<Option<(usize, String)>> {
+    let groups = consumer
+        .fetch_group_list(Some(group), timeout)
+        .map_err(|e| {
+            anyhow!("cannot tell whether group {group} has active members ({e}); refusing to reset")
+        })?;
+    Ok(groups
+        .groups()
+        .iter()
+        .find(|g| g.name() == group && !g.members().is_empty())
+        .map(|g| (g.members().len(), g.state().to_owned())))
 }

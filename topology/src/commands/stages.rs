@@ -6,6 +6,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
+use moneta_connectors::broker::{KAFKA_VERSION, LocalBroker};
 use moneta_ingest::Ingest;
 use moneta_runtime::{Runtime, RuntimeError, RuntimeMetrics, Shutdown};
 use moneta_state::StateStore;
@@ -18,6 +19,7 @@ use super::{admin, broker, stop_signal, topics};
 /// `moneta up`: embedded broker, topics, schema registry, admin API,
 /// ingest edge and every enabled stage, in one process.
 pub async fn up(config: Config) -> anyhow::Result<ExitCode> {
+    let shutdown = stop_on_signal(&config);
     let broker = if config.broker.embedded {
         broker::start_or_reuse(&config).await?
     } else {
@@ -57,23 +59,25 @@ pub async fn up(config: Config) -> anyhow::Result<ExitCode> {
         .filter(|s| s.enabled)
         .map(|s| s.name.to_owned())
         .collect();
-    print_summary(
-        &config,
-        &topology,
-        broker.as_ref().map(|b| b.data_dir().display().to_string()),
-    );
-    let code = run_stages(config, stages, 0, Some(services), registry).await;
-    drop(broker);
+    print_summary(&config, &topology, broker.as_ref());
+    let code = run_stages(config, stages, 0, Some(services), registry, shutdown).await;
+    if let Some(broker) = broker {
+        tokio::task::spawn_blocking(move || drop(broker)).await?;
+    }
     code
 }
 
-fn print_summary(config: &Config, topology: &Topology, broker_dir: Option<String>) {
+fn print_summary(config: &Config, topology: &Topology, broker: Option<&LocalBroker>) {
     println!("Moneta is up.");
     println!(
         "  broker      {} ({})",
         config.kafka.bootstrap_servers,
-        match broker_dir {
-            Some(dir) => format!("embedded tansu, data and log in {dir}"),
+        match broker {
+            Some(broker) => format!(
+                "embedded Apache Kafka {KAFKA_VERSION}, started in {:.1} s; data and logs in {}",
+                broker.startup.as_secs_f64(),
+                broker.dir.display()
+            ),
             None => "external or already running".into(),
         }
     );
@@ -200,6 +204,7 @@ fn run_webhook_worker(
 
 /// `moneta run <stage>…`: the named stages in this process.
 pub async fn run(config: Config, names: Vec<String>, instance: u32) -> anyhow::Result<ExitCode> {
+    let shutdown = stop_on_signal(&config);
     let topology = Topology::new(&config);
     let needs_services = names
         .iter()
@@ -221,7 +226,30 @@ pub async fn run(config: Config, names: Vec<String>, instance: u32) -> anyhow::R
         &registry,
         services.as_ref().map(|s| s.store.clone()),
     );
-    run_stages(config, names, instance, services, registry).await
+    run_stages(config, names, instance, services, registry, shutdown).await
+}
+
+/// Listens for SIGTERM and SIGINT from the start of the process (a signal
+/// during start-up must not be lost): the first asks every stage to finish
+/// its open batch and stop, and the process exits if they have not within
+/// `processing.shutdown_timeout_ms`.
+fn stop_on_signal(config: &Config) -> Shutdown {
+    let shutdown = Shutdown::new();
+    let requested = shutdown.clone();
+    let bound = config.processing.shutdown_timeout();
+    let signal = stop_signal();
+    tokio::spawn(async move {
+        signal.await;
+        tracing::info!("stop requested; finishing open batches");
+        requested.request();
+        tokio::time::sleep(bound).await;
+        tracing::error!(
+            bound_ms = bound.as_millis() as u64,
+            "stages did not stop in time; exiting"
+        );
+        std::process::exit(1);
+    });
+    shutdown
 }
 
 async fn run_stages(
@@ -230,6 +258,7 @@ async fn run_stages(
     instance: u32,
     services: Option<Services>,
     registry: Registry,
+    shutdown: Shutdown,
 ) -> anyhow::Result<ExitCode> {
     let topology = Topology::new(&config);
     let stages = names
@@ -247,7 +276,7 @@ async fn run_stages(
         kafka: config.kafka.clone(),
         processing: config.processing.clone(),
         metrics: RuntimeMetrics::new(&registry)?,
-        shutdown: Shutdown::new(),
+        shutdown,
     };
     let handle = tokio::runtime::Handle::current();
     let mut threads = Vec::new();
@@ -262,20 +291,6 @@ async fn run_stages(
         )?;
         threads.push((stage.name, thread));
     }
-
-    let shutdown = runtime.shutdown.clone();
-    let bound = config.processing.shutdown_timeout();
-    tokio::spawn(async move {
-        stop_signal().await;
-        tracing::info!("stop requested; finishing open batches");
-        shutdown.request();
-        tokio::time::sleep(bound).await;
-        tracing::error!(
-            bound_ms = bound.as_millis() as u64,
-            "stages did not stop in time; exiting"
-        );
-        std::process::exit(1);
-    });
 
     let shutdown = runtime.shutdown.clone();
     let failures = tokio::task::spawn_blocking(move || join_all(threads, &shutdown)).await?;

@@ -27,6 +27,10 @@ pub struct Moneta {
     pub bootstrap: String,
     /// `/metrics`, `/healthz`, `/readyz` address.
     pub metrics: String,
+    /// What this process's topic names start with (`topics.prefix`): tests
+    /// share one broker, each with topics, groups and transactional ids of
+    /// its own.
+    pub prefix: String,
     log: PathBuf,
 }
 
@@ -38,9 +42,10 @@ impl Drop for Moneta {
 }
 
 impl Moneta {
-    /// Starts `moneta up` on free ports, state in `dir`, plus `extra` TOML.
+    /// Starts `moneta up` (`exactly_once`) on free ports, state in `dir`,
+    /// plus `extra` TOML.
     pub fn start(bootstrap: &str, dir: &Path, extra: &str) -> anyhow::Result<Self> {
-        Self::start_with(bootstrap, dir, "at_least_once", extra)
+        Self::start_with(bootstrap, dir, "exactly_once", extra)
     }
 
     /// [`Moneta::start`] under the given processing guarantee.
@@ -52,17 +57,18 @@ impl Moneta {
     ) -> anyhow::Result<Self> {
         let port = || moneta_testkit::free_port().map(|p| format!("127.0.0.1:{p}"));
         let (ingest, admin, registry, metrics) = (port()?, port()?, port()?, port()?);
+        let prefix = format!("{}.", moneta_testkit::unique("t"));
         let config = dir.join("moneta.toml");
-        std::fs::write(
-            &config,
-            format!(
-                r#"
+        let base = format!(
+            r#"
 [kafka]
 bootstrap_servers = "{bootstrap}"
 [processing]
 guarantee = "{guarantee}"
-assignment = "static"
-fetch_wait_max_ms = 25
+application_id = "{prefix}moneta"
+session_timeout_ms = 3000
+[topics]
+prefix = "{prefix}"
 [broker]
 embedded = false
 [state]
@@ -82,12 +88,11 @@ enabled = false
 input = "moneta.copy.input"
 output = "moneta.copy.output"
 dead_letter = "moneta.copy.dlq"
-{extra}
 "#,
-                state = dir.join("state").display(),
-                key = dir.join("signing.key").display(),
-            ),
-        )?;
+            state = dir.join("state").display(),
+            key = dir.join("signing.key").display(),
+        );
+        std::fs::write(&config, merge_toml(&base, extra)?)?;
         let log = dir.join("moneta.log");
         let child = spawn(&config, &log)?;
         let mut moneta = Self {
@@ -98,6 +103,7 @@ dead_letter = "moneta.copy.dlq"
             registry,
             bootstrap: bootstrap.to_owned(),
             metrics,
+            prefix,
             log,
         };
         moneta.wait_ready()?;
@@ -200,6 +206,11 @@ dead_letter = "moneta.copy.dlq"
         Ok(())
     }
 
+    /// The name of topic `name` (as the default configuration names it) here.
+    pub fn topic(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
     /// The ingest edge's base URL.
     pub fn base(&self) -> String {
         format!("http://{}", self.ingest)
@@ -248,6 +259,23 @@ dead_letter = "moneta.copy.dlq"
         ensure!(status.is_success(), "admin {path}: {status} {body}");
         Ok(body)
     }
+}
+
+/// `base` with the tables and keys of `extra` merged in (extra wins).
+fn merge_toml(base: &str, extra: &str) -> anyhow::Result<String> {
+    fn merge(into: &mut toml::Table, from: toml::Table) {
+        for (key, value) in from {
+            match (into.get_mut(&key), value) {
+                (Some(toml::Value::Table(inner)), toml::Value::Table(more)) => merge(inner, more),
+                (_, value) => {
+                    into.insert(key, value);
+                }
+            }
+        }
+    }
+    let mut config: toml::Table = base.parse()?;
+    merge(&mut config, extra.parse()?);
+    Ok(toml::to_string(&config)?)
 }
 
 fn spawn(config: &Path, log: &Path) -> anyhow::Result<Child> {
