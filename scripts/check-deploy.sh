@@ -62,6 +62,8 @@ DOCKERFILE = pathlib.Path("Dockerfile")
 DOCKERIGNORE = pathlib.Path(".dockerignore")
 DEPLOY = pathlib.Path("deploy")
 EXAMPLE = pathlib.Path("moneta.example.toml")
+# The Apache Kafka that scripts/setup.sh installs for `moneta up` and the tests.
+KAFKA_POM = pathlib.Path("deploy/kafka/pom.xml")
 MAIN_RS = pathlib.Path("topology/src/main.rs")
 TOPOLOGY_RS = pathlib.Path("topology/src/topology.rs")
 METRIC_SOURCES = [pathlib.Path("runtime/src/metrics.rs"),
@@ -476,6 +478,26 @@ flush_services()
 if not structure_problems:
     ok(f"{COMPOSE}: {len(services)} services, each with an image or build; depends_on targets exist "
        f"(healthchecks, one-shots); volumes, configs, host ports and secrets in order")
+
+# The compose stack runs the Kafka version the embedded broker and the tests run.
+pom_version = re.search(r"<kafka\.version>\s*([^<\s]+)\s*</kafka\.version>",
+                        KAFKA_POM.read_text()) if KAFKA_POM.exists() else None
+kafka_images = {name: str((service or {}).get("image", "")) for name, service in services.items()
+                if re.match(r"^(?:docker\.io/)?apache/kafka(?::|@|$)", str((service or {}).get("image", "")))}
+if pom_version is None:
+    fail(f"{KAFKA_POM}: no <kafka.version>")
+elif not kafka_images:
+    fail(f"{COMPOSE}: no service runs the apache/kafka image")
+else:
+    want = pom_version.group(1)
+    wrong = {name: image for name, image in kafka_images.items()
+             if re.sub(r"^(?:docker\.io/)?apache/kafka:?", "", image).split("@")[0] != want}
+    for name, image in wrong.items():
+        fail(f"{COMPOSE}: service {name} runs {image}, not apache/kafka:{want} "
+             f"(<kafka.version> in {KAFKA_POM}, what `moneta up` and the tests run)")
+    if not wrong:
+        ok(f"{COMPOSE}: {', '.join(kafka_images)} run{'s' if len(kafka_images) == 1 else ''} "
+           f"apache/kafka:{want}, the version {KAFKA_POM} pins")
 
 env_problems, moneta_services = 0, [n for n, s in services.items() if is_moneta(s or {})]
 for name in moneta_services:
