@@ -28,12 +28,22 @@ impl DeliveryTracker {
         self.failed.load(Ordering::Acquire)
     }
 
-    fn sent(&self) {
+    /// Counts an output about to be enqueued. Called before `send`: the
+    /// producer's thread may report the delivery before `send` returns, and
+    /// a report counted before its send would leave the count one too high
+    /// for ever (the batch would wait for an output that already landed).
+    fn sending(&self) {
         *self.pending.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+    }
+
+    /// Uncounts an output that was not enqueued after all.
+    fn not_sent(&self) {
+        self.reported();
     }
 
     fn reported(&self) {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        debug_assert!(*pending > 0, "a delivery reported that was never counted");
         *pending = pending.saturating_sub(1);
         if *pending == 0 {
             self.settled.notify_all();
@@ -114,23 +124,50 @@ pub(crate) fn send(
         record = record.payload(payload.as_slice());
     }
     loop {
+        producer.context().sending();
         match producer.send(record) {
-            Ok(()) => {
-                producer.context().sent();
-                return Ok(());
-            }
+            Ok(()) => return Ok(()),
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
                 if Instant::now() < deadline =>
             {
+                producer.context().not_sent();
                 record = back;
                 std::thread::sleep(Duration::from_millis(5));
             }
             Err((error, _)) => {
+                producer.context().not_sent();
                 return Err(match producer.client().fatal_error() {
                     Some((code, reason)) => Failure::fatal(code, reason),
                     None => Failure::classify(error),
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_that_overtakes_its_send_still_settles_the_batch() {
+        // The producer's thread may report a delivery before `send` has
+        // returned to the caller; the count is taken before enqueueing, so
+        // the report always finds it.
+        let tracker = DeliveryTracker::default();
+        tracker.sending();
+        tracker.reported();
+        assert!(tracker.wait_settled(Duration::ZERO));
+    }
+
+    #[test]
+    fn an_output_in_flight_keeps_the_batch_open() {
+        let tracker = DeliveryTracker::default();
+        tracker.sending();
+        tracker.sending();
+        tracker.reported();
+        assert!(!tracker.wait_settled(Duration::from_millis(10)));
+        tracker.not_sent();
+        assert!(tracker.wait_settled(Duration::ZERO));
     }
 }
