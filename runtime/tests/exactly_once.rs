@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use moneta_runtime::{Guarantee, ProcessingConfig, RuntimeError};
 use moneta_testkit::kafka::{
-    assert_record_for_record, create_topics, produce_ids, wait_for_records,
+    assert_record_for_record, create_topics, leader_of, produce_ids, wait_for_records,
 };
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use support::{Echo, Stalling, Topics, ids, processing, start, start_with};
@@ -292,18 +292,4 @@ fn high_watermark(bootstrap: &str, topic: &str) -> anyhow::Result<i64> {
     Ok(consumer
         .fetch_watermarks(topic, 0, Duration::from_secs(10))?
         .1)
-}
-
-/// The node id leading `topic`'s `partition`.
-fn leader_of(bootstrap: &str, topic: &str, partition: i32) -> anyhow::Result<i32> {
-    let consumer: BaseConsumer = moneta_testkit::kafka::client(bootstrap).create()?;
-    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
-    metadata
-        .topics()
-        .iter()
-        .flat_map(|t| t.partitions())
-        .find(|p| p.id() == partition)
-        .map(|p| p.leader())
-        .filter(|leader| *leader >= 0)
-        .ok_or_else(|| anyhow::anyhow!("{topic}[{partition}] has no leader"))
 }

@@ -97,18 +97,7 @@ pub fn read_topic(
     expected: usize,
     idle: Duration,
 ) -> anyhow::Result<Vec<OwnedMessage>> {
-    let consumer: BaseConsumer = client(bootstrap)
-        .set("group.id", crate::unique("reader"))
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .create()?;
-    let mut assignment = TopicPartitionList::new();
-    for partition in
-        moneta_connectors::kafka::partition_ids(&consumer, topic, Duration::from_secs(10))?
-    {
-        assignment.add_partition_offset(topic, partition, Offset::Beginning)?;
-    }
-    consumer.assign(&assignment)?;
+    let consumer = reader_from_beginning(bootstrap, topic)?;
     let mut out = Vec::new();
     let mut last = Instant::now();
     while out.len() < expected && last.elapsed() < idle {
@@ -199,18 +188,7 @@ pub fn wait_for_records(
     count: usize,
     limit: Duration,
 ) -> anyhow::Result<()> {
-    let consumer: BaseConsumer = client(bootstrap)
-        .set("group.id", crate::unique("counter"))
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .create()?;
-    let mut assignment = TopicPartitionList::new();
-    for partition in
-        moneta_connectors::kafka::partition_ids(&consumer, topic, Duration::from_secs(10))?
-    {
-        assignment.add_partition_offset(topic, partition, Offset::Beginning)?;
-    }
-    consumer.assign(&assignment)?;
+    let consumer = reader_from_beginning(bootstrap, topic)?;
     let deadline = Instant::now() + limit;
     let mut seen = 0;
     while seen < count {
@@ -223,4 +201,36 @@ pub fn wait_for_records(
         }
     }
     Ok(())
+}
+
+/// A `read_committed` consumer assigned every partition of `topic` from
+/// the beginning, outside any group's offsets.
+fn reader_from_beginning(bootstrap: &str, topic: &str) -> anyhow::Result<BaseConsumer> {
+    let consumer: BaseConsumer = client(bootstrap)
+        .set("group.id", crate::unique("reader"))
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()?;
+    let mut assignment = TopicPartitionList::new();
+    for partition in
+        moneta_connectors::kafka::partition_ids(&consumer, topic, Duration::from_secs(10))?
+    {
+        assignment.add_partition_offset(topic, partition, Offset::Beginning)?;
+    }
+    consumer.assign(&assignment)?;
+    Ok(consumer)
+}
+
+/// The node id leading `topic`'s `partition`.
+pub fn leader_of(bootstrap: &str, topic: &str, partition: i32) -> anyhow::Result<i32> {
+    let consumer: BaseConsumer = client(bootstrap).create()?;
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    metadata
+        .topics()
+        .iter()
+        .flat_map(|t| t.partitions())
+        .find(|p| p.id() == partition)
+        .map(|p| p.leader())
+        .filter(|leader| *leader >= 0)
+        .ok_or_else(|| anyhow::anyhow!("{topic}[{partition}] has no leader"))
 }

@@ -38,7 +38,7 @@ use axum::routing::post;
 use moneta_avro::{AvroCodec, SchemaName, Settlement, SettlementKind};
 use moneta_domain::ContractTerms;
 use moneta_ingest::PartnerClient;
-use moneta_testkit::kafka::{client, produce_raw, read_topic};
+use moneta_testkit::kafka::{client, leader_of, produce_raw, read_topic};
 use moneta_topology::demo::{ACME, DemoPartner, GLOBE, subscription_charge};
 use rdkafka::message::Message;
 use rdkafka::producer::{DefaultProducerContext, Producer, ThreadedProducer};
@@ -388,21 +388,6 @@ impl Brokers {
             }
         }
     }
-}
-
-/// The node id leading `topic`'s `partition`.
-fn leader_of(bootstrap: &str, topic: &str, partition: i32) -> anyhow::Result<i32> {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    let consumer: BaseConsumer = client(bootstrap).create()?;
-    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
-    metadata
-        .topics()
-        .iter()
-        .flat_map(|t| t.partitions())
-        .find(|p| p.id() == partition)
-        .map(|p| p.leader())
-        .filter(|leader| *leader >= 0)
-        .with_context(|| format!("{topic}[{partition}] has no leader"))
 }
 
 fn chaos(brokers: Brokers) -> anyhow::Result<()> {
