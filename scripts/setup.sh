@@ -1,23 +1,26 @@
 #!/usr/bin/env bash
 # Installs what Moneta needs and is missing: a C toolchain (librdkafka is
 # built from source by rdkafka-sys), Python packages the tests use, a Java
-# runtime and Maven, and the pinned Apache Kafka broker's jars, fetched from
-# Maven Central with deploy/kafka/pom.xml (seconds, once).
+# runtime and Maven, and the jars of the pinned Apache Kafka broker and
+# Apache Cassandra (the CQL server the tests use in place of ScyllaDB),
+# fetched from Maven Central with deploy/kafka/pom.xml and
+# deploy/cassandra/pom.xml (seconds, once).
 #
-#   scripts/setup.sh          everything
-#   scripts/setup.sh quick    all but Java and Kafka (what a build needs)
-#   scripts/setup.sh kafka    only Java, Maven and the Kafka jars (what running and testing need)
+#   scripts/setup.sh            everything
+#   scripts/setup.sh quick      all but Java and the servers (what a build needs)
+#   scripts/setup.sh kafka      only Java, Maven and the Kafka jars (what running needs)
+#   scripts/setup.sh cassandra  only Java, Maven and the Cassandra jars
 #
-# The jars go to $MONETA_KAFKA_LIBS, by default
-# ${XDG_CACHE_HOME:-~/.cache}/moneta/kafka-<version>/libs, where `moneta up`
+# The jars go to $MONETA_KAFKA_LIBS and $MONETA_CASSANDRA_LIBS, by default
+# ${XDG_CACHE_HOME:-~/.cache}/moneta/<server>-<version>/libs, where `moneta`
 # and the tests look for them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 part="${1:-all}"
 case "$part" in
-all | quick | kafka) ;;
+all | quick | kafka | cassandra) ;;
 *)
-    echo "setup: unknown part '$part' (all, quick or kafka)" >&2
+    echo "setup: unknown part '$part' (all, quick, kafka or cassandra)" >&2
     exit 2
     ;;
 esac
@@ -30,7 +33,7 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q "$@"
 }
 
-if [[ "$part" != kafka ]]; then
+if [[ "$part" == all || "$part" == quick ]]; then
     missing=()
     command -v cc >/dev/null 2>&1 || missing+=(gcc)
     command -v make >/dev/null 2>&1 || missing+=(make)
@@ -53,11 +56,11 @@ if [[ "$part" != kafka ]]; then
 fi
 
 if [[ "$part" == quick ]]; then
-    echo "setup: ok (all but Java and Kafka)"
+    echo "setup: ok (all but Java and the servers)"
     exit 0
 fi
 
-# Java 17 or newer runs the broker; Maven fetches it.
+# Java 17 or newer runs the servers; Maven fetches them.
 java_major() {
     java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = \([0-9]*\).*/\1/p'
 }
@@ -70,19 +73,28 @@ if ((${#missing[@]})); then
     apt_install "${missing[@]}"
 fi
 
-pom=deploy/kafka/pom.xml
-version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$pom")
-libs="${MONETA_KAFKA_LIBS:-${XDG_CACHE_HOME:-$HOME/.cache}/moneta/kafka-$version/libs}"
-if [[ ! -f "$libs/kafka_2.13-$version.jar" || ! -f "$libs/.complete" ]]; then
-    echo "setup: fetching Apache Kafka $version with Maven into $libs"
-    partial="$libs.partial"
-    rm -rf "$partial"
-    mkdir -p "$partial"
-    mvn -q -B -Dstyle.color=never -f "$pom" \
-        org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies \
-        -DincludeScope=runtime -DoutputDirectory="$partial"
-    touch "$partial/.complete"
-    rm -rf "$libs"
-    mv "$partial" "$libs"
-fi
-echo "setup: ok (Apache Kafka $version in $libs; $(java -version 2>&1 | head -n 1))"
+# fetch_jars NAME ENV JAR-PREFIX: the jars of deploy/NAME/pom.xml (its
+# <NAME.version>) into $ENV or the cache, unless complete already.
+fetch_jars() {
+    local name=$1 env=$2 jar=$3
+    local pom="deploy/$name/pom.xml"
+    local version
+    version=$(sed -n "s:.*<$name.version>\(.*\)</$name.version>.*:\1:p" "$pom")
+    local libs="${!env:-${XDG_CACHE_HOME:-$HOME/.cache}/moneta/$name-$version/libs}"
+    if [[ ! -f "$libs/$jar-$version.jar" || ! -f "$libs/.complete" ]]; then
+        echo "setup: fetching $name $version with Maven into $libs"
+        local partial="$libs.partial"
+        rm -rf "$partial"
+        mkdir -p "$partial"
+        mvn -q -B -Dstyle.color=never -f "$pom" \
+            org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies \
+            -DincludeScope=runtime -DoutputDirectory="$partial"
+        touch "$partial/.complete"
+        rm -rf "$libs"
+        mv "$partial" "$libs"
+    fi
+    echo "setup: $name $version in $libs"
+}
+[[ "$part" == cassandra ]] || fetch_jars kafka MONETA_KAFKA_LIBS kafka_2.13
+[[ "$part" == kafka ]] || fetch_jars cassandra MONETA_CASSANDRA_LIBS cassandra-all
+echo "setup: ok ($(java -version 2>&1 | head -n 1))"

@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 # Interop tests must run, not skip, in CI.
 export MONETA_REQUIRE_INTEROP=1
+# So must the CQL backend's tests (against Apache Cassandra from the testkit).
+export MONETA_REQUIRE_CQL=1
 
 start=$SECONDS
 step() { printf '\n== test: %s (at %ds)\n' "$1" $((SECONDS - start)); }

@@ -1,10 +1,8 @@
-//! The conformance suite on the ScyllaDB backend.
-//!
-//! Runs only with `MONETA_TEST_SCYLLA` set to a node address (e.g.
-//! `127.0.0.1:9042`, or several, comma-separated); otherwise every check
-//! prints `skipped`. Each test process uses its own keyspace,
-//! `moneta_test_<pid>`, left behind for inspection (drop it with
-//! `DROP KEYSPACE moneta_test_<pid>`).
+//! The conformance suite on the CQL backend, against a real CQL server:
+//! Apache Cassandra started by the testkit (or the node `MONETA_TEST_CQL`
+//! names). Without Cassandra installed each check prints `SKIPPED`, unless
+//! `MONETA_REQUIRE_CQL` is set (as in CI), where it fails. Each test process
+//! uses its own keyspace, `moneta_test_<pid>`.
 
 use std::sync::Arc;
 
@@ -16,14 +14,12 @@ use moneta_state_scylla::ScyllaStore;
 static CONNECT: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn store() -> Option<Arc<dyn StateStore>> {
-    let nodes = std::env::var("MONETA_TEST_SCYLLA")
-        .ok()
-        .filter(|n| !n.trim().is_empty())?;
+    let nodes = moneta_testkit::cql::cql_or_skip("the CQL conformance suite")?;
     let keyspace = format!("moneta_test_{}", std::process::id());
     let _guard = CONNECT.lock().await;
     let store = ScyllaStore::connect(&nodes, &keyspace)
         .await
-        .expect("connect to ScyllaDB");
+        .expect("connect to the CQL node");
     Some(Arc::new(store))
 }
 

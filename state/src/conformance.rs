@@ -657,7 +657,7 @@ macro_rules! conformance_tests {
             async fn $check() {
                 match $store.await {
                     Some(store) => $crate::conformance::$check(store).await,
-                    None => eprintln!("skipped {}: backend not configured", stringify!($check)),
+                    None => eprintln!("SKIPPED {}: no server for this backend", stringify!($check)),
                 }
             }
         )+

@@ -10,10 +10,12 @@
 //!   2), for tests that kill a partition leader.
 //! - [`MockCluster`]: librdkafka's mock cluster, only where a test injects
 //!   broker errors a real broker cannot be made to return.
+//! - [`cql`]: Apache Cassandra, the CQL server of the CQL backend's tests.
 //!
 //! A test that needs Kafka and cannot start it fails, naming the fix
 //! (`scripts/setup.sh kafka`); it never passes by returning early.
 
+pub mod cql;
 pub mod kafka;
 
 use std::net::TcpListener;

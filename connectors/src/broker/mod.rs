@@ -13,7 +13,8 @@ mod ownership;
 
 use std::path::{Path, PathBuf};
 
-pub use install::{Install, KAFKA_VERSION, LIBS_ENV, MIN_JAVA, default_libs};
+pub use crate::jvm::MIN_JAVA;
+pub use install::{Install, KAFKA_VERSION, LIBS_ENV, default_libs};
 pub use local::{Local, LocalBroker, LocalOptions};
 pub use node::{KafkaNode, NodeSpec, random_cluster_id};
 

@@ -13,6 +13,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use super::{BrokerError, Install};
+use crate::jvm::{last_lines, terminate_with_parent_thread};
 use crate::kafka::probe_apis;
 
 /// The broker's logging configuration, written into its directory at each start.
@@ -434,26 +435,6 @@ impl KafkaNode {
 impl Drop for KafkaNode {
     fn drop(&mut self) {
         self.stop(Duration::from_secs(10));
-    }
-}
-
-fn last_lines(text: &str, lines: usize) -> String {
-    let tail: Vec<&str> = text.lines().rev().take(lines).collect();
-    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-}
-
-/// Asks the kernel to SIGTERM the child when the thread that spawns it ends
-/// (`PR_SET_PDEATHSIG`). Linux ties this to the spawning *thread*, so
-/// callers spawn from a thread that lives as long as they own the broker.
-#[allow(unsafe_code)]
-fn terminate_with_parent_thread(command: &mut Command) {
-    // SAFETY: the closure runs in the forked child before exec and only
-    // makes the prctl(2) system call, which is async-signal-safe; it
-    // allocates nothing and touches no lock.
-    unsafe {
-        command.pre_exec(|| {
-            nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).map_err(std::io::Error::from)
-        });
     }
 }
 
