@@ -87,3 +87,63 @@ fn start_process_node(install: CassandraInstall) -> anyhow::Result<String> {
     );
     Ok(listen)
 }
+
+/// A Cassandra node of one test's own, which the test may stop and start
+/// again on the same data; stopped when dropped.
+pub struct Cassandra {
+    owner: crate::Owner<CassandraNode>,
+    contact_point: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Cassandra {
+    /// Starts a node on free ports, or `None` (after printing why) when
+    /// Cassandra is not installed and not required.
+    pub fn start_or_skip(test: &str) -> anyhow::Result<Option<Self>> {
+        let install = match CassandraInstall::find("java", &default_libs()) {
+            Ok(install) => install,
+            Err(why) => {
+                anyhow::ensure!(
+                    std::env::var_os(REQUIRE_ENV).is_none(),
+                    "{REQUIRE_ENV} is set but Cassandra cannot run: {why}"
+                );
+                eprintln!("SKIPPED {test}: {why}");
+                return Ok(None);
+            }
+        };
+        let dir = tempfile::tempdir()?;
+        let contact_point = crate::address()?;
+        let spec = CassandraSpec {
+            listen: contact_point.clone(),
+            storage_port: crate::free_port()?,
+            dir: dir.path().to_owned(),
+            heap_mb: HEAP_MB,
+        };
+        let owner = crate::Owner::new(vec![CassandraNode::new(install, spec)])?;
+        let cassandra = Self {
+            owner,
+            contact_point,
+            _dir: dir,
+        };
+        cassandra.start()?;
+        Ok(Some(cassandra))
+    }
+
+    /// `host:port` CQL clients connect to.
+    pub fn contact_point(&self) -> &str {
+        &self.contact_point
+    }
+
+    /// Starts the node (again), on the data it had; returns how long it took.
+    pub fn start(&self) -> anyhow::Result<Duration> {
+        self.owner.on_node(1, |node| Ok(node.start(START_LIMIT)?))
+    }
+
+    /// SIGKILLs the node: clients see it gone until [`start`](Self::start).
+    pub fn kill(&self) -> anyhow::Result<()> {
+        self.owner.on_node(1, |node| {
+            node.kill();
+            Ok(())
+        })
+    }
+}

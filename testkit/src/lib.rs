@@ -125,18 +125,18 @@ fn address() -> anyhow::Result<String> {
 /// Nodes living on a thread of their own, which every start, kill and
 /// restart runs on: the kernel stops a node when the thread that spawned it
 /// ends, so no test thread may be that thread.
-struct Owner {
-    tx: Option<std::sync::mpsc::Sender<Job>>,
+pub(crate) struct Owner<N: Send + 'static = KafkaNode> {
+    tx: Option<std::sync::mpsc::Sender<Job<N>>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-type Job = Box<dyn FnOnce(&mut Vec<KafkaNode>) + Send>;
+type Job<N> = Box<dyn FnOnce(&mut Vec<N>) + Send>;
 
-impl Owner {
-    fn new(nodes: Vec<KafkaNode>) -> anyhow::Result<Self> {
-        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+impl<N: Send + 'static> Owner<N> {
+    pub(crate) fn new(nodes: Vec<N>) -> anyhow::Result<Self> {
+        let (tx, rx) = std::sync::mpsc::channel::<Job<N>>();
         let thread = std::thread::Builder::new()
-            .name("test-kafka-owner".into())
+            .name("test-server-owner".into())
             .spawn(move || {
                 let mut nodes = nodes;
                 for job in rx {
@@ -153,7 +153,7 @@ impl Owner {
     /// Runs `job` on the owner thread and returns its result.
     fn run<T: Send + 'static>(
         &self,
-        job: impl FnOnce(&mut Vec<KafkaNode>) -> anyhow::Result<T> + Send + 'static,
+        job: impl FnOnce(&mut Vec<N>) -> anyhow::Result<T> + Send + 'static,
     ) -> anyhow::Result<T> {
         let (reply, result) = std::sync::mpsc::channel();
         let tx = self.tx.as_ref().context("broker owner stopped")?;
@@ -167,10 +167,10 @@ impl Owner {
     }
 
     /// Runs `job` on node `id` (1-based).
-    fn on_node<T: Send + 'static>(
+    pub(crate) fn on_node<T: Send + 'static>(
         &self,
         id: i32,
-        job: impl FnOnce(&mut KafkaNode) -> anyhow::Result<T> + Send + 'static,
+        job: impl FnOnce(&mut N) -> anyhow::Result<T> + Send + 'static,
     ) -> anyhow::Result<T> {
         self.run(move |nodes| {
             let node = usize::try_from(id - 1)
@@ -182,7 +182,7 @@ impl Owner {
     }
 }
 
-impl Drop for Owner {
+impl<N: Send + 'static> Drop for Owner<N> {
     fn drop(&mut self) {
         drop(self.tx.take());
         if let Some(thread) = self.thread.take() {
