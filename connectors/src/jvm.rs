@@ -4,9 +4,11 @@
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, ExitStatus};
+use std::time::{Duration, Instant};
 
-use nix::sys::signal::Signal;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 
 /// The oldest Java the servers run on (Kafka 4 brokers and Cassandra 5
 /// both support 17).
@@ -110,6 +112,65 @@ pub(crate) fn terminate_with_parent_thread(command: &mut Command) {
         command.pre_exec(|| {
             nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).map_err(std::io::Error::from)
         });
+    }
+}
+
+/// A server's JVM process, once started: its status, a graceful stop and a
+/// hard kill, each reaping it.
+#[derive(Debug, Default)]
+pub(crate) struct JvmChild(Option<Child>);
+
+impl JvmChild {
+    /// Holds `child` from now on.
+    pub fn set(&mut self, child: Child) {
+        self.0 = Some(child);
+    }
+
+    /// The process id, while a process is held.
+    pub fn pid(&self) -> Option<u32> {
+        self.0.as_ref().map(Child::id)
+    }
+
+    /// Whether a process is held (running or exited, not yet stopped).
+    pub fn is_held(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// The exit status, if the process has exited (or none was started).
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        match self.0.as_mut().map(Child::try_wait) {
+            Some(Ok(status)) => status,
+            Some(Err(_)) | None => None,
+        }
+    }
+
+    /// SIGTERM (a controlled shutdown), then SIGKILL after `grace`; false
+    /// if no process was held.
+    pub fn stop(&mut self, grace: Duration) -> bool {
+        let Some(mut child) = self.0.take() else {
+            return false;
+        };
+        if let Ok(None) = child.try_wait() {
+            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+            let deadline = Instant::now() + grace;
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        true
+    }
+
+    /// SIGKILLs the process (no controlled shutdown) and reaps it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 

@@ -6,14 +6,11 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
-
 use super::{BrokerError, Install};
-use crate::jvm::{last_lines, terminate_with_parent_thread};
+use crate::jvm::{JvmChild, last_lines, terminate_with_parent_thread};
 use crate::kafka::probe_apis;
 
 /// The broker's logging configuration, written into its directory at each start.
@@ -217,7 +214,7 @@ pub fn random_cluster_id() -> String {
 pub struct KafkaNode {
     install: Install,
     spec: NodeSpec,
-    child: Option<Child>,
+    child: JvmChild,
 }
 
 impl KafkaNode {
@@ -226,7 +223,7 @@ impl KafkaNode {
         Self {
             install,
             spec,
-            child: None,
+            child: JvmChild::default(),
         }
     }
 
@@ -242,7 +239,7 @@ impl KafkaNode {
 
     /// The process id, while a process runs.
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
+        self.child.pid()
     }
 
     /// Writes the node's configuration files and formats its storage with
@@ -333,7 +330,7 @@ impl KafkaNode {
         let pid_file = self.spec.dir.join(PID_FILE);
         std::fs::write(&pid_file, format!("{}\n", child.id()))
             .map_err(|e| BrokerError::io(&pid_file, e))?;
-        self.child = Some(child);
+        self.child.set(child);
         Ok(())
     }
 
@@ -374,44 +371,25 @@ impl KafkaNode {
 
     /// The exit status, if the process has exited (or none was started).
     pub fn exited(&mut self) -> Option<ExitStatus> {
-        match self.child.as_mut().map(Child::try_wait) {
-            Some(Ok(status)) => status,
-            Some(Err(_)) | None => None,
-        }
+        self.child.exited()
     }
 
     /// Whether a process is running.
     pub fn is_running(&mut self) -> bool {
-        self.child.is_some() && self.exited().is_none()
+        self.child.is_held() && self.exited().is_none()
     }
 
     /// Stops the process: SIGTERM (a controlled shutdown), then SIGKILL
     /// after `grace`.
     pub fn stop(&mut self, grace: Duration) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        if let Ok(None) = child.try_wait() {
-            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
-            let deadline = Instant::now() + grace;
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
+        if self.child.stop(grace) {
+            let _ = std::fs::remove_file(self.spec.dir.join(PID_FILE));
         }
-        let _ = child.kill();
-        let _ = child.wait();
-        let _ = std::fs::remove_file(self.spec.dir.join(PID_FILE));
     }
 
     /// SIGKILLs the process (no controlled shutdown) and reaps it.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.child.kill();
     }
 
     /// The last `lines` lines of the broker's log and console output.

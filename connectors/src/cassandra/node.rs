@@ -6,14 +6,11 @@ use std::fs::File;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
-
 use super::{CassandraError, CassandraInstall};
-use crate::jvm::{last_lines, terminate_with_parent_thread};
+use crate::jvm::{JvmChild, last_lines, terminate_with_parent_thread};
 
 /// Logging: INFO to the console file.
 const LOGBACK: &str = include_str!("../../../deploy/cassandra/logback.xml");
@@ -83,7 +80,7 @@ impl CassandraSpec {
 pub struct CassandraNode {
     install: CassandraInstall,
     spec: CassandraSpec,
-    child: Option<Child>,
+    child: JvmChild,
 }
 
 impl CassandraNode {
@@ -92,7 +89,7 @@ impl CassandraNode {
         Self {
             install,
             spec,
-            child: None,
+            child: JvmChild::default(),
         }
     }
 
@@ -103,7 +100,7 @@ impl CassandraNode {
 
     /// The process id, while a process runs.
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
+        self.child.pid()
     }
 
     /// Writes the configuration and starts the process. The process gets
@@ -157,7 +154,7 @@ impl CassandraNode {
         let child = command
             .spawn()
             .map_err(|e| CassandraError::io(&self.install.java, e))?;
-        self.child = Some(child);
+        self.child.set(child);
         Ok(())
     }
 
@@ -196,38 +193,18 @@ impl CassandraNode {
 
     /// The exit status, if the process has exited (or none was started).
     pub fn exited(&mut self) -> Option<ExitStatus> {
-        match self.child.as_mut().map(Child::try_wait) {
-            Some(Ok(status)) => status,
-            Some(Err(_)) | None => None,
-        }
+        self.child.exited()
     }
 
     /// Stops the process: SIGTERM, then SIGKILL after `grace`.
     pub fn stop(&mut self, grace: Duration) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        if let Ok(None) = child.try_wait() {
-            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
-            let deadline = Instant::now() + grace;
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        let _ = child.kill();
-        let _ = child.wait();
+        self.child.stop(grace);
     }
 
     /// SIGKILLs the process and reaps it: the node is down until the next
     /// [`start`](Self::start), which finds its data where it left it.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.child.kill();
     }
 
     /// The last `lines` lines of the node's log.
