@@ -478,6 +478,31 @@ impl ScyllaStore {
         })
     }
 
+    /// Drops `keyspace` and everything in it, if it exists (a rebuild
+    /// target, before the rebuild writes into it afresh).
+    pub async fn drop_keyspace(nodes: &str, keyspace: &str) -> Result<(), StoreError> {
+        if !schema::valid_keyspace(keyspace) {
+            return Err(StoreError::Backend(format!(
+                "invalid keyspace name {keyspace:?}"
+            )));
+        }
+        let nodes: Vec<&str> = nodes
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .collect();
+        let session = SessionBuilder::new()
+            .known_nodes(&nodes)
+            .build()
+            .await
+            .map_err(backend)?;
+        session
+            .query_unpaged(format!("DROP KEYSPACE IF EXISTS {keyspace}"), ())
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
     async fn run(
         &self,
         statement: &PreparedStatement,

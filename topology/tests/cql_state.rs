@@ -2,7 +2,10 @@
 //! real CQL server (Apache Cassandra from the testkit), and that server
 //! SIGKILLed for a while mid-run: the stages retry the store errors as
 //! transient, so no good record goes to a dead-letter topic, no partition
-//! stalls for good, and every contract is countersigned exactly once.
+//! stalls for good, and every contract is countersigned exactly once. Then,
+//! Moneta stopped, `moneta state rebuild` rebuilds the CQL state from the log
+//! into another keyspace with the same digest, and into an embedded store
+//! with the same digest in every table the log holds.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -120,7 +123,7 @@ async fn run(moneta: &Moneta, cassandra: &Cassandra) -> anyhow::Result<()> {
 }
 
 #[test]
-fn a_cql_outage_mid_run_is_waited_out_and_every_contract_is_countersigned_once()
+fn a_cql_outage_mid_run_is_waited_out_every_contract_is_countersigned_once_and_the_state_rebuilds()
 -> anyhow::Result<()> {
     let Some(cassandra) = Cassandra::start_or_skip("the CQL outage test")? else {
         return Ok(());
@@ -180,6 +183,94 @@ fn a_cql_outage_mid_run_is_waited_out_and_every_contract_is_countersigned_once()
     eprintln!(
         "{CONTRACTS} contracts countersigned once each across a {OUTAGE:?} CQL outage; \
          {retries} transient retries logged; 0 dead letters"
+    );
+
+    // Moneta stopped, the CQL state rebuilt from the log into another
+    // keyspace digests like the one it ran on.
+    let config = moneta.config.clone();
+    drop(moneta);
+    let rebuilt = std::process::Command::new(env!("CARGO_BIN_EXE_moneta"))
+        .arg("--config")
+        .arg(&config)
+        .args(["state", "rebuild"])
+        .output()?;
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&rebuilt.stdout),
+        String::from_utf8_lossy(&rebuilt.stderr)
+    );
+    ensure!(
+        rebuilt.status.success() && report.contains("digests are equal"),
+        "state rebuild on CQL: {report}"
+    );
+    ensure!(
+        report.contains(&format!("rebuilt into keyspace {keyspace}_rebuilt")),
+        "{report}"
+    );
+    eprintln!("{report}");
+
+    // The same log rebuilt into an empty embedded store digests the same in
+    // every table the log holds (the carried ones, webhook deliveries and
+    // their attempts, have no old store to come from there).
+    let embedded_dir = dir.path().join("embedded-state");
+    let embedded = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_moneta"))
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .env("MONETA_STATE__BACKEND", "embedded")
+            .env("MONETA_STATE__DIR", &embedded_dir)
+            .output()
+    };
+    let rebuilt = embedded(&["state", "rebuild"])?;
+    ensure!(
+        rebuilt.status.success(),
+        "embedded rebuild: {}{}",
+        String::from_utf8_lossy(&rebuilt.stdout),
+        String::from_utf8_lossy(&rebuilt.stderr)
+    );
+    let tables = |out: std::process::Output| -> anyhow::Result<BTreeMap<String, String>> {
+        ensure!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let digest: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        Ok(digest["tables"]
+            .as_array()
+            .context("digest tables")?
+            .iter()
+            .filter(|t| {
+                !matches!(
+                    t["table"].as_str(),
+                    Some("webhook_delivery" | "delivery_attempt")
+                )
+            })
+            .map(|t| {
+                (
+                    t["table"].to_string(),
+                    format!("{} {}", t["rows"], t["sha256"]),
+                )
+            })
+            .collect())
+    };
+    let on_embedded = tables(embedded(&["state", "digest", "--json"])?)?;
+    let on_cql = tables(
+        std::process::Command::new(env!("CARGO_BIN_EXE_moneta"))
+            .arg("--config")
+            .arg(&config)
+            .args(["state", "digest", "--json"])
+            .output()?,
+    )?;
+    ensure!(
+        on_cql
+            .get("\"contracts\"")
+            .is_some_and(|v| v.starts_with(&format!("{CONTRACTS} "))),
+        "the CQL digest lacks the {CONTRACTS} contracts: {on_cql:#?}"
+    );
+    ensure!(
+        on_embedded == on_cql,
+        "embedded and CQL digests differ:\n{on_embedded:#?}\n{on_cql:#?}"
     );
     Ok(())
 }

@@ -25,7 +25,10 @@ pub enum StateCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Rebuild the embedded state store from the log (Moneta stopped).
+    /// Rebuild the state store from the log (Moneta stopped): the embedded
+    /// store beside the current one, swapped in when the digests agree; on
+    /// CQL, into another keyspace (`--into`) that the configuration can
+    /// then name.
     Rebuild(RebuildArgs),
 }
 
@@ -41,6 +44,10 @@ pub struct RebuildArgs {
     /// Go on even if an input topic lost records to retention or compaction.
     #[arg(long)]
     allow_truncated: bool,
+    /// CQL backend: the keyspace to rebuild into (dropped first); by default
+    /// `<state.scylla_keyspace>_rebuilt`.
+    #[arg(long)]
+    into: Option<String>,
 }
 
 /// Runs a state subcommand.
@@ -91,44 +98,54 @@ fn backup_dir(state_dir: &Path) -> PathBuf {
 }
 
 async fn rebuild_command(config: &Config, args: RebuildArgs) -> anyhow::Result<ExitCode> {
-    if config.state.backend != StateBackend::Embedded {
-        bail!(
-            "`moneta state rebuild` rebuilds the embedded store; this configuration uses \
-             state.backend = scylla"
-        );
+    match config.state.backend {
+        StateBackend::Embedded => rebuild_embedded(config, args).await,
+        StateBackend::Scylla => rebuild_cql(config, args).await,
     }
-    let state_dir = &config.state.dir;
-    let live_dir = state_dir.join("registry");
-    let live_file = live_dir.join("state.redb");
-    let scratch = state_dir.join("registry.rebuild");
-    let old: Option<Arc<dyn StateStore>> = if live_file.exists() {
-        match EmbeddedStore::open(&live_dir) {
-            Ok(store) => Some(Arc::new(store)),
-            Err(StoreError::InUse(path)) => bail!(
-                "the state store {path} is in use: stop `moneta up` (and any `moneta run` or \
-                 `moneta admin serve` on this state directory) before rebuilding"
-            ),
-            Err(error) => bail!(
-                "cannot open the state store {}: {error}; to rebuild without it (webhook \
-                 deliveries and attempts, idempotency keys and nonces are then lost), move it \
-                 aside and run the rebuild again",
-                live_file.display()
-            ),
-        }
-    } else {
-        println!(
-            "no state store at {}: rebuilding from the log alone",
-            live_file.display()
-        );
-        None
-    };
-    if scratch.exists() {
-        std::fs::remove_dir_all(&scratch)
-            .with_context(|| format!("removing the leftover {}", scratch.display()))?;
+}
+
+/// Rebuilds the CQL state into another keyspace, from the log and the
+/// current keyspace's carried records, and compares the digests. Nothing is
+/// swapped: the configuration names the keyspace Moneta uses.
+async fn rebuild_cql(config: &Config, args: RebuildArgs) -> anyhow::Result<ExitCode> {
+    let nodes = &config.state.scylla_nodes;
+    let live = &config.state.scylla_keyspace;
+    let target = args
+        .into
+        .clone()
+        .unwrap_or_else(|| format!("{live}_rebuilt"));
+    if &target == live {
+        bail!("--into names the keyspace in use ({live}); rebuild into another one");
     }
+    let old = open_store(config).await?;
+    moneta_state_scylla::ScyllaStore::drop_keyspace(nodes, &target)
+        .await
+        .with_context(|| format!("dropping the old {target} at {nodes}"))?;
     let fresh: Arc<dyn StateStore> = Arc::new(
-        EmbeddedStore::open(&scratch).with_context(|| format!("creating {}", scratch.display()))?,
+        moneta_state_scylla::ScyllaStore::connect(nodes, &target)
+            .await
+            .with_context(|| format!("creating {target} at {nodes}"))?,
     );
+    let differences = rebuild_and_compare(config, &args, fresh, Some(old)).await?;
+    if differences.is_empty() {
+        println!(
+            "rebuilt into keyspace {target}; to use it, set state.scylla_keyspace = \"{target}\""
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("rebuilt into keyspace {target}; keyspace {live} is unchanged");
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// Rebuilds `fresh` from the log (carrying what the log does not hold from
+/// `old`), prints the report and both digests; the tables that differ.
+async fn rebuild_and_compare(
+    config: &Config,
+    args: &RebuildArgs,
+    fresh: Arc<dyn StateStore>,
+    old: Option<Arc<dyn StateStore>>,
+) -> anyhow::Result<Vec<String>> {
     serve_registry(config).await?;
     let (keys, _) = load_keys(config, false)?;
     let services = services::services(config, fresh.clone(), keys)?;
@@ -177,6 +194,44 @@ async fn rebuild_command(config: &Config, args: RebuildArgs) -> anyhow::Result<E
             println!("digests differ in: {}", differences.join(", "));
         }
     }
+    Ok(differences)
+}
+
+/// Rebuilds the embedded store beside the current one and swaps it in.
+async fn rebuild_embedded(config: &Config, args: RebuildArgs) -> anyhow::Result<ExitCode> {
+    let state_dir = &config.state.dir;
+    let live_dir = state_dir.join("registry");
+    let live_file = live_dir.join("state.redb");
+    let scratch = state_dir.join("registry.rebuild");
+    let old: Option<Arc<dyn StateStore>> = if live_file.exists() {
+        match EmbeddedStore::open(&live_dir) {
+            Ok(store) => Some(Arc::new(store)),
+            Err(StoreError::InUse(path)) => bail!(
+                "the state store {path} is in use: stop `moneta up` (and any `moneta run` or \
+                 `moneta admin serve` on this state directory) before rebuilding"
+            ),
+            Err(error) => bail!(
+                "cannot open the state store {}: {error}; to rebuild without it (webhook \
+                 deliveries and attempts, idempotency keys and nonces are then lost), move it \
+                 aside and run the rebuild again",
+                live_file.display()
+            ),
+        }
+    } else {
+        println!(
+            "no state store at {}: rebuilding from the log alone",
+            live_file.display()
+        );
+        None
+    };
+    if scratch.exists() {
+        std::fs::remove_dir_all(&scratch)
+            .with_context(|| format!("removing the leftover {}", scratch.display()))?;
+    }
+    let fresh: Arc<dyn StateStore> = Arc::new(
+        EmbeddedStore::open(&scratch).with_context(|| format!("creating {}", scratch.display()))?,
+    );
+    let differences = rebuild_and_compare(config, &args, fresh, old).await?;
     if args.dry_run {
         std::fs::remove_dir_all(&scratch)?;
         println!("dry run: the current store is unchanged");
