@@ -24,7 +24,14 @@ struct Cli {
 enum Command {
     /// Start the embedded broker (unless `broker.embedded = false`), create
     /// every topic, and run every enabled stage until SIGTERM or Ctrl-C.
-    Up,
+    Up {
+        /// Keep the state in CQL (`state.backend = scylla`) on a local Apache
+        /// Cassandra node started at the first of `state.scylla_nodes`
+        /// (`scripts/setup.sh cassandra` installs it), or the node already
+        /// answering there.
+        #[arg(long)]
+        cql: bool,
+    },
     /// Run the named stages in this process until SIGTERM or Ctrl-C.
     Run {
         /// Stages to run (see `moneta topology`).
@@ -163,7 +170,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Up => commands::stages::up(config).await,
+            Command::Up { cql } => commands::stages::up(config, cql).await,
             Command::Run { stages, instance } => {
                 commands::stages::run(config, stages, instance).await
             }

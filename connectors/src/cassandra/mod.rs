@@ -4,13 +4,16 @@
 //! CQL node.
 //!
 //! - this module: the pinned version, where Java and the jars are, errors;
-//! - [`node`]: one node process: its settings, start, stop.
+//! - [`node`]: one node process: its settings, start, stop;
+//! - [`local`]: the node `moneta up --cql` owns.
 
+mod local;
 mod node;
 
 use std::path::{Path, PathBuf};
 
-pub use node::{CassandraNode, CassandraSpec};
+pub use local::LocalCassandra;
+pub use node::{CassandraNode, CassandraSpec, accepts};
 
 use crate::jvm::{self, JavaProblem, MIN_JAVA};
 

@@ -221,8 +221,9 @@ impl Drop for CassandraNode {
     }
 }
 
-/// Whether `address` accepts a TCP connection.
-fn accepts(address: &str) -> bool {
+/// Whether something accepts TCP connections on `address` (a CQL node
+/// opens its port once it is up).
+pub fn accepts(address: &str) -> bool {
     address
         .to_socket_addrs()
         .ok()

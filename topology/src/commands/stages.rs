@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use moneta_connectors::broker::{KAFKA_VERSION, LocalBroker};
+use moneta_connectors::cassandra::LocalCassandra;
 use moneta_ingest::Ingest;
 use moneta_runtime::{Runtime, RuntimeError, RuntimeMetrics, Shutdown};
 use moneta_state::StateStore;
@@ -16,12 +17,25 @@ use prometheus::Registry;
 
 use super::{admin, broker, stop_signal, topics};
 
+/// Heap of the local Cassandra of `moneta up --cql`, in MiB.
+const CQL_HEAP_MB: u32 = 1024;
+/// Longest the local Cassandra may take to start.
+const CQL_START_LIMIT: Duration = Duration::from_secs(180);
+
 /// `moneta up`: embedded broker, topics, schema registry, admin API,
-/// ingest edge and every enabled stage, in one process.
-pub async fn up(config: Config) -> anyhow::Result<ExitCode> {
+/// ingest edge and every enabled stage, in one process; with `cql`, the
+/// state in CQL on a local Apache Cassandra node it starts (or the node
+/// already answering at `state.scylla_nodes`).
+pub async fn up(mut config: Config, cql: bool) -> anyhow::Result<ExitCode> {
     let shutdown = stop_on_signal(&config);
     let broker = if config.broker.embedded {
         broker::start_or_reuse(&config).await?
+    } else {
+        None
+    };
+    let cassandra = if cql {
+        config.state.backend = moneta_topology::config::StateBackend::Scylla;
+        start_local_cql(&config).await?
     } else {
         None
     };
@@ -64,7 +78,42 @@ pub async fn up(config: Config) -> anyhow::Result<ExitCode> {
     if let Some(broker) = broker {
         tokio::task::spawn_blocking(move || drop(broker)).await?;
     }
+    if let Some(cassandra) = cassandra {
+        tokio::task::spawn_blocking(move || drop(cassandra)).await?;
+    }
     code
+}
+
+/// Starts a local Cassandra on the first address of `state.scylla_nodes`,
+/// data under `<state.dir>/cassandra`, unless a node already answers there.
+async fn start_local_cql(config: &Config) -> anyhow::Result<Option<LocalCassandra>> {
+    use moneta_connectors::cassandra::{self, CassandraInstall};
+    let listen = config
+        .state
+        .scylla_nodes
+        .split(',')
+        .map(str::trim)
+        .find(|n| !n.is_empty())
+        .context("state.scylla_nodes names no node")?
+        .to_owned();
+    if cassandra::accepts(&listen) {
+        println!("cql         a CQL node already answers on {listen}; using it");
+        return Ok(None);
+    }
+    let install = CassandraInstall::find(&config.broker.java, &cassandra::default_libs())?;
+    let dir = config.state.dir.join("cassandra");
+    let (at, data) = (listen.clone(), dir.clone());
+    let (node, took) = tokio::task::spawn_blocking(move || {
+        LocalCassandra::start(install, &at, &data, CQL_HEAP_MB, CQL_START_LIMIT)
+    })
+    .await??;
+    println!(
+        "cql         Apache Cassandra {} on {listen} (data in {}), ready in {:.1} s",
+        cassandra::CASSANDRA_VERSION,
+        dir.display(),
+        took.as_secs_f64()
+    );
+    Ok(Some(node))
 }
 
 fn print_summary(config: &Config, topology: &Topology, broker: Option<&LocalBroker>) {
