@@ -115,6 +115,17 @@ pub(crate) fn terminate_with_parent_thread(command: &mut Command) {
     }
 }
 
+/// How waiting for a server to answer ended.
+#[derive(Debug)]
+pub(crate) enum Wait {
+    /// It answered.
+    Ready,
+    /// Its process exited first.
+    Exited(ExitStatus),
+    /// Neither, within the limit.
+    TimedOut,
+}
+
 /// A server's JVM process, once started: its status, a graceful stop and a
 /// hard kill, each reaping it.
 #[derive(Debug, Default)]
@@ -142,6 +153,22 @@ impl JvmChild {
             Some(Ok(status)) => status,
             Some(Err(_)) | None => None,
         }
+    }
+
+    /// Polls `ready` every 100 ms until it holds, the process exits or
+    /// `limit` passes.
+    pub fn wait_until(&mut self, limit: Duration, mut ready: impl FnMut() -> bool) -> Wait {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if ready() {
+                return Wait::Ready;
+            }
+            if let Some(status) = self.exited() {
+                return Wait::Exited(status);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Wait::TimedOut
     }
 
     /// SIGTERM (a controlled shutdown), then SIGKILL after `grace`; false

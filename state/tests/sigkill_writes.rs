@@ -49,15 +49,7 @@ async fn writer(dir: &str, deferred: bool) -> anyhow::Result<()> {
     // counters stay tied to what the store holds (two kills in that window
     // must not drift them apart, which the prefix check would misread).
     while revision < version {
-        revision = store
-            .put(
-                Kind::Organization,
-                RECORD,
-                &body(revision + 1),
-                &[],
-                expect_revision(revision),
-            )
-            .await?;
+        revision = rewrite_record(store.as_ref(), revision).await?;
     }
     loop {
         let write = ContractWrite {
@@ -71,15 +63,7 @@ async fn writer(dir: &str, deferred: bool) -> anyhow::Result<()> {
             ContractApplied::Applied { version: v } => version = v,
             other => anyhow::bail!("unexpected {other:?}"),
         }
-        revision = store
-            .put(
-                Kind::Organization,
-                RECORD,
-                &body(revision + 1),
-                &[],
-                expect_revision(revision),
-            )
-            .await?;
+        revision = rewrite_record(store.as_ref(), revision).await?;
         if deferred {
             if version % 5 == 0 {
                 store.flush().await?;
@@ -91,13 +75,16 @@ async fn writer(dir: &str, deferred: bool) -> anyhow::Result<()> {
     }
 }
 
-/// The expectation that the record is at `revision` (absent at 0).
-fn expect_revision(revision: u64) -> Expect {
-    if revision == 0 {
+/// Rewrites the record from `revision` (absent at 0) to the next; the new revision.
+async fn rewrite_record(store: &dyn StateStore, revision: u64) -> anyhow::Result<u64> {
+    let expect = if revision == 0 {
         Expect::Absent
     } else {
         Expect::Revision(revision)
-    }
+    };
+    Ok(store
+        .put(Kind::Organization, RECORD, &body(revision + 1), &[], expect)
+        .await?)
 }
 
 /// `acked <version> <revision>` → the pair.

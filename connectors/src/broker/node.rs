@@ -10,7 +10,7 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use super::{BrokerError, Install};
-use crate::jvm::{JvmChild, last_lines, terminate_with_parent_thread};
+use crate::jvm::{JvmChild, Wait, last_lines, terminate_with_parent_thread};
 use crate::kafka::probe_apis;
 
 /// The broker's logging configuration, written into its directory at each start.
@@ -338,26 +338,23 @@ impl KafkaNode {
     /// broker has caught up with the metadata log and is unfenced, and then
     /// it must answer an `ApiVersions` request.
     pub fn wait_ready(&mut self, limit: Duration) -> Result<(), BrokerError> {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if probe_apis(&self.spec.listen, Duration::from_millis(500)).is_ok() {
-                return Ok(());
-            }
-            if let Some(status) = self.exited() {
-                return Err(BrokerError::Exited {
-                    status: status.to_string(),
-                    log: self.spec.log_dir().display().to_string(),
-                    tail: self.log_tail(20),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(100));
+        let listen = self.spec.listen.clone();
+        match self.child.wait_until(limit, || {
+            probe_apis(&listen, Duration::from_millis(500)).is_ok()
+        }) {
+            Wait::Ready => Ok(()),
+            Wait::Exited(status) => Err(BrokerError::Exited {
+                status: status.to_string(),
+                log: self.spec.log_dir().display().to_string(),
+                tail: self.log_tail(20),
+            }),
+            Wait::TimedOut => Err(BrokerError::NotReady {
+                listen,
+                seconds: limit.as_secs(),
+                log: self.spec.log_dir().display().to_string(),
+                tail: self.log_tail(20),
+            }),
         }
-        Err(BrokerError::NotReady {
-            listen: self.spec.listen.clone(),
-            seconds: limit.as_secs(),
-            log: self.spec.log_dir().display().to_string(),
-            tail: self.log_tail(20),
-        })
     }
 
     /// Prepares, spawns and waits for readiness; returns how long it took.

@@ -10,7 +10,7 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use super::{CassandraError, CassandraInstall};
-use crate::jvm::{JvmChild, last_lines, terminate_with_parent_thread};
+use crate::jvm::{JvmChild, Wait, last_lines, terminate_with_parent_thread};
 
 /// Logging: INFO to the console file.
 const LOGBACK: &str = include_str!("../../../deploy/cassandra/logback.xml");
@@ -161,26 +161,21 @@ impl CassandraNode {
     /// Waits until the CQL port accepts connections: Cassandra opens its
     /// native transport last, once the node is up.
     pub fn wait_ready(&mut self, limit: Duration) -> Result<(), CassandraError> {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if accepts(&self.spec.listen) {
-                return Ok(());
-            }
-            if let Some(status) = self.exited() {
-                return Err(CassandraError::Exited {
-                    status: status.to_string(),
-                    log: self.spec.log_path().display().to_string(),
-                    tail: self.log_tail(20),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(100));
+        let listen = self.spec.listen.clone();
+        match self.child.wait_until(limit, || accepts(&listen)) {
+            Wait::Ready => Ok(()),
+            Wait::Exited(status) => Err(CassandraError::Exited {
+                status: status.to_string(),
+                log: self.spec.log_path().display().to_string(),
+                tail: self.log_tail(20),
+            }),
+            Wait::TimedOut => Err(CassandraError::NotReady {
+                listen,
+                seconds: limit.as_secs(),
+                log: self.spec.log_path().display().to_string(),
+                tail: self.log_tail(20),
+            }),
         }
-        Err(CassandraError::NotReady {
-            listen: self.spec.listen.clone(),
-            seconds: limit.as_secs(),
-            log: self.spec.log_path().display().to_string(),
-            tail: self.log_tail(20),
-        })
     }
 
     /// Spawns and waits for readiness; returns how long it took.
