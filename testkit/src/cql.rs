@@ -22,6 +22,22 @@ const HEAP_MB: u32 = 768;
 /// Longest the test node may take to start.
 const START_LIMIT: Duration = Duration::from_secs(180);
 
+/// Whether Java and the Cassandra jars are installed: false (after printing
+/// why) when not and not required; an error when required.
+pub fn installed_or_skip(test: &str) -> anyhow::Result<bool> {
+    match CassandraInstall::find("java", &default_libs()) {
+        Ok(_) => Ok(true),
+        Err(why) => {
+            anyhow::ensure!(
+                std::env::var_os(REQUIRE_ENV).is_none(),
+                "{REQUIRE_ENV} is set but Cassandra cannot run: {why}"
+            );
+            eprintln!("SKIPPED {test}: {why}");
+            Ok(false)
+        }
+    }
+}
+
 /// The contact point of this process's CQL node, or `None` (after printing
 /// why) when Cassandra is not installed and not required. Panics when it
 /// is required and missing, or when it is installed and does not start.

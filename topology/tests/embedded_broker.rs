@@ -191,3 +191,50 @@ fn moneta_up_runs_the_demo_exactly_once_on_its_embedded_broker() -> anyhow::Resu
     stop(up)?;
     wait_gone(broker, Duration::from_secs(5))
 }
+
+/// The pid of the Cassandra whose data lies under `dir`.
+fn cassandra_pid(dir: &Path) -> anyhow::Result<Pid> {
+    let marker = format!("-Dcassandra.storagedir={}", dir.display());
+    for entry in std::fs::read_dir("/proc")?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if cmdline
+            .split(|b| *b == 0)
+            .any(|arg| arg.starts_with(marker.as_bytes()))
+        {
+            return Ok(Pid::from_raw(pid));
+        }
+    }
+    anyhow::bail!("no Cassandra process with {marker}")
+}
+
+#[test]
+fn moneta_up_cql_runs_on_a_local_cassandra_that_never_outlives_it() -> anyhow::Result<()> {
+    if !moneta_testkit::cql::installed_or_skip("moneta up --cql")? {
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    let cql = address()?;
+    let config = write_config(
+        dir.path(),
+        &format!("scylla_nodes = \"{cql}\"\nscylla_keyspace = \"moneta_up\"\n"),
+    )?;
+    let log = dir.path().join("moneta.log");
+    let mut up = moneta(&config, &["up", "--cql"], &log)?;
+    wait_for_line(&mut up, &log, "cql ")?;
+    wait_for_line(&mut up, &log, "Moneta is up.")?;
+    let cassandra = cassandra_pid(&dir.path().join("state").join("cassandra").join("data"))?;
+    ensure!(
+        std::net::TcpStream::connect(&cql).is_ok(),
+        "nothing serves CQL on {cql}"
+    );
+    up.kill()?; // SIGKILL: moneta cannot stop its Cassandra itself
+    up.wait()?;
+    wait_gone(cassandra, Duration::from_secs(60))
+}
