@@ -218,32 +218,19 @@ fn the_broker_killed_and_restarted_mid_run_loses_nothing_and_repeats_nothing() -
     let broker = moneta_testkit::Broker::start()?;
     let bootstrap = broker.bootstrap_servers().to_owned();
     let tokio = tokio::runtime::Runtime::new()?;
-    let topics = Topics::unique();
-    tokio.block_on(create_topics(&bootstrap, &topics.all(), 3))?;
-    let total = 6_000;
-    let producer = produce_in_steps(
-        &bootstrap,
-        &topics.input,
-        ids("restart", total),
-        20,
-        Duration::from_millis(300),
-    );
-    let mut running = start(&tokio, &bootstrap, eos(), &topics)?;
-    wait_until("a third copied", LIMIT, || {
-        running.metrics.committed.get() > 0 && running.metrics.records_in.get() >= total as u64 / 3
-    })?;
+    let UnderWay {
+        topics,
+        producer,
+        mut running,
+    } = copy_under_way(&tokio, &bootstrap, "restart")?;
 
     broker.kill()?;
     std::thread::sleep(Duration::from_secs(3));
     broker.restart()?;
 
-    let produced = producer
-        .join()
-        .map_err(|_| anyhow::anyhow!("producer panicked"))??;
-    assert_eq!(produced, total);
-    wait_for_records(&bootstrap, &topics.output, total, LIMIT)?;
+    produced_and_copied(producer, &bootstrap, &topics)?;
     running.stop()?;
-    assert_record_for_record(&bootstrap, &topics.input, &topics.output, total)
+    assert_record_for_record(&bootstrap, &topics.input, &topics.output, UNDER_WAY)
 }
 
 #[test]
@@ -253,28 +240,15 @@ fn the_partition_leader_killed_in_a_three_broker_cluster_loses_nothing_and_repea
     let cluster = moneta_testkit::Cluster::start()?;
     let bootstrap = cluster.bootstrap_servers().to_owned();
     let tokio = tokio::runtime::Runtime::new()?;
-    let topics = Topics::unique();
-    tokio.block_on(create_topics(&bootstrap, &topics.all(), 3))?;
-    let total = 6_000;
-    let producer = produce_in_steps(
-        &bootstrap,
-        &topics.input,
-        ids("failover", total),
-        20,
-        Duration::from_millis(300),
-    );
-    let mut running = start(&tokio, &bootstrap, eos(), &topics)?;
-    wait_until("a third copied", LIMIT, || {
-        running.metrics.committed.get() > 0 && running.metrics.records_in.get() >= total as u64 / 3
-    })?;
+    let UnderWay {
+        topics,
+        producer,
+        mut running,
+    } = copy_under_way(&tokio, &bootstrap, "failover")?;
 
     let leader = leader_of(&bootstrap, &topics.output, 0)?;
     cluster.kill(leader)?;
-    let produced = producer
-        .join()
-        .map_err(|_| anyhow::anyhow!("producer panicked"))??;
-    assert_eq!(produced, total);
-    wait_for_records(&bootstrap, &topics.output, total, LIMIT)?;
+    produced_and_copied(producer, &bootstrap, &topics)?;
     assert_ne!(
         leader_of(&bootstrap, &topics.output, 0)?,
         leader,
@@ -283,7 +257,61 @@ fn the_partition_leader_killed_in_a_three_broker_cluster_loses_nothing_and_repea
     // The node comes back and catches up; nothing changes for the readers.
     cluster.restart(leader)?;
     running.stop()?;
-    assert_record_for_record(&bootstrap, &topics.input, &topics.output, total)
+    assert_record_for_record(&bootstrap, &topics.input, &topics.output, UNDER_WAY)
+}
+
+/// Records of a copy [`copy_under_way`] starts.
+const UNDER_WAY: usize = 6_000;
+
+/// A copy under way: its topics, the producer still feeding its input, and
+/// the running copier.
+struct UnderWay {
+    topics: Topics,
+    producer: std::thread::JoinHandle<anyhow::Result<usize>>,
+    running: support::Running,
+}
+
+/// Starts an exactly-once copy of [`UNDER_WAY`] records on fresh topics,
+/// their input produced in 20 steps over about 6 s, and returns once a
+/// third is copied and something committed.
+fn copy_under_way(
+    tokio: &tokio::runtime::Runtime,
+    bootstrap: &str,
+    label: &str,
+) -> anyhow::Result<UnderWay> {
+    let topics = Topics::unique();
+    tokio.block_on(create_topics(bootstrap, &topics.all(), 3))?;
+    let producer = produce_in_steps(
+        bootstrap,
+        &topics.input,
+        ids(label, UNDER_WAY),
+        20,
+        Duration::from_millis(300),
+    );
+    let running = start(tokio, bootstrap, eos(), &topics)?;
+    wait_until("a third copied", LIMIT, || {
+        running.metrics.committed.get() > 0
+            && running.metrics.records_in.get() >= UNDER_WAY as u64 / 3
+    })?;
+    Ok(UnderWay {
+        topics,
+        producer,
+        running,
+    })
+}
+
+/// Waits for the producer of [`copy_under_way`] to finish and for every
+/// record to be copied.
+fn produced_and_copied(
+    producer: std::thread::JoinHandle<anyhow::Result<usize>>,
+    bootstrap: &str,
+    topics: &Topics,
+) -> anyhow::Result<()> {
+    let produced = producer
+        .join()
+        .map_err(|_| anyhow::anyhow!("producer panicked"))??;
+    assert_eq!(produced, UNDER_WAY);
+    wait_for_records(bootstrap, &topics.output, UNDER_WAY, LIMIT)
 }
 
 /// The high watermark of `topic`'s partition 0.

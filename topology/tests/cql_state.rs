@@ -82,17 +82,18 @@ async fn reached(client: &PartnerClient, event: &str, want: &str) -> anyhow::Res
     }
 }
 
+/// Once the publisher's half of contract `i` is recorded, the MO co-signs.
+async fn cosign(moneta: &Moneta, i: usize) -> anyhow::Result<()> {
+    let publisher_half = format!("cql-{i:03}-p");
+    reached(&GLOBE.client(&moneta.base()), &publisher_half, "recorded").await?;
+    submit(moneta, ACME, i, "m").await
+}
+
 async fn run(moneta: &Moneta, cassandra: &Cassandra) -> anyhow::Result<()> {
     // Before the outage: a third of the contracts signed by both parties.
     for i in 0..CONTRACTS / 3 {
         submit(moneta, GLOBE, i, "p").await?;
-        reached(
-            &GLOBE.client(&moneta.base()),
-            &format!("cql-{i:03}-p"),
-            "recorded",
-        )
-        .await?;
-        submit(moneta, ACME, i, "m").await?;
+        cosign(moneta, i).await?;
     }
     // The rest's publisher halves go in, and the CQL node dies under them.
     for i in CONTRACTS / 3..CONTRACTS {
@@ -103,13 +104,7 @@ async fn run(moneta: &Moneta, cassandra: &Cassandra) -> anyhow::Result<()> {
     let took = cassandra.start()?;
     eprintln!("Cassandra back after {OUTAGE:?} down (restart {took:?})");
     for i in CONTRACTS / 3..CONTRACTS {
-        reached(
-            &GLOBE.client(&moneta.base()),
-            &format!("cql-{i:03}-p"),
-            "recorded",
-        )
-        .await?;
-        submit(moneta, ACME, i, "m").await?;
+        cosign(moneta, i).await?;
     }
     for i in 0..CONTRACTS {
         reached(
