@@ -15,6 +15,7 @@ use std::time::Duration;
 use moneta_runtime::{Guarantee, ProcessingConfig};
 use moneta_testkit::MockCluster;
 use moneta_testkit::kafka::{id_of, produce_ids, read_topic};
+use rdkafka::mocking::MockCoordinator;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use support::{Topics, ids, processing, start};
 
@@ -216,6 +217,58 @@ fn a_fenced_producer_is_recreated() -> anyhow::Result<()> {
         |m, ledger| m.recreated.get() >= 1 && applied(ledger),
     )?;
     running.stop()?;
+    assert_all_copied(&setup)?;
+    assert_eq!(running.ledger.len()?, RECORDS as u64);
+    Ok(())
+}
+
+#[test]
+fn a_commit_never_waits_past_its_timeout_for_a_group_coordinator_that_is_down() -> anyhow::Result<()>
+{
+    // librdkafka's send_offsets_to_transaction ignores its timeout while the
+    // group coordinator is down (confluentinc/librdkafka#5456): the runtime
+    // gives up on the producer instead of stalling the partition.
+    let cluster = MockCluster::new(3)?;
+    let bootstrap = cluster.bootstrap_servers();
+    let tokio = tokio::runtime::Runtime::new()?;
+    let topics = Topics::unique();
+    for topic in topics.all() {
+        cluster.create_topic(topic, 3, 1)?;
+        for partition in 0..3 {
+            cluster.partition_leader(topic, partition, Some(2 + partition % 2))?;
+        }
+    }
+    let processing = ProcessingConfig {
+        operation_timeout_ms: 2_000,
+        ..eos()
+    };
+    let group = format!("{}.echo", processing.application_id);
+    let transactional = format!("{}.echo.0", processing.application_id);
+    cluster.coordinator(MockCoordinator::Group(group), 1)?;
+    cluster.coordinator(MockCoordinator::Transaction(transactional), 2)?;
+    let input = ids("down", RECORDS);
+    let (first, second) = input.split_at(RECORDS / 2);
+    produce_ids(&bootstrap, &topics.input, first.to_vec())?;
+    let mut running = start(&tokio, &bootstrap, processing, &topics)?;
+    running.wait_for("a first commit", LIMIT, |m, _| m.committed.get() >= 1)?;
+
+    cluster.broker_down(1)?;
+    produce_ids(&bootstrap, &topics.input, second.to_vec())?;
+    let given_up = running.wait_for(
+        "the stuck producer given up",
+        Duration::from_secs(40),
+        |m, _| m.recreated.get() >= 1,
+    );
+    cluster.broker_up(1)?;
+    given_up?;
+    running.wait_for("all records committed", LIMIT, |_, ledger| applied(ledger))?;
+    running.stop()?;
+    let setup = Setup {
+        cluster,
+        tokio,
+        topics,
+        input,
+    };
     assert_all_copied(&setup)?;
     assert_eq!(running.ledger.len()?, RECORDS as u64);
     Ok(())

@@ -2,9 +2,10 @@
 //! batch's outputs and its input offsets commit in one Kafka transaction,
 //! fenced by the consumer's group metadata (KIP-447).
 
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, ConsumerGroupMetadata};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::Producer;
 use rdkafka::{ClientConfig, TopicPartitionList};
@@ -17,10 +18,15 @@ use crate::processor::Output;
 /// Retries of a retriable `init_transactions` error before giving up.
 const INIT_RETRIES: u32 = 10;
 
+/// How long past its own timeout `send_offsets_to_transaction` may take
+/// before the producer is given up as stuck.
+const STUCK_GRACE: Duration = Duration::from_secs(5);
+
 /// The transactional commit protocol.
 pub(crate) struct ExactlyOnce {
     config: ClientConfig,
-    producer: TrackedProducer,
+    /// Shared with a call that may outlive its timeout (see [`Self::send_offsets`]).
+    producer: Arc<TrackedProducer>,
     timeout: Duration,
     in_transaction: bool,
     offsets_sent: bool,
@@ -30,7 +36,7 @@ impl ExactlyOnce {
     /// Creates the producer and initialises its transactional id, fencing
     /// any earlier producer with the same id.
     pub fn new(config: ClientConfig, timeout: Duration) -> Result<Self, RuntimeError> {
-        let producer = Self::create(&config, timeout)?;
+        let producer = Arc::new(Self::create(&config, timeout)?);
         Ok(Self {
             config,
             producer,
@@ -56,6 +62,43 @@ impl ExactlyOnce {
                 }
                 Err(e) => return Err(RuntimeError::client("init_transactions")(e)),
             }
+        }
+    }
+}
+
+impl ExactlyOnce {
+    /// Adds the batch's input offsets to the transaction, giving up on the
+    /// producer when the call does not return within its timeout.
+    ///
+    /// librdkafka's `send_offsets_to_transaction` can block far past its
+    /// timeout while the group coordinator is down or has left the cluster
+    /// (confluentinc/librdkafka#5456 and #5511, open in 2.12–2.14): a
+    /// three-broker run whose killed node led the group stalled for ten
+    /// minutes, until an idle connection closed. The call runs on its own
+    /// thread; if it overruns, the batch fails as fatal, the producer is
+    /// recreated (which fences the stuck one) and the batch is redone. The
+    /// stuck thread keeps the old producer until librdkafka returns.
+    fn send_offsets(
+        &self,
+        offsets: &TopicPartitionList,
+        group: ConsumerGroupMetadata,
+    ) -> Result<(), Failure> {
+        let producer = Arc::clone(&self.producer);
+        let offsets = offsets.clone();
+        let timeout = self.timeout;
+        let (done, result) = mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("send-offsets".into())
+            .spawn(move || {
+                let _ = done.send(producer.send_offsets_to_transaction(&offsets, &group, timeout));
+            })
+            .map_err(|e| Failure::Fatal(format!("cannot start a thread: {e}")))?;
+        match result.recv_timeout(timeout + STUCK_GRACE) {
+            Ok(sent) => sent.map_err(Failure::classify),
+            Err(_) => Err(Failure::Fatal(format!(
+                "send_offsets_to_transaction did not return within {} ms (group coordinator unreachable)",
+                (timeout + STUCK_GRACE).as_millis()
+            ))),
         }
     }
 }
@@ -86,9 +129,7 @@ impl<C: ConsumerContext> CommitProtocol<C> for ExactlyOnce {
             let group = consumer
                 .group_metadata()
                 .ok_or_else(|| Failure::Abortable("consumer has no group metadata".into()))?;
-            self.producer
-                .send_offsets_to_transaction(offsets, &group, self.timeout)
-                .map_err(Failure::classify)?;
+            self.send_offsets(offsets, group)?;
             self.offsets_sent = true;
         }
         self.producer
@@ -111,7 +152,7 @@ impl<C: ConsumerContext> CommitProtocol<C> for ExactlyOnce {
     fn recreate(&mut self) -> Result<(), RuntimeError> {
         self.in_transaction = false;
         self.offsets_sent = false;
-        self.producer = Self::create(&self.config, self.timeout)?;
+        self.producer = Arc::new(Self::create(&self.config, self.timeout)?);
         Ok(())
     }
 }
