@@ -32,9 +32,11 @@ enum Command {
         #[arg(long)]
         cql: bool,
     },
-    /// Run the named stages in this process until SIGTERM or Ctrl-C.
+    /// Run the named stages and services in this process until SIGTERM or
+    /// Ctrl-C: each part of the topology on its own, as production runs it.
     Run {
-        /// Stages to run (see `moneta topology`).
+        /// Stages (see `moneta topology`) and services (`edge`,
+        /// `webhook-worker`, `schema-registry`) to run.
         #[arg(required = true)]
         stages: Vec<String>,
         /// Instance number: stable per instance, distinct between instances.

@@ -11,7 +11,7 @@ use moneta_connectors::cassandra::LocalCassandra;
 use moneta_ingest::Ingest;
 use moneta_runtime::{Runtime, RuntimeError, RuntimeMetrics, Shutdown};
 use moneta_state::StateStore;
-use moneta_topology::services::{self, embedded_registry, load_keys, register_schemas};
+use moneta_topology::services::{self, load_keys, register_schemas};
 use moneta_topology::{Config, Services, Topology};
 use prometheus::Registry;
 
@@ -169,16 +169,8 @@ fn print_summary(config: &Config, topology: &Topology, broker: Option<&LocalBrok
 /// Starts and serves the embedded schema registry (if configured), then
 /// registers the signing path's schemas.
 pub async fn serve_registry(config: &Config) -> anyhow::Result<()> {
-    if let Some(registry) = embedded_registry(config).await? {
-        let listen =
-            config.schema_registry.listen.parse().with_context(|| {
-                format!("schema_registry.listen {}", config.schema_registry.listen)
-            })?;
-        tokio::spawn(async move {
-            if let Err(error) = registry.serve(listen, stop_signal()).await {
-                tracing::error!(%error, "schema registry stopped");
-            }
-        });
+    if config.schema_registry.url.is_empty() {
+        serve_schema_registry(config).await?;
     }
     let mut attempts = 0;
     loop {
@@ -251,14 +243,65 @@ fn run_webhook_worker(
     Ok(())
 }
 
-/// `moneta run <stage>…`: the named stages in this process.
+/// A part of Moneta that `moneta run` serves beside (or instead of) stages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    /// The partner ingest edge (`ingest.listen`).
+    Edge,
+    /// The webhook delivery worker.
+    WebhookWorker,
+    /// The Confluent-compatible schema registry (`schema_registry.listen`),
+    /// its schemas kept in Kafka (`schema_registry.topic`).
+    SchemaRegistry,
+}
+
+impl Service {
+    /// Every service, in the order `moneta run` starts them.
+    pub const ALL: [Service; 3] = [
+        Service::SchemaRegistry,
+        Service::Edge,
+        Service::WebhookWorker,
+    ];
+
+    /// The name `moneta run` knows the service by.
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Edge => "edge",
+            Service::WebhookWorker => "webhook-worker",
+            Service::SchemaRegistry => "schema-registry",
+        }
+    }
+
+    fn named(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
+/// `moneta run <stage or service>…`: the named stages and services in this
+/// process, so each part of the topology can run (and scale) on its own.
 pub async fn run(config: Config, names: Vec<String>, instance: u32) -> anyhow::Result<ExitCode> {
     let shutdown = stop_on_signal(&config);
     let topology = Topology::new(&config);
-    let needs_services = names
+    let (wanted, stages): (Vec<String>, Vec<String>) =
+        names.into_iter().partition(|n| Service::named(n).is_some());
+    let wanted: Vec<Service> = wanted.iter().filter_map(|n| Service::named(n)).collect();
+    if let Some(unknown) = stages.iter().find(|n| topology.stage(n).is_none()) {
+        return Err(anyhow!(
+            "no stage or service named `{unknown}`; stages: {}; services: {}",
+            topology.stage_names().join(", "),
+            Service::ALL.map(Service::name).join(", ")
+        ));
+    }
+    if wanted.contains(&Service::SchemaRegistry) {
+        serve_schema_registry(&config).await?;
+    }
+    let needs_services = wanted
         .iter()
-        .filter_map(|n| topology.stage(n))
-        .any(|s| s.needs_services);
+        .any(|s| matches!(s, Service::Edge | Service::WebhookWorker))
+        || stages
+            .iter()
+            .filter_map(|n| topology.stage(n))
+            .any(|s| s.needs_services);
     let registry = Registry::new();
     let services = if needs_services {
         let store: Arc<dyn StateStore> = services::open_store(&config).await?;
@@ -275,7 +318,44 @@ pub async fn run(config: Config, names: Vec<String>, instance: u32) -> anyhow::R
         &registry,
         services.as_ref().map(|s| s.store.clone()),
     );
-    run_stages(config, names, instance, services, registry, shutdown).await
+    if let Some(services) = &services {
+        if wanted.contains(&Service::Edge) {
+            serve_ingest(&config, services, &registry)?;
+            tracing::info!(listen = %config.ingest.listen, "ingest edge listening");
+        }
+        if wanted.contains(&Service::WebhookWorker) {
+            run_webhook_worker(&config, services, &registry)?;
+            tracing::info!("webhook delivery worker started");
+        }
+    }
+    if stages.is_empty() {
+        // Services only: they run until the stop signal.
+        while !shutdown.requested() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    run_stages(config, stages, instance, services, registry, shutdown).await
+}
+
+/// Serves the schema registry at `schema_registry.listen`, whatever
+/// `schema_registry.url` says (that is where the other processes find it).
+async fn serve_schema_registry(config: &Config) -> anyhow::Result<()> {
+    let registry =
+        moneta_schema_registry::SchemaRegistry::start(&config.kafka, &config.schema_registry.topic)
+            .await
+            .context("starting the schema registry")?;
+    let listen = config
+        .schema_registry
+        .listen
+        .parse()
+        .with_context(|| format!("schema_registry.listen {}", config.schema_registry.listen))?;
+    tokio::spawn(async move {
+        if let Err(error) = registry.serve(listen, stop_signal()).await {
+            tracing::error!(%error, "schema registry stopped");
+        }
+    });
+    Ok(())
 }
 
 /// Listens for SIGTERM and SIGINT from the start of the process (a signal

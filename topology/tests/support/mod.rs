@@ -1,7 +1,10 @@
-//! The `moneta up` harness the end-to-end tests share: one process against a
-//! real broker, its ports, its log, and the admin API.
+//! The harness the end-to-end tests share: Moneta against a real broker,
+//! as one `moneta up` or scaled out over many `moneta run` processes, its
+//! ports, its logs, and the admin API.
 
 #![allow(dead_code)]
+
+pub mod chaos;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -12,9 +15,49 @@ use serde_json::Value;
 
 pub const TOKEN: &str = "signing-path-test-token";
 
-/// A `moneta up` process and where it listens.
-pub struct Moneta {
+/// How Moneta runs in a test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Everything in one `moneta up`.
+    Up,
+    /// As production runs it: the schema registry, the admin API, the edge,
+    /// the webhook worker and every stage in processes of their own
+    /// (`moneta run …`, `moneta admin serve`), two instances each of
+    /// validate and countersign sharing their consumer groups.
+    ScaledOut,
+}
+
+/// The processes of [`Layout::ScaledOut`], in start order: a name and the
+/// arguments after `moneta --config <file>`.
+pub const SCALED_OUT: &[(&str, &[&str])] = &[
+    ("schema-registry", &["run", "schema-registry"]),
+    ("admin", &["admin", "serve"]),
+    ("edge", &["run", "edge"]),
+    ("webhook-worker", &["run", "webhook-worker"]),
+    ("validate-0", &["run", "validate", "--instance", "0"]),
+    ("validate-1", &["run", "validate", "--instance", "1"]),
+    ("template-check-0", &["run", "template-check"]),
+    ("countersign-0", &["run", "countersign", "--instance", "0"]),
+    ("countersign-1", &["run", "countersign", "--instance", "1"]),
+    ("webhook-dispatch-0", &["run", "webhook-dispatch"]),
+    ("ledger-0", &["run", "ledger"]),
+    ("settle-aggregate-0", &["run", "settle-aggregate"]),
+    ("reconcile-match-0", &["run", "reconcile-match"]),
+];
+
+/// One process of a run.
+struct Process {
+    /// `up`, or a name of [`SCALED_OUT`].
+    name: &'static str,
+    args: &'static [&'static str],
     child: Child,
+    log: PathBuf,
+}
+
+/// Moneta's processes and where they listen.
+pub struct Moneta {
+    layout: Layout,
+    processes: Vec<Process>,
     /// The configuration file.
     pub config: PathBuf,
     /// Ingest edge address.
@@ -31,13 +74,17 @@ pub struct Moneta {
     /// share one broker, each with topics, groups and transactional ids of
     /// its own.
     pub prefix: String,
-    log: PathBuf,
+    /// The `RUST_LOG` filter the processes run with.
+    rust_log: String,
+    dir: PathBuf,
 }
 
 impl Drop for Moneta {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for process in &mut self.processes {
+            let _ = process.child.kill();
+            let _ = process.child.wait();
+        }
     }
 }
 
@@ -50,6 +97,17 @@ impl Moneta {
 
     /// [`Moneta::start`] under the given processing guarantee.
     pub fn start_with(
+        bootstrap: &str,
+        dir: &Path,
+        guarantee: &str,
+        extra: &str,
+    ) -> anyhow::Result<Self> {
+        Self::start_as(Layout::Up, bootstrap, dir, guarantee, extra)
+    }
+
+    /// Starts Moneta in `layout` under `guarantee`, plus `extra` TOML.
+    pub fn start_as(
+        layout: Layout,
         bootstrap: &str,
         dir: &Path,
         guarantee: &str,
@@ -79,6 +137,7 @@ listen = "{admin}"
 listen = "{ingest}"
 [schema_registry]
 listen = "{registry}"
+url = "{registry_url}"
 [metrics]
 listen = "{metrics}"
 [signing]
@@ -91,12 +150,17 @@ dead_letter = "moneta.copy.dlq"
 "#,
             state = dir.join("state").display(),
             key = dir.join("signing.key").display(),
+            // Scaled out, every process finds the registry process here;
+            // `moneta up` serves its own (an empty url).
+            registry_url = match layout {
+                Layout::Up => String::new(),
+                Layout::ScaledOut => format!("http://{registry}"),
+            },
         );
         std::fs::write(&config, merge_toml(&base, extra)?)?;
-        let log = dir.join("moneta.log");
-        let child = spawn(&config, &log)?;
         let mut moneta = Self {
-            child,
+            layout,
+            processes: Vec::new(),
             config,
             ingest,
             admin,
@@ -104,64 +168,178 @@ dead_letter = "moneta.copy.dlq"
             bootstrap: bootstrap.to_owned(),
             metrics,
             prefix,
-            log,
+            rust_log: "info".into(),
+            dir: dir.to_owned(),
         };
+        match layout {
+            Layout::Up => moneta.spawn("up", &["up"])?,
+            Layout::ScaledOut => {
+                // What `moneta up` does for itself, and production's
+                // moneta-init: topics and the countersigning key first.
+                moneta.command(&["topics", "create"])?;
+                moneta.command(&["signing-key", "generate"])?;
+                for (name, args) in SCALED_OUT {
+                    moneta.spawn(name, args)?;
+                    if *name == "schema-registry" {
+                        // Every other process registers its schemas there.
+                        let registry = moneta.registry.clone();
+                        moneta.wait_for_port(&registry)?;
+                    }
+                }
+            }
+        }
         moneta.wait_ready()?;
         Ok(moneta)
     }
 
+    /// Runs `moneta <args>` on this configuration to completion.
+    pub fn command(&self, args: &[&str]) -> anyhow::Result<String> {
+        let out = Command::new(env!("CARGO_BIN_EXE_moneta"))
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .env("MONETA_ADMIN__TOKEN", TOKEN)
+            .output()?;
+        ensure!(
+            out.status.success(),
+            "moneta {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Starts process `name` (`moneta <args>`), its log appended to `<name>.log`.
+    fn spawn(&mut self, name: &'static str, args: &'static [&'static str]) -> anyhow::Result<()> {
+        let log = self.dir.join(if self.layout == Layout::Up {
+            "moneta.log".to_owned()
+        } else {
+            format!("{name}.log")
+        });
+        let child = spawn(
+            &self.config,
+            &log,
+            args,
+            &self.rust_log,
+            self.serves_metrics(name),
+        )?;
+        self.processes.push(Process {
+            name,
+            args,
+            child,
+            log,
+        });
+        Ok(())
+    }
+
+    /// Scaled out, only the edge serves `/metrics` (on `metrics.listen`).
+    fn serves_metrics(&self, name: &str) -> bool {
+        self.layout == Layout::Up || name == "edge"
+    }
+
     fn wait_ready(&mut self) -> anyhow::Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(60);
         // The edge and the admin API start side by side: wait for both.
         for listen in [self.ingest.clone(), self.admin.clone()] {
-            while std::net::TcpStream::connect(&listen).is_err() {
-                if let Some(status) = self.child.try_wait()? {
-                    anyhow::bail!(
-                        "moneta up exited ({status}) before {listen} was served: {}",
-                        self.problems()
-                    );
-                }
-                ensure!(
-                    Instant::now() < deadline,
-                    "moneta up did not serve {listen} within 60 s: {}",
-                    self.problems()
-                );
-                std::thread::sleep(Duration::from_millis(100));
-            }
+            self.wait_for_port(&listen)?;
         }
         Ok(())
     }
 
-    /// SIGKILLs the process and starts it again on the same ports and state.
+    /// Waits until something accepts connections on `listen`; fails if a
+    /// process exits meanwhile, or after 60 s.
+    fn wait_for_port(&mut self, listen: &str) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(listen).is_err() {
+            for process in &mut self.processes {
+                if let Some(status) = process.child.try_wait()? {
+                    let name = process.name;
+                    anyhow::bail!(
+                        "{name} exited ({status}) before {listen} was served: {}",
+                        self.problems()
+                    );
+                }
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "{listen} not served within 60 s: {}",
+                self.problems()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(())
+    }
+
+    /// The names of the processes, in start order.
+    pub fn process_names(&self) -> Vec<&'static str> {
+        self.processes.iter().map(|p| p.name).collect()
+    }
+
+    /// SIGKILLs every process and starts them again on the same ports and state.
     pub fn kill_and_restart(&mut self) -> anyhow::Result<()> {
         self.kill_then(|| Ok(()))
     }
 
-    /// SIGKILLs the process, runs `meanwhile`, and starts it again on the
-    /// same ports and state.
+    /// SIGKILLs every process, runs `meanwhile`, and starts them again on
+    /// the same ports and state.
     pub fn kill_then(
         &mut self,
         meanwhile: impl FnOnce() -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
-        self.child.kill()?;
-        self.child.wait()?;
+        let stopped: Vec<Process> = self.processes.drain(..).collect();
+        let mut again = Vec::new();
+        for mut process in stopped {
+            process.child.kill()?;
+            process.child.wait()?;
+            again.push((process.name, process.args));
+        }
         meanwhile()?;
-        // The ports are free again once the process is gone.
-        self.child = spawn(&self.config, &self.log)?;
+        // The ports are free again once the processes are gone.
+        for (name, args) in again {
+            self.spawn(name, args)?;
+            if name == "schema-registry" {
+                let registry = self.registry.clone();
+                self.wait_for_port(&registry)?;
+            }
+        }
         self.wait_ready()
     }
 
-    /// The last lines of the process's log.
+    /// SIGKILLs process `name` alone and starts it again.
+    pub fn kill_and_restart_one(&mut self, name: &str) -> anyhow::Result<()> {
+        let at = self
+            .processes
+            .iter()
+            .position(|p| p.name == name)
+            .ok_or_else(|| anyhow::anyhow!("no process {name}"))?;
+        let mut process = self.processes.remove(at);
+        process.child.kill()?;
+        process.child.wait()?;
+        self.spawn(process.name, process.args)?;
+        self.wait_ready()
+    }
+
+    /// The last lines of every process's log.
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        text.lines()
-            .rev()
-            .take(40)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
+        let lines = if self.processes.len() > 1 { 10 } else { 40 };
+        self.logs()
+            .map(|(name, text)| {
+                let tail: Vec<&str> = text.lines().rev().take(lines).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                if self.processes.len() > 1 {
+                    format!("--- {name} ---\n{}", tail.join("\n"))
+                } else {
+                    tail.join("\n")
+                }
+            })
             .collect::<Vec<_>>()
             .join("\n")
+    }
+
+    /// Each process's name and whole log.
+    fn logs(&self) -> impl Iterator<Item = (&'static str, String)> + '_ {
+        self.processes
+            .iter()
+            .map(|p| (p.name, std::fs::read_to_string(&p.log).unwrap_or_default()))
     }
 
     /// The log's warnings and errors, or its tail if it has none.
@@ -184,9 +362,9 @@ dead_letter = "moneta.copy.dlq"
         }
     }
 
-    /// The whole log of the process (every restart appends).
+    /// The whole log of every process (every restart appends).
     pub fn full_log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.logs().map(|(_, text)| text).collect()
     }
 
     /// Runs `moneta seed-demo` against it.
@@ -278,20 +456,30 @@ fn merge_toml(base: &str, extra: &str) -> anyhow::Result<String> {
     Ok(toml::to_string(&config)?)
 }
 
-fn spawn(config: &Path, log: &Path) -> anyhow::Result<Child> {
+fn spawn(
+    config: &Path,
+    log: &Path,
+    args: &[&str],
+    rust_log: &str,
+    metrics: bool,
+) -> anyhow::Result<Child> {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(log)?;
-    Ok(Command::new(env!("CARGO_BIN_EXE_moneta"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_moneta"));
+    command
         .arg("--config")
         .arg(config)
-        .arg("up")
+        .args(args)
         .env("MONETA_ADMIN__TOKEN", TOKEN)
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", rust_log)
         .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()?)
+        .stderr(log);
+    if !metrics {
+        command.env("MONETA_METRICS__LISTEN", "");
+    }
+    Ok(command.spawn()?)
 }
 
 impl Moneta {
@@ -308,28 +496,10 @@ impl Moneta {
         Ok(moneta)
     }
 
-    /// SIGKILLs the process and starts it again (same ports and state),
+    /// SIGKILLs the processes and starts them again (same ports and state),
     /// logging with the `RUST_LOG` filter `rust_log`.
     pub fn restart_logging(&mut self, rust_log: &str) -> anyhow::Result<()> {
-        self.child.kill()?;
-        self.child.wait()?;
-        self.child = spawn_logging(&self.config, &self.log, rust_log)?;
-        self.wait_ready()
+        rust_log.clone_into(&mut self.rust_log);
+        self.kill_and_restart()
     }
-}
-
-fn spawn_logging(config: &Path, log: &Path, rust_log: &str) -> anyhow::Result<Child> {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)?;
-    Ok(Command::new(env!("CARGO_BIN_EXE_moneta"))
-        .arg("--config")
-        .arg(config)
-        .arg("up")
-        .env("MONETA_ADMIN__TOKEN", TOKEN)
-        .env("RUST_LOG", rust_log)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()?)
 }
