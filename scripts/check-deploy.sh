@@ -176,6 +176,13 @@ for stage in STAGES:
     if key not in CONFIG_KEYS:
         fail(f"stage {stage}: {key} is not in {EXAMPLE}")
 
+# Services `moneta run` serves besides stages: `Service::X => "name"` in
+# topology/src/commands/stages.rs.
+RUN_SERVICES = re.findall(r'Service::\w+ => "([a-z0-9-]+)"',
+                          pathlib.Path("topology/src/commands/stages.rs").read_text())
+if "edge" not in RUN_SERVICES:
+    fail("topology/src/commands/stages.rs: found no `Service::… => \"edge\"`")
+
 main_rs = MAIN_RS.read_text()
 block = re.search(r"enum Command \{(.*?)\n\}", main_rs, re.S)
 SUBCOMMANDS = set()
@@ -583,18 +590,25 @@ for name in moneta_services:
     long_running = sub in ("up", "run") or args[1:3] == ["admin", "serve"]
     serves_ops = sub in SERVES_OPS or " ".join(args[1:3]) in SERVES_OPS
     stages_here = []
+    services_here = []
     if sub == "run":
         for arg in args[2:]:
             if arg.startswith("-"):
                 break
+            if arg in RUN_SERVICES:
+                services_here.append(arg)
+                continue
             if arg not in STAGES:
-                problem(f"runs stage {arg}, which is not a stage ({', '.join(STAGES)})")
+                problem(f"runs {arg}, which is neither a stage ({', '.join(STAGES)}) "
+                        f"nor a service ({', '.join(RUN_SERVICES)})")
             stages_here.append(arg)
-        if program != "moneta-replica" and "--instance" not in args:
+        if stages_here and program != "moneta-replica" and "--instance" not in args:
             problem("runs `moneta run` without moneta-replica: every replica would be instance 0, "
                     "sharing one transactional id")
-        if service.get("ports"):
+        if stages_here and service.get("ports"):
             problem("a stage service publishes ports, so it cannot be scaled")
+        if "edge" in services_here and not setting("ingest.listen"):
+            problem("`moneta run edge` serves the ingest edge: set MONETA_INGEST__LISTEN=0.0.0.0:<port>")
     if sub == "up":
         stages_here = [s for s in STAGES
                        if setting(f"processors.{s.replace('-', '_')}.enabled") != "false"]
@@ -611,7 +625,8 @@ for name in moneta_services:
             problem("`moneta admin serve`: set MONETA_ADMIN__TOKEN (empty refuses every request)")
     for stage in stages_here:
         stage_runners.setdefault(stage, []).append(name)
-    needs_keys = sub == "up" or any(s != "copy" for s in stages_here)
+    needs_keys = (sub == "up" or any(s != "copy" for s in stages_here)
+                  or any(s != "schema-registry" for s in services_here))
     if needs_keys and KEY_ENV not in env:
         problem(f"set {KEY_ENV}: without it `moneta {sub}` "
                 + ("creates a new key in the container" if sub == "up" else "finds no signing key"))
@@ -636,7 +651,8 @@ for name in moneta_services:
             not_serving_ops.append(name)
 flush_services()
 for stage, runners in stage_runners.items():
-    if not runners:
+    # `copy` is the benchmarks' baseline, not a stage of the chain.
+    if not runners and stage != "copy":
         fail(f"{COMPOSE}: no service runs stage {stage}")
         env_problems += 1
 if not env_problems:
