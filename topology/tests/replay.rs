@@ -2,7 +2,8 @@
 //! (and one contract) re-emits every record, the tool reports them as
 //! already applied, and no effect doubles — contracts keep their version,
 //! the countersigned topic gains only identical copies, no new delivery is
-//! scheduled.
+//! scheduled. Once with the embedded state store, once with the state in
+//! CQL (Apache Cassandra from the testkit).
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -62,9 +63,26 @@ async fn countersigned(
 
 #[test]
 fn replaying_the_ingest_topic_doubles_nothing_and_says_so() -> anyhow::Result<()> {
+    replay_doubles_nothing("")
+}
+
+#[test]
+fn replaying_the_ingest_topic_doubles_nothing_with_the_state_in_cql() -> anyhow::Result<()> {
+    let Some(cql) = moneta_testkit::cql::cql_or_skip("the replay test on CQL") else {
+        return Ok(());
+    };
+    let keyspace = moneta_testkit::unique("moneta_replay").replace('-', "_");
+    replay_doubles_nothing(&format!(
+        "[state]\nbackend = \"scylla\"\nscylla_nodes = \"{cql}\"\nscylla_keyspace = \"{keyspace}\"\n"
+    ))
+}
+
+/// Two contracts through `moneta up` (plus `extra` TOML), then the ingest
+/// topic replayed: the tool says every event was applied, and nothing doubles.
+fn replay_doubles_nothing(extra: &str) -> anyhow::Result<()> {
     let bootstrap = moneta_testkit::kafka()?;
     let dir = tempfile::tempdir()?;
-    let moneta = Moneta::start(&bootstrap, dir.path(), "")?;
+    let moneta = Moneta::start(&bootstrap, dir.path(), extra)?;
     moneta.seed()?;
     let runtime = tokio::runtime::Runtime::new()?;
     let outcome = runtime.block_on(async {

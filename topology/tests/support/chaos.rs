@@ -681,16 +681,35 @@ fn verify(
     counts.countersigned_records = countersigned.len();
     let codec = AvroCodec::new(&format!("http://{}", moneta.registry))?;
     let mut ids = BTreeSet::new();
+    // Where each contract's records are, to show a duplicate.
+    let mut at: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for message in &countersigned {
         let Some(payload) = message.payload() else {
             continue;
         };
         let contract: moneta_avro::Contract =
             runtime.block_on(codec.decode(SchemaName::Contract, payload))?;
+        at.entry(contract.contract_id.clone())
+            .or_default()
+            .push(format!(
+                "partition {} offset {} version {}",
+                message.partition(),
+                message.offset(),
+                contract.version
+            ));
         ids.insert(contract.contract_id);
     }
     counts.lost = expected.difference(&ids).count();
     counts.duplicates = countersigned.len() - ids.len();
+    if counts.duplicates > 0 {
+        let log = moneta.full_log();
+        for (id, places) in at.iter().filter(|(_, p)| p.len() > 1) {
+            eprintln!("duplicate: {id} at {places:?}; its log lines:");
+            for line in log.lines().filter(|l| l.contains(id.as_str())).take(60) {
+                eprintln!("  {line}");
+            }
+        }
+    }
     ensure!(
         ids == expected,
         "countersigned topic: {} of {} contracts",
