@@ -19,6 +19,7 @@ mod network;
 mod observe;
 mod procstat;
 mod report;
+mod scale;
 mod scenario;
 mod scenarios;
 mod schedule;
@@ -61,6 +62,8 @@ enum Command {
     /// Every processor's records/s against `copy` (and the bare transactional
     /// loop) over the same input, same broker, same run.
     Stages(StagesArgs),
+    /// A stage with one instance against two sharing its consumer group.
+    Scale(ScaleArgs),
     /// Load: a constant rate (default 1,000 req/s) against `moneta up`.
     Steady(SteadyArgs),
     /// Load: a step ramp to saturation against `moneta up`.
@@ -183,6 +186,30 @@ struct StagesArgs {
     out: PathBuf,
 }
 
+/// Options of `scale`.
+#[derive(Debug, Args)]
+struct ScaleArgs {
+    /// Stages measured, comma-separated (of validate, template-check, countersign).
+    #[arg(long, value_delimiter = ',', default_value = "validate,countersign")]
+    stages: Vec<String>,
+    /// Contracts per lane (two signed events each).
+    #[arg(long, default_value_t = 15000)]
+    contracts: u64,
+    /// Keep the lanes' state in CQL on a local Apache Cassandra (as
+    /// production keeps it in ScyllaDB) instead of the embedded store.
+    #[arg(long)]
+    cql: bool,
+    /// MO–publisher pairs.
+    #[arg(long, default_value_t = 20)]
+    pairs: usize,
+    /// A stage still running after this many seconds fails.
+    #[arg(long, default_value_t = 600)]
+    timeout_secs: u64,
+    /// Directory the results are written to.
+    #[arg(long, default_value = "load-tests/results")]
+    out: PathBuf,
+}
+
 /// Options of the `webhooks` benchmark.
 #[derive(Debug, Args)]
 struct WebhooksArgs {
@@ -274,6 +301,14 @@ fn main() -> anyhow::Result<()> {
             pairs: args.pairs,
             timeout: Duration::from_secs(args.timeout_secs),
             bare: !args.no_bare,
+            out: args.out,
+        }),
+        Command::Scale(args) => scale::main(&scale::Options {
+            stages: args.stages,
+            contracts: args.contracts,
+            pairs: args.pairs,
+            timeout: Duration::from_secs(args.timeout_secs),
+            cql: args.cql,
             out: args.out,
         }),
         Command::Steady(args) => load_scenario(

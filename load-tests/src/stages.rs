@@ -203,7 +203,7 @@ pub fn main(options: &Options) -> anyhow::Result<()> {
     let dir = tempfile::Builder::new()
         .prefix("moneta-stages-")
         .tempdir()?;
-    let config = config(&broker.bootstrap_servers(), dir.path())?;
+    let config = config(&broker.bootstrap_servers(), dir.path(), "", "")?;
     let pairs = network::network(options.pairs);
     let (services, submit_seconds) = tokio.block_on(prepare(&config, &pairs, options.contracts))?;
     let topology = Topology::new(&config);
@@ -261,14 +261,14 @@ pub fn main(options: &Options) -> anyhow::Result<()> {
                 instance: 0,
             };
             Ok((
-                runtime.spawn(
+                vec![runtime.spawn(
                     spec.clone(),
                     RawCopy {
                         output: copy_out.clone(),
                     },
                     ledger,
                     tokio.handle().clone(),
-                )?,
+                )?],
                 runtime.metrics.processor(&spec.name),
             ))
         })?;
@@ -278,14 +278,14 @@ pub fn main(options: &Options) -> anyhow::Result<()> {
         );
         let processor = match timed(&config, name, input_records, options.timeout, |runtime| {
             Ok((
-                topology.spawn(
+                vec![topology.spawn(
                     stage,
                     runtime,
                     0,
                     &config.state.dir,
                     tokio.handle().clone(),
                     Some(&services),
-                )?,
+                )?],
                 runtime.metrics.processor(name),
             ))
         }) {
@@ -374,7 +374,15 @@ pub fn main(options: &Options) -> anyhow::Result<()> {
 }
 
 /// The configuration: local defaults on free ports, state in `dir`.
-fn config(bootstrap: &str, dir: &std::path::Path) -> anyhow::Result<Config> {
+/// The benchmark's configuration, its files under `dir`; a non-empty
+/// `lane` prefixes its topics, groups and transactional ids, so lanes share
+/// one broker without meeting; `state` is more of the `[state]` table.
+pub(crate) fn config(
+    bootstrap: &str,
+    dir: &std::path::Path,
+    lane: &str,
+    state: &str,
+) -> anyhow::Result<Config> {
     let port = || moneta_testkit::free_port().map(|p| format!("127.0.0.1:{p}"));
     let text = format!(
         r#"
@@ -382,10 +390,14 @@ fn config(bootstrap: &str, dir: &std::path::Path) -> anyhow::Result<Config> {
 bootstrap_servers = "{bootstrap}"
 [processing]
 guarantee = "exactly_once"
+application_id = "{lane}moneta"
+[topics]
+prefix = "{lane}"
 [broker]
 embedded = false
 [state]
-dir = "{state}"
+dir = "{state_dir}"
+{state}
 [admin]
 listen = "{admin}"
 token = "{TOKEN}"
@@ -396,7 +408,7 @@ listen = "{registry}"
 [metrics]
 listen = ""
 "#,
-        state = dir.join("state").display(),
+        state_dir = dir.join("state").display(),
         admin = port()?,
         ingest = port()?,
         registry = port()?,
@@ -409,7 +421,7 @@ listen = ""
 /// Topics, registry, store, admin API and edge in this process; the
 /// network seeded; `contracts` contracts submitted. Returns the services
 /// the stages need and the seconds the submission took.
-async fn prepare(
+pub(crate) async fn prepare(
     config: &Config,
     pairs: &[Pair],
     contracts: u64,
@@ -530,14 +542,15 @@ async fn submit_all(base: &str, pairs: &[Pair], contracts: u64) -> anyhow::Resul
     Ok(())
 }
 
-type Spawned = (
-    std::thread::JoinHandle<Result<(), moneta_runtime::RuntimeError>>,
+/// The instances a timed run started, and their (shared) metrics.
+pub(crate) type Spawned = (
+    Vec<std::thread::JoinHandle<Result<(), moneta_runtime::RuntimeError>>>,
     ProcessorMetrics,
 );
 
 /// Runs what `spawn` starts until it has counted `records` inputs, stops
 /// it, and times it.
-fn timed(
+pub(crate) fn timed(
     config: &Config,
     name: &str,
     records: u64,
@@ -551,7 +564,7 @@ fn timed(
         shutdown: Shutdown::new(),
     };
     let started = Instant::now();
-    let (handle, progress) = spawn(&runtime)?;
+    let (handles, progress) = spawn(&runtime)?;
     let mut first = None;
     let mut next_report = Duration::from_secs(15);
     let outcome = loop {
@@ -572,7 +585,7 @@ fn timed(
         if done >= records {
             break Ok(());
         }
-        if handle.is_finished() {
+        if handles.iter().any(|h| h.is_finished()) {
             break Err(anyhow!("{name} stopped after {done} of {records} records"));
         }
         if now > timeout {
@@ -581,12 +594,19 @@ fn timed(
         std::thread::sleep(SAMPLE);
     };
     runtime.shutdown.request();
-    let joined = handle
-        .join()
-        .map_err(|_| anyhow!("the {name} thread panicked"))?;
+    let mut joined = Vec::new();
+    for handle in handles {
+        joined.push(
+            handle
+                .join()
+                .map_err(|_| anyhow!("the {name} thread panicked"))?,
+        );
+    }
     let seconds = started.elapsed().as_secs_f64();
     outcome?;
-    joined.with_context(|| format!("{name} failed"))?;
+    for result in joined {
+        result.with_context(|| format!("{name} failed"))?;
+    }
     let startup = first.map_or(0.0, |d| d.as_secs_f64());
     let n = records as f64;
     Ok(Timing {
