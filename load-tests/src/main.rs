@@ -199,6 +199,9 @@ struct ScaleArgs {
     /// production keeps it in ScyllaDB) instead of the embedded store.
     #[arg(long)]
     cql: bool,
+    /// Partitions of every topic (6: two instances get three each).
+    #[arg(long, default_value_t = 6)]
+    partitions: u32,
     /// MO–publisher pairs.
     #[arg(long, default_value_t = 20)]
     pairs: usize,
@@ -309,6 +312,7 @@ fn main() -> anyhow::Result<()> {
             pairs: args.pairs,
             timeout: Duration::from_secs(args.timeout_secs),
             cql: args.cql,
+            partitions: args.partitions,
             out: args.out,
         }),
         Command::Steady(args) => load_scenario(

@@ -41,6 +41,8 @@ pub struct Options {
     /// Keep each lane's state in CQL on a local Apache Cassandra node, as
     /// production keeps it in ScyllaDB, instead of the embedded store.
     pub cql: bool,
+    /// Partitions of every topic of a lane.
+    pub partitions: u32,
     pub out: PathBuf,
 }
 
@@ -73,6 +75,8 @@ pub struct ScaleReport {
     pub contracts: u64,
     pub events: u64,
     pub partners: usize,
+    /// Partitions of every topic.
+    pub partitions: u32,
     /// Where the lanes keep their state.
     pub state: String,
     pub rows: Vec<Row>,
@@ -122,7 +126,14 @@ pub fn main(options: &Options) -> anyhow::Result<()> {
             ),
             None => String::new(),
         };
-        let config = config(&broker.bootstrap_servers(), &lane_dir, lane, &state)?;
+        let topics = format!("partitions = {}", options.partitions);
+        let config = config(
+            &broker.bootstrap_servers(),
+            &lane_dir,
+            lane,
+            &state,
+            &topics,
+        )?;
         std::fs::create_dir_all(&config.state.dir)?;
         eprintln!("lane {lane}");
         let (services, _) = tokio.block_on(prepare(&config, &pairs, options.contracts))?;
@@ -207,13 +218,14 @@ pub fn main(options: &Options) -> anyhow::Result<()> {
         contracts: options.contracts,
         events: options.contracts * 2,
         partners: options.pairs * 2,
+        partitions: options.partitions,
         state: match &cql {
             Some(node) => format!("CQL: Apache Cassandra {} on {node}, a keyspace per lane", moneta_connectors::cassandra::CASSANDRA_VERSION),
             None => "embedded (redb), a store per lane shared by its instances".into(),
         },
         rows,
         notes: vec![
-            "Two instances run in the benchmark's process as two threads with a consumer and a transactional producer each, in one consumer group over the stage's input partitions (3), as two `moneta run <stage> --instance N` processes would. The broker, both lanes and the benchmark share the machine's cores; a stage scales as far as the cores the broker leaves it.".into(),
+            "Two instances run in the benchmark's process as two threads with a consumer and a transactional producer each, in one consumer group over the stage's input partitions, as two `moneta run <stage> --instance N` processes would. The broker, both lanes and the benchmark share the machine's cores; a stage scales as far as the cores the broker leaves it.".into(),
             "Records/s = input records ÷ (start → all processed, committed, stopped); steady excludes the time to the first record (group join and rebalance, which two instances pay twice).".into(),
             "CPU is % of one core over the timed run: the benchmark process (the stage's instances and their clients; the lanes' edges are idle then), the broker's JVM and, with --cql, Cassandra's JVM. The machine has 200%.".into(),
         ],
@@ -248,7 +260,7 @@ fn markdown(report: &ScaleReport) -> String {
     let _ = writeln!(out, "# `scale` benchmark, {}\n", report.started_at);
     let _ = writeln!(
         out,
-        "Commit `{}`{dirty} · {} CPUs, {} · {} MiB RAM · load average at start {} · {} · state {} · {} contracts ({} signed events from {} partners) per lane\n",
+        "Commit `{}`{dirty} · {} CPUs, {} · {} MiB RAM · load average at start {} · {} · state {} · {} partitions per topic · {} contracts ({} signed events from {} partners) per lane\n",
         report.git.commit,
         report.machine.cpus,
         report.machine.cpu_model,
@@ -256,6 +268,7 @@ fn markdown(report: &ScaleReport) -> String {
         report.load_average_at_start,
         report.broker,
         report.state,
+        report.partitions,
         report.contracts,
         report.events,
         report.partners,

@@ -203,7 +203,7 @@ pub fn main(options: &Options) -> anyhow::Result<()> {
     let dir = tempfile::Builder::new()
         .prefix("moneta-stages-")
         .tempdir()?;
-    let config = config(&broker.bootstrap_servers(), dir.path(), "", "")?;
+    let config = config(&broker.bootstrap_servers(), dir.path(), "", "", "")?;
     let pairs = network::network(options.pairs);
     let (services, submit_seconds) = tokio.block_on(prepare(&config, &pairs, options.contracts))?;
     let topology = Topology::new(&config);
@@ -376,12 +376,14 @@ pub fn main(options: &Options) -> anyhow::Result<()> {
 /// The configuration: local defaults on free ports, state in `dir`.
 /// The benchmark's configuration, its files under `dir`; a non-empty
 /// `lane` prefixes its topics, groups and transactional ids, so lanes share
-/// one broker without meeting; `state` is more of the `[state]` table.
+/// one broker without meeting; `state` and `topics` are more of the `[state]`
+/// and `[topics]` tables.
 pub(crate) fn config(
     bootstrap: &str,
     dir: &std::path::Path,
     lane: &str,
     state: &str,
+    topics: &str,
 ) -> anyhow::Result<Config> {
     let port = || moneta_testkit::free_port().map(|p| format!("127.0.0.1:{p}"));
     let text = format!(
@@ -393,6 +395,7 @@ guarantee = "exactly_once"
 application_id = "{lane}moneta"
 [topics]
 prefix = "{lane}"
+{topics}
 [broker]
 embedded = false
 [state]
