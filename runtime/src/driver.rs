@@ -530,28 +530,86 @@ fn pause(shutdown: &Shutdown, duration: Duration) -> bool {
     !shutdown.requested()
 }
 
-/// Moves each partition back to the first offset of the aborted batch.
+/// Moves each partition of a failed batch back to where its redo starts:
+/// the group's committed offset, which is the batch's first offset unless
+/// the batch committed after all.
+///
+/// A failed commit can be ambiguous: librdkafka reports an error while the
+/// broker completed the commit (an `EndTxn` whose answer was lost while the
+/// transaction had already failed locally; its source says so), and an
+/// abort that then fails makes the runtime recreate the producer, whose
+/// `init_transactions` finishes that commit. Redoing the batch from its
+/// first offsets would then write its outputs twice. The committed offsets
+/// are read `read_committed`, which waits for pending transactional
+/// offsets (KIP-447), after the producer settled the transaction, so they
+/// say what committed; where they cannot be read, the batch's first offset
+/// is used.
 fn rewind(
     consumer: &BaseConsumer<Hooks>,
     points: &[RewindPoint],
     timeout: Duration,
 ) -> Result<(), RuntimeError> {
+    let committed = committed_offsets(consumer, points, timeout);
     for point in points {
+        let committed = committed.get(&(point.topic.clone(), point.partition));
+        let offset = redo_from(point, committed.copied());
+        if offset != point.offset {
+            tracing::warn!(
+                topic = %point.topic,
+                partition = point.partition,
+                batch_start = point.offset,
+                committed = offset,
+                "the failed batch committed after all; resuming after it, not redoing it"
+            );
+        }
         consumer
             .seek(
                 &point.topic,
                 point.partition,
-                Offset::Offset(point.offset),
+                Offset::Offset(offset),
                 timeout,
             )
             .map_err(|source| RuntimeError::Rewind {
                 topic: point.topic.clone(),
                 partition: point.partition,
-                offset: point.offset,
+                offset,
                 source,
             })?;
     }
     Ok(())
+}
+
+/// Where a failed batch's partition resumes: after what committed, if the
+/// group's `committed` offset lies past the batch's start, else its start.
+fn redo_from(point: &RewindPoint, committed: Option<i64>) -> i64 {
+    committed.map_or(point.offset, |committed| committed.max(point.offset))
+}
+
+/// The group's committed offsets of `points`' partitions (none where they
+/// cannot be read).
+fn committed_offsets(
+    consumer: &BaseConsumer<Hooks>,
+    points: &[RewindPoint],
+    timeout: Duration,
+) -> std::collections::HashMap<(String, i32), i64> {
+    let mut wanted = rdkafka::TopicPartitionList::new();
+    for point in points {
+        wanted.add_partition(&point.topic, point.partition);
+    }
+    match consumer.committed_offsets(wanted, timeout) {
+        Ok(list) => list
+            .elements()
+            .iter()
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(offset) => Some(((e.topic().to_owned(), e.partition()), offset)),
+                _ => None,
+            })
+            .collect(),
+        Err(error) => {
+            tracing::warn!(%error, "committed offsets unreadable; redoing the batch from its start");
+            std::collections::HashMap::new()
+        }
+    }
 }
 
 /// Seconds since the edge accepted the record's event, if it says.
@@ -600,4 +658,37 @@ fn with_trace_context(record: &Record, output: &Output) -> Output {
         }
     }
     output
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch_from(offset: i64) -> RewindPoint {
+        RewindPoint {
+            topic: "in".into(),
+            partition: 0,
+            offset,
+        }
+    }
+
+    #[test]
+    fn a_failed_batch_is_redone_from_its_start_when_nothing_of_it_committed() {
+        assert_eq!(redo_from(&batch_from(100), Some(100)), 100);
+        assert_eq!(redo_from(&batch_from(100), None), 100);
+    }
+
+    #[test]
+    fn a_failed_batch_that_committed_after_all_is_not_redone() {
+        // The commit was reported failed, yet the broker completed it: the
+        // group's offset lies past the batch, and redoing it would write
+        // its outputs twice.
+        assert_eq!(redo_from(&batch_from(100), Some(160)), 160);
+    }
+
+    #[test]
+    fn an_older_committed_offset_never_moves_a_redo_back() {
+        // An asynchronous at_least_once commit may still be in flight.
+        assert_eq!(redo_from(&batch_from(100), Some(40)), 100);
+    }
 }
