@@ -64,9 +64,7 @@ impl ExactlyOnce {
             }
         }
     }
-}
 
-impl ExactlyOnce {
     /// Adds the batch's input offsets to the transaction, giving up on the
     /// producer when the call does not return within its timeout.
     ///

@@ -282,9 +282,13 @@ impl Service {
 pub async fn run(config: Config, names: Vec<String>, instance: u32) -> anyhow::Result<ExitCode> {
     let shutdown = stop_on_signal(&config);
     let topology = Topology::new(&config);
-    let (wanted, stages): (Vec<String>, Vec<String>) =
-        names.into_iter().partition(|n| Service::named(n).is_some());
-    let wanted: Vec<Service> = wanted.iter().filter_map(|n| Service::named(n)).collect();
+    let (mut wanted, mut stages) = (Vec::new(), Vec::new());
+    for name in names {
+        match Service::named(&name) {
+            Some(service) => wanted.push(service),
+            None => stages.push(name),
+        }
+    }
     if let Some(unknown) = stages.iter().find(|n| topology.stage(n).is_none()) {
         return Err(anyhow!(
             "no stage or service named `{unknown}`; stages: {}; services: {}",
@@ -321,7 +325,6 @@ pub async fn run(config: Config, names: Vec<String>, instance: u32) -> anyhow::R
     if let Some(services) = &services {
         if wanted.contains(&Service::Edge) {
             serve_ingest(&config, services, &registry)?;
-            tracing::info!(listen = %config.ingest.listen, "ingest edge listening");
         }
         if wanted.contains(&Service::WebhookWorker) {
             run_webhook_worker(&config, services, &registry)?;
