@@ -245,6 +245,18 @@ impl Report {
     }
 }
 
+/// Writes `<stem>.<extension>` for each of `files` (extension, text);
+/// returns their paths.
+pub fn write_files(stem: &Path, files: Vec<(&str, String)>) -> anyhow::Result<Vec<PathBuf>> {
+    let mut paths = Vec::new();
+    for (extension, text) in files {
+        let path = stem.with_extension(extension);
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        paths.push(path);
+    }
+    Ok(paths)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

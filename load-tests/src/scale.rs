@@ -338,16 +338,12 @@ fn write(
         false,
         None,
     );
-    let paths = [
-        (
-            stem.with_extension("json"),
-            serde_json::to_string_pretty(report)? + "\n",
-        ),
-        (stem.with_extension("md"), markdown(report)),
-        (stem.with_extension("svg"), svg),
-    ];
-    for (path, text) in &paths {
-        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
-    }
-    Ok(paths.into_iter().map(|(p, _)| p).collect())
+    crate::report::write_files(
+        &stem,
+        vec![
+            ("json", serde_json::to_string_pretty(report)? + "\n"),
+            ("md", markdown(report)),
+            ("svg", svg),
+        ],
+    )
 }
