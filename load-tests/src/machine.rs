@@ -135,6 +135,19 @@ impl UtcTime {
     }
 }
 
+/// The context line a result opens with: commit, machine and the load
+/// average the run started under.
+pub fn context(git: &Commit, machine: &Machine, load_average_at_start: &str) -> String {
+    format!(
+        "Commit `{}`{} · {} CPUs, {} · {} MiB RAM · load average at start {load_average_at_start}",
+        git.commit,
+        if git.dirty { " (dirty)" } else { "" },
+        machine.cpus,
+        machine.cpu_model,
+        machine.memory_mib,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -119,7 +119,6 @@ impl Report {
     /// The run as a Markdown section: context line, then one row per scenario.
     pub fn markdown(&self) -> String {
         let mut out = String::new();
-        let dirty = if self.git.dirty { " (dirty)" } else { "" };
         let _ = writeln!(
             out,
             "# `{}` benchmark, {}\n",
@@ -131,14 +130,10 @@ impl Report {
             .map_or("no broker", |s| s.broker.as_str());
         let _ = writeln!(
             out,
-            "Commit `{}`{dirty} · {} CPUs, {} · {} MiB RAM · load average at start {} · {broker}, \
+            "{} · {broker}, \
              a fresh broker per scenario · {} records, {} partitions, \
              transactions (batches) of ≤ {} records or {} ms\n",
-            self.git.commit,
-            self.machine.cpus,
-            self.machine.cpu_model,
-            self.machine.memory_mib,
-            self.load_average_at_start,
+            crate::machine::context(&self.git, &self.machine, &self.load_average_at_start),
             self.records,
             self.partitions,
             self.max_batch_records,

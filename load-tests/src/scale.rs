@@ -256,16 +256,11 @@ fn child_running(needle: &str) -> Option<u32> {
 fn markdown(report: &ScaleReport) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
-    let dirty = if report.git.dirty { " (dirty)" } else { "" };
     let _ = writeln!(out, "# `scale` benchmark, {}\n", report.started_at);
     let _ = writeln!(
         out,
-        "Commit `{}`{dirty} · {} CPUs, {} · {} MiB RAM · load average at start {} · {} · state {} · {} partitions per topic · {} contracts ({} signed events from {} partners) per lane\n",
-        report.git.commit,
-        report.machine.cpus,
-        report.machine.cpu_model,
-        report.machine.memory_mib,
-        report.load_average_at_start,
+        "{} · {} · state {} · {} partitions per topic · {} contracts ({} signed events from {} partners) per lane\n",
+        crate::machine::context(&report.git, &report.machine, &report.load_average_at_start),
         report.broker,
         report.state,
         report.partitions,

@@ -295,7 +295,6 @@ impl LoadReport {
     /// The results as Markdown.
     pub fn markdown(&self) -> String {
         let mut out = String::new();
-        let dirty = if self.git.dirty { " (dirty)" } else { "" };
         let _ = writeln!(
             out,
             "# `{}` load scenario, {}\n",
@@ -303,12 +302,8 @@ impl LoadReport {
         );
         let _ = writeln!(
             out,
-            "Commit `{}`{dirty} · {} CPUs, {} · {} MiB RAM · load average at start {} · {} · {} simulated partners ({} MO–publisher pairs), co-sign {} ms after the publisher\n",
-            self.git.commit,
-            self.machine.cpus,
-            self.machine.cpu_model,
-            self.machine.memory_mib,
-            self.load_average_at_start,
+            "{} · {} · {} simulated partners ({} MO–publisher pairs), co-sign {} ms after the publisher\n",
+            crate::machine::context(&self.git, &self.machine, &self.load_average_at_start),
             self.broker,
             self.settings.pairs * 2,
             self.settings.pairs,

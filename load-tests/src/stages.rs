@@ -628,16 +628,11 @@ pub(crate) fn timed(
 fn markdown(report: &StagesReport) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
-    let dirty = if report.git.dirty { " (dirty)" } else { "" };
     let _ = writeln!(out, "# `stages` benchmark, {}\n", report.started_at);
     let _ = writeln!(
         out,
-        "Commit `{}`{dirty} · {} CPUs, {} · {} MiB RAM · load average at start {} · {} · {} contracts ({} signed events from {} partners), {} refused · batches of ≤ {} records or {} ms\n",
-        report.git.commit,
-        report.machine.cpus,
-        report.machine.cpu_model,
-        report.machine.memory_mib,
-        report.load_average_at_start,
+        "{} · {} · {} contracts ({} signed events from {} partners), {} refused · batches of ≤ {} records or {} ms\n",
+        crate::machine::context(&report.git, &report.machine, &report.load_average_at_start),
         report.broker,
         report.contracts,
         report.events,
