@@ -14,7 +14,7 @@ fn with_field(field: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn compatible_changes_register_and_incompatible_ones_are_refused() -> anyhow::Result<()> {
-    let kafka = moneta_connectors::kafka::KafkaConfig {
+    let kafka = moneta_kafka::KafkaConfig {
         bootstrap_servers: moneta_testkit::kafka()?,
         ..Default::default()
     };

@@ -3,7 +3,7 @@
 //! starts its embedded broker.
 
 use anyhow::Context as _;
-use moneta_connectors::broker::KAFKA_VERSION;
+use moneta_servers::broker::KAFKA_VERSION;
 
 /// A running broker, stopped when dropped.
 pub struct Broker {

@@ -220,7 +220,7 @@ pub fn main(options: &Options) -> anyhow::Result<()> {
         partners: options.pairs * 2,
         partitions: options.partitions,
         state: match &cql {
-            Some(node) => format!("CQL: Apache Cassandra {} on {node}, a keyspace per lane", moneta_connectors::cassandra::CASSANDRA_VERSION),
+            Some(node) => format!("CQL: Apache Cassandra {} on {node}, a keyspace per lane", moneta_servers::cassandra::CASSANDRA_VERSION),
             None => "embedded (redb), a store per lane shared by its instances".into(),
         },
         rows,

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
-use moneta_connectors::kafka::KafkaConfig;
+use moneta_kafka::KafkaConfig;
 use moneta_runtime::{
     Guarantee, ProcessingConfig, ProcessorMetrics, ProcessorSpec, Runtime, RuntimeMetrics, Shutdown,
 };

@@ -429,7 +429,7 @@ pub(crate) async fn prepare(
     pairs: &[Pair],
     contracts: u64,
 ) -> anyhow::Result<(Services, f64)> {
-    moneta_connectors::kafka::ensure_topics(
+    moneta_kafka::ensure_topics(
         &config.kafka,
         &Topology::new(config).topics(),
         Duration::from_secs(30),

@@ -31,8 +31,7 @@ pub fn read_to_end(
         .set("enable.partition.eof", "true")
         .create_with_context(EndOfPartition)
         .context("creating a reader")?;
-    let partitions =
-        moneta_connectors::kafka::partition_ids(&consumer, topic, Duration::from_secs(10))?;
+    let partitions = moneta_kafka::partition_ids(&consumer, topic, Duration::from_secs(10))?;
     if partitions.is_empty() {
         bail!("{topic} does not exist");
     }

@@ -135,7 +135,7 @@ pub async fn scenario(settings: Settings, with_dead: bool) -> anyhow::Result<Lat
     };
     config.retry.attempts = 1_000_000;
     let keys = Arc::new(KeyRing::new("bench", SigningKey::from_bytes(&[7; 32]))?);
-    let kafka = moneta_connectors::kafka::KafkaConfig::default();
+    let kafka = moneta_kafka::KafkaConfig::default();
     let metrics = WebhookMetrics::new(&prometheus::Registry::new())?;
     let worker = Worker::new(config, &kafka, store.clone(), keys, metrics)?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -1,6 +1,6 @@
 //! librdkafka settings for a processor's consumer and producer.
 
-use moneta_connectors::kafka::KafkaConfig;
+use moneta_kafka::KafkaConfig;
 use rdkafka::ClientConfig;
 
 use crate::config::{Guarantee, ProcessingConfig};

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use moneta_connectors::kafka::{INGESTED_AT_HEADER, KafkaConfig, probe_apis};
+use moneta_kafka::{INGESTED_AT_HEADER, KafkaConfig, probe_apis};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::{BorrowedMessage, Headers};
 use rdkafka::{ClientContext, Message, Offset};

@@ -1,6 +1,6 @@
 //! The runtime's errors: each says what failed and what to change.
 
-use moneta_connectors::kafka::ProbeError;
+use moneta_kafka::ProbeError;
 use moneta_state::StateError;
 use rdkafka::error::KafkaError;
 

@@ -25,7 +25,7 @@ mod store;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use moneta_connectors::kafka::KafkaConfig;
+use moneta_kafka::KafkaConfig;
 use tokio::net::TcpListener;
 
 pub use api::MEDIA_TYPE;

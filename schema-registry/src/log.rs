@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use moneta_connectors::kafka::{KafkaConfig, partition_ids};
+use moneta_kafka::{KafkaConfig, partition_ids};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -84,9 +84,7 @@ impl Log {
 
 /// Creates the topic compacted, with one partition, if it does not exist.
 async fn ensure_topic(kafka: &KafkaConfig, topic: &str) -> Result<(), KafkaError> {
-    if moneta_connectors::kafka::missing_topics(kafka, &[topic], Duration::from_secs(30))?
-        .is_empty()
-    {
+    if moneta_kafka::missing_topics(kafka, &[topic], Duration::from_secs(30))?.is_empty() {
         return Ok(());
     }
     let admin: AdminClient<DefaultClientContext> = kafka.client_config().create()?;

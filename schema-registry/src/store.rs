@@ -8,7 +8,7 @@
 
 use std::sync::{PoisonError, RwLock};
 
-use moneta_connectors::kafka::KafkaConfig;
+use moneta_kafka::KafkaConfig;
 
 use crate::api::ApiError;
 use crate::compat::{self, CompatibilityLevel};

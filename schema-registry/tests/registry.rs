@@ -459,7 +459,7 @@ async fn state_survives_a_restart_on_the_same_topic() {
 }
 
 /// The topic's `cleanup.policy` as the broker describes it.
-async fn cleanup_policy(kafka: &moneta_connectors::kafka::KafkaConfig, topic: &str) -> String {
+async fn cleanup_policy(kafka: &moneta_kafka::KafkaConfig, topic: &str) -> String {
     use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
     let admin: AdminClient<rdkafka::client::DefaultClientContext> =
         kafka.client_config().create().unwrap();

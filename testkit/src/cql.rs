@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use anyhow::Context;
-use moneta_connectors::cassandra::{CassandraInstall, CassandraNode, CassandraSpec, default_libs};
+use moneta_servers::cassandra::{CassandraInstall, CassandraNode, CassandraSpec, default_libs};
 
 /// Environment variable naming a running CQL node (`host:port`).
 pub const CQL_ENV: &str = "MONETA_TEST_CQL";

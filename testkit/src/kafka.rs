@@ -212,9 +212,7 @@ fn reader_from_beginning(bootstrap: &str, topic: &str) -> anyhow::Result<BaseCon
         .set("isolation.level", "read_committed")
         .create()?;
     let mut assignment = TopicPartitionList::new();
-    for partition in
-        moneta_connectors::kafka::partition_ids(&consumer, topic, Duration::from_secs(10))?
-    {
+    for partition in moneta_kafka::partition_ids(&consumer, topic, Duration::from_secs(10))? {
         assignment.add_partition_offset(topic, partition, Offset::Beginning)?;
     }
     consumer.assign(&assignment)?;

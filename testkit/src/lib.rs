@@ -24,8 +24,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use anyhow::Context;
-use moneta_connectors::broker::{Install, KafkaNode, NodeSpec, default_libs, random_cluster_id};
-use moneta_connectors::kafka::probe_apis;
+use moneta_kafka::probe_apis;
+use moneta_servers::broker::{Install, KafkaNode, NodeSpec, default_libs, random_cluster_id};
 pub use rdkafka::mocking::MockCluster;
 
 /// Environment variable naming the shared broker of a test run (`host:port`).

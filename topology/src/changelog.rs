@@ -19,8 +19,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use moneta_connectors::kafka::{KafkaConfig, partition_ids};
 use moneta_domain::Kind;
+use moneta_kafka::{KafkaConfig, partition_ids};
 use moneta_runtime::Record;
 use moneta_state::rebuild::{REGISTRY_KINDS, RegistryRecord, is_registry, list_all};
 use moneta_state::{
@@ -88,12 +88,9 @@ fn kafka(topic: &str) -> impl FnOnce(KafkaError) -> ChangelogError + '_ {
 /// `true` if it was created.
 pub async fn ensure_topic(config: &Config) -> Result<bool, ChangelogError> {
     let topic = &config.state.registry_topic;
-    let missing = moneta_connectors::kafka::missing_topics(
-        &config.kafka,
-        &[topic.as_str()],
-        Duration::from_secs(30),
-    )
-    .map_err(kafka(topic))?;
+    let missing =
+        moneta_kafka::missing_topics(&config.kafka, &[topic.as_str()], Duration::from_secs(30))
+            .map_err(kafka(topic))?;
     if missing.is_empty() {
         return Ok(false);
     }

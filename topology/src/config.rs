@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
-use moneta_connectors::kafka::KafkaConfig;
 use moneta_ingest::IngestConfig;
+use moneta_kafka::KafkaConfig;
 use moneta_processors::contracts::ContractTopics;
 use moneta_processors::rules::RulesConfig;
 use moneta_runtime::ProcessingConfig;
@@ -208,7 +208,7 @@ impl BrokerConfig {
     /// The directory of the Kafka jars, `kafka_libs` or the default.
     pub fn libs(&self) -> PathBuf {
         if self.kafka_libs.as_os_str().is_empty() {
-            moneta_connectors::broker::default_libs()
+            moneta_servers::broker::default_libs()
         } else {
             self.kafka_libs.clone()
         }

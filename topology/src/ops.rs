@@ -42,7 +42,7 @@ async fn ready(State(ops): State<Ops>) -> Response {
         .unwrap_or_default()
         .to_owned();
     let broker = tokio::task::spawn_blocking(move || {
-        moneta_connectors::kafka::probe_apis(&bootstrap, Duration::from_secs(2))
+        moneta_kafka::probe_apis(&bootstrap, Duration::from_secs(2))
     })
     .await
     .map_err(|e| e.to_string())

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use moneta_avro::AvroCodec;
-use moneta_connectors::kafka::TopicSpec;
+use moneta_kafka::TopicSpec;
 use moneta_processors::contracts::{Avro, ContractTopics, PathContext};
 use moneta_processors::copy::Copy;
 use moneta_processors::countersign::Countersign;

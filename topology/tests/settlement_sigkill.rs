@@ -250,7 +250,7 @@ fn sigkilled_settle_aggregate_settles_exactly_like_an_undisturbed_run() -> anyho
     let bootstrap = moneta_testkit::kafka()?;
     let dir = tempfile::tempdir()?;
     let runtime = tokio::runtime::Runtime::new()?;
-    let kafka = moneta_connectors::kafka::KafkaConfig {
+    let kafka = moneta_kafka::KafkaConfig {
         bootstrap_servers: bootstrap.clone(),
         ..Default::default()
     };

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use moneta_connectors::kafka::KafkaConfig;
+use moneta_kafka::KafkaConfig;
 use moneta_runtime::{
     Effect, Outcome, Output, ProcessError, ProcessingConfig, Processor, ProcessorMetrics,
     ProcessorSpec, Record, Rejection, Runtime, RuntimeError, RuntimeMetrics, Shutdown,

@@ -3,7 +3,7 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
-use moneta_connectors::kafka::KafkaConfig;
+use moneta_kafka::KafkaConfig;
 use moneta_schema_registry::SchemaRegistry;
 use serde_json::Value;
 use tokio::sync::oneshot;

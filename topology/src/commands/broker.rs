@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use moneta_connectors::broker::{KAFKA_VERSION, Local, LocalBroker, LocalOptions};
+use moneta_servers::broker::{KAFKA_VERSION, Local, LocalBroker, LocalOptions};
 use moneta_topology::Config;
 
 use super::stop_signal;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail};
 use clap::Args;
-use moneta_connectors::kafka::partition_ids;
+use moneta_kafka::partition_ids;
 use moneta_runtime::ProcessorSpec;
 use moneta_topology::{Config, Topology};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};

@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail};
 use clap::Args;
 use moneta_avro::{AvroCodec, ContractEvent, Party, SchemaName};
-use moneta_connectors::kafka::partition_ids;
+use moneta_kafka::partition_ids;
 use moneta_topology::Config;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Headers, OwnedHeaders};

@@ -16,7 +16,7 @@ use std::time::Duration;
 use anyhow::{Context, anyhow, bail};
 use clap::{Subcommand, ValueEnum};
 use moneta_avro::{AvroCodec, LedgerEntry, LedgerKind, SchemaName, Settlement, SettlementKind};
-use moneta_connectors::kafka::partition_ids;
+use moneta_kafka::partition_ids;
 use moneta_topology::Config;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 

@@ -6,10 +6,10 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
-use moneta_connectors::broker::{KAFKA_VERSION, LocalBroker};
-use moneta_connectors::cassandra::LocalCassandra;
 use moneta_ingest::Ingest;
 use moneta_runtime::{Runtime, RuntimeError, RuntimeMetrics, Shutdown};
+use moneta_servers::broker::{KAFKA_VERSION, LocalBroker};
+use moneta_servers::cassandra::LocalCassandra;
 use moneta_state::StateStore;
 use moneta_topology::services::{self, load_keys, register_schemas};
 use moneta_topology::{Config, Services, Topology};
@@ -87,7 +87,7 @@ pub async fn up(mut config: Config, cql: bool) -> anyhow::Result<ExitCode> {
 /// Starts a local Cassandra on the first address of `state.scylla_nodes`,
 /// data under `<state.dir>/cassandra`, unless a node already answers there.
 async fn start_local_cql(config: &Config) -> anyhow::Result<Option<LocalCassandra>> {
-    use moneta_connectors::cassandra::{self, CassandraInstall};
+    use moneta_servers::cassandra::{self, CassandraInstall};
     let listen = config
         .state
         .scylla_nodes

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Subcommand;
-use moneta_connectors::kafka::{TopicStatus, ensure_topics};
+use moneta_kafka::{TopicStatus, ensure_topics};
 use moneta_topology::{Config, Topology};
 
 /// Topic subcommands.

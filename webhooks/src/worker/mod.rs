@@ -22,10 +22,10 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use moneta_connectors::kafka::KafkaConfig;
 use moneta_domain::{
     Delivery, DeliveryAttempt, DeliveryState, EventState, EventStep, WebhookEndpoint,
 };
+use moneta_kafka::KafkaConfig;
 use moneta_signing::KeyRing;
 use moneta_state::{Deliveries, DeliveryError, EventLog, Registry, StateStore, StoredDelivery};
 use rdkafka::message::{Header, OwnedHeaders};

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::{BrokerError, Install};
 use crate::jvm::{JvmChild, Wait, last_lines, terminate_with_parent_thread};
-use crate::kafka::probe_apis;
+use moneta_kafka::probe_apis;
 
 /// The broker's logging configuration, written into its directory at each start.
 const LOG4J2: &str = include_str!("../../../deploy/kafka/log4j2.properties");

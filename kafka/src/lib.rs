@@ -1,4 +1,5 @@
-//! Kafka: client settings, capability probe and topic administration.
+//! Kafka clients written once: settings, the capability probe and topic
+//! administration. Every crate that talks to Kafka configures it here.
 
 mod admin;
 mod probe;

@@ -7,7 +7,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use serde::Serialize;
 
-use super::KafkaConfig;
+use crate::KafkaConfig;
 
 /// One topic as the topology wants it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use super::node::random_cluster_id;
 use super::ownership::{Ownership, claim, orphan, stop_orphan};
 use super::{BrokerError, Install, KAFKA_VERSION, KafkaNode, NodeSpec};
-use crate::kafka::probe_apis;
+use moneta_kafka::probe_apis;
 
 /// Longest a start (or restart) may take before it is reported as failed.
 const START_LIMIT: Duration = Duration::from_secs(120);

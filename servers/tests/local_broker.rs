@@ -7,8 +7,8 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use moneta_connectors::broker::{BrokerError, Local, LocalBroker, LocalOptions, default_libs};
-use moneta_connectors::kafka::{ApiKey, probe_apis};
+use moneta_kafka::{ApiKey, probe_apis};
+use moneta_servers::broker::{BrokerError, Local, LocalBroker, LocalOptions, default_libs};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
