@@ -17,7 +17,9 @@ use schema_registry_converter::schema_registry_common::SubjectNameStrategy;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::catalog::SchemaName;
+use moneta_records::Message;
+
+use crate::catalog::{ParseSchema, SchemaName};
 
 /// Why a record could not be encoded or decoded.
 #[derive(Debug, thiserror::Error)]
@@ -138,6 +140,47 @@ impl AvroCodec {
             .await
             .map_err(|e| CodecError::from_src(schema, e))?;
         to_reader(decoded.value, schema, self.reader(schema)?)
+    }
+
+    /// Decodes a Confluent-framed value of `schema` into its [`Message`].
+    pub async fn decode_message(
+        &self,
+        schema: SchemaName,
+        bytes: &[u8],
+    ) -> Result<Message, CodecError> {
+        Ok(match schema {
+            SchemaName::ContractEvent => Message::ContractEvent(self.decode(schema, bytes).await?),
+            SchemaName::RejectedEvent => Message::RejectedEvent(self.decode(schema, bytes).await?),
+            SchemaName::Contract => Message::Contract(self.decode(schema, bytes).await?),
+            SchemaName::LedgerEntry => Message::LedgerEntry(self.decode(schema, bytes).await?),
+            SchemaName::Settlement => Message::Settlement(self.decode(schema, bytes).await?),
+            SchemaName::ReconciliationReport => {
+                Message::ReconciliationReport(self.decode(schema, bytes).await?)
+            }
+            SchemaName::ContractKey => {
+                return Err(CodecError::Malformed {
+                    schema: schema.file(),
+                    message: "a key schema carries no message".to_owned(),
+                });
+            }
+        })
+    }
+
+    /// Encodes `message` with its schema as the value of a record on `topic`.
+    pub async fn encode_message(
+        &self,
+        topic: &str,
+        message: &Message,
+    ) -> Result<Vec<u8>, CodecError> {
+        let schema = message.schema();
+        match message {
+            Message::ContractEvent(v) => self.encode(topic, schema, v).await,
+            Message::RejectedEvent(v) => self.encode(topic, schema, v).await,
+            Message::Contract(v) => self.encode(topic, schema, v).await,
+            Message::LedgerEntry(v) => self.encode(topic, schema, v).await,
+            Message::Settlement(v) => self.encode(topic, schema, v).await,
+            Message::ReconciliationReport(v) => self.encode(topic, schema, v).await,
+        }
     }
 
     /// Decodes any Confluent-framed record into JSON, with its writer's schema.

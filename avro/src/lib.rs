@@ -2,18 +2,20 @@
 //!
 //! Every contract topic carries Avro in the Confluent framing (magic byte,
 //! 4-byte schema id, Avro binary). The schemas live in `schemas/avro/`; this
-//! crate holds their Rust twins ([`records`]), the topic-to-schema catalog
+//! crate holds the topic-to-schema catalog
 //! ([`catalog`]) and an encoder/decoder that talks to any Confluent-compatible
 //! schema registry ([`codec`]).
 
 pub mod catalog;
 pub mod codec;
-pub mod records;
+#[cfg(test)]
+mod records;
 
+pub use catalog::ParseSchema;
 pub use catalog::{SchemaName, Subject};
 pub use codec::{AvroCodec, CodecError, decode_framed};
-pub use records::{
+pub use moneta_records::{
     Contract, ContractEvent, ContractLogEntry, ContractStatus, ContractTerms, LedgerEntry,
-    LedgerKind, MonetaSignature, Outcome, Party, PartySignature, ReconciliationReport,
+    LedgerKind, LineOutcome, Message, MonetaSignature, Party, PartySignature, ReconciliationReport,
     RejectedEvent, ReportLine, Settlement, SettlementKind, Source,
 };

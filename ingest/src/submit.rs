@@ -15,7 +15,6 @@ use axum::response::{IntoResponse, Response};
 use moneta_admin::Problem;
 use moneta_avro::{ContractEvent, Party, PartySignature, SchemaName, Source};
 use moneta_domain::{ContractTerms, EventRecord, EventState, EventStep};
-use moneta_processors::contracts::fingerprint;
 use moneta_state::Merged;
 use serde::Deserialize;
 use serde_json::json;
@@ -322,7 +321,7 @@ async fn accept(
         event_id: event.event_id.clone(),
         partner_id: partner.organization_id.clone(),
         contract_id: event.contract.contract_id.clone(),
-        fingerprint: fingerprint(&event),
+        fingerprint: event.fingerprint(),
         steps: Vec::new(),
     };
     if let Some(seen) = ingest

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use moneta_avro::ParseSchema;
 use moneta_avro::{ContractEvent, Party, PartySignature, SchemaName, Source};
 use moneta_domain::{ContractTemplate, ContractTerms, MPass};
 use moneta_signing::SigningKey;

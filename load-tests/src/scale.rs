@@ -150,7 +150,8 @@ pub fn main(options: &Options) -> anyhow::Result<()> {
             let stage = topology
                 .stage(name)
                 .ok_or_else(|| anyhow!("no stage {name}"))?;
-            input_records = count_records(&lane.config.kafka.bootstrap_servers, &stage.inputs)?;
+            input_records =
+                count_records(&lane.config.kafka.bootstrap_servers, &stage.input_names())?;
             eprintln!("[{name}] {input_records} input records, {instances} instance(s)");
             let mut watched = vec![Watched::new("benchmark (the stage)", std::process::id())];
             watched.extend(broker.pid().map(|pid| Watched::new("broker", pid)));

@@ -212,7 +212,7 @@ pub fn main(options: &Options) -> anyhow::Result<()> {
         let stage = topology
             .stage(name)
             .ok_or_else(|| anyhow!("no stage {name}"))?;
-        let input_records = count_records(&config.kafka.bootstrap_servers, &stage.inputs)?;
+        let input_records = count_records(&config.kafka.bootstrap_servers, &stage.input_names())?;
         let bare = if options.bare {
             let bare_out = moneta_testkit::unique(&format!("bench-bare-{name}"));
             broker.create_topics(&tokio, &[&bare_out], config.topics.partitions)?;
@@ -220,7 +220,7 @@ pub fn main(options: &Options) -> anyhow::Result<()> {
             let run = crate::bare::copy(
                 &config.kafka.bootstrap_servers,
                 &crate::bare::Job {
-                    inputs: stage.inputs.clone(),
+                    inputs: stage.input_names(),
                     output: bare_out,
                     records: input_records,
                     max_batch_records: config.processing.max_batch_records,
@@ -256,7 +256,7 @@ pub fn main(options: &Options) -> anyhow::Result<()> {
             )?);
             let spec = ProcessorSpec {
                 name: format!("copy-for-{name}"),
-                inputs: stage.inputs.clone(),
+                inputs: stage.input_names(),
                 dead_letter_topic: copy_dlq.clone(),
                 instance: 0,
             };
@@ -295,7 +295,7 @@ pub fn main(options: &Options) -> anyhow::Result<()> {
                 eprintln!("[{name}] FAILED: {error:#}");
                 rows.push(Row {
                     stage: name.to_owned(),
-                    inputs: stage.inputs.clone(),
+                    inputs: stage.input_names(),
                     input_records,
                     bare,
                     copy,
@@ -323,7 +323,7 @@ pub fn main(options: &Options) -> anyhow::Result<()> {
         );
         rows.push(Row {
             stage: name.to_owned(),
-            inputs: stage.inputs.clone(),
+            inputs: stage.input_names(),
             input_records,
             bare,
             copy,

@@ -1,36 +1,32 @@
 //! `countersign`: Moneta signs a contract once every required party has.
 //!
-//! Reads the recorded topic. For a contract whose partner signatures are
-//! complete (status `ACTIVE`), Moneta signs the same canonical terms with
-//! its active ed25519 key, the contract becomes `FINALIZED`, and it goes to
-//! the countersigned topic. The signature is deterministic and stored with
-//! the contract, so a replay re-emits the same countersigned contract.
-
-use std::future::Future;
+//! Reads the recorded topic. For a contract version whose partner
+//! signatures are complete (status `ACTIVE`), Moneta signs the same
+//! canonical terms with its active ed25519 key, the contract becomes
+//! `FINALIZED` (one version later), and it goes to the countersigned topic.
+//!
+//! It acts on the record it received and owns no state: the countersigned
+//! contract follows from the recorded version, the template and Moneta's
+//! key. Its time (signature, log entry, `finalized_at`) is the time the
+//! contract became complete — its last log entry's — never a clock or the
+//! record's timestamp, so a replayed version is countersigned identically
+//! (as long as Moneta's active key is the same). template-check, the one
+//! writer of contract rows, applies it to the contract's row.
 
 use std::sync::Arc;
 
 use base64::Engine;
-use moneta_avro::SchemaName;
-use moneta_domain::{
-    Contract, ContractStatus, EventLogEntry, EventState, EventStep, KeyAlgorithm, Signature,
-};
-use moneta_runtime::{Outcome, ProcessError, Record, Rejection};
+use moneta_domain::{Contract, ContractStatus, EventLogEntry, KeyAlgorithm, Signature};
+use moneta_records as records;
+use moneta_runtime::{Emitted, ProcessError, Record, Rejection, Stage};
 use moneta_signing::KeyRing;
-use moneta_state::{ContractApplied, ContractWrite};
 
-use crate::contracts::{AvroStage, PathContext, transient};
-use crate::template_check::keys;
+use crate::contracts::{PathContext, from_record};
+use crate::template_check::COUNTERSIGN_EVENT;
 use crate::templates::TemplateCache;
 
 /// The stage name, as recorded in event steps.
 pub const STAGE: &str = "countersign";
-
-/// The event id under which Moneta's countersignature is applied.
-const COUNTERSIGN_EVENT: &str = "moneta/countersign";
-
-/// Compare-and-set attempts before giving up on a busy contract (retried).
-const APPLY_ATTEMPTS: usize = 16;
 
 /// The countersign processor.
 #[derive(Clone)]
@@ -50,92 +46,7 @@ impl Countersign {
         }
     }
 
-    async fn run(
-        &self,
-        input: moneta_avro::Contract,
-        record: &Record,
-    ) -> Result<Outcome, ProcessError> {
-        if input.status != moneta_avro::ContractStatus::Active {
-            return Ok(Outcome::default());
-        }
-        let at = record.timestamp_ms.unwrap_or_default().div_euclid(1000);
-        let Some(contract) = self.finalize(&input.contract_id, at).await? else {
-            return Ok(Outcome::default());
-        };
-        if let Some((partner, event_id)) = input.event_id.split_once('/') {
-            let step = EventStep {
-                state: EventState::Countersigned,
-                stage: STAGE.to_owned(),
-                at_ms: record.timestamp_ms.unwrap_or_default(),
-                code: None,
-                message: None,
-            };
-            self.ctx
-                .events
-                .advance(partner, event_id, step)
-                .await
-                .map_err(transient)?;
-        }
-        self.ctx
-            .contract_output(
-                &self.ctx.topics.countersigned,
-                &contract,
-                COUNTERSIGN_EVENT,
-                "moneta",
-            )
-            .await
-    }
-
-    /// The finalized contract (countersigning it unless it already is).
-    async fn finalize(&self, contract_id: &str, at: i64) -> Result<Option<Contract>, ProcessError> {
-        for _ in 0..APPLY_ATTEMPTS {
-            let Some(stored) = self
-                .ctx
-                .store
-                .get_contract(contract_id)
-                .await
-                .map_err(transient)?
-            else {
-                return Err(Rejection::new(
-                    "unknown_contract",
-                    format!("contract {contract_id} is not in the state store"),
-                )
-                .into());
-            };
-            let contract: Contract = serde_json::from_slice(&stored.body).map_err(transient)?;
-            if contract.has_event(COUNTERSIGN_EVENT) {
-                return Ok(Some(contract));
-            }
-            if contract.status != ContractStatus::Active {
-                return Ok(None);
-            }
-            let expected = contract.version;
-            let next = self.countersigned(contract, at).await?;
-            let write = ContractWrite {
-                contract_id: next.id.clone(),
-                event_id: COUNTERSIGN_EVENT.to_owned(),
-                expected_version: expected,
-                body: serde_json::to_vec(&next).map_err(transient)?,
-                keys: keys(&next),
-            };
-            match self
-                .ctx
-                .store
-                .apply_contract(write)
-                .await
-                .map_err(transient)?
-            {
-                ContractApplied::Applied { .. } => return Ok(Some(next)),
-                ContractApplied::AlreadyApplied { .. } | ContractApplied::Conflict { .. } => {
-                    continue;
-                }
-            }
-        }
-        Err(transient(std::io::Error::other(format!(
-            "contract {contract_id}: too many concurrent writers"
-        ))))
-    }
-
+    /// The countersigned contract of an `ACTIVE` version.
     async fn countersigned(
         &self,
         mut contract: Contract,
@@ -144,8 +55,7 @@ impl Countersign {
         let template = self
             .templates
             .get(&contract.template_name, contract.template_version)
-            .await
-            .map_err(transient)?;
+            .await?;
         let countersigns = template
             .map(|t| t.document.signatures.moneta_countersigns)
             .unwrap_or(true);
@@ -180,20 +90,32 @@ impl Countersign {
     }
 }
 
-impl AvroStage for Countersign {
-    type Value = moneta_avro::Contract;
-    const NAME: &'static str = STAGE;
-    const SCHEMA: SchemaName = SchemaName::Contract;
+impl Stage for Countersign {
+    type Input = records::Contract;
 
-    fn context(&self) -> &PathContext {
-        &self.ctx
-    }
-
-    fn handle(
+    async fn process(
         &self,
-        value: moneta_avro::Contract,
-        record: &Record,
-    ) -> impl Future<Output = Result<Outcome, ProcessError>> + Send {
-        self.run(value, record)
+        recorded: records::Contract,
+        _record: &Record,
+    ) -> Result<Emitted, ProcessError> {
+        if recorded.status != records::ContractStatus::Active {
+            return Ok(Emitted::default());
+        }
+        let contract = from_record(&recorded)?;
+        let Some(at) = contract.event_log.last().map(|e| e.at) else {
+            return Err(Rejection::new(
+                "malformed_contract",
+                format!("contract {} has an empty event log", contract.id),
+            )
+            .into());
+        };
+        let countersigned = self.countersigned(contract, at).await?;
+        let topic = &self.ctx.topics.countersigned;
+        Ok(Emitted::of(vec![self.ctx.contract(
+            topic,
+            &countersigned,
+            COUNTERSIGN_EVENT,
+            "moneta",
+        )]))
     }
 }

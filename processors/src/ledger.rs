@@ -10,13 +10,11 @@
 //!
 //! Each entry's id is its contract id, so a replay produces the same entries.
 
-use std::future::Future;
-
-use moneta_avro::{Contract, ContractStatus, LedgerEntry, LedgerKind, SchemaName};
-use moneta_runtime::{Outcome, ProcessError, Record, Rejection};
+use moneta_records::{Contract, ContractStatus, LedgerEntry, LedgerKind};
+use moneta_runtime::{Emit, Emitted, ProcessError, Record, Rejection, Stage};
 use serde_json::Value;
 
-use crate::contracts::{AvroStage, PathContext, outcome};
+use crate::contracts::ContractTopics;
 use crate::rules::parse_rfc3339;
 
 /// The stage name.
@@ -27,33 +25,18 @@ pub fn aggregation_key(mo_id: &str, publisher_id: &str, currency: &str) -> Strin
     format!("{mo_id}|{publisher_id}|{currency}")
 }
 
-/// The ledger processor.
+/// The ledger processor; stateless.
 #[derive(Clone)]
 pub struct Ledger {
-    ctx: PathContext,
+    topic: String,
 }
 
 impl Ledger {
-    /// A ledger processor in `ctx`.
-    pub fn new(ctx: PathContext) -> Self {
-        Self { ctx }
-    }
-
-    async fn run(&self, contract: Contract) -> Result<Outcome, ProcessError> {
-        let Some(entry) = entry(&contract)? else {
-            return Ok(Outcome::default());
-        };
-        let key = aggregation_key(&entry.mo_id, &entry.publisher_id, &entry.currency);
-        let output = self
-            .ctx
-            .output(
-                &self.ctx.topics.ledger,
-                SchemaName::LedgerEntry,
-                &key,
-                &entry,
-            )
-            .await?;
-        Ok(outcome(output))
+    /// A ledger processor writing to the path's ledger topic.
+    pub fn new(topics: &ContractTopics) -> Self {
+        Self {
+            topic: topics.ledger.clone(),
+        }
     }
 }
 
@@ -96,20 +79,18 @@ pub fn entry(contract: &Contract) -> Result<Option<LedgerEntry>, Rejection> {
     }))
 }
 
-impl AvroStage for Ledger {
-    type Value = Contract;
-    const NAME: &'static str = STAGE;
-    const SCHEMA: SchemaName = SchemaName::Contract;
+impl Stage for Ledger {
+    type Input = Contract;
 
-    fn context(&self) -> &PathContext {
-        &self.ctx
-    }
-
-    fn handle(
-        &self,
-        value: Contract,
-        _record: &Record,
-    ) -> impl Future<Output = Result<Outcome, ProcessError>> + Send {
-        self.run(value)
+    async fn process(&self, contract: Contract, _record: &Record) -> Result<Emitted, ProcessError> {
+        let Some(entry) = entry(&contract)? else {
+            return Ok(Emitted::default());
+        };
+        let key = aggregation_key(&entry.mo_id, &entry.publisher_id, &entry.currency);
+        Ok(Emitted::of(vec![Emit::new(
+            self.topic.as_str(),
+            key,
+            entry,
+        )]))
     }
 }

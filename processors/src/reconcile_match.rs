@@ -9,21 +9,17 @@
 //! goes to the reconciliation reports topic and, through webhooks, to both
 //! parties' endpoints that take `reconciliation.report`.
 
-use std::future::Future;
-
-use moneta_avro::{
-    Contract, ContractStatus, Outcome as AvroOutcome, ReconciliationReport, ReportLine, SchemaName,
-};
 use moneta_domain::Kind;
-use moneta_runtime::{Outcome, ProcessError, Record, Rejection};
-use moneta_settlement::reconcile::{self, LedgerEntry, Outcome as Class};
+use moneta_records::{Contract, ContractStatus, ReconciliationReport, ReportLine};
+use moneta_runtime::{Emit, Emitted, ProcessError, Record, Rejection, Stage};
+use moneta_settlement::reconcile::{self, LedgerEntry};
 use moneta_state::{ContractQuery, Deliveries};
 use serde_json::{Value, json};
 
-use crate::contracts::{AvroStage, PathContext, outcome, transient};
+use crate::contracts::PathContext;
 use crate::rules::format_rfc3339_ms;
 use crate::settle_aggregate::{INDEX_PARTIES, KeyState, parties_key};
-use crate::webhook_dispatch::{Message, schedule};
+use crate::webhook_dispatch::{Notification, schedule};
 
 /// The stage name.
 pub const STAGE: &str = "reconcile-match";
@@ -80,11 +76,11 @@ impl ReconcileMatch {
         }
     }
 
-    async fn run(&self, contract: Contract, record: &Record) -> Result<Outcome, ProcessError> {
+    async fn run(&self, contract: Contract, record: &Record) -> Result<Emitted, ProcessError> {
         if contract.terms.contract_type != "reconciliation"
             || contract.status != ContractStatus::Finalized
         {
-            return Ok(Outcome::default());
+            return Ok(Emitted::default());
         }
         let ours = submission(&contract.terms.terms_json)?;
         let (mo, publisher) = (&contract.terms.mo_id, &contract.terms.publisher_id);
@@ -108,13 +104,13 @@ impl ReconcileMatch {
             mismatched: (result.counts.total() - result.counts.matched) as i64,
             lines: result.lines.iter().map(line).collect(),
         };
-        let at_ms = record.timestamp_ms.unwrap_or_default();
+        let at_ms = record.time_ms()?;
         let body = json!({
             "type": RECONCILIATION_REPORT,
             "timestamp": format_rfc3339_ms(at_ms),
             "data": report,
         });
-        let message = Message {
+        let message = Notification {
             event_type: RECONCILIATION_REPORT,
             subject_id: &report.report_id,
             version: 1,
@@ -131,16 +127,9 @@ impl ReconcileMatch {
         )
         .await?;
         tracing::info!(report_id = %report.report_id, matched = report.matched, mismatched = report.mismatched, "reconciled");
-        let output = self
-            .ctx
-            .output(
-                &self.ctx.topics.reconciliation_reports,
-                SchemaName::ReconciliationReport,
-                &report.report_id,
-                &report,
-            )
-            .await?;
-        Ok(outcome(output))
+        let topic = self.ctx.topics.reconciliation_reports.as_str();
+        let key = report.report_id.clone();
+        Ok(Emitted::of(vec![Emit::new(topic, key, report)]))
     }
 
     /// Moneta's ledger for the parties and period: each contract's amount.
@@ -158,11 +147,12 @@ impl ReconcileMatch {
                 INDEX_PARTIES,
                 &parties_key(mo, publisher),
             )
-            .await
-            .map_err(transient)?;
+            .await?;
         let mut ledger = Vec::new();
         for stored in states {
-            let state: KeyState = serde_json::from_slice(&stored.body).map_err(transient)?;
+            let state: KeyState = serde_json::from_slice(&stored.body).map_err(|e| {
+                ProcessError::corrupt(format!("settlement state {}: {e}", stored.id))
+            })?;
             for period in state.periods.values() {
                 if period.start < ours.period_start || period.end > ours.period_end {
                     continue;
@@ -193,17 +183,13 @@ impl ReconcileMatch {
             limit: 1000,
             ..ContractQuery::default()
         };
-        let found = self
-            .ctx
-            .store
-            .search_contracts(&query)
-            .await
-            .map_err(transient)?;
+        let found = self.ctx.store.search_contracts(&query).await?;
         let mut best: Option<(i64, String, Submission)> = None;
         for stored in found {
-            let Ok(other) = serde_json::from_slice::<moneta_domain::Contract>(&stored.body) else {
-                continue;
-            };
+            let other =
+                serde_json::from_slice::<moneta_domain::Contract>(&stored.body).map_err(|e| {
+                    ProcessError::corrupt(format!("stored contract {}: {e}", stored.id))
+                })?;
             if other.id == contract.contract_id
                 || other.status != moneta_domain::ContractStatus::Finalized
             {
@@ -239,15 +225,7 @@ fn line(l: &reconcile::Line) -> ReportLine {
     let (counterparty_amount_minor, counterparty_currency) = split(&l.counterparty);
     ReportLine {
         contract_id: l.contract_id.clone(),
-        outcome: match l.outcome {
-            Class::Matched => AvroOutcome::Matched,
-            Class::MissingOnOurSide => AvroOutcome::MissingOnOurSide,
-            Class::MissingOnTheirSide => AvroOutcome::MissingOnTheirSide,
-            Class::AmountMismatch => AvroOutcome::AmountMismatch,
-            Class::CurrencyMismatch => AvroOutcome::CurrencyMismatch,
-            Class::Duplicate => AvroOutcome::Duplicate,
-            Class::CounterpartyMismatch => AvroOutcome::CounterpartyMismatch,
-        },
+        outcome: l.outcome,
         ledger_amount_minor,
         ledger_currency,
         submitted_amount_minor,
@@ -257,20 +235,10 @@ fn line(l: &reconcile::Line) -> ReportLine {
     }
 }
 
-impl AvroStage for ReconcileMatch {
-    type Value = Contract;
-    const NAME: &'static str = STAGE;
-    const SCHEMA: SchemaName = SchemaName::Contract;
+impl Stage for ReconcileMatch {
+    type Input = Contract;
 
-    fn context(&self) -> &PathContext {
-        &self.ctx
-    }
-
-    fn handle(
-        &self,
-        value: Contract,
-        record: &Record,
-    ) -> impl Future<Output = Result<Outcome, ProcessError>> + Send {
-        self.run(value, record)
+    async fn process(&self, contract: Contract, record: &Record) -> Result<Emitted, ProcessError> {
+        self.run(contract, record).await
     }
 }

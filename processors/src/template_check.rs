@@ -9,29 +9,33 @@
 //! an event-log entry. The contract's new state goes to the recorded topic.
 //!
 //! Applying is idempotent by event: a replayed event finds itself in the
-//! contract's log and re-emits the contract without changing it.
-
-use std::future::Future;
+//! contract's log and re-emits the version it produced, as first emitted.
+//!
+//! template-check is the one writer of contract rows: it also reads the
+//! countersigned topic and applies Moneta's countersignature (the record
+//! countersign emitted) to the row, and marks the partner event that
+//! completed the contract `countersigned`.
 
 use std::sync::Arc;
 
-use moneta_avro::{ContractEvent, SchemaName};
 use moneta_domain::{
-    Contract, ContractStatus, ContractTerms, EventLogEntry, EventRecord, EventState, KeyAlgorithm,
-    Party, Signature,
+    Contract, ContractStatus, ContractTerms, EventLogEntry, EventRecord, EventState, EventStep,
+    KeyAlgorithm, Party, Signature,
 };
-use moneta_runtime::{Outcome, ProcessError, Record, Rejection};
+use moneta_records::{self as records, ContractEvent, Message};
+use moneta_runtime::{Emitted, ProcessError, Record, Rejection, Stage};
+use moneta_state::cas::{self, Attempt};
 use moneta_state::{ContractApplied, ContractKeys, ContractWrite};
 
-use crate::contracts::{AvroStage, PathContext, Refusal, domain_party, to_domain_terms, transient};
+use crate::contracts::{PathContext, domain_party, from_record, stored_refusal, to_domain_terms};
 use crate::rules::{self, RulesConfig};
 use crate::templates::{CachedTemplate, TemplateCache};
 
 /// The stage name, as recorded in event steps and rejections.
 pub const STAGE: &str = "template-check";
 
-/// Compare-and-set attempts before giving up on a busy contract (retried).
-const APPLY_ATTEMPTS: usize = 16;
+/// The event id under which Moneta's countersignature is applied.
+pub const COUNTERSIGN_EVENT: &str = "moneta/countersign";
 
 /// The template-check processor.
 #[derive(Clone)]
@@ -43,10 +47,10 @@ pub struct TemplateCheck {
 
 /// Why applying stopped.
 enum Applied {
-    /// The contract as stored after the event.
+    /// The contract as the event left it.
     Contract(Box<Contract>),
     /// The event is refused.
-    Refused(Refusal),
+    Refused(Rejection),
 }
 
 impl TemplateCheck {
@@ -59,7 +63,7 @@ impl TemplateCheck {
         }
     }
 
-    async fn run(&self, event: ContractEvent, record: &Record) -> Result<Outcome, ProcessError> {
+    async fn run(&self, event: ContractEvent, record: &Record) -> Result<Emitted, ProcessError> {
         let party = domain_party(event.signature.party)
             .ok_or_else(|| Rejection::new("invalid_signer", "validated events are partners'"))?;
         let terms = to_domain_terms(&event.contract)?;
@@ -68,20 +72,10 @@ impl TemplateCheck {
             Party::Publisher => terms.publisher_id.clone(),
         };
         let event_key = EventRecord::key(&partner, &event.event_id);
-        if let Some(seen) = self
-            .ctx
-            .events
-            .get(&partner, &event.event_id)
-            .await
-            .map_err(transient)?
-            && let Some(step) = seen.step(EventState::Rejected)
-            && step.stage == STAGE
+        if let Some(seen) = self.ctx.events.get(&partner, &event.event_id).await?
+            && let Some(refusal) = stored_refusal(&seen, STAGE)
         {
-            let refusal = Refusal {
-                code: step.code.clone().unwrap_or_else(|| "rejected".to_owned()),
-                message: step.message.clone().unwrap_or_default(),
-            };
-            return self.refuse(record, &event, &partner, refusal).await;
+            return Ok(self.refuse(record, &event, &partner, refusal));
         }
         let applied = self
             .apply(&event, &event_key, &terms, party, record)
@@ -98,42 +92,122 @@ impl TemplateCheck {
                         Some(&refusal),
                     )
                     .await?;
-                self.refuse(record, &event, &partner, refusal).await
+                Ok(self.refuse(record, &event, &partner, refusal))
             }
             Applied::Contract(contract) => {
                 self.ctx
                     .record_step(&partner, &event, STAGE, record, EventState::Recorded, None)
                     .await?;
-                self.ctx
-                    .contract_output(&self.ctx.topics.recorded, &contract, &event_key, &partner)
-                    .await
+                let recorded = &self.ctx.topics.recorded;
+                Ok(Emitted::of(vec![
+                    self.ctx.contract(recorded, &contract, &event_key, &partner),
+                ]))
             }
         }
     }
 
-    async fn refuse(
+    /// Applies Moneta's countersignature, as countersign emitted it, to the
+    /// contract's row, and marks the partner event that completed the
+    /// contract `countersigned`. Emits nothing: the record is on its topic.
+    async fn countersigned(
+        &self,
+        countersigned: records::Contract,
+        record: &Record,
+    ) -> Result<Emitted, ProcessError> {
+        let contract = from_record(&countersigned)?;
+        let Some(applied) = contract
+            .event_log
+            .iter()
+            .find(|e| e.event_id == COUNTERSIGN_EVENT)
+        else {
+            return Err(Rejection::new(
+                "not_countersigned",
+                format!(
+                    "contract {} on the countersigned topic has no countersignature",
+                    contract.id
+                ),
+            )
+            .into());
+        };
+        let completed_by = contract
+            .event_log
+            .iter()
+            .rev()
+            .find(|e| e.version < applied.version)
+            .map(|e| e.event_id.clone());
+        let id = contract.id.clone();
+        cas::retry(&format!("contract {id}"), || async {
+            let current = self.load(&id).await?;
+            let expected = match current {
+                Some(row)
+                    if row.version >= contract.version || row.has_event(COUNTERSIGN_EVENT) =>
+                {
+                    return Ok(Attempt::Done(()));
+                }
+                Some(row) => row.version,
+                None => 0,
+            };
+            self.write(&contract, COUNTERSIGN_EVENT, expected).await
+        })
+        .await?;
+        if let Some((partner, event_id)) = completed_by.as_deref().and_then(|k| k.split_once('/')) {
+            let step = EventStep {
+                state: EventState::Countersigned,
+                stage: crate::countersign::STAGE.to_owned(),
+                at_ms: record.time_ms()?,
+                code: None,
+                message: None,
+            };
+            self.ctx.events.advance(partner, event_id, step).await?;
+        }
+        Ok(Emitted::default())
+    }
+
+    fn refuse(
         &self,
         record: &Record,
         event: &ContractEvent,
         partner: &str,
-        refusal: Refusal,
-    ) -> Result<Outcome, ProcessError> {
+        refusal: Rejection,
+    ) -> Emitted {
         self.ctx
             .refuse(STAGE, record, event, Some(partner), refusal)
-            .await
+    }
+
+    /// Writes `next` over the row at `expected` (0: absent), applying
+    /// `event_key`; a lost race is retried by the caller.
+    async fn write(
+        &self,
+        next: &Contract,
+        event_key: &str,
+        expected: u64,
+    ) -> Result<Attempt<()>, ProcessError> {
+        let write = ContractWrite {
+            contract_id: next.id.clone(),
+            event_id: event_key.to_owned(),
+            expected_version: expected,
+            body: serde_json::to_vec(next)
+                .map_err(|e| Rejection::new("unencodable", e.to_string()))?,
+            keys: keys(next),
+        };
+        Ok(match self.ctx.store.apply_contract(write).await? {
+            ContractApplied::Applied { .. } => Attempt::Done(()),
+            ContractApplied::AlreadyApplied { .. } | ContractApplied::Conflict { .. } => {
+                Attempt::Lost
+            }
+        })
     }
 
     async fn template(
         &self,
         terms: &ContractTerms,
-    ) -> Result<Result<Arc<CachedTemplate>, Refusal>, ProcessError> {
+    ) -> Result<Result<Arc<CachedTemplate>, Rejection>, ProcessError> {
         let template = self
             .templates
             .get(&terms.template_name, terms.template_version)
-            .await
-            .map_err(transient)?;
+            .await?;
         let Some(template) = template else {
-            return Ok(Err(Refusal::new(
+            return Ok(Err(Rejection::new(
                 "unknown_template",
                 format!(
                     "no template {} version {}",
@@ -142,7 +216,7 @@ impl TemplateCheck {
             )));
         };
         if template.document.contract_type != terms.contract_type {
-            return Ok(Err(Refusal::new(
+            return Ok(Err(Rejection::new(
                 "template_mismatch",
                 format!(
                     "template {} is for {} contracts, not {}",
@@ -166,84 +240,65 @@ impl TemplateCheck {
             Ok(template) => template,
             Err(refusal) => return Ok(Applied::Refused(refusal)),
         };
-        let at = record.timestamp_ms.unwrap_or_default().div_euclid(1000);
+        let at = record.time_s()?;
         let signature = Signature {
             key_id: event.signature.key_id.clone(),
             algorithm: KeyAlgorithm::Ed25519,
             signature: event.signature.signature.clone(),
             signed_at: event.signature.signed_at,
         };
-        for _ in 0..APPLY_ATTEMPTS {
+        cas::retry(&format!("contract {}", terms.contract_id), || async {
             let current = self.load(&terms.contract_id).await?;
             let (next, expected) = match current {
-                Some(contract) if contract.has_event(event_key) => {
-                    return Ok(Applied::Contract(Box::new(contract)));
-                }
+                Some(contract) => match contract.event_log.iter().find(|e| e.event_id == event_key)
+                {
+                    Some(entry) => {
+                        let produced = as_of(&contract, entry.version, &template);
+                        return Ok(Attempt::Done(Applied::Contract(Box::new(produced))));
+                    }
+                    None => {
+                        let expected = contract.version;
+                        match cosign(
+                            contract,
+                            terms,
+                            event_key,
+                            party,
+                            signature.clone(),
+                            &template,
+                            at,
+                        ) {
+                            Ok(next) => (next, expected),
+                            Err(refusal) => return Ok(Attempt::Done(Applied::Refused(refusal))),
+                        }
+                    }
+                },
                 None => {
                     if let Err(refusal) = self.check_new(&template, terms, party).await? {
-                        return Ok(Applied::Refused(refusal));
+                        return Ok(Attempt::Done(Applied::Refused(refusal)));
                     }
                     (
                         create(terms, event_key, party, signature.clone(), &template, at),
                         0,
                     )
                 }
-                Some(contract) => {
-                    let expected = contract.version;
-                    match cosign(
-                        contract,
-                        terms,
-                        event_key,
-                        party,
-                        signature.clone(),
-                        &template,
-                        at,
-                    ) {
-                        Ok(next) => (next, expected),
-                        Err(refusal) => return Ok(Applied::Refused(refusal)),
-                    }
-                }
             };
-            let write = ContractWrite {
-                contract_id: next.id.clone(),
-                event_id: event_key.to_owned(),
-                expected_version: expected,
-                body: serde_json::to_vec(&next)
-                    .map_err(|e| Rejection::new("unencodable", e.to_string()))?,
-                keys: keys(&next),
-            };
-            match self
-                .ctx
-                .store
-                .apply_contract(write)
-                .await
-                .map_err(transient)?
-            {
-                ContractApplied::Applied { .. } => return Ok(Applied::Contract(Box::new(next))),
-                ContractApplied::AlreadyApplied { .. } | ContractApplied::Conflict { .. } => {
-                    continue;
-                }
-            }
-        }
-        Err(transient(std::io::Error::other(format!(
-            "contract {}: too many concurrent writers",
-            terms.contract_id
-        ))))
+            Ok(match self.write(&next, event_key, expected).await? {
+                Attempt::Done(()) => Attempt::Done(Applied::Contract(Box::new(next))),
+                Attempt::Lost => Attempt::Lost,
+            })
+        })
+        .await
     }
 
+    /// The contract's row; a row that does not decode is corrupt
+    /// (`corrupt_state`: the record is dead-lettered, the partition moves on).
     async fn load(&self, contract_id: &str) -> Result<Option<Contract>, ProcessError> {
-        let Some(stored) = self
-            .ctx
-            .store
-            .get_contract(contract_id)
-            .await
-            .map_err(transient)?
-        else {
+        let Some(stored) = self.ctx.store.get_contract(contract_id).await? else {
             return Ok(None);
         };
         serde_json::from_slice(&stored.body)
             .map(Some)
-            .map_err(transient)
+            .map_err(|e| ProcessError::corrupt(format!("stored contract {contract_id}: {e}")))
     }
 
     /// The checks a contract's first event passes: schema, signer, rules.
@@ -252,10 +307,10 @@ impl TemplateCheck {
         template: &CachedTemplate,
         terms: &ContractTerms,
         party: Party,
-    ) -> Result<Result<(), Refusal>, ProcessError> {
+    ) -> Result<Result<(), Rejection>, ProcessError> {
         let errors = template.payload_errors(&terms.terms);
         if !errors.is_empty() {
-            return Ok(Err(Refusal::new("schema_violation", errors.join("; "))));
+            return Ok(Err(Rejection::new("schema_violation", errors.join("; "))));
         }
         if let Err(refusal) = signer_allowed(template, &[], party) {
             return Ok(Err(refusal));
@@ -269,11 +324,11 @@ fn signer_allowed(
     template: &CachedTemplate,
     signed: &[Party],
     party: Party,
-) -> Result<(), Refusal> {
+) -> Result<(), Rejection> {
     let rules = &template.document.signatures;
     if rules.any_of.contains(&party) {
         return match rules.any_of.iter().find(|p| signed.contains(p)) {
-            Some(other) => Err(Refusal::new(
+            Some(other) => Err(Rejection::new(
                 "already_signed",
                 format!(
                     "template {} takes one signature of {}; the {} has signed",
@@ -291,7 +346,7 @@ fn signer_allowed(
         };
     }
     if !rules.required.contains(&party) {
-        return Err(Refusal::new(
+        return Err(Rejection::new(
             "unauthorized_signer",
             format!(
                 "template {} does not take a {} signature",
@@ -301,7 +356,7 @@ fn signer_allowed(
         ));
     }
     if signed.contains(&party) {
-        return Err(Refusal::new(
+        return Err(Rejection::new(
             "already_signed",
             format!(
                 "the {} has already signed this contract",
@@ -310,7 +365,7 @@ fn signer_allowed(
         ));
     }
     match template.document.next_signer(signed) {
-        Some(next) if !rules.order.is_empty() && next != party => Err(Refusal::new(
+        Some(next) if !rules.order.is_empty() && next != party => Err(Rejection::new(
             "wrong_signer_order",
             format!(
                 "the {} must sign before the {}",
@@ -386,9 +441,9 @@ fn cosign(
     signature: Signature,
     template: &CachedTemplate,
     at: i64,
-) -> Result<Contract, Refusal> {
+) -> Result<Contract, Rejection> {
     if contract.terms() != *terms {
-        return Err(Refusal::new(
+        return Err(Rejection::new(
             "terms_mismatch",
             format!(
                 "the signed terms differ from contract {}'s terms",
@@ -397,7 +452,7 @@ fn cosign(
         ));
     }
     if contract.status != ContractStatus::Pending {
-        return Err(Refusal::new(
+        return Err(Rejection::new(
             "contract_closed",
             format!(
                 "contract {} is {} and takes no more signatures",
@@ -434,26 +489,71 @@ pub(crate) fn keys(contract: &Contract) -> ContractKeys {
     }
 }
 
-impl AvroStage for TemplateCheck {
-    type Value = ContractEvent;
-    const NAME: &'static str = STAGE;
-    const SCHEMA: SchemaName = SchemaName::ContractEvent;
-
-    fn context(&self) -> &PathContext {
-        &self.ctx
+/// The contract as it was at `version`, which an event already applied
+/// produced: what template-check emitted for that event, re-emitted when the
+/// event is replayed. Later events' log entries and signatures are left out,
+/// and the status is what the signatures then made it.
+fn as_of(contract: &Contract, version: u64, template: &CachedTemplate) -> Contract {
+    if version >= contract.version {
+        return contract.clone();
     }
-
-    fn handle(
-        &self,
-        value: ContractEvent,
-        record: &Record,
-    ) -> impl Future<Output = Result<Outcome, ProcessError>> + Send {
-        self.run(value, record)
+    let event_log: Vec<EventLogEntry> = contract
+        .event_log
+        .iter()
+        .filter(|e| e.version <= version)
+        .cloned()
+        .collect();
+    let signer = |event_key: &str| -> Option<&'static str> {
+        let (partner, _) = event_key.split_once('/')?;
+        if event_key == COUNTERSIGN_EVENT {
+            Some("moneta")
+        } else if partner == contract.mo_id {
+            Some(party_label(Party::Mo))
+        } else if partner == contract.publisher_id {
+            Some(party_label(Party::Publisher))
+        } else {
+            None
+        }
+    };
+    let signed: Vec<&str> = event_log
+        .iter()
+        .filter_map(|e| signer(&e.event_id))
+        .collect();
+    let mut then = Contract {
+        version,
+        signatures: contract
+            .signatures
+            .iter()
+            .filter(|(party, _)| signed.contains(&party.as_str()))
+            .map(|(party, s)| (party.clone(), s.clone()))
+            .collect(),
+        event_log,
+        status: ContractStatus::Pending,
+        finalized_at: None,
+        ..contract.clone()
+    };
+    if complete(&then, template) {
+        then.status = ContractStatus::Active;
     }
+    then
 }
 
-impl From<Refusal> for ProcessError {
-    fn from(refusal: Refusal) -> Self {
-        ProcessError::Rejected(Rejection::new(refusal.code, refusal.message))
+impl Stage for TemplateCheck {
+    /// Events from the validated topic; countersigned contracts.
+    type Input = Message;
+
+    async fn process(&self, input: Message, record: &Record) -> Result<Emitted, ProcessError> {
+        match input {
+            Message::ContractEvent(event) => self.run(event, record).await,
+            Message::Contract(contract) => self.countersigned(contract, record).await,
+            other => Err(Rejection::new(
+                "unexpected_schema",
+                format!(
+                    "template-check reads events and contracts, not {:?}",
+                    other.schema()
+                ),
+            )
+            .into()),
+        }
     }
 }

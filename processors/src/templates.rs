@@ -52,6 +52,19 @@ pub enum TemplateCacheError {
     },
 }
 
+impl From<TemplateCacheError> for moneta_runtime::ProcessError {
+    /// A store failure is transient; a template that no longer parses is
+    /// corrupt data (`corrupt_template`): the record is dead-lettered.
+    fn from(e: TemplateCacheError) -> Self {
+        match e {
+            TemplateCacheError::Registry(e) => e.into(),
+            corrupt @ TemplateCacheError::Corrupt { .. } => {
+                moneta_runtime::Rejection::new("corrupt_template", corrupt.to_string()).into()
+            }
+        }
+    }
+}
+
 /// The template cache.
 pub struct TemplateCache {
     registry: Registry,

@@ -10,19 +10,15 @@
 //! An event id seen before re-emits the earlier result and changes nothing;
 //! the same id with other content is refused as `duplicate_event_id`.
 
-use std::future::Future;
-
-use moneta_avro::{ContractEvent, SchemaName, Source};
 use moneta_domain::{
-    EventState, KeyState, LifecycleStatus, MembershipOrganization, Organization, PartnerKey,
+    EventState, KeyState, LifecycleStatus, MembershipOrganization, Organization, PartnerKey, Party,
     Publisher,
 };
-use moneta_runtime::{Outcome, Output, ProcessError, Record, Rejection};
+use moneta_records::{ContractEvent, Source};
+use moneta_runtime::{Emit, Emitted, ProcessError, Record, Rejection, Stage};
 use moneta_state::Merged;
 
-use crate::contracts::{
-    AvroStage, PathContext, Refusal, domain_party, fingerprint, outcome, to_domain_terms, transient,
-};
+use crate::contracts::{PathContext, domain_party, stored_refusal, to_domain_terms};
 
 /// The stage name, as recorded in event steps and rejections.
 pub const STAGE: &str = "validate";
@@ -42,7 +38,7 @@ impl Validate {
         Self { ctx }
     }
 
-    async fn run(&self, event: ContractEvent, record: &Record) -> Result<Outcome, ProcessError> {
+    async fn run(&self, event: ContractEvent, record: &Record) -> Result<Emitted, ProcessError> {
         let http_partner = match event.source {
             Source::Http => Some(event.submitted_by.clone().ok_or_else(|| {
                 Rejection::new("missing_submitter", "an HTTP event names no submitter")
@@ -66,11 +62,9 @@ impl Validate {
                     .record_step(&partner, &event, STAGE, record, EventState::Validated, None)
                     .await?;
                 if let Merged::OtherContent(_) = merged {
-                    return self
-                        .refuse(record, &event, Some(&partner), duplicate())
-                        .await;
+                    return Ok(self.refuse(record, &event, Some(&partner), duplicate()));
                 }
-                Ok(outcome(self.validated(&event).await?))
+                Ok(self.validated(event))
             }
             Err(refusal) => {
                 let refusal = match &http_partner {
@@ -93,8 +87,7 @@ impl Validate {
                     }
                     None => refusal,
                 };
-                self.refuse(record, &event, http_partner.as_deref(), refusal)
-                    .await
+                Ok(self.refuse(record, &event, http_partner.as_deref(), refusal))
             }
         }
     }
@@ -105,60 +98,38 @@ impl Validate {
         partner: &str,
         event: &ContractEvent,
         record: &Record,
-    ) -> Result<Option<Outcome>, ProcessError> {
-        let Some(seen) = self
-            .ctx
-            .events
-            .get(partner, &event.event_id)
-            .await
-            .map_err(transient)?
-        else {
+    ) -> Result<Option<Emitted>, ProcessError> {
+        let Some(seen) = self.ctx.events.get(partner, &event.event_id).await? else {
             return Ok(None);
         };
-        if seen.fingerprint != fingerprint(event) {
-            return self
-                .refuse(record, event, Some(partner), duplicate())
-                .await
-                .map(Some);
+        if seen.fingerprint != event.fingerprint() {
+            return Ok(Some(self.refuse(record, event, Some(partner), duplicate())));
         }
         if seen.step(EventState::Validated).is_some() {
-            return Ok(Some(outcome(self.validated(event).await?)));
+            return Ok(Some(self.validated(event.clone())));
         }
-        match seen.step(EventState::Rejected) {
-            Some(step) if step.stage == STAGE => {
-                let refusal = Refusal {
-                    code: step.code.clone().unwrap_or_else(|| "rejected".to_owned()),
-                    message: step.message.clone().unwrap_or_default(),
-                };
-                self.refuse(record, event, Some(partner), refusal)
-                    .await
-                    .map(Some)
-            }
-            _ => Ok(None),
-        }
+        Ok(stored_refusal(&seen, STAGE)
+            .map(|refusal| self.refuse(record, event, Some(partner), refusal)))
     }
 
-    async fn validated(&self, event: &ContractEvent) -> Result<Output, ProcessError> {
-        self.ctx
-            .output(
-                &self.ctx.topics.validated,
-                SchemaName::ContractEvent,
-                &event.contract.contract_id,
-                event,
-            )
-            .await
+    /// The event, authentic, on the validated topic.
+    fn validated(&self, event: ContractEvent) -> Emitted {
+        let key = event.contract.contract_id.clone();
+        Emitted::of(vec![Emit::new(
+            self.ctx.topics.validated.as_str(),
+            key,
+            event,
+        )])
     }
 
-    async fn refuse(
+    fn refuse(
         &self,
         record: &Record,
         event: &ContractEvent,
         partner: Option<&str>,
-        refusal: Refusal,
-    ) -> Result<Outcome, ProcessError> {
-        self.ctx
-            .refuse(STAGE, record, event, partner, refusal)
-            .await
+        refusal: Rejection,
+    ) -> Emitted {
+        self.ctx.refuse(STAGE, record, event, partner, refusal)
     }
 
     /// The authenticated submitting organization, or why the event is refused.
@@ -166,7 +137,7 @@ impl Validate {
         &self,
         event: &ContractEvent,
         http_partner: Option<&str>,
-    ) -> Result<Result<String, Refusal>, ProcessError> {
+    ) -> Result<Result<String, Rejection>, ProcessError> {
         for (what, id) in [
             ("event_id", event.event_id.as_str()),
             ("contract_id", event.contract.contract_id.as_str()),
@@ -180,19 +151,19 @@ impl Validate {
             Err(refusal) => return Ok(Err(refusal)),
         };
         let Some(party) = domain_party(event.signature.party) else {
-            return Ok(Err(Refusal::new(
+            return Ok(Err(Rejection::new(
                 "invalid_signer",
                 "partners sign as MO or PUBLISHER; MONETA signs only by countersigning",
             )));
         };
         let organization = match party {
-            moneta_domain::Party::Mo => &terms.mo_id,
-            moneta_domain::Party::Publisher => &terms.publisher_id,
+            Party::Mo => &terms.mo_id,
+            Party::Publisher => &terms.publisher_id,
         };
         if let Some(submitter) = http_partner
             && submitter != organization
         {
-            return Ok(Err(Refusal::new(
+            return Ok(Err(Rejection::new(
                 "submitter_mismatch",
                 format!(
                     "the request was signed by {submitter}, the contract signature claims {organization}"
@@ -203,13 +174,14 @@ impl Validate {
             Ok(key) => key,
             Err(refusal) => return Ok(Err(refusal)),
         };
-        let input = terms
-            .signing_input()
-            .map_err(|e| Rejection::new("malformed_terms", e.to_string()))?;
+        let input = match terms.signing_input() {
+            Ok(input) => input,
+            Err(e) => return Ok(Err(Rejection::new("malformed_terms", e.to_string()))),
+        };
         if moneta_signing::verify_ed25519(&key.public_key, &input, &event.signature.signature)
             .is_err()
         {
-            return Ok(Err(Refusal::new(
+            return Ok(Err(Rejection::new(
                 "bad_signature",
                 format!(
                     "the signature by key {} does not verify over the canonical terms",
@@ -231,8 +203,7 @@ impl Validate {
             .ctx
             .registry
             .get::<PartnerKey>(key_id)
-            .await
-            .map_err(transient)?
+            .await?
             .map(|v| v.entity))
     }
 
@@ -240,19 +211,19 @@ impl Validate {
         &self,
         event: &ContractEvent,
         organization: &str,
-    ) -> Result<Result<PartnerKey, Refusal>, ProcessError> {
+    ) -> Result<Result<PartnerKey, Rejection>, ProcessError> {
         let key_id = &event.signature.key_id;
         let Some(key) = self.key(key_id).await? else {
             return Ok(Err(unknown_key(key_id)));
         };
         if key.organization_id != organization {
-            return Ok(Err(Refusal::new(
+            return Ok(Err(Rejection::new(
                 "key_not_owned",
                 format!("key {key_id} does not belong to {organization}"),
             )));
         }
         if key.state == KeyState::Revoked {
-            return Ok(Err(Refusal::new(
+            return Ok(Err(Rejection::new(
                 "revoked_key",
                 format!("key {key_id} is revoked"),
             )));
@@ -264,40 +235,35 @@ impl Validate {
         &self,
         mo_id: &str,
         publisher_id: &str,
-    ) -> Result<Result<(), Refusal>, ProcessError> {
+    ) -> Result<Result<(), Rejection>, ProcessError> {
         let registry = &self.ctx.registry;
         let mo = registry
             .get::<MembershipOrganization>(mo_id)
-            .await
-            .map_err(transient)?
+            .await?
             .map(|v| (v.entity.status, v.entity.organization_id));
         let publisher = registry
             .get::<Publisher>(publisher_id)
-            .await
-            .map_err(transient)?
+            .await?
             .map(|v| (v.entity.status, v.entity.organization_id));
         for (role, id, found) in [("MO", mo_id, mo), ("publisher", publisher_id, publisher)] {
             let Some((status, organization_id)) = found else {
-                return Ok(Err(Refusal::new(
+                return Ok(Err(Rejection::new(
                     "unknown_party",
                     format!("{role} {id} is not registered"),
                 )));
             };
             if status != LifecycleStatus::Active {
-                return Ok(Err(Refusal::new(
+                return Ok(Err(Rejection::new(
                     "party_inactive",
                     format!("{role} {id} is {}", status.as_str()),
                 )));
             }
             if let Some(org_id) = organization_id {
-                let org = registry
-                    .get::<Organization>(&org_id)
-                    .await
-                    .map_err(transient)?;
+                let org = registry.get::<Organization>(&org_id).await?;
                 if let Some(org) = org
                     && org.entity.status != LifecycleStatus::Active
                 {
-                    return Ok(Err(Refusal::new(
+                    return Ok(Err(Rejection::new(
                         "party_inactive",
                         format!(
                             "the organization {org_id} behind {role} {id} is {}",
@@ -311,36 +277,30 @@ impl Validate {
     }
 }
 
-impl AvroStage for Validate {
-    type Value = ContractEvent;
-    const NAME: &'static str = STAGE;
-    const SCHEMA: SchemaName = SchemaName::ContractEvent;
+impl Stage for Validate {
+    type Input = ContractEvent;
 
-    fn context(&self) -> &PathContext {
-        &self.ctx
-    }
-
-    fn handle(
+    async fn process(
         &self,
-        value: ContractEvent,
+        event: ContractEvent,
         record: &Record,
-    ) -> impl Future<Output = Result<Outcome, ProcessError>> + Send {
-        self.run(value, record)
+    ) -> Result<Emitted, ProcessError> {
+        self.run(event, record).await
     }
 }
 
-fn duplicate() -> Refusal {
-    Refusal::new(
+fn duplicate() -> Rejection {
+    Rejection::new(
         "duplicate_event_id",
         "this event id was already used for different content",
     )
 }
 
-fn unknown_key(key_id: &str) -> Refusal {
-    Refusal::new("unknown_key", format!("key {key_id} is not registered"))
+fn unknown_key(key_id: &str) -> Rejection {
+    Rejection::new("unknown_key", format!("key {key_id} is not registered"))
 }
 
-fn check_id(what: &str, id: &str) -> Result<(), Refusal> {
+fn check_id(what: &str, id: &str) -> Result<(), Rejection> {
     let valid = !id.is_empty()
         && id.len() <= MAX_ID_LEN
         && id
@@ -349,7 +309,7 @@ fn check_id(what: &str, id: &str) -> Result<(), Refusal> {
     if valid {
         Ok(())
     } else {
-        Err(Refusal::new(
+        Err(Rejection::new(
             "invalid_id",
             format!("{what} must be 1-{MAX_ID_LEN} characters of A-Z a-z 0-9 - _ . :"),
         ))

@@ -8,15 +8,13 @@
 //! the delivery worker's (`moneta_webhooks::worker`), so a slow or dead
 //! endpoint never holds up this partition.
 
-use std::future::Future;
-
-use moneta_avro::{Contract, SchemaName};
 use moneta_domain::{Delivery, DeliveryState, WebhookEndpoint};
-use moneta_runtime::{Outcome, ProcessError, Record, Rejection};
+use moneta_records::Contract;
+use moneta_runtime::{Emitted, ProcessError, Record, Rejection, Stage};
 use moneta_state::Deliveries;
 use serde_json::{Value, json};
 
-use crate::contracts::{AvroStage, PathContext, party_name, transient};
+use crate::contracts::PathContext;
 use crate::rules::format_rfc3339_ms;
 
 /// The stage name.
@@ -41,9 +39,9 @@ impl WebhookDispatch {
         }
     }
 
-    async fn run(&self, contract: Contract, record: &Record) -> Result<Outcome, ProcessError> {
-        let at_ms = record.timestamp_ms.unwrap_or_default();
-        let message = Message {
+    async fn run(&self, contract: Contract, record: &Record) -> Result<Emitted, ProcessError> {
+        let at_ms = record.time_ms()?;
+        let message = Notification {
             event_type: CONTRACT_COUNTERSIGNED,
             subject_id: &contract.contract_id,
             version: u64::try_from(contract.version).unwrap_or_default(),
@@ -56,12 +54,12 @@ impl WebhookDispatch {
             contract.terms.publisher_id.as_str(),
         ];
         schedule(&self.ctx, &self.deliveries, &parties, &message, record).await?;
-        Ok(Outcome::default())
+        Ok(Emitted::default())
     }
 }
 
 /// One message for the parties' webhook endpoints.
-pub struct Message<'a> {
+pub struct Notification<'a> {
     /// The event type endpoints subscribe to.
     pub event_type: &'static str,
     /// What it is about (a contract, a report): part of the `webhook-id`.
@@ -82,15 +80,14 @@ pub async fn schedule(
     ctx: &PathContext,
     deliveries: &Deliveries,
     parties: &[&str],
-    message: &Message<'_>,
+    message: &Notification<'_>,
     record: &Record,
 ) -> Result<(), ProcessError> {
     for organization in parties {
         let endpoints = ctx
             .registry
             .find::<WebhookEndpoint>(WebhookEndpoint::INDEX_ORGANIZATION, organization)
-            .await
-            .map_err(transient)?;
+            .await?;
         for endpoint in endpoints.into_iter().map(|v| v.entity) {
             if !endpoint.accepts(message.event_type) {
                 continue;
@@ -118,7 +115,10 @@ pub async fn schedule(
                     .map(str::to_owned),
                 parked: false,
             };
-            let new = deliveries.schedule(&delivery).await.map_err(transient)?;
+            let new = deliveries
+                .schedule(&delivery)
+                .await
+                .map_err(ProcessError::transient)?;
             tracing::info!(webhook_id = %delivery.id, endpoint = %endpoint.id, new, "delivery scheduled");
         }
     }
@@ -144,7 +144,7 @@ fn payload(contract: &Contract, at_ms: i64) -> Result<String, ProcessError> {
         .signatures
         .iter()
         .map(|s| {
-            json!({"party": party_name(s.party), "key_id": s.key_id,
+            json!({"party": s.party.name(), "key_id": s.key_id,
                    "signature": s.signature, "signed_at": s.signed_at})
         })
         .collect();
@@ -169,20 +169,10 @@ fn payload(contract: &Contract, at_ms: i64) -> Result<String, ProcessError> {
     Ok(body.to_string())
 }
 
-impl AvroStage for WebhookDispatch {
-    type Value = Contract;
-    const NAME: &'static str = STAGE;
-    const SCHEMA: SchemaName = SchemaName::Contract;
+impl Stage for WebhookDispatch {
+    type Input = Contract;
 
-    fn context(&self) -> &PathContext {
-        &self.ctx
-    }
-
-    fn handle(
-        &self,
-        value: Contract,
-        record: &Record,
-    ) -> impl Future<Output = Result<Outcome, ProcessError>> + Send {
-        self.run(value, record)
+    async fn process(&self, contract: Contract, record: &Record) -> Result<Emitted, ProcessError> {
+        self.run(contract, record).await
     }
 }

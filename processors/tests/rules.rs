@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use moneta_avro::AvroCodec;
 use moneta_domain::{
     Contract, ContractStatus, ContractTerms, MPass, MPassStatus, SettlementAgreement,
 };
@@ -20,9 +19,7 @@ struct World {
 async fn world() -> World {
     let dir = tempfile::tempdir().expect("dir");
     let store: Arc<dyn StateStore> = Arc::new(EmbeddedStore::open(dir.path()).expect("store"));
-    // The codec is not used by the rules; it never contacts this address.
-    let codec = Arc::new(AvroCodec::new("http://127.0.0.1:9").expect("codec"));
-    let ctx = PathContext::new(store, codec, ContractTopics::default());
+    let ctx = PathContext::new(store, ContractTopics::default());
     let mpass = MPass {
         id: "mp-1".into(),
         mpass_number: "0001".into(),

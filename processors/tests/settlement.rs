@@ -4,9 +4,9 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use moneta_avro::{Contract, ContractStatus, ContractTerms, LedgerEntry, LedgerKind};
 use moneta_processors::ledger::{aggregation_key, entry};
-use moneta_processors::settle_aggregate::{Emit, KeyState, SettlementConfig, fold};
+use moneta_processors::settle_aggregate::{Closing, KeyState, SettlementConfig, fold};
+use moneta_records::{Contract, ContractStatus, ContractTerms, LedgerEntry, LedgerKind};
 use proptest::prelude::*;
 
 const DAY: i64 = 86_400_000;
@@ -37,10 +37,10 @@ fn state() -> KeyState {
 }
 
 /// Total of an emission, as settle-aggregate would report it.
-fn total(state: &KeyState, emit: &Emit) -> i64 {
+fn total(state: &KeyState, emit: &Closing) -> i64 {
     match emit {
-        Emit::Settlement(start) => state.periods[start].contributions.values().sum(),
-        Emit::Adjustment(_, _, amount, _) => *amount,
+        Closing::Settlement(start) => state.periods[start].contributions.values().sum(),
+        Closing::Adjustment(_, _, amount, _) => *amount,
     }
 }
 
@@ -75,7 +75,7 @@ fn a_period_closes_on_the_watermark_and_a_late_event_becomes_an_adjustment() {
         "t/0/3",
         &config,
     );
-    assert!(matches!(&emits[..], [Emit::Settlement(d)] if d == "2026-11-01"));
+    assert!(matches!(&emits[..], [Closing::Settlement(d)] if d == "2026-11-01"));
     assert_eq!(total(&s, &emits[0]), 1500);
     // Processing the closing record again re-emits the same settlement.
     let mut again = s.clone();
@@ -85,15 +85,17 @@ fn a_period_closes_on_the_watermark_and_a_late_event_becomes_an_adjustment() {
         "t/0/3",
         &config,
     );
-    assert!(matches!(&replay[..], [Emit::Settlement(d)] if d == "2026-11-01"));
+    assert!(matches!(&replay[..], [Closing::Settlement(d)] if d == "2026-11-01"));
     assert_eq!(again, s, "a replay changes no state");
     // A late Nov 1 charge: an adjustment, never a silent drop; once only.
     let late = fold(&mut s, &charge("c5", 40, NOV_1 + 5), "t/0/4", &config);
-    assert!(matches!(&late[..], [Emit::Adjustment(d, c, 40, _)] if d == "2026-11-01" && c == "c5"));
+    assert!(
+        matches!(&late[..], [Closing::Adjustment(d, c, 40, _)] if d == "2026-11-01" && c == "c5")
+    );
     let before = s.clone();
     let late_again = fold(&mut s, &charge("c5", 40, NOV_1 + 5), "t/0/9", &config);
     assert!(
-        matches!(&late_again[..], [Emit::Adjustment(_, c, 40, _)] if c == "c5"),
+        matches!(&late_again[..], [Closing::Adjustment(_, c, 40, _)] if c == "c5"),
         "same adjustment, same id"
     );
     assert_eq!(s, before);
@@ -229,8 +231,8 @@ proptest! {
         for (offset, e) in log.iter().enumerate() {
             for emit in fold(&mut s, e, &format!("t/0/{offset}"), &config) {
                 let id = match &emit {
-                    Emit::Settlement(d) => format!("stl:{d}"),
-                    Emit::Adjustment(d, c, _, _) => format!("stl:{d}:adj:{c}"),
+                    Closing::Settlement(d) => format!("stl:{d}"),
+                    Closing::Adjustment(d, c, _, _) => format!("stl:{d}:adj:{c}"),
                 };
                 let amount = total(&s, &emit);
                 // The same id always carries the same amount.

@@ -334,7 +334,7 @@ impl Engine {
                 if let Err(failure) = self.protocol.send(&with_trace_context(&record, output)) {
                     return self.fail(failure, consumer);
                 }
-                self.metrics.records_out.inc();
+                self.metrics.sent(&output.topic);
             }
             self.batch.complete(&record, outcome.effects);
             self.metrics.records_in.inc();

@@ -1,7 +1,11 @@
 //! The processor runtime, written once for every Moneta processor.
 //!
-//! A processor implements [`Processor`]: it maps a record to an [`Outcome`]
-//! (output records and idempotent effects) and knows nothing about commits.
+//! A business stage implements [`Stage`]: it maps a typed value (a
+//! [`moneta_records::Message`] of its topic's schema) to what it emits and
+//! idempotent effects, and knows nothing about encodings or commits; the
+//! runtime runs it as [`Typed`], decoding and encoding through [`Serdes`]
+//! (Avro, the schema registry). Below that, a [`Processor`] maps a raw
+//! record to an [`Outcome`].
 //! The runtime reads, batches, writes, applies effects and commits, under
 //! one of two [`Guarantee`]s:
 //!
@@ -29,7 +33,9 @@ mod lag;
 mod metrics;
 mod processor;
 mod protocol;
+mod serdes;
 mod shutdown;
+mod stage;
 mod stores;
 
 pub use clients::{group_id, transactional_id};
@@ -37,6 +43,10 @@ pub use config::{Guarantee, ProcessingConfig};
 pub use driver::{ProcessorSpec, Runtime, require_transactions};
 pub use error::RuntimeError;
 pub use metrics::{ProcessorMetrics, RuntimeMetrics};
-pub use processor::{Effect, Outcome, Output, ProcessError, Processor, Record, Rejection};
+pub use processor::{
+    CORRUPT_STATE, Effect, Outcome, Output, ProcessError, Processor, Record, Rejection,
+};
+pub use serdes::{Emit, Serdes};
 pub use shutdown::Shutdown;
+pub use stage::{AnyStage, Emitted, Stage, StageFuture, Typed};
 pub use stores::Stores;

@@ -9,6 +9,7 @@ use prometheus::{
 pub struct RuntimeMetrics {
     records_in: IntCounterVec,
     records_out: IntCounterVec,
+    written: IntCounterVec,
     dead_lettered: IntCounterVec,
     batches: IntCounterVec,
     commit_retries: IntCounterVec,
@@ -72,6 +73,12 @@ impl RuntimeMetrics {
                 "moneta_records_out_total",
                 "Output records sent.",
                 &["processor"],
+            )?,
+            written: counter(
+                registry,
+                "moneta_records_written_total",
+                "Output records sent, by topic (every one is a topic the stage declares: `moneta describe`).",
+                &["processor", "topic"],
             )?,
             dead_lettered: counter(
                 registry,
@@ -170,6 +177,15 @@ impl ProcessorMetrics {
         self.metrics
             .dead_lettered
             .with_label_values(&[self.name.as_str(), code])
+            .inc();
+    }
+
+    /// Counts one output record sent to `topic`.
+    pub fn sent(&self, topic: &str) {
+        self.records_out.inc();
+        self.metrics
+            .written
+            .with_label_values(&[self.name.as_str(), topic])
             .inc();
     }
 

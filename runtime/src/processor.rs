@@ -25,6 +25,26 @@ pub struct Record {
 }
 
 impl Record {
+    /// Its timestamp (milliseconds since the epoch), what stages take as the
+    /// time of the event. A record without one is rejected
+    /// (`missing_timestamp`): never read as 1970.
+    pub fn time_ms(&self) -> Result<i64, Rejection> {
+        self.timestamp_ms.ok_or_else(|| {
+            Rejection::new(
+                "missing_timestamp",
+                format!(
+                    "{}/{}@{} has no timestamp",
+                    self.topic, self.partition, self.offset
+                ),
+            )
+        })
+    }
+
+    /// Its timestamp in whole seconds since the epoch (see [`Record::time_ms`]).
+    pub fn time_s(&self) -> Result<i64, Rejection> {
+        Ok(self.time_ms()?.div_euclid(1000))
+    }
+
     /// The first value of the header `name`, if present with a value.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
         self.headers
@@ -47,12 +67,13 @@ pub struct Output {
     pub headers: Vec<(String, Vec<u8>)>,
 }
 
-/// Everything one input record produced.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Outcome {
+/// Everything one input record produced: records to write (raw
+/// [`Output`]s, or typed emits a stage's serdes encode) and effects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome<O = Output> {
     /// Records to write, atomically with the input's offset where the
     /// broker has transactions.
-    pub outputs: Vec<Output>,
+    pub outputs: Vec<O>,
     /// Idempotent effects, each keyed by a deterministic id.
     pub effects: Vec<Effect>,
 }
@@ -65,6 +86,25 @@ pub struct Rejection {
     pub code: String,
     /// What was wrong, for a person.
     pub message: String,
+}
+
+impl<O> Default for Outcome<O> {
+    fn default() -> Self {
+        Self {
+            outputs: Vec::new(),
+            effects: Vec::new(),
+        }
+    }
+}
+
+impl<O> Outcome<O> {
+    /// An outcome of these records and no effects.
+    pub fn of(outputs: Vec<O>) -> Self {
+        Self {
+            outputs,
+            effects: Vec::new(),
+        }
+    }
 }
 
 impl Rejection {
@@ -88,6 +128,18 @@ pub enum ProcessError {
     Transient(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+impl ProcessError {
+    /// Stored data that does not decode: permanent (`corrupt_state`).
+    pub fn corrupt(what: impl std::fmt::Display) -> Self {
+        Rejection::new(state_errors::CORRUPT_STATE, what.to_string()).into()
+    }
+
+    /// An infrastructure failure: retried.
+    pub fn transient(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        ProcessError::Transient(Box::new(e))
+    }
+}
+
 /// Business logic between one topic and the next.
 ///
 /// The runtime reads records, calls [`Processor::decode`] and
@@ -108,3 +160,54 @@ pub trait Processor: Send + 'static {
         record: &Record,
     ) -> impl Future<Output = Result<Outcome, ProcessError>> + Send;
 }
+
+/// Error classes of state, written once: a store that fails is transient
+/// (the record is retried, never dead-lettered); a stored row that does not
+/// decode is corrupt data, permanent: the record is dead-lettered with the
+/// reason (`corrupt_state`) and the partition moves on.
+mod state_errors {
+    use moneta_state::cas::Contended;
+    use moneta_state::{EventLogError, RegistryError, StoreError};
+
+    use super::{ProcessError, Rejection};
+
+    /// The code of a record dead-lettered because state it needs is corrupt.
+    pub const CORRUPT_STATE: &str = "corrupt_state";
+
+    impl From<StoreError> for ProcessError {
+        fn from(e: StoreError) -> Self {
+            ProcessError::Transient(Box::new(e))
+        }
+    }
+
+    impl From<Contended> for ProcessError {
+        fn from(e: Contended) -> Self {
+            ProcessError::Transient(Box::new(e))
+        }
+    }
+
+    impl From<RegistryError> for ProcessError {
+        fn from(e: RegistryError) -> Self {
+            match e {
+                RegistryError::Store(e) => e.into(),
+                decode @ RegistryError::Decode { .. } => {
+                    Rejection::new(CORRUPT_STATE, decode.to_string()).into()
+                }
+            }
+        }
+    }
+
+    impl From<EventLogError> for ProcessError {
+        fn from(e: EventLogError) -> Self {
+            match e {
+                EventLogError::Store(e) => e.into(),
+                EventLogError::Contended(e) => e.into(),
+                decode @ EventLogError::Decode { .. } => {
+                    Rejection::new(CORRUPT_STATE, decode.to_string()).into()
+                }
+            }
+        }
+    }
+}
+
+pub use state_errors::CORRUPT_STATE;

@@ -11,5 +11,5 @@ pub mod reconcile;
 pub mod split;
 
 pub use period::{Period, PeriodLength, period_of};
-pub use reconcile::{Counts, LedgerEntry, Line, Outcome, Record, Report, reconcile};
+pub use reconcile::{Counts, LedgerEntry, Line, LineOutcome, Record, Report, reconcile};
 pub use split::{BPS_TOTAL, Shares, Split, SplitError, split};

@@ -16,7 +16,7 @@
 //!
 //! 1. **Duplicate.** If the submission holds the contract id more than once,
 //!    one record is the *primary* and is classified normally; every other one
-//!    yields a [`Outcome::Duplicate`] line. So the result does not depend on
+//!    yields a [`LineOutcome::Duplicate`] line. So the result does not depend on
 //!    input order, the primary is chosen canonically (not by position): a
 //!    record equal in amount and currency to the primary ledger entry if there
 //!    is one, otherwise the smallest by `(currency, amount_minor)`. The ledger
@@ -24,8 +24,8 @@
 //!    entries likewise become `Duplicate` lines (primary: the smallest by
 //!    `(currency, amount_minor)`) rather than being summed or dropped.
 //! 2. **Presence.** Primary submitted record without a ledger entry →
-//!    [`Outcome::MissingOnOurSide`]; ledger entry without a submitted record →
-//!    [`Outcome::MissingOnTheirSide`].
+//!    [`LineOutcome::MissingOnOurSide`]; ledger entry without a submitted record →
+//!    [`LineOutcome::MissingOnTheirSide`].
 //! 3. **CurrencyMismatch** if the submitted currency differs from the ledger's.
 //! 4. **AmountMismatch** if the currencies agree but the amounts differ.
 //! 5. **CounterpartyMismatch** if the party's record agrees with the ledger,
@@ -51,7 +51,7 @@
 //! `(currency, amount_minor)`; the counterparty's own duplicates are reported
 //! by its own reconciliation). Contracts present only in `theirs` yield no
 //! line. Lines are sorted by `contract_id`, then outcome (in declaration
-//! order of [`Outcome`]), then the remaining fields, so the report is fully
+//! order of [`LineOutcome`]), then the remaining fields, so the report is fully
 //! deterministic and independent of input order.
 
 use std::collections::BTreeMap;
@@ -80,25 +80,9 @@ pub struct Record {
     pub currency: String,
 }
 
-/// Classification of one reconciliation line; see the module docs for the precise rules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// The submission agrees with the ledger (and with the counterparty, if it has the contract).
-    Matched,
-    /// Submitted by the party but absent from Moneta's ledger.
-    MissingOnOurSide,
-    /// In Moneta's ledger but absent from the party's submission.
-    MissingOnTheirSide,
-    /// Same currency as the ledger but a different amount.
-    AmountMismatch,
-    /// Different currency from the ledger.
-    CurrencyMismatch,
-    /// A non-primary repeat of a contract id in the submission (or in the ledger).
-    Duplicate,
-    /// The party agrees with the ledger but the counterparty submitted a different amount or currency.
-    CounterpartyMismatch,
-}
+/// Classification of one reconciliation line (the record type of the
+/// reports' lines); see the module docs for the precise rules.
+pub use moneta_records::LineOutcome;
 
 /// One line of a reconciliation report.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -106,7 +90,7 @@ pub struct Line {
     /// Contract identifier.
     pub contract_id: String,
     /// How the line was classified.
-    pub outcome: Outcome,
+    pub outcome: LineOutcome,
     /// The ledger's `(amount_minor, currency)` accounted for by this line.
     pub ledger: Option<(i64, String)>,
     /// The party's submitted `(amount_minor, currency)` accounted for by this line.
@@ -118,19 +102,19 @@ pub struct Line {
 /// Number of lines per outcome.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Counts {
-    /// Lines classified [`Outcome::Matched`].
+    /// Lines classified [`LineOutcome::Matched`].
     pub matched: usize,
-    /// Lines classified [`Outcome::MissingOnOurSide`].
+    /// Lines classified [`LineOutcome::MissingOnOurSide`].
     pub missing_on_our_side: usize,
-    /// Lines classified [`Outcome::MissingOnTheirSide`].
+    /// Lines classified [`LineOutcome::MissingOnTheirSide`].
     pub missing_on_their_side: usize,
-    /// Lines classified [`Outcome::AmountMismatch`].
+    /// Lines classified [`LineOutcome::AmountMismatch`].
     pub amount_mismatch: usize,
-    /// Lines classified [`Outcome::CurrencyMismatch`].
+    /// Lines classified [`LineOutcome::CurrencyMismatch`].
     pub currency_mismatch: usize,
-    /// Lines classified [`Outcome::Duplicate`].
+    /// Lines classified [`LineOutcome::Duplicate`].
     pub duplicate: usize,
-    /// Lines classified [`Outcome::CounterpartyMismatch`].
+    /// Lines classified [`LineOutcome::CounterpartyMismatch`].
     pub counterparty_mismatch: usize,
 }
 
@@ -146,33 +130,33 @@ impl Counts {
             + self.counterparty_mismatch
     }
 
-    /// Whether every line is [`Outcome::Matched`].
+    /// Whether every line is [`LineOutcome::Matched`].
     pub fn all_matched(&self) -> bool {
         self.total() == self.matched
     }
 
     /// The count for one outcome.
-    pub fn get(&self, outcome: Outcome) -> usize {
+    pub fn get(&self, outcome: LineOutcome) -> usize {
         match outcome {
-            Outcome::Matched => self.matched,
-            Outcome::MissingOnOurSide => self.missing_on_our_side,
-            Outcome::MissingOnTheirSide => self.missing_on_their_side,
-            Outcome::AmountMismatch => self.amount_mismatch,
-            Outcome::CurrencyMismatch => self.currency_mismatch,
-            Outcome::Duplicate => self.duplicate,
-            Outcome::CounterpartyMismatch => self.counterparty_mismatch,
+            LineOutcome::Matched => self.matched,
+            LineOutcome::MissingOnOurSide => self.missing_on_our_side,
+            LineOutcome::MissingOnTheirSide => self.missing_on_their_side,
+            LineOutcome::AmountMismatch => self.amount_mismatch,
+            LineOutcome::CurrencyMismatch => self.currency_mismatch,
+            LineOutcome::Duplicate => self.duplicate,
+            LineOutcome::CounterpartyMismatch => self.counterparty_mismatch,
         }
     }
 
-    fn bump(&mut self, outcome: Outcome) {
+    fn bump(&mut self, outcome: LineOutcome) {
         let slot = match outcome {
-            Outcome::Matched => &mut self.matched,
-            Outcome::MissingOnOurSide => &mut self.missing_on_our_side,
-            Outcome::MissingOnTheirSide => &mut self.missing_on_their_side,
-            Outcome::AmountMismatch => &mut self.amount_mismatch,
-            Outcome::CurrencyMismatch => &mut self.currency_mismatch,
-            Outcome::Duplicate => &mut self.duplicate,
-            Outcome::CounterpartyMismatch => &mut self.counterparty_mismatch,
+            LineOutcome::Matched => &mut self.matched,
+            LineOutcome::MissingOnOurSide => &mut self.missing_on_our_side,
+            LineOutcome::MissingOnTheirSide => &mut self.missing_on_their_side,
+            LineOutcome::AmountMismatch => &mut self.amount_mismatch,
+            LineOutcome::CurrencyMismatch => &mut self.currency_mismatch,
+            LineOutcome::Duplicate => &mut self.duplicate,
+            LineOutcome::CounterpartyMismatch => &mut self.counterparty_mismatch,
         };
         *slot += 1;
     }
@@ -241,17 +225,17 @@ pub fn reconcile(ledger: &[LedgerEntry], ours: &[Record], theirs: Option<&[Recor
         let cp = take_primary(&mut g.theirs, sub);
 
         let outcome = match (led, sub) {
-            (None, Some(_)) => Outcome::MissingOnOurSide,
-            (Some(_), None) => Outcome::MissingOnTheirSide,
+            (None, Some(_)) => LineOutcome::MissingOnOurSide,
+            (Some(_), None) => LineOutcome::MissingOnTheirSide,
             (Some((la, lc)), Some((sa, sc))) => {
                 if lc != sc {
-                    Outcome::CurrencyMismatch
+                    LineOutcome::CurrencyMismatch
                 } else if la != sa {
-                    Outcome::AmountMismatch
+                    LineOutcome::AmountMismatch
                 } else if cp.is_some_and(|c| c != (sa, sc)) {
-                    Outcome::CounterpartyMismatch
+                    LineOutcome::CounterpartyMismatch
                 } else {
-                    Outcome::Matched
+                    LineOutcome::Matched
                 }
             }
             // A group exists only because a ledger entry or submitted record has this id.
@@ -266,7 +250,7 @@ pub fn reconcile(ledger: &[LedgerEntry], ours: &[Record], theirs: Option<&[Recor
         });
         let dup = |ledger: Option<Money<'_>>, submitted: Option<Money<'_>>| Line {
             contract_id: id.to_owned(),
-            outcome: Outcome::Duplicate,
+            outcome: LineOutcome::Duplicate,
             ledger: ledger.map(owned),
             submitted: submitted.map(owned),
             counterparty: None,

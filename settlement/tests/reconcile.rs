@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use moneta_settlement::{Counts, LedgerEntry, Line, Outcome, Record, Report, reconcile};
+use moneta_settlement::{Counts, LedgerEntry, Line, LineOutcome, Record, Report, reconcile};
 use proptest::prelude::*;
 
 fn led(id: &str, amount: i64, cur: &str) -> LedgerEntry {
@@ -28,7 +28,7 @@ fn m(amount: i64, cur: &str) -> Option<(i64, String)> {
 
 fn line(
     id: &str,
-    outcome: Outcome,
+    outcome: LineOutcome,
     ledger: Option<(i64, String)>,
     submitted: Option<(i64, String)>,
     counterparty: Option<(i64, String)>,
@@ -52,7 +52,7 @@ struct Case {
 
 #[test]
 fn outcome_matrix() {
-    use Outcome::*;
+    use LineOutcome::*;
     let cases = vec![
         Case {
             name: "matched, no counterparty submission",
@@ -325,7 +325,7 @@ fn multi_contract_report_is_sorted_with_counts() {
     ];
     let theirs = vec![rec("c5", 499, "EUR")];
     let r = reconcile(&ledger, &ours, Some(&theirs));
-    let summary: Vec<(&str, Outcome)> = r
+    let summary: Vec<(&str, LineOutcome)> = r
         .lines
         .iter()
         .map(|l| (l.contract_id.as_str(), l.outcome))
@@ -333,12 +333,12 @@ fn multi_contract_report_is_sorted_with_counts() {
     assert_eq!(
         summary,
         vec![
-            ("c1", Outcome::Matched),
-            ("c1", Outcome::Duplicate),
-            ("c2", Outcome::AmountMismatch),
-            ("c3", Outcome::MissingOnTheirSide),
-            ("c4", Outcome::MissingOnOurSide),
-            ("c5", Outcome::CounterpartyMismatch),
+            ("c1", LineOutcome::Matched),
+            ("c1", LineOutcome::Duplicate),
+            ("c2", LineOutcome::AmountMismatch),
+            ("c3", LineOutcome::MissingOnTheirSide),
+            ("c4", LineOutcome::MissingOnOurSide),
+            ("c5", LineOutcome::CounterpartyMismatch),
         ]
     );
     assert_eq!(
@@ -357,33 +357,39 @@ fn multi_contract_report_is_sorted_with_counts() {
 }
 
 #[test]
-fn outcome_serde_names_are_snake_case() {
+/// One outcome type, named on the wire as the report schema's enum symbols.
+fn outcome_serde_names_are_the_report_schemas_symbols() {
     use serde::Deserialize;
     use serde::de::IntoDeserializer;
     use serde::de::value::{Error, StrDeserializer};
     let names = [
-        ("matched", Outcome::Matched),
-        ("missing_on_our_side", Outcome::MissingOnOurSide),
-        ("missing_on_their_side", Outcome::MissingOnTheirSide),
-        ("amount_mismatch", Outcome::AmountMismatch),
-        ("currency_mismatch", Outcome::CurrencyMismatch),
-        ("duplicate", Outcome::Duplicate),
-        ("counterparty_mismatch", Outcome::CounterpartyMismatch),
+        ("MATCHED", LineOutcome::Matched),
+        ("MISSING_ON_OUR_SIDE", LineOutcome::MissingOnOurSide),
+        ("MISSING_ON_THEIR_SIDE", LineOutcome::MissingOnTheirSide),
+        ("AMOUNT_MISMATCH", LineOutcome::AmountMismatch),
+        ("CURRENCY_MISMATCH", LineOutcome::CurrencyMismatch),
+        ("DUPLICATE", LineOutcome::Duplicate),
+        ("COUNTERPARTY_MISMATCH", LineOutcome::CounterpartyMismatch),
     ];
     for (s, o) in names {
         let de: StrDeserializer<'_, Error> = s.into_deserializer();
-        assert_eq!(Outcome::deserialize(de).unwrap(), o);
+        assert_eq!(LineOutcome::deserialize(de).unwrap(), o);
+        assert!(
+            include_str!("../../schemas/avro/reconciliation-report.avsc")
+                .contains(&format!("\"{s}\"")),
+            "{s} is not a symbol of the report schema"
+        );
     }
 }
 
-const ALL_OUTCOMES: [Outcome; 7] = [
-    Outcome::Matched,
-    Outcome::MissingOnOurSide,
-    Outcome::MissingOnTheirSide,
-    Outcome::AmountMismatch,
-    Outcome::CurrencyMismatch,
-    Outcome::Duplicate,
-    Outcome::CounterpartyMismatch,
+const ALL_OUTCOMES: [LineOutcome; 7] = [
+    LineOutcome::Matched,
+    LineOutcome::MissingOnOurSide,
+    LineOutcome::MissingOnTheirSide,
+    LineOutcome::AmountMismatch,
+    LineOutcome::CurrencyMismatch,
+    LineOutcome::Duplicate,
+    LineOutcome::CounterpartyMismatch,
 ];
 
 // ---------- property tests ----------
@@ -506,17 +512,17 @@ proptest! {
         );
         for l in &r.lines {
             match l.outcome {
-                Outcome::Matched => prop_assert!(l.ledger.is_some() && l.ledger == l.submitted),
-                Outcome::MissingOnOurSide => prop_assert!(l.ledger.is_none() && l.submitted.is_some()),
-                Outcome::MissingOnTheirSide => prop_assert!(l.ledger.is_some() && l.submitted.is_none()),
-                Outcome::CurrencyMismatch | Outcome::AmountMismatch => {
+                LineOutcome::Matched => prop_assert!(l.ledger.is_some() && l.ledger == l.submitted),
+                LineOutcome::MissingOnOurSide => prop_assert!(l.ledger.is_none() && l.submitted.is_some()),
+                LineOutcome::MissingOnTheirSide => prop_assert!(l.ledger.is_some() && l.submitted.is_none()),
+                LineOutcome::CurrencyMismatch | LineOutcome::AmountMismatch => {
                     prop_assert!(l.ledger.is_some() && l.submitted.is_some() && l.ledger != l.submitted);
                 }
-                Outcome::Duplicate => {
+                LineOutcome::Duplicate => {
                     prop_assert!(l.ledger.is_some() != l.submitted.is_some());
                     prop_assert!(l.counterparty.is_none());
                 }
-                Outcome::CounterpartyMismatch => {
+                LineOutcome::CounterpartyMismatch => {
                     prop_assert!(i.2.is_some());
                     prop_assert!(l.ledger == l.submitted && l.counterparty.is_some());
                     prop_assert!(l.counterparty != l.submitted);

@@ -6,10 +6,8 @@ use std::sync::Arc;
 
 use moneta_domain::{EventRecord, EventStep, Kind};
 
+use crate::cas::{self, Attempt, Contended};
 use crate::store::{Expect, StateStore, StoreError};
-
-/// How many times a merge retries after losing a compare-and-set race.
-const MERGE_ATTEMPTS: usize = 16;
 
 /// What a merge did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,8 +37,8 @@ pub enum EventLogError {
         source: serde_json::Error,
     },
     /// Too many concurrent writers on one record.
-    #[error("event record {0}: gave up after {MERGE_ATTEMPTS} compare-and-set conflicts")]
-    Contended(String),
+    #[error("event record {0}")]
+    Contended(#[from] Contended),
 }
 
 /// Typed access to event records.
@@ -87,7 +85,7 @@ impl EventLog {
         step: EventStep,
     ) -> Result<Merged, EventLogError> {
         let key = EventRecord::key(&template.partner_id, &template.event_id);
-        for _ in 0..MERGE_ATTEMPTS {
+        cas::retry(&key, || async {
             let (mut record, expect) = match self.read(&key).await? {
                 Some((record, revision)) => (record, Expect::Revision(revision)),
                 None => (
@@ -99,26 +97,18 @@ impl EventLog {
                 ),
             };
             if record.fingerprint != template.fingerprint {
-                return Ok(Merged::OtherContent(record));
+                return Ok(Attempt::Done(Merged::OtherContent(record)));
             }
             if !record.merge(step.clone()) {
-                return Ok(Merged::AlreadyThere(record));
+                return Ok(Attempt::Done(Merged::AlreadyThere(record)));
             }
-            let body = serde_json::to_vec(&record).map_err(|source| EventLogError::Decode {
-                id: key.clone(),
-                source,
-            })?;
-            match self
-                .store
-                .put(Kind::EventRecord, &key, &body, &[], expect)
-                .await
-            {
-                Ok(_) => return Ok(Merged::Added(record)),
-                Err(StoreError::Conflict { .. }) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(EventLogError::Contended(key))
+            let written = self.write(&key, &record, expect).await?;
+            Ok(match written {
+                Attempt::Done(_) => Attempt::Done(Merged::Added(record)),
+                Attempt::Lost => Attempt::Lost,
+            })
+        })
+        .await
     }
 
     /// Adds `step` to an existing record, whatever its content; returns
@@ -130,34 +120,40 @@ impl EventLog {
         step: EventStep,
     ) -> Result<bool, EventLogError> {
         let key = EventRecord::key(partner_id, event_id);
-        for _ in 0..MERGE_ATTEMPTS {
+        cas::retry(&key, || async {
             let Some((mut record, revision)) = self.read(&key).await? else {
-                return Ok(false);
+                return Ok(Attempt::Done(false));
             };
             if !record.merge(step.clone()) {
-                return Ok(false);
+                return Ok(Attempt::Done(false));
             }
-            let body = serde_json::to_vec(&record).map_err(|source| EventLogError::Decode {
-                id: key.clone(),
-                source,
-            })?;
-            match self
-                .store
-                .put(
-                    Kind::EventRecord,
-                    &key,
-                    &body,
-                    &[],
-                    Expect::Revision(revision),
-                )
-                .await
-            {
-                Ok(_) => return Ok(true),
-                Err(StoreError::Conflict { .. }) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(EventLogError::Contended(key))
+            let written = self
+                .write(&key, &record, Expect::Revision(revision))
+                .await?;
+            Ok(match written {
+                Attempt::Done(_) => Attempt::Done(true),
+                Attempt::Lost => Attempt::Lost,
+            })
+        })
+        .await
+    }
+
+    /// Writes `record` under `key` if the row is as `expect`ed.
+    async fn write(
+        &self,
+        key: &str,
+        record: &EventRecord,
+        expect: Expect,
+    ) -> Result<Attempt<u64>, EventLogError> {
+        let body = serde_json::to_vec(record).map_err(|source| EventLogError::Decode {
+            id: key.to_owned(),
+            source,
+        })?;
+        Ok(cas::attempt(
+            self.store
+                .put(Kind::EventRecord, key, &body, &[], expect)
+                .await,
+        )?)
     }
 }
 

@@ -10,6 +10,7 @@
 //! - [`rebuild`]: the registry changelog's record, where each table comes
 //!   from in `moneta state rebuild`, and the state digest.
 
+pub mod cas;
 pub mod conformance;
 mod deliveries;
 mod embedded;

@@ -11,4 +11,4 @@ pub mod services;
 pub mod topology;
 
 pub use config::Config;
-pub use topology::{PathProcessor, Services, Stage, Topology};
+pub use topology::{Build, Services, Stage, Topic, Topology};

@@ -137,7 +137,7 @@ enum OffsetsCommand {
 enum TopologyCommand {
     /// Print the stages and their topics.
     Describe {
-        /// `text`, `mermaid` or `dot`.
+        /// `text`, `mermaid`, `dot`, `json` or `markdown` (the docs' tables).
         #[arg(long, value_enum, default_value = "text")]
         format: commands::describe::Format,
     },

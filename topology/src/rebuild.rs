@@ -25,13 +25,14 @@ use std::time::Duration;
 
 use moneta_avro::{ContractEvent, SchemaName, Source};
 use moneta_domain::{EventRecord, EventState, EventStep, Kind};
-use moneta_processors::contracts::fingerprint;
 use moneta_runtime::{ProcessError, Processor, Record};
 use moneta_state::rebuild::{OPERATIONAL_KINDS, indexes_of, kind_named, list_all};
 use moneta_state::{EventLog, StateStore, StoreError};
 
 use crate::changelog::{ChangelogError, read_changelog, read_to_end};
-use crate::{Config, PathProcessor, Services, Topology};
+use moneta_runtime::Typed;
+
+use crate::{Config, Services, Topology};
 
 /// Attempts of one record whose processing failed transiently.
 const ATTEMPTS: u32 = 10;
@@ -123,7 +124,7 @@ enum Feeder {
     /// What the edge derived from its ingest topic.
     Edge,
     /// A stage.
-    Stage(Box<PathProcessor>),
+    Stage(Box<Typed>),
 }
 
 /// Fills `services.store` (a fresh store) from the log, carrying over what
@@ -150,15 +151,15 @@ pub async fn rebuild(
     for stage in topology
         .stages()
         .iter()
-        .filter(|s| s.enabled && s.needs_services)
+        .filter(|s| s.enabled && s.needs_services())
     {
-        let Some(processor) = PathProcessor::new(stage.name, services) else {
+        let Some(processor) = Topology::processor(stage, services) else {
             continue;
         };
         let at = feeders.len();
         names.push(stage.name.to_owned());
         feeders.push(Feeder::Stage(Box::new(processor)));
-        inputs.extend(stage.inputs.iter().map(|t| (at, t.clone())));
+        inputs.extend(stage.inputs.iter().map(|t| (at, t.name.clone())));
     }
     let mut topics: BTreeMap<String, Vec<Record>> = BTreeMap::new();
     let mut truncated = Vec::new();
@@ -369,7 +370,7 @@ async fn accepted(
         event_id: event.event_id.clone(),
         partner_id: partner.clone(),
         contract_id: event.contract.contract_id.clone(),
-        fingerprint: fingerprint(&event),
+        fingerprint: event.fingerprint(),
         steps: Vec::new(),
     };
     let step = EventStep {
@@ -392,7 +393,7 @@ async fn accepted(
 /// Feeds one record to a stage; `true` if the stage rejected it.
 async fn process(
     stage: &str,
-    processor: &mut PathProcessor,
+    processor: &mut Typed,
     record: &Record,
 ) -> Result<bool, RebuildError> {
     let mut attempt = 0;

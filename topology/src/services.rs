@@ -110,9 +110,7 @@ pub async fn embedded_registry(config: &Config) -> Result<Option<SchemaRegistry>
 /// Registers every schema of the signing path (BACKWARD compatibility is
 /// the registry's default); refuses to start on an incompatible change.
 pub async fn register_schemas(config: &Config) -> Result<Vec<u32>, ServicesError> {
-    let subjects: Vec<(String, String)> = config
-        .contracts
-        .topics
+    let subjects: Vec<(String, String)> = crate::Topology::new(config)
         .subjects()
         .into_iter()
         .map(|s| (s.name, s.schema.text().to_owned()))

@@ -1,13 +1,15 @@
-//! The wiring: every stage, the topics it reads and writes, and how to start
-//! it. `moneta up`, `moneta run` and `moneta topics create` all read it.
+//! The stage declaration: every stage, the topics it reads and writes with
+//! the schema of their values, the state it owns, and how to build it —
+//! declared once. The runner, `moneta describe`, topic creation, schema
+//! registration, `moneta state rebuild` and the docs' tables all read it.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use moneta_avro::AvroCodec;
+use moneta_avro::{AvroCodec, SchemaName, Subject};
 use moneta_kafka::TopicSpec;
-use moneta_processors::contracts::{Avro, ContractTopics, PathContext};
+use moneta_processors::contracts::{ContractTopics, PathContext};
 use moneta_processors::copy::Copy;
 use moneta_processors::countersign::Countersign;
 use moneta_processors::ledger::Ledger;
@@ -17,18 +19,66 @@ use moneta_processors::settle_aggregate::{SettleAggregate, SettlementConfig};
 use moneta_processors::template_check::TemplateCheck;
 use moneta_processors::validate::Validate;
 use moneta_processors::webhook_dispatch::WebhookDispatch;
-use moneta_runtime::{
-    Outcome, ProcessError, Processor, ProcessorSpec, Record, Rejection, Runtime, RuntimeError,
-    Stores,
-};
+use moneta_runtime::{AnyStage, ProcessorSpec, Runtime, RuntimeError, Serdes, Stores, Typed};
 use moneta_signing::KeyRing;
 use moneta_state::{EffectLedger, StateStore};
 use tokio::runtime::Handle;
 
 use crate::config::{Config, PathStageConfig, TopicsConfig};
 
-/// One processor stage and its topics.
+/// A topic a stage reads or writes, and what its values are.
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topic {
+    /// Topic name.
+    pub name: String,
+    /// The Avro schema of its values; `None` for raw bytes (`copy`).
+    pub schema: Option<SchemaName>,
+}
+
+impl Topic {
+    fn avro(name: &str, schema: SchemaName) -> Self {
+        Self {
+            name: name.to_owned(),
+            schema: Some(schema),
+        }
+    }
+
+    fn bytes(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            schema: None,
+        }
+    }
+
+    /// What its values are, for people: the schema file or `bytes`.
+    pub fn values(&self) -> &'static str {
+        self.schema.map_or("bytes", SchemaName::file)
+    }
+}
+
+/// Builds a typed stage on the signing path's services.
+pub type BuildStage = fn(PathContext, &Services) -> Box<dyn AnyStage>;
+
+/// How a stage is built.
+#[derive(Clone, Copy)]
+pub enum Build {
+    /// `copy`: raw bytes in, raw bytes out, no services.
+    Copy,
+    /// A typed stage: the runtime decodes and encodes its topics' Avro.
+    Typed(BuildStage),
+}
+
+impl std::fmt::Debug for Build {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Build::Copy => "Copy",
+            Build::Typed(_) => "Typed",
+        })
+    }
+}
+
+/// One processor stage, as declared.
+#[derive(Debug, Clone)]
 pub struct Stage {
     /// Stage name, as used by `moneta run <name>`.
     pub name: &'static str,
@@ -37,13 +87,32 @@ pub struct Stage {
     /// Whether `moneta up` runs it.
     pub enabled: bool,
     /// Topics it reads.
-    pub inputs: Vec<String>,
-    /// Topics it writes.
-    pub outputs: Vec<String>,
-    /// Topic undecodable records go to.
+    pub inputs: Vec<Topic>,
+    /// Topics it writes; the runtime refuses to write anywhere else.
+    pub outputs: Vec<Topic>,
+    /// Topic records it cannot process go to.
     pub dead_letter: String,
+    /// State it writes (it is the one writer of these rows).
+    pub owns: &'static str,
+    /// How to build it.
+    pub build: Build,
+}
+
+impl Stage {
     /// Whether it needs [`Services`] (state, schema registry, keys).
-    pub needs_services: bool,
+    pub fn needs_services(&self) -> bool {
+        matches!(self.build, Build::Typed(_))
+    }
+
+    /// Names of the topics it reads.
+    pub fn input_names(&self) -> Vec<String> {
+        self.inputs.iter().map(|t| t.name.clone()).collect()
+    }
+
+    /// Names of the topics it writes.
+    pub fn output_names(&self) -> Vec<String> {
+        self.outputs.iter().map(|t| t.name.clone()).collect()
+    }
 }
 
 /// What the signing-path stages share: state, Avro, keys, rules.
@@ -63,13 +132,16 @@ pub struct Services {
     pub settlement: SettlementConfig,
 }
 
-/// A signing-path stage: topics from `[contracts.topics]`, needs services.
-fn path_stage(
+/// A typed signing-path stage.
+#[allow(clippy::too_many_arguments)]
+fn typed(
     name: &'static str,
     summary: &'static str,
     config: &PathStageConfig,
-    inputs: Vec<String>,
-    outputs: Vec<String>,
+    inputs: Vec<Topic>,
+    outputs: Vec<Topic>,
+    owns: &'static str,
+    build: BuildStage,
 ) -> Stage {
     Stage {
         name,
@@ -78,83 +150,108 @@ fn path_stage(
         inputs,
         outputs,
         dead_letter: config.dead_letter.clone(),
-        needs_services: true,
+        owns,
+        build: Build::Typed(build),
     }
 }
 
-/// Every stage of the configured topology.
+/// Every stage of the configured topology, and the topics around it.
 #[derive(Debug, Clone)]
 pub struct Topology {
     stages: Vec<Stage>,
+    /// Topics written by services rather than stages: (service, topic).
+    service_topics: Vec<(&'static str, Topic)>,
     topic_settings: TopicsConfig,
 }
 
 impl Topology {
-    /// The topology described by `config`.
+    /// The topology described by `config`: the one declaration of the stages.
     pub fn new(config: &Config) -> Self {
+        use SchemaName::{
+            Contract, ContractEvent, LedgerEntry, ReconciliationReport, RejectedEvent, Settlement,
+        };
         let t = &config.contracts.topics;
         let p = &config.processors;
+        let event = |name: &str| Topic::avro(name, ContractEvent);
+        let contract = |name: &str| Topic::avro(name, Contract);
+        let rejected = Topic::avro(&t.rejected, RejectedEvent);
         Self {
             stages: vec![
                 Stage {
                     name: "copy",
                     summary: "copies each record unchanged; the baseline of every benchmark",
                     enabled: p.copy.enabled,
-                    inputs: vec![p.copy.input.clone()],
-                    outputs: vec![p.copy.output.clone()],
+                    inputs: vec![Topic::bytes(&p.copy.input)],
+                    outputs: vec![Topic::bytes(&p.copy.output)],
                     dead_letter: p.copy.dead_letter.clone(),
-                    needs_services: false,
+                    owns: "its effect ledger",
+                    build: Build::Copy,
                 },
-                path_stage(
+                typed(
                     "validate",
                     "authenticates contract events and checks their parties",
                     &p.validate,
-                    vec![t.ingest.clone(), t.partner_ingress.clone()],
-                    vec![t.validated.clone(), t.rejected.clone()],
+                    vec![event(&t.ingest), event(&t.partner_ingress)],
+                    vec![event(&t.validated), rejected.clone()],
+                    "event records: validated and rejected steps",
+                    |ctx, _| Box::new(Validate::new(ctx)),
                 ),
-                path_stage(
+                typed(
                     "template-check",
-                    "checks events against their template and rules; applies them to contracts",
+                    "checks events against their template and rules; applies them and Moneta's countersignature to contracts",
                     &p.template_check,
-                    vec![t.validated.clone()],
-                    vec![t.recorded.clone(), t.rejected.clone()],
+                    vec![event(&t.validated), contract(&t.countersigned)],
+                    vec![contract(&t.recorded), rejected],
+                    "contract rows; event records: recorded, rejected and countersigned steps",
+                    |ctx, s| Box::new(TemplateCheck::new(ctx, s.rules.clone())),
                 ),
-                path_stage(
+                typed(
                     "countersign",
                     "countersigns contracts every party has signed",
                     &p.countersign,
-                    vec![t.recorded.clone()],
-                    vec![t.countersigned.clone()],
+                    vec![contract(&t.recorded)],
+                    vec![contract(&t.countersigned)],
+                    "nothing",
+                    |ctx, s| Box::new(Countersign::new(ctx, s.keys.clone())),
                 ),
-                path_stage(
+                typed(
                     "webhook-dispatch",
                     "schedules delivery of countersigned contracts to the parties' webhooks",
                     &p.webhook_dispatch,
-                    vec![t.countersigned.clone()],
-                    vec![config.webhooks.dead_letter.clone()],
+                    vec![contract(&t.countersigned)],
+                    vec![],
+                    "webhook deliveries of contracts (the webhook worker sends them)",
+                    |ctx, _| Box::new(WebhookDispatch::new(ctx)),
                 ),
-                path_stage(
+                typed(
                     "ledger",
                     "turns finalized charges and upheld disputes into ledger entries by settlement key",
                     &p.ledger,
-                    vec![t.countersigned.clone()],
-                    vec![t.ledger.clone()],
+                    vec![contract(&t.countersigned)],
+                    vec![Topic::avro(&t.ledger, LedgerEntry)],
+                    "nothing",
+                    |_, s| Box::new(Ledger::new(&s.topics)),
                 ),
-                path_stage(
+                typed(
                     "settle-aggregate",
                     "closes settlement periods on the event-time watermark; splits and countersigns them",
                     &p.settle_aggregate,
-                    vec![t.ledger.clone()],
-                    vec![t.settlements.clone()],
+                    vec![Topic::avro(&t.ledger, LedgerEntry)],
+                    vec![Topic::avro(&t.settlements, Settlement)],
+                    "settlement state per mo|publisher|currency",
+                    |ctx, s| Box::new(SettleAggregate::new(ctx, s.keys.clone(), s.settlement)),
                 ),
-                path_stage(
+                typed(
                     "reconcile-match",
                     "matches reconciliations against the ledger and the other party; reports to both",
                     &p.reconcile_match,
-                    vec![t.countersigned.clone()],
-                    vec![t.reconciliation_reports.clone()],
+                    vec![contract(&t.countersigned)],
+                    vec![Topic::avro(&t.reconciliation_reports, ReconciliationReport)],
+                    "webhook deliveries of reconciliation reports",
+                    |ctx, _| Box::new(ReconcileMatch::new(ctx)),
                 ),
             ],
+            service_topics: vec![("webhook-worker", Topic::bytes(&config.webhooks.dead_letter))],
             topic_settings: config.topics.clone(),
         }
     }
@@ -174,30 +271,70 @@ impl Topology {
         self.stages.iter().map(|s| s.name).collect()
     }
 
-    /// Every topic the topology needs, each once.
-    pub fn topics(&self) -> Vec<TopicSpec> {
-        let mut names: Vec<&str> = self
+    /// Topics services (not stages) write, with the service's name.
+    pub fn service_topics(&self) -> &[(&'static str, Topic)] {
+        &self.service_topics
+    }
+
+    /// Every topic of the topology with what its values are, each once, by
+    /// name: stages' inputs, outputs and dead letters, and services' topics.
+    pub fn all_topics(&self) -> Vec<Topic> {
+        let mut topics: Vec<Topic> = self
             .stages
             .iter()
             .flat_map(|s| {
                 s.inputs
                     .iter()
                     .chain(&s.outputs)
-                    .chain(std::iter::once(&s.dead_letter))
+                    .cloned()
+                    .chain(std::iter::once(Topic::bytes(&s.dead_letter)))
             })
-            .map(String::as_str)
+            .chain(self.service_topics.iter().map(|(_, t)| t.clone()))
             .collect();
-        names.sort_unstable();
-        names.dedup();
-        names
+        topics.sort_by(|a, b| a.name.cmp(&b.name));
+        topics.dedup_by(|a, b| a.name == b.name);
+        topics
+    }
+
+    /// Every topic the topology needs, each once, with the configured settings.
+    pub fn topics(&self) -> Vec<TopicSpec> {
+        self.all_topics()
             .into_iter()
-            .map(|name| TopicSpec {
-                name: name.to_owned(),
+            .map(|topic| TopicSpec {
+                name: topic.name,
                 partitions: self.topic_settings.partitions,
                 replication_factor: self.topic_settings.replication_factor,
                 retention_ms: self.topic_settings.retention_ms,
             })
             .collect()
+    }
+
+    /// Every schema-registry subject (key and value) of the Avro topics.
+    pub fn subjects(&self) -> Vec<Subject> {
+        self.all_topics()
+            .into_iter()
+            .filter_map(|t| t.schema.map(|schema| Subject::for_topic(&t.name, schema)))
+            .flatten()
+            .collect()
+    }
+
+    /// The processor of a typed stage on `services`, as the runtime runs it
+    /// and `moneta state rebuild` feeds it: it writes through a deferred
+    /// handle, so whoever drives it flushes the store. `None` for `copy`.
+    pub fn processor(stage: &Stage, services: &Services) -> Option<Typed> {
+        let Build::Typed(build) = stage.build else {
+            return None;
+        };
+        // Stage writes are made durable once per batch: the runtime flushes
+        // the store before it commits (`Topology::spawn`).
+        let ctx = PathContext::new(services.store.deferred(), services.topics.clone());
+        let schemas = stage
+            .inputs
+            .iter()
+            .chain(&stage.outputs)
+            .filter_map(|t| t.schema.map(|schema| (t.name.clone(), schema)));
+        let serdes = Serdes::new(services.codec.clone(), schemas);
+        Some(Typed::new(stage.name, build(ctx, services), serdes))
     }
 
     /// Starts one instance of `stage` on its own thread.
@@ -212,15 +349,15 @@ impl Topology {
     ) -> Result<JoinHandle<Result<(), RuntimeError>>, RuntimeError> {
         let spec = ProcessorSpec {
             name: stage.name.to_owned(),
-            inputs: stage.inputs.clone(),
+            inputs: stage.input_names(),
             dead_letter_topic: stage.dead_letter.clone(),
             instance,
         };
         let ledger = Arc::new(EffectLedger::open(
             &state_dir.join(format!("{}-{instance}", stage.name)),
         )?);
-        if stage.name == "copy" {
-            let output = stage.outputs.first().cloned().unwrap_or_default();
+        if let Build::Copy = stage.build {
+            let output = stage.output_names().into_iter().next().unwrap_or_default();
             return runtime.spawn(spec, Copy::new(output), ledger, handle);
         }
         let services = services.ok_or_else(|| {
@@ -229,80 +366,10 @@ impl Topology {
                 stage.name
             ))
         })?;
-        let processor = PathProcessor::new(stage.name, services)
+        let processor = Self::processor(stage, services)
             .ok_or_else(|| RuntimeError::Thread(format!("no processor named {}", stage.name)))?;
         let stores = Stores::new(ledger, services.store.clone());
         runtime.spawn(spec, processor, stores, handle)
-    }
-}
-
-/// The processor of one signing-path stage, by name: what the runtime runs
-/// and what `moneta state rebuild` feeds the stage's input topics through.
-/// It writes through a deferred handle: whoever drives it flushes the store.
-pub enum PathProcessor {
-    /// `validate`.
-    Validate(Avro<Validate>),
-    /// `template-check`.
-    TemplateCheck(Avro<TemplateCheck>),
-    /// `countersign`.
-    Countersign(Avro<Countersign>),
-    /// `webhook-dispatch`.
-    WebhookDispatch(Avro<WebhookDispatch>),
-    /// `ledger`.
-    Ledger(Avro<Ledger>),
-    /// `settle-aggregate`.
-    SettleAggregate(Avro<SettleAggregate>),
-    /// `reconcile-match`.
-    ReconcileMatch(Avro<ReconcileMatch>),
-}
-
-impl PathProcessor {
-    /// The processor of the stage called `name` on `services`; `None` if
-    /// no signing-path stage has that name.
-    pub fn new(name: &str, services: &Services) -> Option<Self> {
-        // Stage writes are made durable once per batch: the runtime
-        // flushes the store before it commits (`Topology::spawn`).
-        let ctx = PathContext::new(
-            services.store.deferred(),
-            services.codec.clone(),
-            services.topics.clone(),
-        );
-        Some(match name {
-            "validate" => Self::Validate(Avro(Validate::new(ctx))),
-            "template-check" => {
-                Self::TemplateCheck(Avro(TemplateCheck::new(ctx, services.rules.clone())))
-            }
-            "countersign" => Self::Countersign(Avro(Countersign::new(ctx, services.keys.clone()))),
-            "webhook-dispatch" => Self::WebhookDispatch(Avro(WebhookDispatch::new(ctx))),
-            "ledger" => Self::Ledger(Avro(Ledger::new(ctx))),
-            "reconcile-match" => Self::ReconcileMatch(Avro(ReconcileMatch::new(ctx))),
-            "settle-aggregate" => Self::SettleAggregate(Avro(SettleAggregate::new(
-                ctx,
-                services.keys.clone(),
-                services.settlement,
-            ))),
-            _ => return None,
-        })
-    }
-}
-
-impl Processor for PathProcessor {
-    type Input = ();
-
-    fn decode(&self, _record: &Record) -> Result<(), Rejection> {
-        Ok(())
-    }
-
-    async fn process(&mut self, _input: (), record: &Record) -> Result<Outcome, ProcessError> {
-        match self {
-            Self::Validate(p) => p.process((), record).await,
-            Self::TemplateCheck(p) => p.process((), record).await,
-            Self::Countersign(p) => p.process((), record).await,
-            Self::WebhookDispatch(p) => p.process((), record).await,
-            Self::Ledger(p) => p.process((), record).await,
-            Self::SettleAggregate(p) => p.process((), record).await,
-            Self::ReconcileMatch(p) => p.process((), record).await,
-        }
     }
 }
 
@@ -346,5 +413,23 @@ mod tests {
         assert!(topology.stage("copy").is_some());
         assert!(topology.stage("template-check").is_some());
         assert!(topology.stage("nope").is_none());
+    }
+
+    #[test]
+    fn every_topic_has_one_schema_and_every_typed_topic_a_subject_pair() {
+        let topology = Topology::new(&Config::default());
+        let mut seen = std::collections::BTreeMap::new();
+        for stage in topology.stages() {
+            for topic in stage.inputs.iter().chain(&stage.outputs) {
+                let before = seen.insert(topic.name.clone(), topic.schema);
+                assert!(
+                    before.is_none() || before == Some(topic.schema),
+                    "{} is declared with two schemas",
+                    topic.name
+                );
+            }
+        }
+        let typed = seen.values().filter(|s| s.is_some()).count();
+        assert_eq!(topology.subjects().len(), 2 * typed);
     }
 }

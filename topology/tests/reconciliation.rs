@@ -12,7 +12,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
-use moneta_avro::{AvroCodec, Outcome, ReconciliationReport, SchemaName};
+use moneta_avro::{AvroCodec, LineOutcome, ReconciliationReport, SchemaName};
 use moneta_domain::ContractTerms;
 use moneta_ingest::PartnerClient;
 use moneta_testkit::kafka::read_topic;
@@ -171,15 +171,15 @@ fn every_outcome_class_is_reported_to_both_parties() -> anyhow::Result<()> {
         );
         let mo = decoded.iter().find(|r| r.reconciliation_id == "r-mo").context("MO report")?;
         ensure!(mo.counterparty_reconciliation_id.as_deref() == Some("r-pub"), "{mo:?}");
-        let outcomes: Vec<(&str, Outcome)> = mo.lines.iter().map(|l| (l.contract_id.as_str(), l.outcome)).collect();
+        let outcomes: Vec<(&str, LineOutcome)> = mo.lines.iter().map(|l| (l.contract_id.as_str(), l.outcome)).collect();
         let want = [
-            ("c1", Outcome::Matched),
-            ("c1", Outcome::Duplicate),
-            ("c2", Outcome::AmountMismatch),
-            ("c3", Outcome::CurrencyMismatch),
-            ("c4", Outcome::MissingOnTheirSide),
-            ("c5", Outcome::CounterpartyMismatch),
-            ("c9", Outcome::MissingOnOurSide),
+            ("c1", LineOutcome::Matched),
+            ("c1", LineOutcome::Duplicate),
+            ("c2", LineOutcome::AmountMismatch),
+            ("c3", LineOutcome::CurrencyMismatch),
+            ("c4", LineOutcome::MissingOnTheirSide),
+            ("c5", LineOutcome::CounterpartyMismatch),
+            ("c9", LineOutcome::MissingOnOurSide),
         ];
         ensure!(outcomes == want, "MO report lines: {outcomes:?}");
 

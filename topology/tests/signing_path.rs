@@ -500,6 +500,88 @@ fn now() -> i64 {
         .unwrap_or_default()
 }
 
+/// `moneta topology describe` prints the graph the running topology has:
+/// every topic a stage wrote to (`moneta_records_written_total`) is one it
+/// declares as an output (or its dead-letter topic), every input it
+/// consumed is declared, and the signing path wrote each of its outputs.
+async fn describe_matches_the_running_topology(moneta: &Moneta) -> anyhow::Result<()> {
+    let described: Value =
+        serde_json::from_str(&moneta.command(&["topology", "describe", "--format", "json"])?)?;
+    let names = |stage: &Value, key: &str| -> Vec<String> {
+        stage[key]
+            .as_array()
+            .map(|topics| {
+                topics
+                    .iter()
+                    .filter_map(|t| t["name"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let stages = described["stages"].as_array().context("stages")?;
+    let text = moneta.scrape().await?;
+    let mut written = Vec::new();
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("moneta_records_written_total{"))
+    {
+        let label = |name: &str| {
+            line.split(&format!("{name}=\""))
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+        };
+        let (Some(processor), Some(topic)) = (label("processor"), label("topic")) else {
+            bail!("unlabelled sample {line}");
+        };
+        let stage = stages
+            .iter()
+            .find(|s| s["name"] == processor)
+            .with_context(|| format!("{processor} writes but is not described"))?;
+        let mut allowed = names(stage, "outputs");
+        allowed.extend(stage["dead_letter"].as_str().map(str::to_owned));
+        ensure!(
+            allowed.contains(&topic.to_owned()),
+            "{processor} wrote to {topic}, which describe does not list: {allowed:?}"
+        );
+        written.push((processor.to_owned(), topic.to_owned()));
+    }
+    for (stage, output) in [
+        ("validate", "moneta.contracts.validated"),
+        ("validate", "moneta.contracts.rejected"),
+        ("template-check", "moneta.contracts.recorded"),
+        ("countersign", "moneta.contracts.countersigned"),
+        ("ledger", "moneta.ledger.entries"),
+    ] {
+        let output = moneta.topic(output);
+        ensure!(
+            written.contains(&(stage.to_owned(), output.clone())),
+            "{stage} never wrote {output}: {written:?}"
+        );
+    }
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("moneta_consumer_lag{"))
+    {
+        let label = |name: &str| {
+            line.split(&format!("{name}=\""))
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+        };
+        let (Some(processor), Some(topic)) = (label("processor"), label("topic")) else {
+            bail!("unlabelled sample {line}");
+        };
+        let stage = stages
+            .iter()
+            .find(|s| s["name"] == processor)
+            .with_context(|| format!("{processor} reads but is not described"))?;
+        ensure!(
+            names(stage, "inputs").contains(&topic.to_owned()),
+            "{processor} reads {topic}, which describe does not list"
+        );
+    }
+    Ok(())
+}
+
 /// #7: `/metrics` holds each documented metric with plausible values, and
 /// `/readyz` is ready.
 async fn metrics_after_the_run(moneta: &Moneta) -> anyhow::Result<()> {
@@ -601,6 +683,9 @@ fn signing_path_end_to_end() -> anyhow::Result<()> {
             .context("two partners sign over HTTP")?;
         kafka_ingress(&moneta).await.context("Kafka ingress")?;
         bad_inputs(&moneta).await.context("bad inputs")?;
+        describe_matches_the_running_topology(&moneta)
+            .await
+            .context("describe matches the running topology")?;
         metrics_after_the_run(&moneta)
             .await
             .context("metrics after the run")?;

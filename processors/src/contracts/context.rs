@@ -1,68 +1,16 @@
 //! The context every signing-path processor runs with, and the one way
-//! they write outputs and refusals.
+//! they emit contracts and refusals.
 
 use std::sync::Arc;
 
-use moneta_avro::{AvroCodec, CodecError, ContractEvent, RejectedEvent, SchemaName};
 use moneta_domain::{Contract, EventRecord, EventState, EventStep};
-use moneta_runtime::{Outcome, Output, ProcessError, Record, Rejection};
+use moneta_records::{ContractEvent, RejectedEvent};
+use moneta_runtime::{Emit, Emitted, ProcessError, Record, Rejection};
 use moneta_state::{EventLog, Merged, Registry, StateStore};
-use serde::Serialize;
 
-use super::convert::fingerprint;
 use super::topics::ContractTopics;
 
-/// Why an event is refused: a stable code and a message for the partner.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{code}: {message}")]
-pub struct Refusal {
-    /// Stable reason code (`docs/errors.md`).
-    pub code: String,
-    /// What was wrong.
-    pub message: String,
-}
-
-impl Refusal {
-    /// A refusal with this code and message.
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            code: code.to_owned(),
-            message: message.into(),
-        }
-    }
-}
-
-/// An outcome of one output record and no effects.
-pub fn outcome(output: Output) -> Outcome {
-    Outcome {
-        outputs: vec![output],
-        effects: Vec::new(),
-    }
-}
-
-/// The span of `stage` processing `event`: contract, event and the
-/// organization the signature claims (authenticated once validated).
-pub fn span(stage: &'static str, event: &ContractEvent) -> tracing::Span {
-    let partner = match event.signature.party {
-        moneta_avro::Party::Mo => event.contract.mo_id.as_str(),
-        moneta_avro::Party::Publisher => event.contract.publisher_id.as_str(),
-        moneta_avro::Party::Moneta => "moneta",
-    };
-    tracing::info_span!(
-        "process",
-        stage,
-        contract_id = %event.contract.contract_id,
-        event_id = %event.event_id,
-        partner,
-    )
-}
-
-/// Wraps an infrastructure failure as retriable.
-pub fn transient(e: impl std::error::Error + Send + Sync + 'static) -> ProcessError {
-    ProcessError::Transient(Box::new(e))
-}
-
-/// Shared by validate, template-check and countersign.
+/// Shared by the signing-path stages: state, registry, event records, topics.
 #[derive(Clone)]
 pub struct PathContext {
     /// The state store (registry, contracts, event records).
@@ -71,126 +19,63 @@ pub struct PathContext {
     pub registry: Registry,
     /// Event records on the store.
     pub events: EventLog,
-    /// Avro in the Confluent wire format.
-    pub codec: Arc<AvroCodec>,
     /// The path's topics.
     pub topics: ContractTopics,
 }
 
 impl PathContext {
-    /// A context on `store` and `codec` with these topics.
-    pub fn new(store: Arc<dyn StateStore>, codec: Arc<AvroCodec>, topics: ContractTopics) -> Self {
+    /// A context on `store` with these topics.
+    pub fn new(store: Arc<dyn StateStore>, topics: ContractTopics) -> Self {
         Self {
             registry: Registry::new(store.clone()),
             events: EventLog::new(store.clone()),
             store,
-            codec,
             topics,
         }
     }
 
-    /// Decodes a record's value as `schema`; malformed values are
-    /// dead-lettered, an unreachable registry is retried.
-    pub async fn decode<T: serde::de::DeserializeOwned>(
-        &self,
-        schema: SchemaName,
-        record: &Record,
-    ) -> Result<T, ProcessError> {
-        let payload = record
-            .payload
-            .as_deref()
-            .ok_or_else(|| Rejection::new("invalid_avro", "record has no value"))?;
-        self.codec
-            .decode(schema, payload)
-            .await
-            .map_err(|e| codec_error(e, "invalid_avro"))
-    }
-
-    /// An output record on `topic`, keyed by `contract_id`.
-    pub async fn output<T: Serialize>(
-        &self,
-        topic: &str,
-        schema: SchemaName,
-        contract_id: &str,
-        value: &T,
-    ) -> Result<Output, ProcessError> {
-        let key = self
-            .codec
-            .encode_key(topic, contract_id)
-            .await
-            .map_err(|e| codec_error(e, "unencodable"))?;
-        let payload = self
-            .codec
-            .encode(topic, schema, value)
-            .await
-            .map_err(|e| codec_error(e, "unencodable"))?;
-        Ok(Output {
-            topic: topic.to_owned(),
-            key: Some(key),
-            payload: Some(payload),
-            headers: Vec::new(),
-        })
-    }
-
-    /// The contract, produced by `event_key` from `partner`, on `topic`.
-    pub async fn contract_output(
+    /// The contract, as produced by `event_key` from `partner`, on `topic`.
+    pub fn contract(
         &self,
         topic: &str,
         contract: &Contract,
         event_key: &str,
         partner: &str,
-    ) -> Result<Outcome, ProcessError> {
-        let avro = super::convert::to_avro(contract, event_key, partner);
-        let output = self
-            .output(topic, SchemaName::Contract, &contract.id, &avro)
-            .await?;
-        Ok(outcome(output))
+    ) -> Emit {
+        Emit::new(
+            topic,
+            contract.id.as_str(),
+            super::convert::to_record(contract, event_key, partner),
+        )
     }
 
     /// Logs the refusal and writes it to the rejected topic.
-    pub async fn refuse(
-        &self,
-        stage: &str,
-        record: &Record,
-        event: &ContractEvent,
-        partner: Option<&str>,
-        refusal: Refusal,
-    ) -> Result<Outcome, ProcessError> {
-        tracing::info!(code = %refusal.code, reason = %refusal.message, "event refused");
-        let output = self
-            .rejected_output(stage, record, event, partner, &refusal)
-            .await?;
-        Ok(outcome(output))
-    }
-
-    /// The rejected-topic record for `event` refused by `stage`.
-    pub async fn rejected_output(
+    pub fn refuse(
         &self,
         stage: &str,
         record: &Record,
         event: &ContractEvent,
         partner_id: Option<&str>,
-        refusal: &Refusal,
-    ) -> Result<Output, ProcessError> {
+        refusal: Rejection,
+    ) -> Emitted {
+        tracing::info!(code = %refusal.code, reason = %refusal.message, "event refused");
         let rejected = RejectedEvent {
             event_id: Some(event.event_id.clone()),
             contract_id: Some(event.contract.contract_id.clone()),
             partner_id: partner_id.map(str::to_owned),
             stage: stage.to_owned(),
-            code: refusal.code.clone(),
-            message: refusal.message.clone(),
+            code: refusal.code,
+            message: refusal.message,
             source_topic: record.topic.clone(),
             source_partition: record.partition,
             source_offset: record.offset,
             original: record.payload.clone(),
         };
-        self.output(
-            &self.topics.rejected,
-            SchemaName::RejectedEvent,
-            &event.contract.contract_id,
-            &rejected,
-        )
-        .await
+        Emitted::of(vec![Emit::new(
+            self.topics.rejected.as_str(),
+            event.contract.contract_id.as_str(),
+            rejected,
+        )])
     }
 
     /// Records that `partner_id`'s `event` reached `state` (or was refused);
@@ -202,30 +87,33 @@ impl PathContext {
         stage: &str,
         record: &Record,
         state: EventState,
-        refusal: Option<&Refusal>,
+        refusal: Option<&Rejection>,
     ) -> Result<Merged, ProcessError> {
         let template = EventRecord {
             event_id: event.event_id.clone(),
             partner_id: partner_id.to_owned(),
             contract_id: event.contract.contract_id.clone(),
-            fingerprint: fingerprint(event),
+            fingerprint: event.fingerprint(),
             steps: Vec::new(),
         };
         let step = EventStep {
             state,
             stage: stage.to_owned(),
-            at_ms: record.timestamp_ms.unwrap_or_default(),
+            at_ms: record.time_ms()?,
             code: refusal.map(|r| r.code.clone()),
             message: refusal.map(|r| r.message.clone()),
         };
-        self.events.merge(&template, step).await.map_err(transient)
+        Ok(self.events.merge(&template, step).await?)
     }
 }
 
-fn codec_error(e: CodecError, code: &str) -> ProcessError {
-    if e.is_retriable() {
-        transient(e)
-    } else {
-        ProcessError::Rejected(Rejection::new(code, e.to_string()))
-    }
+/// The refusal an event record stored for `stage`, if it has one.
+pub fn stored_refusal(seen: &EventRecord, stage: &str) -> Option<Rejection> {
+    let step = seen.step(EventState::Rejected)?;
+    (step.stage == stage).then(|| {
+        Rejection::new(
+            step.code.clone().unwrap_or_else(|| "rejected".to_owned()),
+            step.message.clone().unwrap_or_default(),
+        )
+    })
 }

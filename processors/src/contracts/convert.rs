@@ -1,24 +1,25 @@
-//! Between the Avro records on the wire and the domain's types.
+//! Between the records on the topics and the domain's types.
 
-use moneta_avro::{ContractEvent, ContractLogEntry, Party, PartySignature};
-use moneta_domain::ContractTerms;
-use moneta_domain::{Contract, ContractStatus};
-use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 
-use super::context::Refusal;
+use moneta_domain::{
+    Contract, ContractStatus, ContractTerms, EventLogEntry, KeyAlgorithm, Party, Signature,
+};
+use moneta_records::{self as records, ContractLogEntry, PartySignature};
+use moneta_runtime::Rejection;
 
-/// The domain terms of an Avro event, or why they are malformed.
-pub fn to_domain_terms(terms: &moneta_avro::ContractTerms) -> Result<ContractTerms, Refusal> {
+/// The domain terms of an event's contract, or why they are malformed.
+pub fn to_domain_terms(terms: &records::ContractTerms) -> Result<ContractTerms, Rejection> {
     let attributes: serde_json::Value = serde_json::from_str(&terms.terms_json)
-        .map_err(|e| Refusal::new("malformed_terms", format!("terms_json is not JSON: {e}")))?;
+        .map_err(|e| Rejection::new("malformed_terms", format!("terms_json is not JSON: {e}")))?;
     if !attributes.is_object() {
-        return Err(Refusal::new(
+        return Err(Rejection::new(
             "malformed_terms",
             "terms_json must be a JSON object",
         ));
     }
     let template_version = u32::try_from(terms.template_version).map_err(|_| {
-        Refusal::new(
+        Rejection::new(
             "malformed_terms",
             format!("template_version {} is negative", terms.template_version),
         )
@@ -37,79 +38,62 @@ pub fn to_domain_terms(terms: &moneta_avro::ContractTerms) -> Result<ContractTer
 }
 
 /// The domain party of a partner signature (`None` for Moneta).
-pub fn domain_party(party: Party) -> Option<moneta_domain::Party> {
+pub fn domain_party(party: records::Party) -> Option<Party> {
     match party {
-        Party::Mo => Some(moneta_domain::Party::Mo),
-        Party::Publisher => Some(moneta_domain::Party::Publisher),
-        Party::Moneta => None,
+        records::Party::Mo => Some(Party::Mo),
+        records::Party::Publisher => Some(Party::Publisher),
+        records::Party::Moneta => None,
     }
 }
 
-/// The party's name as a key of a contract's signatures.
-pub fn party_name(party: Party) -> &'static str {
-    match party {
-        Party::Mo => "mo",
-        Party::Publisher => "publisher",
-        Party::Moneta => "moneta",
+const PARTIES: [records::Party; 3] = [
+    records::Party::Mo,
+    records::Party::Publisher,
+    records::Party::Moneta,
+];
+
+fn record_status(status: ContractStatus) -> records::ContractStatus {
+    match status {
+        ContractStatus::Pending => records::ContractStatus::Pending,
+        ContractStatus::Active => records::ContractStatus::Active,
+        ContractStatus::Disputed => records::ContractStatus::Disputed,
+        ContractStatus::Finalized => records::ContractStatus::Finalized,
+        ContractStatus::Rejected => records::ContractStatus::Rejected,
     }
 }
 
-/// SHA-256 (hex) of what identifies an event's content: its id, its terms
-/// and its signature. A resubmission has the same fingerprint.
-pub fn fingerprint(event: &ContractEvent) -> String {
-    let mut hash = Sha256::new();
-    for part in [
-        event.event_id.as_str(),
-        &event.contract.contract_id,
-        &event.contract.contract_type,
-        &event.contract.template_name,
-        &event.contract.template_version.to_string(),
-        &event.contract.mo_id,
-        &event.contract.publisher_id,
-        event.contract.mpass_id.as_deref().unwrap_or("\u{0}"),
-        &event.contract.description,
-        &event.contract.terms_json,
-        party_name(event.signature.party),
-        &event.signature.key_id,
-        &event.signature.signature,
-        &event.signature.signed_at.to_string(),
-    ] {
-        hash.update((part.len() as u64).to_be_bytes());
-        hash.update(part.as_bytes());
+fn domain_status(status: records::ContractStatus) -> ContractStatus {
+    match status {
+        records::ContractStatus::Pending => ContractStatus::Pending,
+        records::ContractStatus::Active => ContractStatus::Active,
+        records::ContractStatus::Disputed => ContractStatus::Disputed,
+        records::ContractStatus::Finalized => ContractStatus::Finalized,
+        records::ContractStatus::Rejected => ContractStatus::Rejected,
     }
-    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The Avro form of a contract, produced by `event_key` from `partner`.
-pub fn to_avro(contract: &Contract, event_key: &str, partner: &str) -> moneta_avro::Contract {
-    let party_order = [
-        ("mo", moneta_avro::Party::Mo),
-        ("publisher", moneta_avro::Party::Publisher),
-        ("moneta", moneta_avro::Party::Moneta),
-    ];
-    let signatures = party_order
+/// The record of a contract, produced by `event_key` from `partner`.
+pub fn to_record(contract: &Contract, event_key: &str, partner: &str) -> records::Contract {
+    let signatures = PARTIES
         .iter()
-        .filter_map(|(name, party)| {
-            contract.signatures.get(*name).map(|s| PartySignature {
-                party: *party,
-                key_id: s.key_id.clone(),
-                signature: s.signature.clone(),
-                signed_at: s.signed_at,
-            })
+        .filter_map(|party| {
+            contract
+                .signatures
+                .get(party.name())
+                .map(|s| PartySignature {
+                    party: *party,
+                    key_id: s.key_id.clone(),
+                    signature: s.signature.clone(),
+                    signed_at: s.signed_at,
+                })
         })
         .collect();
     let terms = contract.terms();
-    moneta_avro::Contract {
+    records::Contract {
         contract_id: contract.id.clone(),
         version: i64::try_from(contract.version).unwrap_or(i64::MAX),
-        status: match contract.status {
-            ContractStatus::Pending => moneta_avro::ContractStatus::Pending,
-            ContractStatus::Active => moneta_avro::ContractStatus::Active,
-            ContractStatus::Disputed => moneta_avro::ContractStatus::Disputed,
-            ContractStatus::Finalized => moneta_avro::ContractStatus::Finalized,
-            ContractStatus::Rejected => moneta_avro::ContractStatus::Rejected,
-        },
-        terms: moneta_avro::ContractTerms {
+        status: record_status(contract.status),
+        terms: records::ContractTerms {
             contract_id: terms.contract_id,
             contract_type: terms.contract_type,
             template_name: terms.template_name,
@@ -135,5 +119,141 @@ pub fn to_avro(contract: &Contract, event_key: &str, partner: &str) -> moneta_av
             .collect(),
         created_at: contract.created_at,
         finalized_at: contract.finalized_at,
+    }
+}
+
+/// The domain contract a record carries, or why it is malformed.
+pub fn from_record(record: &records::Contract) -> Result<Contract, Rejection> {
+    let terms = to_domain_terms(&record.terms)?;
+    let unsigned = |what: &str, n: i64| {
+        u64::try_from(n)
+            .map_err(|_| Rejection::new("malformed_contract", format!("{what} {n} is negative")))
+    };
+    let mut event_log = Vec::with_capacity(record.events.len());
+    for e in &record.events {
+        event_log.push(EventLogEntry {
+            event_id: e.event_id.clone(),
+            version: unsigned("event version", e.version)?,
+            kind: e.kind.clone(),
+            at: e.at,
+        });
+    }
+    let signatures: BTreeMap<String, Signature> = record
+        .signatures
+        .iter()
+        .map(|s| {
+            (
+                s.party.name().to_owned(),
+                Signature {
+                    key_id: s.key_id.clone(),
+                    algorithm: KeyAlgorithm::Ed25519,
+                    signature: s.signature.clone(),
+                    signed_at: s.signed_at,
+                },
+            )
+        })
+        .collect();
+    Ok(Contract {
+        id: terms.contract_id,
+        description: terms.description,
+        template_name: terms.template_name,
+        template_version: terms.template_version,
+        mo_id: terms.mo_id,
+        publisher_id: terms.publisher_id,
+        mpass_id: terms.mpass_id,
+        contract_type: terms.contract_type,
+        version: unsigned("version", record.version)?,
+        payload: terms.terms,
+        signatures,
+        event_log,
+        status: domain_status(record.status),
+        created_at: record.created_at,
+        finalized_at: record.finalized_at,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn contract() -> Contract {
+        Contract {
+            id: "c-1".into(),
+            description: "May".into(),
+            template_name: "subscription-charge".into(),
+            template_version: 1,
+            mo_id: "mo-1".into(),
+            publisher_id: "pub-1".into(),
+            mpass_id: Some("mp-1".into()),
+            contract_type: "subscription_charge".into(),
+            version: 2,
+            payload: serde_json::json!({"amount_minor": 999, "currency": "EUR"}),
+            signatures: [("mo", "k-mo"), ("publisher", "k-pub")]
+                .into_iter()
+                .map(|(party, key)| {
+                    (
+                        party.to_owned(),
+                        Signature {
+                            key_id: key.into(),
+                            algorithm: KeyAlgorithm::Ed25519,
+                            signature: "c2ln".into(),
+                            signed_at: 7,
+                        },
+                    )
+                })
+                .collect(),
+            event_log: vec![
+                EventLogEntry {
+                    event_id: "pub-1/e1".into(),
+                    version: 1,
+                    kind: "created".into(),
+                    at: 10,
+                },
+                EventLogEntry {
+                    event_id: "mo-1/e2".into(),
+                    version: 2,
+                    kind: "signed".into(),
+                    at: 11,
+                },
+            ],
+            status: ContractStatus::Active,
+            created_at: 10,
+            finalized_at: None,
+        }
+    }
+
+    #[test]
+    fn a_contract_survives_its_record() {
+        let contract = contract();
+        let record = to_record(&contract, "mo-1/e2", "mo-1");
+        assert_eq!(record.event_id, "mo-1/e2");
+        assert_eq!(from_record(&record).expect("decodes"), contract);
+    }
+
+    #[test]
+    fn malformed_records_are_refused_with_stable_codes() {
+        let mut record = to_record(&contract(), "mo-1/e2", "mo-1");
+        record.version = -1;
+        assert_eq!(
+            from_record(&record).err().map(|r| r.code),
+            Some("malformed_contract".into())
+        );
+        let mut record = to_record(&contract(), "mo-1/e2", "mo-1");
+        record.terms.terms_json = "[1]".into();
+        assert_eq!(
+            from_record(&record).err().map(|r| r.code),
+            Some("malformed_terms".into())
+        );
+        record.terms.terms_json = "{".into();
+        assert_eq!(
+            from_record(&record).err().map(|r| r.code),
+            Some("malformed_terms".into())
+        );
+        record.terms.terms_json = "{}".into();
+        record.terms.template_version = -3;
+        assert_eq!(
+            from_record(&record).err().map(|r| r.code),
+            Some("malformed_terms".into())
+        );
     }
 }

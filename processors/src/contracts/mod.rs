@@ -1,12 +1,11 @@
-//! What the signing-path processors share: their topics, their context,
-//! decoding and encoding, and how a refused event is written.
+//! What the signing-path stages share: their topics, their context, the
+//! conversions between records and the domain, and how a refused event is
+//! written.
 
 mod context;
 mod convert;
-mod stage;
 mod topics;
 
-pub use context::{PathContext, Refusal, outcome, span, transient};
-pub use convert::{domain_party, fingerprint, party_name, to_avro, to_domain_terms};
-pub use stage::{Avro, AvroStage, Traced};
+pub use context::{PathContext, stored_refusal};
+pub use convert::{domain_party, from_record, to_domain_terms, to_record};
 pub use topics::ContractTopics;

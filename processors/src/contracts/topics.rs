@@ -44,8 +44,8 @@ impl Default for ContractTopics {
 
 impl ContractTopics {
     /// Every topic with the schema of its values.
-    pub fn value_schemas(&self) -> Vec<(&str, moneta_avro::SchemaName)> {
-        use moneta_avro::SchemaName::{
+    pub fn value_schemas(&self) -> Vec<(&str, moneta_records::SchemaName)> {
+        use moneta_records::SchemaName::{
             Contract, ContractEvent, LedgerEntry, ReconciliationReport, RejectedEvent, Settlement,
         };
         vec![
@@ -59,13 +59,5 @@ impl ContractTopics {
             (self.settlements.as_str(), Settlement),
             (self.reconciliation_reports.as_str(), ReconciliationReport),
         ]
-    }
-
-    /// Every registry subject (key and value) of these topics.
-    pub fn subjects(&self) -> Vec<moneta_avro::Subject> {
-        self.value_schemas()
-            .into_iter()
-            .flat_map(|(topic, schema)| moneta_avro::Subject::for_topic(topic, schema))
-            .collect()
     }
 }

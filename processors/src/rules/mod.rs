@@ -15,7 +15,8 @@ use moneta_domain::ContractTerms;
 use moneta_runtime::ProcessError;
 use serde::{Deserialize, Serialize};
 
-use crate::contracts::{PathContext, Refusal};
+use crate::contracts::PathContext;
+use moneta_runtime::Rejection;
 
 pub use currency::is_iso_4217;
 pub use time::{format_rfc3339_ms, parse_date, parse_rfc3339};
@@ -52,7 +53,7 @@ impl Default for RulesConfig {
 
 /// The result of a rule: `Ok(Err(_))` refuses the event, `Err(_)` is an
 /// infrastructure failure to retry.
-pub type RuleResult = Result<Result<(), Refusal>, ProcessError>;
+pub type RuleResult = Result<Result<(), Rejection>, ProcessError>;
 
 /// Runs the rules of `terms.contract_type` (types without rules pass).
 pub async fn check(rules: &RulesConfig, ctx: &PathContext, terms: &ContractTerms) -> RuleResult {
@@ -80,11 +81,11 @@ fn int(terms: &ContractTerms, field: &str) -> i64 {
 }
 
 /// Refuses unless `currency` is an active ISO 4217 code.
-fn known_currency(currency: &str) -> Result<(), Refusal> {
+fn known_currency(currency: &str) -> Result<(), Rejection> {
     if is_iso_4217(currency) {
         Ok(())
     } else {
-        Err(Refusal::new(
+        Err(Rejection::new(
             "unknown_currency",
             format!("{currency} is not an ISO 4217 currency code"),
         ))
@@ -92,10 +93,10 @@ fn known_currency(currency: &str) -> Result<(), Refusal> {
 }
 
 /// Refuses unless `start <= end` (both `YYYY-MM-DD`).
-fn ordered_period(start: &str, end: &str) -> Result<(), Refusal> {
+fn ordered_period(start: &str, end: &str) -> Result<(), Rejection> {
     match (parse_date(start), parse_date(end)) {
         (Some(s), Some(e)) if s <= e => Ok(()),
-        _ => Err(Refusal::new(
+        _ => Err(Rejection::new(
             "invalid_period",
             format!("period {start}..{end} is not a valid date range"),
         )),

@@ -3,10 +3,10 @@
 use moneta_domain::ContractTerms;
 
 use super::{known_currency, ordered_period, text};
-use crate::contracts::Refusal;
+use moneta_runtime::Rejection;
 
 /// Checks a reconciliation submission.
-pub fn check(terms: &ContractTerms) -> Result<(), Refusal> {
+pub fn check(terms: &ContractTerms) -> Result<(), Rejection> {
     ordered_period(text(terms, "period_start"), text(terms, "period_end"))?;
     let records = terms
         .terms

@@ -4,13 +4,14 @@
 use moneta_domain::{ContractTerms, SettlementAgreement};
 
 use super::{RuleResult, RulesConfig, int, known_currency, ordered_period, text};
-use crate::contracts::{PathContext, Refusal, transient};
+use crate::contracts::PathContext;
+use moneta_runtime::Rejection;
 
 /// Checks a settlement.
 pub async fn check(rules: &RulesConfig, ctx: &PathContext, terms: &ContractTerms) -> RuleResult {
     let total = int(terms, "total_minor");
     if total < rules.min_settlement_minor {
-        return Ok(Err(Refusal::new(
+        return Ok(Err(Rejection::new(
             "below_minimum_settlement",
             format!(
                 "total_minor {total} is below the minimum settlement {}",
@@ -29,7 +30,7 @@ pub async fn check(rules: &RulesConfig, ctx: &PathContext, terms: &ContractTerms
         .iter()
         .try_fold(0i64, |sum, field| sum.checked_add(int(terms, field)));
     if parts != Some(total) {
-        return Ok(Err(Refusal::new(
+        return Ok(Err(Rejection::new(
             "split_mismatch",
             "publisher_minor + mo_minor + moneta_fee_minor must equal total_minor",
         )));
@@ -38,21 +39,20 @@ pub async fn check(rules: &RulesConfig, ctx: &PathContext, terms: &ContractTerms
     let agreement = ctx
         .registry
         .get::<SettlementAgreement>(agreement_id)
-        .await
-        .map_err(transient)?
+        .await?
         .map(|v| v.entity);
     match agreement {
         Some(a) if a.mo_id == terms.mo_id && a.publisher_id == terms.publisher_id => {
             if a.currency == currency {
                 Ok(Ok(()))
             } else {
-                Ok(Err(Refusal::new(
+                Ok(Err(Rejection::new(
                     "currency_mismatch",
                     format!("agreement {agreement_id} settles in {}", a.currency),
                 )))
             }
         }
-        _ => Ok(Err(Refusal::new(
+        _ => Ok(Err(Rejection::new(
             "unauthorized_party",
             format!("no settlement agreement {agreement_id} between these parties"),
         ))),

@@ -19,28 +19,25 @@
 //!   commit, a replay), the same settlement is emitted again, with the same
 //!   id; readers de-duplicate by id.
 
-use std::future::Future;
-
 use std::sync::Arc;
 
 use base64::Engine;
-use moneta_avro::{
-    LedgerEntry, LedgerKind, MonetaSignature, SchemaName, Settlement, SettlementKind,
-};
 use moneta_domain::{Kind, SettlementAgreement};
-use moneta_runtime::{Outcome, Output, ProcessError, Record, Rejection};
+use moneta_records::{LedgerEntry, LedgerKind, MonetaSignature, Settlement, SettlementKind};
+use moneta_runtime::{Emit, Emitted, ProcessError, Record, Rejection, Stage};
 use moneta_settlement::period::PeriodLength;
 use moneta_settlement::split::{Shares, split};
 use moneta_signing::KeyRing;
-use moneta_state::{Expect, StoreError};
+use moneta_state::Expect;
+use moneta_state::cas::{self, Attempt};
 use serde::{Deserialize, Serialize};
 
-use crate::contracts::{AvroStage, PathContext, transient};
+use crate::contracts::PathContext;
 
 mod state;
 
 use crate::ledger::aggregation_key;
-pub use state::{Closed, Emit, KeyState, PeriodState, fold};
+pub use state::{Closed, Closing, KeyState, PeriodState, fold};
 
 /// The stage name.
 pub const STAGE: &str = "settle-aggregate";
@@ -55,9 +52,6 @@ pub const INDEX_PARTIES: &str = "parties";
 pub fn parties_key(mo_id: &str, publisher_id: &str) -> String {
     format!("{mo_id}|{publisher_id}")
 }
-
-/// Compare-and-set attempts on one key's state.
-const ATTEMPTS: usize = 16;
 
 /// `[settlement]`: how periods are cut and closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,7 +86,7 @@ impl SettleAggregate {
         Self { ctx, keys, config }
     }
 
-    async fn run(&self, entry: LedgerEntry, record: &Record) -> Result<Outcome, ProcessError> {
+    async fn run(&self, entry: LedgerEntry, record: &Record) -> Result<Emitted, ProcessError> {
         let here = format!("{}/{}/{}", record.topic, record.partition, record.offset);
         let keys: Vec<String> = match entry.kind {
             LedgerKind::Watermark => self
@@ -103,8 +97,7 @@ impl SettleAggregate {
                     INDEX_PARTITION,
                     &record.partition.to_string(),
                 )
-                .await
-                .map_err(transient)?
+                .await?
                 .into_iter()
                 .map(|s| s.id)
                 .collect(),
@@ -118,10 +111,7 @@ impl SettleAggregate {
         for key in keys {
             outputs.extend(self.apply(&key, &entry, record.partition, &here).await?);
         }
-        Ok(Outcome {
-            outputs,
-            effects: Vec::new(),
-        })
+        Ok(Emitted::of(outputs))
     }
 
     /// Applies `entry` to one key's state (compare-and-set), then builds what it emits.
@@ -131,17 +121,14 @@ impl SettleAggregate {
         entry: &LedgerEntry,
         partition: i32,
         here: &str,
-    ) -> Result<Vec<Output>, ProcessError> {
-        for _ in 0..ATTEMPTS {
-            let stored = self
-                .ctx
-                .store
-                .get(Kind::SettlementState, key)
-                .await
-                .map_err(transient)?;
+    ) -> Result<Vec<Emit>, ProcessError> {
+        let (state, closings) = cas::retry(&format!("settlement key {key}"), || async {
+            let stored = self.ctx.store.get(Kind::SettlementState, key).await?;
             let (mut state, expect) = match &stored {
                 Some(s) => (
-                    serde_json::from_slice::<KeyState>(&s.body).map_err(transient)?,
+                    serde_json::from_slice::<KeyState>(&s.body).map_err(|e| {
+                        ProcessError::corrupt(format!("settlement state {key}: {e}"))
+                    })?,
                     Expect::Revision(s.revision),
                 ),
                 None => (
@@ -157,9 +144,10 @@ impl SettleAggregate {
                 ),
             };
             let before = state.clone();
-            let emits = fold(&mut state, entry, here, &self.config);
+            let closings = fold(&mut state, entry, here, &self.config);
             if state != before {
-                let body = serde_json::to_vec(&state).map_err(transient)?;
+                let body = serde_json::to_vec(&state)
+                    .map_err(|e| Rejection::new("unencodable", e.to_string()))?;
                 let index = [
                     (INDEX_PARTITION, state.partition.to_string()),
                     (
@@ -167,38 +155,35 @@ impl SettleAggregate {
                         parties_key(&state.mo_id, &state.publisher_id),
                     ),
                 ];
-                match self
+                let written = self
                     .ctx
                     .store
                     .put(Kind::SettlementState, key, &body, &index, expect)
-                    .await
-                {
-                    Ok(_) => {}
-                    Err(StoreError::Conflict { .. }) => continue,
-                    Err(e) => return Err(transient(e)),
+                    .await;
+                if let Attempt::Lost = cas::attempt(written)? {
+                    return Ok(Attempt::Lost);
                 }
             }
-            let mut outputs = Vec::new();
-            for emit in emits {
-                outputs.push(self.emit(&state, emit).await?);
-            }
-            return Ok(outputs);
+            Ok::<_, ProcessError>(Attempt::Done((state, closings)))
+        })
+        .await?;
+        let mut outputs = Vec::new();
+        for closing in closings {
+            outputs.push(self.emit(&state, closing).await?);
         }
-        Err(transient(std::io::Error::other(format!(
-            "settlement key {key}: too many concurrent writers"
-        ))))
+        Ok(outputs)
     }
 
     /// Builds, splits and countersigns one settlement or adjustment.
-    async fn emit(&self, state: &KeyState, emit: Emit) -> Result<Output, ProcessError> {
+    async fn emit(&self, state: &KeyState, closing: Closing) -> Result<Emit, ProcessError> {
         let base_id = |start: &str| {
             format!(
                 "stl:{}:{}:{}:{start}",
                 state.mo_id, state.publisher_id, state.currency
             )
         };
-        let (start, kind, adjusts, total, contracts, at_ms, id) = match emit {
-            Emit::Settlement(start) => {
+        let (start, kind, adjusts, total, contracts, at_ms, id) = match closing {
+            Closing::Settlement(start) => {
                 let slot = state.periods.get(&start).ok_or_else(|| {
                     Rejection::new("internal", format!("period {start} vanished"))
                 })?;
@@ -216,7 +201,7 @@ impl SettleAggregate {
                     id,
                 )
             }
-            Emit::Adjustment(start, contract, amount, at) => {
+            Closing::Adjustment(start, contract, amount, at) => {
                 let id = format!("{}:adj:{contract}", base_id(&start));
                 let adjusts = Some(base_id(&start));
                 (
@@ -280,14 +265,11 @@ impl SettleAggregate {
         };
         settlement.signature = self.countersign(&settlement)?;
         tracing::info!(settlement_id = %id, total, "settlement emitted");
-        self.ctx
-            .output(
-                &self.ctx.topics.settlements,
-                SchemaName::Settlement,
-                &id,
-                &settlement,
-            )
-            .await
+        Ok(Emit::new(
+            self.ctx.topics.settlements.as_str(),
+            id,
+            settlement,
+        ))
     }
 
     /// The agreement between the parties in this currency in force at the period's start.
@@ -301,8 +283,7 @@ impl SettleAggregate {
             .ctx
             .registry
             .find::<SettlementAgreement>(SettlementAgreement::INDEX_MO_ID, &state.mo_id)
-            .await
-            .map_err(transient)?;
+            .await?;
         Ok(found
             .into_iter()
             .map(|v| v.entity)
@@ -337,20 +318,10 @@ pub fn signing_input(settlement: &Settlement) -> Result<Vec<u8>, Rejection> {
         .map_err(|e| Rejection::new("unencodable", e.to_string()))
 }
 
-impl AvroStage for SettleAggregate {
-    type Value = LedgerEntry;
-    const NAME: &'static str = STAGE;
-    const SCHEMA: SchemaName = SchemaName::LedgerEntry;
+impl Stage for SettleAggregate {
+    type Input = LedgerEntry;
 
-    fn context(&self) -> &PathContext {
-        &self.ctx
-    }
-
-    fn handle(
-        &self,
-        value: LedgerEntry,
-        record: &Record,
-    ) -> impl Future<Output = Result<Outcome, ProcessError>> + Send {
-        self.run(value, record)
+    async fn process(&self, entry: LedgerEntry, record: &Record) -> Result<Emitted, ProcessError> {
+        self.run(entry, record).await
     }
 }

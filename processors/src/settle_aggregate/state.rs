@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use moneta_avro::{LedgerEntry, LedgerKind};
+use moneta_records::{LedgerEntry, LedgerKind};
 use moneta_settlement::period::period_of;
 use serde::{Deserialize, Serialize};
 
@@ -55,7 +55,7 @@ pub struct KeyState {
 }
 
 /// An emission decided by applying a record.
-pub enum Emit {
+pub enum Closing {
     /// The settlement of the period starting on this day.
     Settlement(String),
     /// An adjustment: period start, contract, amount, event time.
@@ -69,7 +69,7 @@ pub fn fold(
     entry: &LedgerEntry,
     here: &str,
     config: &SettlementConfig,
-) -> Vec<Emit> {
+) -> Vec<Closing> {
     let mut emits = Vec::new();
     if entry.kind != LedgerKind::Watermark {
         let period = period_of(entry.event_time_ms, config.period);
@@ -88,7 +88,7 @@ pub fn fold(
         } else if !slot.contributions.contains_key(&id) {
             slot.adjustments.insert(id.clone(), entry.amount_minor);
             let amount = slot.adjustments.get(&id).copied().unwrap_or_default();
-            emits.push(Emit::Adjustment(
+            emits.push(Closing::Adjustment(
                 slot.start.clone(),
                 id,
                 amount,
@@ -105,10 +105,12 @@ pub fn fold(
                     by: here.to_owned(),
                     at_ms: watermark,
                 });
-                emits.push(Emit::Settlement(slot.start.clone()));
+                emits.push(Closing::Settlement(slot.start.clone()));
             }
             // Processed again: emit what this record emitted before.
-            Some(closed) if closed.by == here => emits.push(Emit::Settlement(slot.start.clone())),
+            Some(closed) if closed.by == here => {
+                emits.push(Closing::Settlement(slot.start.clone()))
+            }
             _ => {}
         }
     }

@@ -44,7 +44,7 @@ fn reset_blocking(config: &Config, args: &ResetArgs) -> anyhow::Result<ExitCode>
     })?;
     let spec = ProcessorSpec {
         name: stage.name.to_owned(),
-        inputs: stage.inputs.clone(),
+        inputs: stage.input_names(),
         dead_letter_topic: stage.dead_letter.clone(),
         instance: args.instance,
     };
@@ -93,7 +93,7 @@ fn reset_blocking(config: &Config, args: &ResetArgs) -> anyhow::Result<ExitCode>
     }
     let mut target = TopicPartitionList::new();
     let at_ms = moneta_processors::rules::parse_rfc3339(&args.to).map(|s| s * 1000);
-    for topic in &stage.inputs {
+    for topic in &stage.input_names() {
         for partition in partition_ids(&consumer, topic, timeout)? {
             let (low, high) = consumer.fetch_watermarks(topic, partition, timeout)?;
             let offset = match args.to.as_str() {

@@ -155,8 +155,8 @@ fn print_summary(config: &Config, topology: &Topology, broker: Option<&LocalBrok
         println!(
             "  stage       {}: {} -> {} (dead letters: {})",
             stage.name,
-            stage.inputs.join(", "),
-            stage.outputs.join(", "),
+            stage.input_names().join(", "),
+            stage.output_names().join(", "),
             stage.dead_letter
         );
     }
@@ -305,7 +305,7 @@ pub async fn run(config: Config, names: Vec<String>, instance: u32) -> anyhow::R
         || stages
             .iter()
             .filter_map(|n| topology.stage(n))
-            .any(|s| s.needs_services);
+            .any(|s| s.needs_services());
     let registry = Registry::new();
     let services = if needs_services {
         let store: Arc<dyn StateStore> = services::open_store(&config).await?;
