@@ -13,6 +13,12 @@
 //!   changes; a crash in between repeats the attempt with the same
 //!   `webhook-id`. Given-up deliveries go to the dead-letter topic first,
 //!   then are marked failed.
+//! - Error classes: a fault of the state store or the broker is transient.
+//!   The attempt ends with an error, the delivery stays pending as it was
+//!   and a later scan repeats it; such a fault never counts against the
+//!   retry schedule and never dead-letters. Corrupt data is permanent: a
+//!   stored endpoint that does not decode is given up as `endpoint_corrupt`
+//!   with the reason (codes: `docs/errors.md`).
 
 mod config;
 mod metrics;
@@ -27,7 +33,9 @@ use moneta_domain::{
 };
 use moneta_kafka::KafkaConfig;
 use moneta_signing::KeyRing;
-use moneta_state::{Deliveries, DeliveryError, EventLog, Registry, StateStore, StoredDelivery};
+use moneta_state::{
+    Deliveries, DeliveryError, EventLog, Registry, RegistryError, StateStore, StoredDelivery,
+};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::sync::Semaphore;
@@ -304,14 +312,19 @@ impl Inner {
             revision,
             delivery: d,
         } = stored;
-        let endpoint = self
-            .registry
-            .get::<WebhookEndpoint>(&d.endpoint_id)
-            .await
-            .ok()
-            .flatten()
-            .map(|v| v.entity)
-            .filter(|e| e.enabled);
+        let endpoint = match self.registry.get::<WebhookEndpoint>(&d.endpoint_id).await {
+            Ok(found) => found.map(|v| v.entity).filter(|e| e.enabled),
+            // Corrupt data: permanent, whatever the schedule says.
+            Err(e @ RegistryError::Decode { .. }) => {
+                return self
+                    .give_up(d, revision, "endpoint_corrupt", &e.to_string())
+                    .await;
+            }
+            // A store fault is transient: the delivery stays pending, as
+            // it was, and the next scan makes the attempt again. It counts
+            // against neither the retry schedule nor the endpoint's circuit.
+            Err(RegistryError::Store(e)) => return Err(DeliveryError::Store(e)),
+        };
         let Some(endpoint) = endpoint else {
             return self
                 .give_up(
