@@ -4,10 +4,10 @@ use axum::extract::{Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use moneta_problem::Problem;
 use subtle::ConstantTimeEq;
 
 use crate::AdminState;
-use crate::problem::Problem;
 
 /// The operators' bearer token; never printed.
 #[derive(Clone)]

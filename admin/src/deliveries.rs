@@ -11,12 +11,12 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use moneta_domain::Delivery;
+use moneta_problem::Problem;
 use moneta_state::{Deliveries, DeliveryError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::AdminState;
-use crate::problem::Problem;
 
 /// Filters of the delivery log (exactly one).
 #[derive(Debug, Deserialize)]

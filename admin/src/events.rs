@@ -4,11 +4,11 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use moneta_problem::Problem;
 use moneta_state::EventLog;
 use serde_json::{Value, json};
 
 use crate::AdminState;
-use crate::problem::Problem;
 
 /// `GET /events/{partner}/{event_id}`.
 pub async fn get_one(

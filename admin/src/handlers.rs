@@ -8,11 +8,11 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use moneta_problem::Problem;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::AdminState;
-use crate::problem::Problem;
 use crate::resource::{Lifecycle, Resource, lookup};
 
 /// Most records one list call returns.

@@ -8,7 +8,6 @@ mod auth;
 mod deliveries;
 mod events;
 pub mod handlers;
-mod problem;
 mod resource;
 mod templates;
 
@@ -23,10 +22,10 @@ use moneta_domain::{
     BillingAccount, ContractTemplate, KeyState, MPass, MembershipOrganization, MoDeveloper,
     Organization, PartnerKey, Publisher, PublisherDeveloper, SettlementAgreement, WebhookEndpoint,
 };
+use moneta_problem::{Problem, ensure_problem};
 use moneta_state::Registry;
 
 pub use auth::AdminToken;
-pub use problem::{Problem, ensure_problem};
 pub use resource::{Lifecycle, Resource};
 
 /// The OpenAPI document of this API.

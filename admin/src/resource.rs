@@ -12,7 +12,7 @@ use moneta_domain::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::problem::Problem;
+use moneta_problem::Problem;
 
 /// A registry entity served under `/v1/admin/<COLLECTION>`.
 pub trait Resource: Entity + Clone + 'static {

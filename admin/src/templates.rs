@@ -6,10 +6,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use moneta_domain::{ContractTemplate, TemplateDocument};
+use moneta_problem::Problem;
 
 use crate::AdminState;
 use crate::handlers::Item;
-use crate::problem::Problem;
 
 /// `PUT /v1/admin/templates/{name}/versions/{version}`: uploads a version's
 /// YAML; it must validate and name this name and version.

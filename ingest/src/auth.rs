@@ -7,10 +7,10 @@
 //! `±max_clock_skew_s` of the edge's clock, and a signature is accepted once.
 
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use moneta_admin::Problem;
 use moneta_domain::{
     KeyState, LifecycleStatus, MembershipOrganization, Organization, PartnerKey, Publisher,
 };
+use moneta_problem::Problem;
 use moneta_signing::{RequestParts, SigError, VerifyingKey};
 
 use crate::Ingest;

@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use moneta_admin::Problem;
 use moneta_domain::Kind;
+use moneta_problem::Problem;
 use moneta_state::{Expect, StateStore, StoreError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

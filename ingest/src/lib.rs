@@ -22,10 +22,10 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{get, post};
-use moneta_admin::Problem;
 use moneta_avro::{AvroCodec, ContractEvent};
 use moneta_domain::EventRecord;
 use moneta_kafka::{INGESTED_AT_HEADER, KafkaConfig};
+use moneta_problem::Problem;
 use moneta_signing::KeyRing;
 use moneta_state::{EventLog, Registry, StateStore};
 use rdkafka::message::{Header, OwnedHeaders};
@@ -190,7 +190,9 @@ pub fn router(ingest: Arc<Ingest>) -> Router {
                 "this route does not accept that method; see /v1/openapi.json",
             )
         })
-        .layer(axum::middleware::map_response(moneta_admin::ensure_problem))
+        .layer(axum::middleware::map_response(
+            moneta_problem::ensure_problem,
+        ))
         .with_state(ingest)
 }
 

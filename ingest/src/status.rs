@@ -7,8 +7,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use moneta_admin::Problem;
 use moneta_domain::Contract;
+use moneta_problem::Problem;
 use serde_json::json;
 
 use crate::Ingest;

@@ -217,7 +217,7 @@ fn every_error_code_is_documented() {
             | DigestError::Mismatch(_) => codes.push(e.code().to_owned()),
         }
     }
-    // What `moneta_admin::ensure_problem` answers for the router's own errors.
+    // What `moneta_problem::ensure_problem` answers for the router's own errors.
     codes.extend(["malformed_request", "method_not_allowed"].map(String::from));
     codes.sort();
     codes.dedup();

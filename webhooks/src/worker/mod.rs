@@ -13,6 +13,12 @@
 //!   changes; a crash in between repeats the attempt with the same
 //!   `webhook-id`. Given-up deliveries go to the dead-letter topic first,
 //!   then are marked failed.
+//! - Error classes: a fault of the state store or the broker is transient.
+//!   The attempt ends with an error, the delivery stays pending as it was
+//!   and a later scan repeats it; such a fault never counts against the
+//!   retry schedule and never dead-letters. Corrupt data is permanent: a
+//!   stored endpoint that does not decode is given up as `endpoint_corrupt`
+//!   with the reason (codes: `docs/errors.md`).
 
 mod config;
 mod metrics;
@@ -27,7 +33,10 @@ use moneta_domain::{
 };
 use moneta_kafka::KafkaConfig;
 use moneta_signing::KeyRing;
-use moneta_state::{Deliveries, DeliveryError, EventLog, Registry, StateStore, StoredDelivery};
+use moneta_state::{
+    Deliveries, DeliveryError, EventLog, Registry, RegistryError, StateStore, StoreError,
+    StoredDelivery,
+};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::sync::Semaphore;
@@ -234,8 +243,14 @@ impl Worker {
             next_attempt_at_ms: until_ms,
             ..stored.delivery
         };
-        // A conflict means someone else changed it; the next scan sees that.
-        let _ = self.inner.deliveries.update(&parked, stored.revision).await;
+        match self.inner.deliveries.update(&parked, stored.revision).await {
+            // A conflict means someone else changed it; the next scan sees that.
+            Ok(_) | Err(DeliveryError::Store(StoreError::Conflict { .. })) => {}
+            // Still pending and unparked: the next scan parks it again.
+            Err(e) => {
+                tracing::warn!(webhook_id = %parked.id, error = %e, "could not park a delivery");
+            }
+        }
     }
 
     /// Brings parked deliveries due within [`PARK_BEYOND`] back to the queue.
@@ -250,14 +265,12 @@ impl Worker {
                 parked: false,
                 ..stored.delivery
             };
-            if self
-                .inner
-                .deliveries
-                .update(&ready, stored.revision)
-                .await
-                .is_ok()
-            {
-                count += 1;
+            match self.inner.deliveries.update(&ready, stored.revision).await {
+                Ok(_) => count += 1,
+                // Someone else changed it; the next scan sees that.
+                Err(DeliveryError::Store(StoreError::Conflict { .. })) => {}
+                // Still parked: the next slow scan tries again.
+                Err(e) => return Err(e),
             }
         }
         Ok(count)
@@ -304,14 +317,19 @@ impl Inner {
             revision,
             delivery: d,
         } = stored;
-        let endpoint = self
-            .registry
-            .get::<WebhookEndpoint>(&d.endpoint_id)
-            .await
-            .ok()
-            .flatten()
-            .map(|v| v.entity)
-            .filter(|e| e.enabled);
+        let endpoint = match self.registry.get::<WebhookEndpoint>(&d.endpoint_id).await {
+            Ok(found) => found.map(|v| v.entity).filter(|e| e.enabled),
+            // Corrupt data: permanent, whatever the schedule says.
+            Err(e @ RegistryError::Decode { .. }) => {
+                return self
+                    .give_up(d, revision, "endpoint_corrupt", &e.to_string())
+                    .await;
+            }
+            // A store fault is transient: the delivery stays pending, as
+            // it was, and the next scan makes the attempt again. It counts
+            // against neither the retry schedule nor the endpoint's circuit.
+            Err(RegistryError::Store(e)) => return Err(DeliveryError::Store(e)),
+        };
         let Some(endpoint) = endpoint else {
             return self
                 .give_up(
@@ -420,14 +438,16 @@ impl Inner {
                 }
             }
             AttemptResult::Gone => {
-                self.disable(&endpoint).await;
-                self.give_up(
-                    d,
-                    revision,
-                    "endpoint_gone",
-                    "the endpoint answered 410 Gone and is disabled",
-                )
-                .await
+                // The delivery is over either way; a store fault only means
+                // the endpoint stays enabled until its next 410.
+                let why = match self.disable(&endpoint).await {
+                    Ok(()) => "the endpoint answered 410 Gone and is disabled",
+                    Err(e) => {
+                        tracing::warn!(error = %e, endpoint = %endpoint.id, "could not disable a gone endpoint");
+                        "the endpoint answered 410 Gone; disabling it failed (see the log)"
+                    }
+                };
+                self.give_up(d, revision, "endpoint_gone", why).await
             }
             AttemptResult::Refused => {
                 let why = outcome.error.unwrap_or_else(|| "refused".into());
@@ -495,17 +515,17 @@ impl Inner {
         self.deliveries.update(&failed, revision).await.map(|_| ())
     }
 
-    async fn disable(&self, endpoint: &WebhookEndpoint) {
-        let Ok(Some(current)) = self.registry.get::<WebhookEndpoint>(&endpoint.id).await else {
-            return;
+    /// Disables a gone endpoint (one no longer stored needs nothing).
+    async fn disable(&self, endpoint: &WebhookEndpoint) -> Result<(), RegistryError> {
+        let Some(current) = self.registry.get::<WebhookEndpoint>(&endpoint.id).await? else {
+            return Ok(());
         };
         let disabled = WebhookEndpoint {
             enabled: false,
             ..current.entity
         };
-        if let Err(e) = self.registry.update(&disabled, current.revision).await {
-            tracing::warn!(error = %e, endpoint = %endpoint.id, "could not disable a gone endpoint");
-        }
+        self.registry.update(&disabled, current.revision).await?;
+        Ok(())
     }
 
     async fn mark_event_delivered(&self, event_key: Option<&str>, at_ms: i64) {

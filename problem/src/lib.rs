@@ -1,5 +1,8 @@
-//! RFC 9457 problem details: every error the admin API returns, each with a
-//! stable machine-readable `code`.
+//! RFC 9457 problem details: the one error response of every HTTP API (the
+//! admin API, the ingest edge), each with a stable machine-readable `code`.
+//! [`Problem`] is the response, [`ensure_problem`] the middleware that turns
+//! any other error response into one, and `From<RegistryError>` maps the
+//! state store's errors (a missing entity, a revision conflict, a failure).
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
