@@ -51,9 +51,7 @@ impl Log {
                 })??
         };
         let producer = kafka
-            .client_config()
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
+            .producer_config("moneta-schema-registry")
             .set("linger.ms", "0")
             .create()
             .map_err(kafka_error)?;

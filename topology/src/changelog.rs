@@ -130,9 +130,7 @@ impl RegistryLog {
         let topic = config.state.registry_topic.clone();
         let producer = config
             .kafka
-            .client_config()
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
+            .producer_config("moneta-registry-changelog")
             .set("linger.ms", "0")
             .create()
             .map_err(kafka(&topic))?;

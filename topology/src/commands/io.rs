@@ -15,9 +15,7 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 pub async fn produce(config: &Config, topic: &str) -> anyhow::Result<ExitCode> {
     let producer: FutureProducer = config
         .kafka
-        .client_config()
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
+        .producer_config("moneta-produce-cli")
         .create()?;
     let lines: Vec<String> = std::io::stdin().lock().lines().collect::<Result<_, _>>()?;
     let mut sent = 0usize;

@@ -207,12 +207,7 @@ pub async fn replay(config: &Config, args: ReplayArgs) -> anyhow::Result<ExitCod
     };
     let records = tokio::task::spawn_blocking(move || read(&reader, &selection, since)).await??;
     let client = Client::new(config);
-    let producer: FutureProducer = config
-        .kafka
-        .client_config()
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .create()?;
+    let producer: FutureProducer = config.kafka.producer_config("moneta-replay-cli").create()?;
     let (mut selected, mut emitted, mut already, mut fresh, mut unknown) = (0, 0, 0, 0, 0);
     for record in records {
         if until.is_some_and(|u| record.timestamp_ms.is_some_and(|t| t >= u)) {

@@ -185,9 +185,7 @@ async fn watermark(config: &Config, at: &str) -> anyhow::Result<ExitCode> {
     let key = codec.encode_key(&topic, "watermark").await?;
     let producer: FutureProducer = config
         .kafka
-        .client_config()
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
+        .producer_config("moneta-settlements-cli")
         .create()?;
     let metadata_config = config.clone();
     let metadata_topic = topic.clone();
