@@ -149,6 +149,11 @@ impl TopicReader {
         })
     }
 
+    /// The topic read.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
     /// Every partition of the topic, in partition order, from its first
     /// retained offset to its high watermark.
     pub fn partitions(&self, timeout: Duration) -> Result<Vec<PartitionRange>, ReadError> {
