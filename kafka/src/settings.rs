@@ -121,17 +121,21 @@ mod tests {
             .client
             .insert("security.protocol".into(), "SASL_SSL".into());
         let producer = kafka.producer_config("p");
-        assert_eq!(producer.get("bootstrap.servers"), Some("b:1"));
-        assert_eq!(producer.get("security.protocol"), Some("SASL_SSL"));
-        assert_eq!(producer.get("client.id"), Some("p"));
-        assert_eq!(producer.get("enable.idempotence"), Some("true"));
-        assert_eq!(producer.get("acks"), Some("all"));
         let member = kafka.member_config("g");
-        assert_eq!(member.get("group.id"), Some("g"));
-        assert_eq!(member.get("isolation.level"), Some("read_committed"));
-        assert_eq!(member.get("enable.auto.commit"), Some("false"));
-        assert_eq!(member.get("enable.auto.offset.store"), Some("false"));
-        assert_eq!(member.get("security.protocol"), Some("SASL_SSL"));
+        for (config, key, value) in [
+            (&producer, "bootstrap.servers", "b:1"),
+            (&producer, "security.protocol", "SASL_SSL"),
+            (&producer, "client.id", "p"),
+            (&producer, "enable.idempotence", "true"),
+            (&producer, "acks", "all"),
+            (&member, "group.id", "g"),
+            (&member, "isolation.level", "read_committed"),
+            (&member, "enable.auto.commit", "false"),
+            (&member, "enable.auto.offset.store", "false"),
+            (&member, "security.protocol", "SASL_SSL"),
+        ] {
+            assert_eq!(config.get(key), Some(value), "{key}");
+        }
     }
 
     #[test]

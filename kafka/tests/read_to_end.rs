@@ -68,6 +68,20 @@ fn commit(
     Ok(())
 }
 
+/// A transaction of `values` by partition, written but left open.
+fn open(
+    producer: &ThreadedProducer<DefaultProducerContext>,
+    topic: &str,
+    values: &[(i32, &[&str])],
+) -> anyhow::Result<()> {
+    producer.begin_transaction()?;
+    for (partition, values) in values {
+        send(producer, topic, *partition, values)?;
+    }
+    producer.flush(TIMEOUT)?;
+    Ok(())
+}
+
 /// Every value `read_to_end` passes on, with the partition it came from.
 fn read_all(kafka: &KafkaConfig, topic: &str) -> anyhow::Result<Vec<(i32, String)>> {
     let mut values = Vec::new();
@@ -78,6 +92,13 @@ fn read_all(kafka: &KafkaConfig, topic: &str) -> anyhow::Result<Vec<(i32, String
     anyhow::ensure!(summary.records == values.len() as u64, "{summary:?}");
     values.sort();
     Ok(values)
+}
+
+/// Fails unless a read that began at `started` ended well within [`LIMIT`]:
+/// it did not wait for a record that never comes.
+fn promptly(started: Instant) {
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(10), "took {took:?}");
 }
 
 fn pairs(partition: i32, values: &[&str]) -> Vec<(i32, String)> {
@@ -95,11 +116,7 @@ fn an_empty_topic_is_read_at_once() -> anyhow::Result<()> {
     assert_eq!(summary.records, 0);
     assert_eq!(summary.partitions.len(), 3);
     assert!(summary.partitions.iter().all(|p| p.is_empty()));
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "took {:?}",
-        started.elapsed()
-    );
+    promptly(started);
     Ok(())
 }
 
@@ -127,11 +144,7 @@ fn a_partition_ending_in_a_commit_marker_is_read_to_its_end() -> anyhow::Result<
         values,
         [pairs(0, &["a", "b", "c"]), pairs(1, &["d"])].concat()
     );
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "took {:?}",
-        started.elapsed()
-    );
+    promptly(started);
     Ok(())
 }
 
@@ -140,15 +153,14 @@ fn aborted_records_are_not_returned() -> anyhow::Result<()> {
     let (kafka, topic) = topic(2)?;
     let producer = transactional(&kafka)?;
     commit(&producer, &topic, 0, &["kept-1"])?;
-    producer.begin_transaction()?;
-    send(&producer, &topic, 0, &["aborted-1", "aborted-2"])?;
-    send(&producer, &topic, 1, &["aborted-3"])?;
-    producer.flush(TIMEOUT)?;
+    open(
+        &producer,
+        &topic,
+        &[(0, &["aborted-1", "aborted-2"]), (1, &["aborted-3"])],
+    )?;
     producer.abort_transaction(TIMEOUT)?;
     commit(&producer, &topic, 0, &["kept-2"])?;
-    producer.begin_transaction()?;
-    send(&producer, &topic, 0, &["aborted-4"])?;
-    producer.flush(TIMEOUT)?;
+    open(&producer, &topic, &[(0, &["aborted-4"])])?;
     producer.abort_transaction(TIMEOUT)?;
     // Partition 0 ends in an abort marker, partition 1 holds only aborted
     // records and their marker.
@@ -161,9 +173,7 @@ fn records_of_a_transaction_still_open_are_not_waited_for() -> anyhow::Result<()
     let (kafka, topic) = topic(1)?;
     let producer = transactional(&kafka)?;
     commit(&producer, &topic, 0, &["committed"])?;
-    producer.begin_transaction()?;
-    send(&producer, &topic, 0, &["open"])?;
-    producer.flush(TIMEOUT)?;
+    open(&producer, &topic, &[(0, &["open"])])?;
     let read = read_all(&kafka, &topic);
     producer.abort_transaction(TIMEOUT)?;
     assert_eq!(read?, pairs(0, &["committed"]));
