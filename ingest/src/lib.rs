@@ -81,9 +81,7 @@ impl Ingest {
         keys: Arc<KeyRing>,
     ) -> Result<Self, IngestError> {
         let producer: FutureProducer = kafka
-            .client_config()
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
+            .producer_config("moneta-ingest")
             .set("linger.ms", "1")
             .set("message.timeout.ms", config.produce_timeout_ms.to_string())
             .create()?;

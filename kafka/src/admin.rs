@@ -7,7 +7,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use serde::Serialize;
 
-use crate::KafkaConfig;
+use crate::{KafkaConfig, PartitionRange};
 
 /// One topic as the topology wants it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -114,4 +114,29 @@ pub fn partition_ids<C: rdkafka::consumer::ConsumerContext>(
         .iter()
         .flat_map(|t| t.partitions().iter().map(|p| p.id()))
         .collect())
+}
+
+/// The low and high watermarks of every partition of `topic`, in partition
+/// order: each as a [`PartitionRange`] from its first retained offset to
+/// the offset its next record will get (to a `read_committed` consumer,
+/// the last stable offset).
+pub fn watermarks<C: rdkafka::consumer::ConsumerContext>(
+    consumer: &rdkafka::consumer::BaseConsumer<C>,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Vec<PartitionRange>, KafkaError> {
+    use rdkafka::consumer::Consumer;
+    let mut partitions = partition_ids(consumer, topic, timeout)?;
+    partitions.sort_unstable();
+    partitions
+        .into_iter()
+        .map(|partition| {
+            let (start, end) = consumer.fetch_watermarks(topic, partition, timeout)?;
+            Ok(PartitionRange {
+                partition,
+                start,
+                end,
+            })
+        })
+        .collect()
 }

@@ -1,12 +1,16 @@
-//! Kafka clients written once: settings, the capability probe and topic
-//! administration. Every crate that talks to Kafka configures it here.
+//! Kafka clients written once: settings (the producer every writer uses,
+//! the `read_committed` reader, the group member a processor is), reading a
+//! topic to its end, the capability probe and topic administration. Every
+//! crate that talks to Kafka configures it here.
 
 mod admin;
 mod probe;
+mod read;
 mod settings;
 
-pub use admin::{TopicSpec, TopicStatus, ensure_topics, missing_topics, partition_ids};
+pub use admin::{TopicSpec, TopicStatus, ensure_topics, missing_topics, partition_ids, watermarks};
 pub use probe::{ApiKey, ApiRange, BrokerApis, ProbeError, probe_apis};
+pub use read::{PartitionRange, ReadError, ReadSummary, TopicReader, read_to_end};
 pub use settings::{KafkaConfig, is_secret_key};
 
 /// Header the ingest edge sets on each accepted event: the edge's clock in

@@ -35,6 +35,14 @@ pub fn is_secret_key(key: &str) -> bool {
 }
 
 impl KafkaConfig {
+    /// Settings for the brokers at `bootstrap_servers`, with no extra properties.
+    pub fn new(bootstrap_servers: impl Into<String>) -> Self {
+        Self {
+            bootstrap_servers: bootstrap_servers.into(),
+            client: BTreeMap::new(),
+        }
+    }
+
     /// A librdkafka configuration with the brokers and extra properties set.
     pub fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
@@ -42,6 +50,45 @@ impl KafkaConfig {
         for (k, v) in &self.client {
             config.set(k, v);
         }
+        config
+    }
+
+    /// The producer every writer uses: idempotent with `acks=all`, so a
+    /// retried send is written once and only acknowledged once every
+    /// in-sync replica has it. Callers add what is theirs (`linger.ms`,
+    /// `message.timeout.ms`, `transactional.id`, …).
+    pub fn producer_config(&self, client_id: &str) -> ClientConfig {
+        let mut config = self.client_config();
+        config
+            .set("client.id", client_id)
+            .set("enable.idempotence", "true")
+            .set("acks", "all");
+        config
+    }
+
+    /// A consumer that reads committed records only and commits nothing by
+    /// itself, starting from the earliest offset where it has none. Readers
+    /// assign partitions (see [`crate::TopicReader`]); `group_id` names them.
+    pub fn reader_config(&self, group_id: &str) -> ClientConfig {
+        let mut config = self.client_config();
+        config
+            .set("group.id", group_id)
+            .set("enable.auto.commit", "false")
+            .set("isolation.level", "read_committed")
+            .set("auto.offset.reset", "earliest");
+        config
+    }
+
+    /// A member of consumer group `group_id` as a processor is one: a
+    /// [`reader_config`](Self::reader_config) that also stores offsets only
+    /// when told to, reports no partition ends, and rebalances
+    /// incrementally (`cooperative-sticky`).
+    pub fn member_config(&self, group_id: &str) -> ClientConfig {
+        let mut config = self.reader_config(group_id);
+        config
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "false")
+            .set("partition.assignment.strategy", "cooperative-sticky");
         config
     }
 
@@ -65,6 +112,31 @@ impl KafkaConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn producers_are_idempotent_and_readers_read_committed_over_the_extra_settings() {
+        let mut kafka = KafkaConfig::new("b:1");
+        kafka.client.insert("acks".into(), "1".into());
+        kafka
+            .client
+            .insert("security.protocol".into(), "SASL_SSL".into());
+        let producer = kafka.producer_config("p");
+        let member = kafka.member_config("g");
+        for (config, key, value) in [
+            (&producer, "bootstrap.servers", "b:1"),
+            (&producer, "security.protocol", "SASL_SSL"),
+            (&producer, "client.id", "p"),
+            (&producer, "enable.idempotence", "true"),
+            (&producer, "acks", "all"),
+            (&member, "group.id", "g"),
+            (&member, "isolation.level", "read_committed"),
+            (&member, "enable.auto.commit", "false"),
+            (&member, "enable.auto.offset.store", "false"),
+            (&member, "security.protocol", "SASL_SSL"),
+        ] {
+            assert_eq!(config.get(key), Some(value), "{key}");
+        }
+    }
 
     #[test]
     fn redacts_secrets_but_not_file_locations() {

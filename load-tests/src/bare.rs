@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use moneta_kafka::KafkaConfig;
 use rdkafka::Message as _;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
@@ -182,27 +183,17 @@ fn with(mut config: ClientConfig, extra: &BTreeMap<String, String>) -> ClientCon
     config
 }
 
-/// The consumer: a group member like the runtime's, `read_committed`.
+/// The consumer: a group member as the runtime's is one, `read_committed`.
 fn consumer_config(bootstrap: &str) -> ClientConfig {
-    let mut config = moneta_testkit::kafka::client(bootstrap);
-    config
-        .set("group.id", moneta_testkit::unique("bare-copy"))
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("isolation.level", "read_committed")
-        .set("enable.partition.eof", "false")
-        .set("partition.assignment.strategy", "cooperative-sticky");
-    config
+    KafkaConfig::new(bootstrap).member_config(&moneta_testkit::unique("bare-copy"))
 }
 
-/// The producer: transactional (so idempotent, `acks=all`).
+/// The producer: the runtime's (idempotent, `acks=all`), transactional.
 fn producer_config(bootstrap: &str) -> ClientConfig {
-    let mut config = moneta_testkit::kafka::client(bootstrap);
+    let id = moneta_testkit::unique("bare-copy");
+    let mut config = KafkaConfig::new(bootstrap).producer_config(&id);
     config
-        .set("transactional.id", moneta_testkit::unique("bare-copy"))
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
+        .set("transactional.id", &id)
         .set("transaction.timeout.ms", "60000");
     config
 }

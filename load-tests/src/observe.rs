@@ -51,11 +51,8 @@ pub fn watch_countersigned(
     tracker: Arc<Tracker>,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<JoinHandle<()>> {
-    let consumer: BaseConsumer = moneta_testkit::kafka::client(bootstrap)
-        .set("group.id", moneta_testkit::unique("load-watch"))
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("isolation.level", "read_committed")
+    let consumer: BaseConsumer = moneta_kafka::KafkaConfig::new(bootstrap)
+        .reader_config(&moneta_testkit::unique("load-watch"))
         .set("fetch.wait.max.ms", "5")
         .set("fetch.min.bytes", "1")
         .create()

@@ -1,86 +1,28 @@
 //! Checking a benchmark's output: reading topics to their end, which ids
 //! came back, how often.
 
-use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::collections::HashMap;
+use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use moneta_kafka::KafkaConfig;
 use moneta_runtime::Guarantee;
-use rdkafka::ClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
-use rdkafka::error::KafkaError;
 use rdkafka::message::BorrowedMessage;
-use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::{Offset, TopicPartitionList};
 
 /// Reads every partition of `topic` from the beginning to its end as a
-/// `read_committed` consumer sees it (the last stable offset), calling
-/// `each` for every record; returns how many there were. Transaction
-/// markers and aborted records are skipped, so the count is of the records
-/// a processor reads. Fails after `limit`.
+/// `read_committed` consumer sees it (see [`moneta_kafka::read_to_end`]),
+/// calling `each` for every record; returns how many there were.
+/// Transaction markers and aborted records are skipped, so the count is of
+/// the records a processor reads. Fails after `limit`.
 pub fn read_to_end(
     bootstrap: &str,
     topic: &str,
     limit: Duration,
-    mut each: impl FnMut(&BorrowedMessage<'_>),
+    each: impl FnMut(&BorrowedMessage<'_>),
 ) -> anyhow::Result<u64> {
-    let consumer: BaseConsumer<EndOfPartition> = moneta_testkit::kafka::client(bootstrap)
-        .set("group.id", moneta_testkit::unique("bench-read"))
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .set("enable.partition.eof", "true")
-        .create_with_context(EndOfPartition)
-        .context("creating a reader")?;
-    let partitions = moneta_kafka::partition_ids(&consumer, topic, Duration::from_secs(10))?;
-    if partitions.is_empty() {
-        bail!("{topic} does not exist");
-    }
-    let mut assignment = TopicPartitionList::new();
-    for &partition in &partitions {
-        assignment.add_partition_offset(topic, partition, Offset::Beginning)?;
-    }
-    consumer.assign(&assignment)?;
-    let mut open: HashSet<i32> = partitions.into_iter().collect();
-    let deadline = Instant::now() + limit;
-    let mut count = 0u64;
-    while !open.is_empty() {
-        if Instant::now() > deadline {
-            bail!(
-                "reading {topic} timed out after {limit:?} ({count} records; partitions {open:?} not at their end)"
-            );
-        }
-        match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(message)) => {
-                each(&message);
-                count += 1;
-            }
-            Some(Err(KafkaError::PartitionEOF(partition))) => {
-                open.remove(&partition);
-            }
-            Some(Err(error)) => eprintln!("  reading {topic}: {error}"),
-            None => {}
-        }
-    }
-    Ok(count)
+    let kafka = KafkaConfig::new(bootstrap);
+    let reader = moneta_testkit::unique("bench-read");
+    Ok(moneta_kafka::read_to_end(&kafka, topic, &reader, limit, each)?.records)
 }
-
-/// A reader's client context: the end of a partition is what it waits
-/// for, not an error to log; other errors are logged as usual.
-struct EndOfPartition;
-
-impl ClientContext for EndOfPartition {
-    fn error(&self, error: KafkaError, reason: &str) {
-        let end = matches!(
-            error,
-            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)
-        );
-        if !end {
-            eprintln!("  reader: librdkafka: {error}: {reason}");
-        }
-    }
-}
-
-impl ConsumerContext for EndOfPartition {}
 
 /// Records in `topics` a `read_committed` processor reads (see [`read_to_end`]).
 pub fn count_records(bootstrap: &str, topics: &[String]) -> anyhow::Result<u64> {

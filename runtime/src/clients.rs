@@ -20,23 +20,19 @@ pub fn transactional_id(processing: &ProcessingConfig, spec: &ProcessorSpec) -> 
     )
 }
 
-/// The consumer: manual commits, `read_committed`, starting from the earliest
-/// offset, cooperative (incremental) rebalancing, and static membership
-/// under the instance's stable id when configured.
+/// The consumer: a group member as [`KafkaConfig::member_config`] makes
+/// one (manual commits, `read_committed`, starting from the earliest
+/// offset, cooperative rebalancing), with the processing's session
+/// settings, and static membership under the instance's stable id when
+/// configured.
 pub(crate) fn consumer(
     kafka: &KafkaConfig,
     processing: &ProcessingConfig,
     spec: &ProcessorSpec,
 ) -> ClientConfig {
-    let mut config = kafka.client_config();
+    let mut config = kafka.member_config(&group_id(processing, spec));
     config
-        .set("group.id", group_id(processing, spec))
         .set("client.id", transactional_id(processing, spec))
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("isolation.level", "read_committed")
-        .set("enable.partition.eof", "false")
         .set(
             "session.timeout.ms",
             processing.session_timeout_ms.to_string(),
@@ -51,25 +47,21 @@ pub(crate) fn consumer(
         .set(
             "max.poll.interval.ms",
             processing.max_poll_interval_ms.to_string(),
-        )
-        .set("partition.assignment.strategy", "cooperative-sticky");
+        );
     if processing.static_membership {
         config.set("group.instance.id", transactional_id(processing, spec));
     }
     config
 }
 
-/// The producer: idempotent with `acks=all`; transactional under `exactly_once`.
+/// The producer: [`KafkaConfig::producer_config`] (idempotent, `acks=all`);
+/// transactional under `exactly_once`.
 pub(crate) fn producer(
     kafka: &KafkaConfig,
     processing: &ProcessingConfig,
     spec: &ProcessorSpec,
 ) -> ClientConfig {
-    let mut config = kafka.client_config();
-    config
-        .set("client.id", transactional_id(processing, spec))
-        .set("enable.idempotence", "true")
-        .set("acks", "all");
+    let mut config = kafka.producer_config(&transactional_id(processing, spec));
     if processing.guarantee == Guarantee::ExactlyOnce {
         config
             .set("transactional.id", transactional_id(processing, spec))

@@ -22,18 +22,9 @@ pub enum RegistryError {
         /// What is wrong with it.
         reason: String,
     },
-    /// Reading the topic back did not reach its end in time.
-    #[error("schema registry topic '{topic}': replay stopped at offset {at} of {high}: {reason}")]
-    Replay {
-        /// The registry topic.
-        topic: String,
-        /// The next offset that was expected.
-        at: i64,
-        /// The high watermark being read up to.
-        high: i64,
-        /// Why the replay stopped.
-        reason: String,
-    },
+    /// Reading the topic back failed or did not reach its end in time.
+    #[error("replaying the schema registry topic: {0}")]
+    Replay(#[from] moneta_kafka::ReadError),
     /// The HTTP listener could not be bound or served.
     #[error("schema registry HTTP server on {listen}: {source}")]
     Serve {

@@ -4,13 +4,12 @@
 
 use std::time::{Duration, Instant};
 
-use moneta_kafka::{KafkaConfig, partition_ids};
+use moneta_kafka::{KafkaConfig, PartitionRange, ReadError, TopicReader};
+use rdkafka::Message;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{Message, Offset, TopicPartitionList};
 
 use crate::error::RegistryError;
 
@@ -51,9 +50,7 @@ impl Log {
                 })??
         };
         let producer = kafka
-            .client_config()
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
+            .producer_config("moneta-schema-registry")
             .set("linger.ms", "0")
             .create()
             .map_err(kafka_error)?;
@@ -101,105 +98,44 @@ async fn ensure_topic(kafka: &KafkaConfig, topic: &str) -> Result<(), KafkaError
     Ok(())
 }
 
-/// Reads partition 0 of `topic` from the beginning up to its high watermark.
+/// Reads `topic` (one partition) from the beginning up to its end.
 fn replay(kafka: &KafkaConfig, topic: &str) -> Result<Vec<RawRecord>, RegistryError> {
-    let kafka_error = |source| RegistryError::Kafka {
-        topic: topic.to_owned(),
-        source,
-    };
-    let consumer: BaseConsumer = kafka
-        .client_config()
-        .set("group.id", "moneta-schema-registry")
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .set("enable.partition.eof", "false")
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .map_err(kafka_error)?;
     let deadline = Instant::now() + START_TIMEOUT;
-    let (low, high) = watermarks(&consumer, topic, deadline)?;
+    let reader = TopicReader::new(kafka, topic, "moneta-schema-registry")?;
+    let partitions = partitions(&reader, deadline)?;
+    if partitions.len() != 1 {
+        return Err(RegistryError::Topic {
+            topic: topic.to_owned(),
+            reason: format!(
+                "has {} partitions; a registry topic needs exactly one",
+                partitions.len()
+            ),
+        });
+    }
     let mut records = Vec::new();
-    if high <= low {
-        return Ok(records);
-    }
-    let mut assignment = TopicPartitionList::new();
-    assignment
-        .add_partition_offset(topic, PARTITION, Offset::Beginning)
-        .map_err(kafka_error)?;
-    consumer.assign(&assignment).map_err(kafka_error)?;
-    let mut next = low;
-    while next < high {
-        if Instant::now() > deadline {
-            return Err(RegistryError::Replay {
-                topic: topic.to_owned(),
-                at: next,
-                high,
-                reason: format!("timed out after {START_TIMEOUT:?}"),
-            });
+    let limit = deadline.saturating_duration_since(Instant::now());
+    reader.read(&partitions, limit, |message| {
+        if let Some(key) = message.key() {
+            records.push((key.to_vec(), message.payload().map(<[u8]>::to_vec)));
         }
-        match consumer.poll(Duration::from_millis(200)) {
-            None => {}
-            Some(Ok(message)) => {
-                next = message.offset() + 1;
-                if let Some(key) = message.key() {
-                    records.push((key.to_vec(), message.payload().map(<[u8]>::to_vec)));
-                }
-            }
-            Some(Err(e)) => {
-                return Err(RegistryError::Replay {
-                    topic: topic.to_owned(),
-                    at: next,
-                    high,
-                    reason: e.to_string(),
-                });
-            }
-        }
-    }
+    })?;
     tracing::info!(
         topic,
         records = records.len(),
-        high,
+        high = partitions[0].end,
         "replayed the schema registry topic"
     );
     Ok(records)
 }
 
-/// The topic's watermarks, retried while a just-created topic is not yet known.
-fn watermarks(
-    consumer: &BaseConsumer,
-    topic: &str,
-    deadline: Instant,
-) -> Result<(i64, i64), RegistryError> {
+/// The topic's partitions, retried while a just-created topic is not yet known.
+fn partitions(reader: &TopicReader, deadline: Instant) -> Result<Vec<PartitionRange>, ReadError> {
     loop {
-        let attempt = partition_ids(consumer, topic, Duration::from_secs(5)).and_then(|ids| {
-            if ids.is_empty() {
-                Err(KafkaError::MetadataFetch(
-                    RDKafkaErrorCode::UnknownTopicOrPartition,
-                ))
-            } else if ids.len() > 1 {
-                Ok(Err(ids.len()))
-            } else {
-                consumer
-                    .fetch_watermarks(topic, PARTITION, Duration::from_secs(5))
-                    .map(Ok)
-            }
-        });
-        match attempt {
-            Ok(Ok(marks)) => return Ok(marks),
-            Ok(Err(count)) => {
-                return Err(RegistryError::Topic {
-                    topic: topic.to_owned(),
-                    reason: format!("has {count} partitions; a registry topic needs exactly one"),
-                });
-            }
-            Err(e) if Instant::now() > deadline => {
-                return Err(RegistryError::Kafka {
-                    topic: topic.to_owned(),
-                    source: e,
-                });
-            }
+        match reader.partitions(Duration::from_secs(5)) {
+            Ok(partitions) => return Ok(partitions),
+            Err(e) if Instant::now() > deadline => return Err(e),
             Err(e) => {
-                tracing::debug!(topic, error = %e, "registry topic not ready yet");
+                tracing::debug!(topic = reader.topic(), error = %e, "registry topic not ready yet");
                 std::thread::sleep(Duration::from_millis(200));
             }
         }

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use moneta_kafka::KafkaConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -12,9 +13,7 @@ use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
 /// A client configuration pointing at `bootstrap`.
 pub fn client(bootstrap: &str) -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config.set("bootstrap.servers", bootstrap);
-    config
+    KafkaConfig::new(bootstrap).client_config()
 }
 
 /// Creates `topics` with `partitions` each, replicated as the broker's
@@ -46,9 +45,8 @@ pub fn produce_ids(
     topic: &str,
     ids: impl IntoIterator<Item = String>,
 ) -> anyhow::Result<usize> {
-    let producer: ThreadedProducer<DefaultProducerContext> = client(bootstrap)
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
+    let producer: ThreadedProducer<DefaultProducerContext> = KafkaConfig::new(bootstrap)
+        .producer_config("moneta-testkit")
         .set("linger.ms", "20")
         .create()?;
     let mut sent = 0usize;
@@ -206,10 +204,8 @@ pub fn wait_for_records(
 /// A `read_committed` consumer assigned every partition of `topic` from
 /// the beginning, outside any group's offsets.
 fn reader_from_beginning(bootstrap: &str, topic: &str) -> anyhow::Result<BaseConsumer> {
-    let consumer: BaseConsumer = client(bootstrap)
-        .set("group.id", crate::unique("reader"))
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
+    let consumer: BaseConsumer = KafkaConfig::new(bootstrap)
+        .reader_config(&crate::unique("reader"))
         .create()?;
     let mut assignment = TopicPartitionList::new();
     for partition in moneta_kafka::partition_ids(&consumer, topic, Duration::from_secs(10))? {

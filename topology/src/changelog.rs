@@ -11,28 +11,28 @@
 //!   (a crash, a broker outage): at start, every registry record whose
 //!   revision is newer than the changelog's is published. It is also how an
 //!   existing store's registry first gets into the log.
-//! - [`read_to_end`] reads any topic from its start to its end; the
-//!   changelog is read with it, keeping the highest revision per key.
+//! - [`read_to_end`] reads any topic from its start to its end (with
+//!   [`moneta_kafka::read_to_end`]); the changelog is read with it, keeping
+//!   the highest revision per key.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use moneta_domain::Kind;
-use moneta_kafka::{KafkaConfig, partition_ids};
+use moneta_kafka::{KafkaConfig, ReadError};
 use moneta_runtime::Record;
 use moneta_state::rebuild::{REGISTRY_KINDS, RegistryRecord, is_registry, list_all};
 use moneta_state::{
     ContractApplied, ContractQuery, ContractWrite, Expect, StateStore, StoreError, Stored,
 };
+use rdkafka::Message;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::Headers;
+use rdkafka::message::{BorrowedMessage, Headers};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio::sync::Mutex;
 
 use crate::Config;
@@ -54,16 +54,9 @@ pub enum ChangelogError {
         #[source]
         source: KafkaError,
     },
-    /// Reading a topic to its end took too long.
-    #[error(
-        "topic {topic}: not read to its end within {READ_TIMEOUT:?} (partitions left: {left:?})"
-    )]
-    Timeout {
-        /// The topic.
-        topic: String,
-        /// Partitions not read to their end.
-        left: Vec<i32>,
-    },
+    /// A topic could not be read to its end.
+    #[error(transparent)]
+    Read(#[from] ReadError),
     /// A changelog record does not decode.
     #[error("registry changelog record {key}: {reason}")]
     Record {
@@ -130,9 +123,7 @@ impl RegistryLog {
         let topic = config.state.registry_topic.clone();
         let producer = config
             .kafka
-            .client_config()
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
+            .producer_config("moneta-registry-changelog")
             .set("linger.ms", "0")
             .create()
             .map_err(kafka(&topic))?;
@@ -175,91 +166,57 @@ pub struct TopicRead {
 }
 
 /// Reads every partition of `topic` from its first record to its end
-/// (committed records only), without a consumer group's offsets.
+/// (committed records only), without a consumer group's offsets. A topic
+/// that does not exist reads as empty.
 pub fn read_to_end(kafka_config: &KafkaConfig, topic: &str) -> Result<TopicRead, ChangelogError> {
-    let consumer: BaseConsumer = kafka_config
-        .client_config()
-        .set("group.id", "moneta-state-rebuild")
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
-        .set("isolation.level", "read_committed")
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .map_err(kafka(topic))?;
-    let timeout = Duration::from_secs(10);
-    let partitions = match partition_ids(&consumer, topic, timeout) {
-        Ok(p) => p,
-        Err(KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownTopicOrPartition)) => Vec::new(),
-        Err(e) => return Err(kafka(topic)(e)),
-    };
-    let mut read = TopicRead::default();
-    let mut assignment = TopicPartitionList::new();
-    let mut left: BTreeSet<i32> = BTreeSet::new();
-    let mut ends = BTreeMap::new();
-    for partition in partitions {
-        let (low, high) = consumer
-            .fetch_watermarks(topic, partition, timeout)
-            .map_err(kafka(topic))?;
-        if low > 0 {
-            read.truncated.push((partition, low));
-        }
-        if high > low {
-            assignment
-                .add_partition_offset(topic, partition, Offset::Beginning)
-                .map_err(kafka(topic))?;
-            left.insert(partition);
-            ends.insert(partition, high);
-        }
-    }
-    if left.is_empty() {
-        return Ok(read);
-    }
-    consumer.assign(&assignment).map_err(kafka(topic))?;
     let mut by_partition: BTreeMap<i32, Vec<Record>> = BTreeMap::new();
-    let deadline = Instant::now() + READ_TIMEOUT;
-    while !left.is_empty() {
-        if Instant::now() > deadline {
-            return Err(ChangelogError::Timeout {
-                topic: topic.to_owned(),
-                left: left.into_iter().collect(),
-            });
-        }
-        match consumer.poll(Duration::from_millis(200)) {
-            None => {}
-            Some(Err(KafkaError::PartitionEOF(partition))) => {
-                left.remove(&partition);
-            }
-            Some(Err(e)) => return Err(kafka(topic)(e)),
-            Some(Ok(m)) => {
-                let end = ends.get(&m.partition()).copied().unwrap_or(0);
-                if m.offset() + 1 >= end {
-                    left.remove(&m.partition());
-                }
-                if m.offset() >= end {
-                    continue;
-                }
-                let headers = m
-                    .headers()
-                    .map(|h| {
-                        h.iter()
-                            .map(|x| (x.key.to_owned(), x.value.map(<[u8]>::to_vec)))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                by_partition.entry(m.partition()).or_default().push(Record {
-                    topic: topic.to_owned(),
-                    partition: m.partition(),
-                    offset: m.offset(),
-                    key: m.key().map(<[u8]>::to_vec),
-                    payload: m.payload().map(<[u8]>::to_vec),
-                    headers,
-                    timestamp_ms: m.timestamp().to_millis(),
-                });
-            }
-        }
+    let read = moneta_kafka::read_to_end(
+        kafka_config,
+        topic,
+        "moneta-state-rebuild",
+        READ_TIMEOUT,
+        |message| {
+            by_partition
+                .entry(message.partition())
+                .or_default()
+                .push(to_record(message));
+        },
+    );
+    let read = match read {
+        Ok(read) => read,
+        Err(ReadError::UnknownTopic { .. }) => return Ok(TopicRead::default()),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(TopicRead {
+        records: by_partition.into_values().flatten().collect(),
+        truncated: read
+            .partitions
+            .iter()
+            .filter(|p| p.start > 0)
+            .map(|p| (p.partition, p.start))
+            .collect(),
+    })
+}
+
+/// A record read from a topic, owned.
+pub fn to_record(message: &BorrowedMessage<'_>) -> Record {
+    let headers = message
+        .headers()
+        .map(|h| {
+            h.iter()
+                .map(|x| (x.key.to_owned(), x.value.map(<[u8]>::to_vec)))
+                .collect()
+        })
+        .unwrap_or_default();
+    Record {
+        topic: message.topic().to_owned(),
+        partition: message.partition(),
+        offset: message.offset(),
+        key: message.key().map(<[u8]>::to_vec),
+        payload: message.payload().map(<[u8]>::to_vec),
+        headers,
+        timestamp_ms: message.timestamp().to_millis(),
     }
-    read.records = by_partition.into_values().flatten().collect();
-    Ok(read)
 }
 
 /// The changelog's latest record per key (the highest revision, whatever

@@ -11,13 +11,14 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
+/// How long [`read_values`] may take.
+const READ_LIMIT: Duration = Duration::from_secs(300);
+
 /// Writes each stdin line as one record, keyed by its JSON `id` if it has one.
 pub async fn produce(config: &Config, topic: &str) -> anyhow::Result<ExitCode> {
     let producer: FutureProducer = config
         .kafka
-        .client_config()
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
+        .producer_config("moneta-produce-cli")
         .create()?;
     let lines: Vec<String> = std::io::stdin().lock().lines().collect::<Result<_, _>>()?;
     let mut sent = 0usize;
@@ -51,13 +52,7 @@ pub async fn consume(
     let handle = tokio::runtime::Handle::current();
     let codec = moneta_avro::AvroCodec::new(&config.schema_registry.effective_url())?;
     tokio::task::spawn_blocking(move || -> anyhow::Result<ExitCode> {
-        let consumer: BaseConsumer = config
-            .kafka
-            .client_config()
-            .set("group.id", "moneta-consume-cli")
-            .set("enable.auto.commit", "false")
-            .set("isolation.level", "read_committed")
-            .create()?;
+        let consumer: BaseConsumer = config.kafka.reader_config("moneta-consume-cli").create()?;
         let mut assignment = TopicPartitionList::new();
         for partition in partition_ids(&consumer, &topic, Duration::from_secs(10))? {
             assignment.add_partition_offset(&topic, partition, Offset::Beginning)?;
@@ -91,30 +86,20 @@ pub async fn consume(
     .await?
 }
 
-/// Every record value of `topic` from the beginning (read-committed), until
-/// nothing new arrives for `idle`.
-pub fn read_values(config: &Config, topic: &str, idle: Duration) -> anyhow::Result<Vec<Vec<u8>>> {
-    let consumer: BaseConsumer = config
-        .kafka
-        .client_config()
-        .set("group.id", "moneta-read-cli")
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .create()?;
-    let mut assignment = TopicPartitionList::new();
-    for partition in partition_ids(&consumer, topic, Duration::from_secs(10))? {
-        assignment.add_partition_offset(topic, partition, Offset::Beginning)?;
-    }
-    consumer.assign(&assignment)?;
+/// Every record value of `topic` from its first record to its end
+/// (committed records only).
+pub fn read_values(config: &Config, topic: &str) -> anyhow::Result<Vec<Vec<u8>>> {
     let mut values = Vec::new();
-    let mut last = Instant::now();
-    while last.elapsed() < idle {
-        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
-            if let Some(payload) = message?.payload() {
+    moneta_kafka::read_to_end(
+        &config.kafka,
+        topic,
+        "moneta-read-cli",
+        READ_LIMIT,
+        |message| {
+            if let Some(payload) = message.payload() {
                 values.push(payload.to_vec());
             }
-            last = Instant::now();
-        }
-    }
+        },
+    )?;
     Ok(values)
 }

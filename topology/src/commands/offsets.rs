@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail};
 use clap::Args;
-use moneta_kafka::partition_ids;
+use moneta_kafka::watermarks;
 use moneta_runtime::ProcessorSpec;
 use moneta_topology::{Config, Topology};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -94,8 +94,8 @@ fn reset_blocking(config: &Config, args: &ResetArgs) -> anyhow::Result<ExitCode>
     let mut target = TopicPartitionList::new();
     let at_ms = moneta_processors::rules::parse_rfc3339(&args.to).map(|s| s * 1000);
     for topic in &stage.input_names() {
-        for partition in partition_ids(&consumer, topic, timeout)? {
-            let (low, high) = consumer.fetch_watermarks(topic, partition, timeout)?;
+        for range in watermarks(&consumer, topic, timeout)? {
+            let (partition, low, high) = (range.partition, range.start, range.end);
             let offset = match args.to.as_str() {
                 "earliest" => Offset::Offset(low),
                 "latest" => Offset::Offset(high),

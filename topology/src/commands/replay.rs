@@ -6,19 +6,18 @@
 //! id. For contract events the tool also asks the admin API whether each
 //! event was already applied, and reports how many were.
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail};
+use anyhow::{anyhow, bail, ensure};
 use clap::Args;
 use moneta_avro::{AvroCodec, ContractEvent, Party, SchemaName};
-use moneta_kafka::partition_ids;
+use moneta_kafka::TopicReader;
+use moneta_runtime::Record;
 use moneta_topology::Config;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Header, Headers, OwnedHeaders};
+use moneta_topology::changelog::to_record;
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{Message, Offset, TopicPartitionList};
 
 use super::admin::{ApiProblem, Client};
 
@@ -54,16 +53,6 @@ pub struct ReplayArgs {
     dry_run: bool,
 }
 
-/// One record read back.
-struct Read {
-    partition: i32,
-    offset: i64,
-    timestamp_ms: Option<i64>,
-    key: Option<Vec<u8>>,
-    value: Option<Vec<u8>>,
-    headers: Vec<(String, Option<Vec<u8>>)>,
-}
-
 fn time_ms(text: &Option<String>) -> anyhow::Result<Option<i64>> {
     text.as_deref()
         .map(|t| {
@@ -83,83 +72,32 @@ struct Selection {
     to_offset: Option<i64>,
 }
 
+/// How long one metadata or offset request may take.
+const TIMEOUT: Duration = Duration::from_secs(10);
+/// How long reading the selected records may take.
+const READ_LIMIT: Duration = Duration::from_secs(300);
+
 /// Reads the selected partitions from their start offsets to their current ends.
-fn read(config: &Config, args: &Selection, since_ms: Option<i64>) -> anyhow::Result<Vec<Read>> {
-    let consumer: BaseConsumer = config
-        .kafka
-        .client_config()
-        .set("group.id", "moneta-replay-cli")
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .create()?;
-    let timeout = Duration::from_secs(10);
-    let partitions = match args.partition {
-        Some(p) => vec![p],
-        None => partition_ids(&consumer, &args.from, timeout)?,
-    };
-    let mut ends = BTreeMap::new();
-    let mut assignment = TopicPartitionList::new();
-    for p in &partitions {
-        let (low, high) = consumer.fetch_watermarks(&args.from, *p, timeout)?;
-        let end = args.to_offset.map_or(high, |o| (o + 1).min(high));
-        let start = args.from_offset.unwrap_or(low).max(low);
-        if start < end {
-            ends.insert(*p, end);
-            assignment.add_partition_offset(&args.from, *p, Offset::Offset(start))?;
-        }
+fn read(config: &Config, args: &Selection, since_ms: Option<i64>) -> anyhow::Result<Vec<Record>> {
+    let reader = TopicReader::new(&config.kafka, &args.from, "moneta-replay-cli")?;
+    let mut ranges = reader.partitions(TIMEOUT)?;
+    if let Some(partition) = args.partition {
+        ranges.retain(|r| r.partition == partition);
+        ensure!(
+            !ranges.is_empty(),
+            "topic {} has no partition {partition}",
+            args.from
+        );
+    }
+    for range in &mut ranges {
+        range.end = args.to_offset.map_or(range.end, |o| (o + 1).min(range.end));
+        range.start = args.from_offset.unwrap_or(range.start).max(range.start);
     }
     if let Some(since) = since_ms {
-        // Start each partition at the first record at or after `since`.
-        let mut by_time = TopicPartitionList::new();
-        for p in ends.keys() {
-            by_time.add_partition_offset(&args.from, *p, Offset::Offset(since))?;
-        }
-        let found = consumer.offsets_for_times(by_time, timeout)?;
-        for element in found.elements() {
-            if let Offset::Offset(o) = element.offset() {
-                assignment.set_partition_offset(
-                    &args.from,
-                    element.partition(),
-                    Offset::Offset(o),
-                )?;
-            }
-        }
+        reader.start_at_time(&mut ranges, since, TIMEOUT)?;
     }
-    consumer.assign(&assignment)?;
     let mut out = Vec::new();
-    let mut done: BTreeMap<i32, bool> = ends.keys().map(|p| (*p, false)).collect();
-    let mut idle = 0;
-    while done.values().any(|d| !d) && idle < 50 {
-        let Some(message) = consumer.poll(Duration::from_millis(100)) else {
-            idle += 1;
-            continue;
-        };
-        idle = 0;
-        let m = message?;
-        let end = ends.get(&m.partition()).copied().unwrap_or(0);
-        if m.offset() + 1 >= end {
-            done.insert(m.partition(), true);
-        }
-        if m.offset() >= end {
-            continue;
-        }
-        let headers = m
-            .headers()
-            .map(|h| {
-                h.iter()
-                    .map(|x| (x.key.to_owned(), x.value.map(<[u8]>::to_vec)))
-                    .collect()
-            })
-            .unwrap_or_default();
-        out.push(Read {
-            partition: m.partition(),
-            offset: m.offset(),
-            timestamp_ms: m.timestamp().to_millis(),
-            key: m.key().map(<[u8]>::to_vec),
-            value: m.payload().map(<[u8]>::to_vec),
-            headers,
-        });
-    }
+    reader.read(&ranges, READ_LIMIT, |message| out.push(to_record(message)))?;
     Ok(out)
 }
 
@@ -207,12 +145,7 @@ pub async fn replay(config: &Config, args: ReplayArgs) -> anyhow::Result<ExitCod
     };
     let records = tokio::task::spawn_blocking(move || read(&reader, &selection, since)).await??;
     let client = Client::new(config);
-    let producer: FutureProducer = config
-        .kafka
-        .client_config()
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .create()?;
+    let producer: FutureProducer = config.kafka.producer_config("moneta-replay-cli").create()?;
     let (mut selected, mut emitted, mut already, mut fresh, mut unknown) = (0, 0, 0, 0, 0);
     for record in records {
         if until.is_some_and(|u| record.timestamp_ms.is_some_and(|t| t >= u)) {
@@ -243,7 +176,7 @@ pub async fn replay(config: &Config, args: ReplayArgs) -> anyhow::Result<ExitCod
                 record.offset
             ),
         };
-        match record.value.as_deref() {
+        match record.payload.as_deref() {
             Some(value) => match applied(&codec, &client, value).await? {
                 Some(true) => already += 1,
                 Some(false) => fresh += 1,
@@ -273,7 +206,7 @@ pub async fn replay(config: &Config, args: ReplayArgs) -> anyhow::Result<ExitCod
         if let Some(key) = record.key.as_deref() {
             out = out.key(key);
         }
-        if let Some(value) = record.value.as_deref() {
+        if let Some(value) = record.payload.as_deref() {
             out = out.payload(value);
         }
         producer
@@ -295,11 +228,8 @@ pub async fn replay(config: &Config, args: ReplayArgs) -> anyhow::Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-fn header(record: &Read, name: &str) -> Option<String> {
+fn header(record: &Record, name: &str) -> Option<String> {
     record
-        .headers
-        .iter()
-        .find(|(n, _)| n == name)
-        .and_then(|(_, v)| v.as_deref())
+        .header(name)
         .map(|v| String::from_utf8_lossy(v).into_owned())
 }

@@ -80,9 +80,7 @@ async fn export(
     let codec = AvroCodec::new(&config.schema_registry.effective_url())?;
     let topic = config.contracts.topics.settlements.clone();
     let reader = config.clone();
-    let values =
-        tokio::task::spawn_blocking(move || read_values(&reader, &topic, Duration::from_secs(3)))
-            .await??;
+    let values = tokio::task::spawn_blocking(move || read_values(&reader, &topic)).await??;
     let mut unique: BTreeMap<(String, String, String, String, String), Settlement> =
         BTreeMap::new();
     for value in values {
@@ -185,9 +183,7 @@ async fn watermark(config: &Config, at: &str) -> anyhow::Result<ExitCode> {
     let key = codec.encode_key(&topic, "watermark").await?;
     let producer: FutureProducer = config
         .kafka
-        .client_config()
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
+        .producer_config("moneta-settlements-cli")
         .create()?;
     let metadata_config = config.clone();
     let metadata_topic = topic.clone();

@@ -112,11 +112,7 @@ impl Worker {
             },
             ..DelivererConfig::default()
         })?;
-        let producer: FutureProducer = kafka
-            .client_config()
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .create()?;
+        let producer: FutureProducer = kafka.producer_config("moneta-webhooks").create()?;
         Ok(Self {
             inner: Arc::new(Inner {
                 breakers: Breakers::new(
