@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 
 use moneta_kafka::{INGESTED_AT_HEADER, KafkaConfig, probe_apis};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
-use rdkafka::message::{BorrowedMessage, Headers};
-use rdkafka::{ClientContext, Message, Offset};
+use rdkafka::{ClientContext, Offset};
 use tokio::runtime::Handle;
 
 use crate::batch::{Batch, RewindPoint};
@@ -134,7 +133,7 @@ impl Runtime {
                 .time_left(self.processing.commit_interval())
                 .min(MAX_POLL_WAIT);
             let record = match consumer.poll(wait) {
-                Some(Ok(message)) => Some(to_record(&message)),
+                Some(Ok(message)) => Some(Record::from_message(&message)),
                 Some(Err(error)) => {
                     lock(&engine).check_membership(&consumer)?;
                     tracing::warn!(processor = %spec.name, %error, "consumer error");
@@ -626,26 +625,6 @@ fn since_ingest(record: &Record) -> Option<f64> {
     Some(elapsed as f64 / 1000.0)
 }
 
-fn to_record(message: &BorrowedMessage<'_>) -> Record {
-    let headers = message
-        .headers()
-        .map(|headers| {
-            headers
-                .iter()
-                .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
-                .collect()
-        })
-        .unwrap_or_default();
-    Record {
-        topic: message.topic().to_owned(),
-        partition: message.partition(),
-        offset: message.offset(),
-        key: message.key().map(<[u8]>::to_vec),
-        payload: message.payload().map(<[u8]>::to_vec),
-        headers,
-        timestamp_ms: message.timestamp().to_millis(),
-    }
-}
 
 /// `output` with the input's propagated headers added where it has none.
 fn with_trace_context(record: &Record, output: &Output) -> Output {

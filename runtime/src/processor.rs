@@ -25,6 +25,29 @@ pub struct Record {
 }
 
 impl Record {
+    /// The owned copy of a record a Kafka consumer read.
+    pub fn from_message(message: &impl rdkafka::Message) -> Self {
+        let headers = message
+            .headers()
+            .map(|headers| {
+                use rdkafka::message::Headers;
+                headers
+                    .iter()
+                    .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self {
+            topic: message.topic().to_owned(),
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message.key().map(<[u8]>::to_vec),
+            payload: message.payload().map(<[u8]>::to_vec),
+            headers,
+            timestamp_ms: message.timestamp().to_millis(),
+        }
+    }
+
     /// Its timestamp (milliseconds since the epoch), what stages take as the
     /// time of the event. A record without one is rejected
     /// (`missing_timestamp`): never read as 1970.

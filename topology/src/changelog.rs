@@ -31,7 +31,6 @@ use rdkafka::Message;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{BorrowedMessage, Headers};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::sync::Mutex;
 
@@ -179,7 +178,7 @@ pub fn read_to_end(kafka_config: &KafkaConfig, topic: &str) -> Result<TopicRead,
             by_partition
                 .entry(message.partition())
                 .or_default()
-                .push(to_record(message));
+                .push(Record::from_message(message));
         },
     );
     let read = match read {
@@ -196,27 +195,6 @@ pub fn read_to_end(kafka_config: &KafkaConfig, topic: &str) -> Result<TopicRead,
             .map(|p| (p.partition, p.start))
             .collect(),
     })
-}
-
-/// A record read from a topic, owned.
-pub fn to_record(message: &BorrowedMessage<'_>) -> Record {
-    let headers = message
-        .headers()
-        .map(|h| {
-            h.iter()
-                .map(|x| (x.key.to_owned(), x.value.map(<[u8]>::to_vec)))
-                .collect()
-        })
-        .unwrap_or_default();
-    Record {
-        topic: message.topic().to_owned(),
-        partition: message.partition(),
-        offset: message.offset(),
-        key: message.key().map(<[u8]>::to_vec),
-        payload: message.payload().map(<[u8]>::to_vec),
-        headers,
-        timestamp_ms: message.timestamp().to_millis(),
-    }
 }
 
 /// The changelog's latest record per key (the highest revision, whatever

@@ -15,7 +15,6 @@ use moneta_avro::{AvroCodec, ContractEvent, Party, SchemaName};
 use moneta_kafka::TopicReader;
 use moneta_runtime::Record;
 use moneta_topology::Config;
-use moneta_topology::changelog::to_record;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
@@ -97,7 +96,7 @@ fn read(config: &Config, args: &Selection, since_ms: Option<i64>) -> anyhow::Res
         reader.start_at_time(&mut ranges, since, TIMEOUT)?;
     }
     let mut out = Vec::new();
-    reader.read(&ranges, READ_LIMIT, |message| out.push(to_record(message)))?;
+    reader.read(&ranges, READ_LIMIT, |message| out.push(moneta_runtime::Record::from_message(message)))?;
     Ok(out)
 }
 
