@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# The Moneta image: the `moneta` binary (package moneta-topology) on Debian
+# The Moneta image: the `moneta` binary (package moneta-cli) on Debian
 # slim, run as a non-root user. One image for every Moneta service in
 # docker-compose.yml; see docs/deployment.md.
 #
@@ -21,7 +21,7 @@ COPY . .
 # the runtime stage can copy the binary out of it.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/usr/local/cargo/git \
-    cargo build --release --locked -p moneta-topology
+    cargo build --release --locked -p moneta-cli
 
 # --- runtime ---------------------------------------------------------------
 FROM debian:bookworm-slim

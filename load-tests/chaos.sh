@@ -4,7 +4,7 @@
 # min.insync.replicas=2), while `moneta up` is SIGKILLed and restarted, the
 # leader of a partition is SIGKILLed and brought back, and the webhook
 # receiver fails a share of its requests; then every total is checked.
-# CI runs the short form (topology/tests/chaos.rs: 80 contracts, one broker).
+# CI runs the short form (cli/tests/chaos.rs: 80 contracts, one broker).
 #
 # Output goes to the terminal and to load-tests/results/chaos-<UTC date>.txt,
 # headed by the machine, the commit and the date (a second run on the same
@@ -40,7 +40,7 @@ command="MONETA_CHAOS_CONTRACTS=$MONETA_CHAOS_CONTRACTS MONETA_CHAOS_BROKERS=$MO
 if [ -n "${MONETA_CHAOS_SEED:-}" ]; then
     command="$command MONETA_CHAOS_SEED=$MONETA_CHAOS_SEED"
 fi
-command="$command cargo test --release -p moneta-topology --test chaos -- --nocapture"
+command="$command cargo test --release -p moneta-cli --test chaos -- --nocapture"
 
 {
     echo "# chaos (full form), started $(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -56,7 +56,7 @@ command="$command cargo test --release -p moneta-topology --test chaos -- --noca
 
 started=$(date +%s)
 set +e
-cargo test --release -p moneta-topology --test chaos -- --nocapture 2>&1 | tee -a "$out"
+cargo test --release -p moneta-cli --test chaos -- --nocapture 2>&1 | tee -a "$out"
 status=${PIPESTATUS[0]}
 set -e
 

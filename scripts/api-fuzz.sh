@@ -22,7 +22,7 @@ if ! "$venv/bin/schemathesis" --version >/dev/null 2>&1; then
 fi
 
 if [[ -z "${MONETA_BIN:-}" ]]; then
-    cargo build --quiet -p moneta-topology --bin moneta
+    cargo build --quiet -p moneta-cli --bin moneta
     MONETA_BIN="$root/target/debug/moneta"
 fi
 

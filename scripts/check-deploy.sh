@@ -64,7 +64,7 @@ DEPLOY = pathlib.Path("deploy")
 EXAMPLE = pathlib.Path("moneta.example.toml")
 # The Apache Kafka that scripts/setup.sh installs for `moneta up` and the tests.
 KAFKA_POM = pathlib.Path("deploy/kafka/pom.xml")
-MAIN_RS = pathlib.Path("topology/src/main.rs")
+MAIN_RS = pathlib.Path("cli/src/main.rs")
 TOPOLOGY_RS = pathlib.Path("topology/src/topology.rs")
 METRIC_SOURCES = [pathlib.Path("runtime/src/metrics.rs"),
                   pathlib.Path("webhooks/src/worker/metrics.rs"),
@@ -72,9 +72,9 @@ METRIC_SOURCES = [pathlib.Path("runtime/src/metrics.rs"),
 # Which commands serve [metrics] listen (/metrics, /healthz, /readyz): those
 # whose code calls serve_ops / ops::serve, looked up in these files.
 OPS_SERVERS = {
-    "up": pathlib.Path("topology/src/commands/stages.rs"),
-    "run": pathlib.Path("topology/src/commands/stages.rs"),
-    "admin serve": pathlib.Path("topology/src/commands/admin.rs"),
+    "up": pathlib.Path("cli/src/commands/stages.rs"),
+    "run": pathlib.Path("cli/src/commands/stages.rs"),
+    "admin serve": pathlib.Path("cli/src/commands/admin.rs"),
 }
 # MONETA_ variables that are not configuration keys (no double underscore).
 SPECIAL_VARS = {
@@ -164,10 +164,10 @@ for table in FREEFORM_TABLES:
 KEY_ENV = example.get("signing", {}).get("key_env", "MONETA_SIGNING_KEYS")
 SPECIAL_VARS[KEY_ENV] = "Moneta's signing keys (signing.key_env)"
 
-# Stages are `Stage { name: "…", … }` literals or `path_stage("…", …)` calls.
+# Stages are `Stage { name: "…", … }` literals or `typed("…", …)` calls (topology/src/topology.rs, the declaration).
 _TOPOLOGY = TOPOLOGY_RS.read_text()
 STAGES = re.findall(r'^\s*name:\s*"([a-z0-9-]+)",', _TOPOLOGY, re.M) + re.findall(
-    r'path_stage\(\s*"([a-z0-9-]+)",', _TOPOLOGY
+    r'typed\(\s*"([a-z0-9-]+)",', _TOPOLOGY
 )
 if not STAGES:
     fail(f"{TOPOLOGY_RS}: found no stage names (`name: \"…\"`)")
@@ -177,11 +177,11 @@ for stage in STAGES:
         fail(f"stage {stage}: {key} is not in {EXAMPLE}")
 
 # Services `moneta run` serves besides stages: `Service::X => "name"` in
-# topology/src/commands/stages.rs.
+# cli/src/commands/stages.rs.
 RUN_SERVICES = re.findall(r'Service::\w+ => "([a-z0-9-]+)"',
-                          pathlib.Path("topology/src/commands/stages.rs").read_text())
+                          pathlib.Path("cli/src/commands/stages.rs").read_text())
 if "edge" not in RUN_SERVICES:
-    fail("topology/src/commands/stages.rs: found no `Service::… => \"edge\"`")
+    fail("cli/src/commands/stages.rs: found no `Service::… => \"edge\"`")
 
 main_rs = MAIN_RS.read_text()
 block = re.search(r"enum Command \{(.*?)\n\}", main_rs, re.S)
@@ -194,7 +194,7 @@ if not SUBCOMMANDS:
 SERVES_OPS = {command for command, source in OPS_SERVERS.items()
               if re.search(r"\bserve_ops\(|\bops::serve\(", source.read_text())}
 if not {"up", "run"} <= SERVES_OPS:
-    fail("topology/src/commands/stages.rs: `up` and `run` no longer call serve_ops; update OPS_SERVERS")
+    fail("cli/src/commands/stages.rs: `up` and `run` no longer call serve_ops; update OPS_SERVERS")
 
 metric_text = "\n".join(p.read_text() for p in METRIC_SOURCES)
 METRICS = {}  # name -> labels
@@ -307,8 +307,8 @@ else:
         if version and needed and tuple(map(int, version.groups())) < tuple(map(int, needed.groups())):
             problems.append(f"{builder[0]} is older than the workspace's rust-version {'.'.join(needed.groups())}")
         runs = " ".join(a for i, a in builder[2] if i == "RUN")
-        if "cargo build --release --locked -p moneta-topology" not in runs:
-            problems.append("the builder does not run `cargo build --release --locked -p moneta-topology`")
+        if "cargo build --release --locked -p moneta-cli" not in runs:
+            problems.append("the builder does not run `cargo build --release --locked -p moneta-cli`")
         workdirs = [a for i, a in builder[2] if i == "WORKDIR"]
         if workdirs[-1:] != ["/src"]:
             problems.append("the builder's WORKDIR is not /src")
@@ -352,7 +352,7 @@ else:
     for problem in problems:
         fail(f"Dockerfile: {problem}")
     if not problems:
-        ok(f"Dockerfile: {builder[0]} AS builder -> {final[0]}, cargo build --locked -p moneta-topology, "
+        ok(f"Dockerfile: {builder[0]} AS builder -> {final[0]}, cargo build --locked -p moneta-cli, "
            f"non-root, entrypoint moneta, exposes 8080 8081 9100")
 
     if not DOCKERIGNORE.exists():

@@ -7,5 +7,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-cargo build --release -p moneta-topology
+cargo build --release -p moneta-cli
 exec target/release/moneta --config moneta.toml up "$@"

@@ -67,7 +67,7 @@ pub fn moneta_binary() -> anyhow::Result<PathBuf> {
     let path = target.join("release").join("moneta");
     if !path.exists() {
         bail!(
-            "{} not found: build it with `cargo build --release -p moneta-topology` (or set MONETA_BIN)",
+            "{} not found: build it with `cargo build --release -p moneta-cli` (or set MONETA_BIN)",
             path.display()
         );
     }

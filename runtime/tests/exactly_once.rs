@@ -2,7 +2,7 @@
 //! proves (after the shape of Kafka's own `transactions_test.py`): the
 //! `read_committed` output equals the input record for record however the
 //! run is disturbed. A processor SIGKILLed mid-transaction is tested on the
-//! `moneta` binary (topology/tests/sigkill.rs).
+//! `moneta` binary (cli/tests/sigkill.rs).
 
 mod support;
 

@@ -1,7 +1,7 @@
 //! The embedded broker's life: it starts, serves transactions, is reused by
 //! a second owner-to-be, is restarted when it dies, and refuses a port taken
 //! by something else with the fix in the message. That it never outlives a
-//! SIGKILLed owner is tested on `moneta` itself (topology/tests/embedded_broker.rs).
+//! SIGKILLed owner is tested on `moneta` itself (cli/tests/embedded_broker.rs).
 
 use std::net::TcpListener;
 use std::path::Path;

@@ -4,8 +4,6 @@
 pub mod changelog;
 pub mod config;
 pub mod demo;
-pub mod observability;
-pub mod ops;
 pub mod rebuild;
 pub mod services;
 pub mod topology;

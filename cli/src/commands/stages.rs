@@ -212,14 +212,14 @@ fn serve_ops(config: &Config, registry: &Registry, store: Option<Arc<dyn StateSt
     if config.metrics.listen.is_empty() {
         return;
     }
-    let ops = moneta_topology::ops::Ops {
+    let ops = crate::ops::Ops {
         registry: registry.clone(),
         bootstrap: config.kafka.bootstrap_servers.clone(),
         store,
     };
     let listen = config.metrics.listen.clone();
     tokio::spawn(async move {
-        if let Err(error) = moneta_topology::ops::serve(ops, &listen, stop_signal()).await {
+        if let Err(error) = crate::ops::serve(ops, &listen, stop_signal()).await {
             tracing::warn!(%listen, %error, "metrics and health endpoints not served");
         }
     });

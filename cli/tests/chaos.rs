@@ -23,7 +23,7 @@
 //! `MONETA_CHAOS_CONTRACTS` sets the number of contracts (default 80);
 //! `MONETA_CHAOS_SEED` the kill schedule's seed. The full run
 //! (`load-tests/chaos.sh`): `MONETA_CHAOS_CONTRACTS=2000 MONETA_CHAOS_BROKERS=3
-//! cargo test --release -p moneta-topology --test chaos -- --nocapture`.
+//! cargo test --release -p moneta-cli --test chaos -- --nocapture`.
 
 mod support;
 

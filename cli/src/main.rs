@@ -1,13 +1,15 @@
 //! `moneta`: run and operate the Moneta Core topology.
 
 mod commands;
+mod observability;
+mod ops;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use moneta_topology::Config;
-use moneta_topology::observability::init_logging;
+use observability::init_logging;
 
 /// Moneta Core: the signed-contract hub, as a Kafka stream topology.
 #[derive(Debug, Parser)]

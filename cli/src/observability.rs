@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{LogConfig, LogFormat};
+use moneta_topology::config::{LogConfig, LogFormat};
 
 /// Installs the global subscriber: `RUST_LOG` if set, else `log.level`;
 /// colours only when stderr is a terminal (never in files or pipes).

@@ -104,16 +104,14 @@ pub async fn execute(config: &Config, command: AdminCommand) -> anyhow::Result<E
                 .await
                 .context("registry changelog")?;
             if !config.metrics.listen.is_empty() {
-                let ops = moneta_topology::ops::Ops {
+                let ops = crate::ops::Ops {
                     registry: prometheus::Registry::new(),
                     bootstrap: config.kafka.bootstrap_servers.clone(),
                     store: Some(store.clone()),
                 };
                 let listen = config.metrics.listen.clone();
                 tokio::spawn(async move {
-                    if let Err(error) =
-                        moneta_topology::ops::serve(ops, &listen, stop_signal()).await
-                    {
+                    if let Err(error) = crate::ops::serve(ops, &listen, stop_signal()).await {
                         tracing::warn!(%listen, %error, "health endpoints not served");
                     }
                 });

@@ -258,4 +258,26 @@ mod tests {
         assert!(render(&config, Format::Dot).starts_with("digraph"));
         assert!(render(&config, Format::Mermaid).starts_with("flowchart LR"));
     }
+
+    /// The stage and topic tables of the README and docs/contracts.md are
+    /// `describe --format markdown` of the default configuration.
+    #[test]
+    fn the_docs_tables_are_the_generated_ones() {
+        let generated = render(&Config::default(), Format::Markdown);
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        for doc in ["README.md", "docs/contracts.md"] {
+            let text = std::fs::read_to_string(root.join(doc)).expect("doc");
+            let begin = "<!-- generated: moneta topology describe --format markdown -->\n";
+            let start = text.find(begin).map(|i| i + begin.len());
+            let end = text.find("<!-- end generated -->");
+            let (Some(start), Some(end)) = (start, end) else {
+                panic!("{doc} has no generated block");
+            };
+            assert_eq!(
+                &text[start..end],
+                generated,
+                "{doc}: regenerate with `moneta topology describe --format markdown`"
+            );
+        }
+    }
 }

@@ -96,7 +96,9 @@ fn read(config: &Config, args: &Selection, since_ms: Option<i64>) -> anyhow::Res
         reader.start_at_time(&mut ranges, since, TIMEOUT)?;
     }
     let mut out = Vec::new();
-    reader.read(&ranges, READ_LIMIT, |message| out.push(moneta_runtime::Record::from_message(message)))?;
+    reader.read(&ranges, READ_LIMIT, |message| {
+        out.push(moneta_runtime::Record::from_message(message))
+    })?;
     Ok(out)
 }
 
