@@ -37,8 +37,6 @@ pub enum Kind {
     EventRecord,
     /// A stored first response for an `Idempotency-Key` (ingest edge).
     IdempotencyKey,
-    /// A request signature already used, refused if seen again (ingest edge).
-    RequestNonce,
     /// A webhook delivery (one message to one endpoint).
     WebhookDelivery,
     /// One attempt of a webhook delivery.
@@ -49,7 +47,7 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in a stable order.
-    pub const ALL: [Kind; 17] = [
+    pub const ALL: [Kind; 16] = [
         Kind::Organization,
         Kind::MembershipOrganization,
         Kind::Publisher,
@@ -63,7 +61,6 @@ impl Kind {
         Kind::SettlementAgreement,
         Kind::EventRecord,
         Kind::IdempotencyKey,
-        Kind::RequestNonce,
         Kind::WebhookDelivery,
         Kind::DeliveryAttempt,
         Kind::SettlementState,
@@ -85,7 +82,6 @@ impl Kind {
             Kind::SettlementAgreement => "settlement_agreement",
             Kind::EventRecord => "event_record",
             Kind::IdempotencyKey => "idempotency_key",
-            Kind::RequestNonce => "request_nonce",
             Kind::WebhookDelivery => "webhook_delivery",
             Kind::DeliveryAttempt => "delivery_attempt",
             Kind::SettlementState => "settlement_state",

@@ -353,7 +353,17 @@ impl Engine {
             tracing::warn!(%error, "flushing the state store failed; redoing the batch");
             return self.abort();
         }
-        match self.stores.ledger.apply(self.batch.effects()) {
+        let applied = match &self.stores.ledger {
+            Some(ledger) => ledger.apply(self.batch.effects()),
+            None if self.batch.effects().is_empty() => Ok(Default::default()),
+            None => {
+                return Err(RuntimeError::Thread(format!(
+                    "{} emitted effects but runs without an effect ledger",
+                    self.spec.name
+                )));
+            }
+        };
+        match applied {
             Ok(applied) => {
                 self.metrics.applied.inc_by(applied.new);
                 self.metrics.duplicates.inc_by(applied.duplicates);
@@ -624,7 +634,6 @@ fn since_ingest(record: &Record) -> Option<f64> {
     let elapsed = i64::try_from(now).ok()?.saturating_sub(accepted).max(0);
     Some(elapsed as f64 / 1000.0)
 }
-
 
 /// `output` with the input's propagated headers added where it has none.
 fn with_trace_context(record: &Record, output: &Output) -> Output {

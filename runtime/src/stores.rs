@@ -8,8 +8,10 @@ use moneta_state::{EffectLedger, StateStore};
 /// The stores behind one processor instance.
 #[derive(Clone)]
 pub struct Stores {
-    /// Where the batch's effects are applied before it commits.
-    pub ledger: Arc<EffectLedger>,
+    /// Where the batch's effects are applied before it commits; `None` for
+    /// processors that emit none (a batch with effects then stops the
+    /// instance: a processor emitting effects needs a ledger).
+    pub ledger: Option<Arc<EffectLedger>>,
     /// The state store the processor writes, if any: flushed before each
     /// commit, so a processor may write through a deferred handle
     /// ([`StateStore::deferred`]) and share one fsync per batch.
@@ -20,7 +22,15 @@ impl Stores {
     /// The effect ledger and the state store the processor writes.
     pub fn new(ledger: Arc<EffectLedger>, state: Arc<dyn StateStore>) -> Self {
         Self {
-            ledger,
+            ledger: Some(ledger),
+            state: Some(state),
+        }
+    }
+
+    /// Only the state store: for processors that emit no effects.
+    pub fn state(state: Arc<dyn StateStore>) -> Self {
+        Self {
+            ledger: None,
             state: Some(state),
         }
     }
@@ -30,7 +40,7 @@ impl From<Arc<EffectLedger>> for Stores {
     /// Only an effect ledger: for processors that keep no other state.
     fn from(ledger: Arc<EffectLedger>) -> Self {
         Self {
-            ledger,
+            ledger: Some(ledger),
             state: None,
         }
     }

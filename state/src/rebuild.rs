@@ -11,8 +11,8 @@
 //!   states): the stages' input topics, through the stages' own logic;
 //! - **operational** ([`OPERATIONAL_KINDS`]): copied from the old store,
 //!   since no topic holds them — deliveries and attempts record what
-//!   partners' webhook endpoints answered over HTTP, idempotency keys and
-//!   request nonces what the edge answered and refused. The `delivered`
+//!   partners' webhook endpoints answered over HTTP, idempotency keys what
+//!   the edge answered. The `delivered`
 //!   step of an event record is written by the webhook worker for the same
 //!   reason and is carried over too.
 
@@ -47,9 +47,8 @@ pub const REGISTRY_KINDS: [Kind; 11] = [
 
 /// Kinds no topic holds (outcomes of HTTP exchanges), carried over from
 /// the old store by a rebuild.
-pub const OPERATIONAL_KINDS: [Kind; 4] = [
+pub const OPERATIONAL_KINDS: [Kind; 3] = [
     Kind::IdempotencyKey,
-    Kind::RequestNonce,
     Kind::WebhookDelivery,
     Kind::DeliveryAttempt,
 ];
@@ -124,7 +123,7 @@ pub fn indexes_of(
         Kind::WebhookDelivery => serde_json::from_slice::<Delivery>(body)?.indexes(),
         Kind::DeliveryAttempt => serde_json::from_slice::<DeliveryAttempt>(body)?.indexes(),
         // Written without index entries (event log, edge).
-        Kind::EventRecord | Kind::IdempotencyKey | Kind::RequestNonce => Vec::new(),
+        Kind::EventRecord | Kind::IdempotencyKey => Vec::new(),
         Kind::SettlementState => return Ok(None),
     };
     Ok(Some(entries))

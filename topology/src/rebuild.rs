@@ -4,7 +4,7 @@
 //!
 //! 1. the registry, from the registry changelog, at its original revisions;
 //! 2. the operational kinds no topic holds (webhook deliveries and
-//!    attempts, idempotency keys, request nonces), copied from the old
+//!    attempts, idempotency keys), copied from the old
 //!    store — see [`moneta_state::rebuild`] for why;
 //! 3. the derived state: every enabled signing-path stage's input topics,
 //!    from their first record to their end, through the stage's own

@@ -353,10 +353,10 @@ impl Topology {
             dead_letter_topic: stage.dead_letter.clone(),
             instance,
         };
-        let ledger = Arc::new(EffectLedger::open(
-            &state_dir.join(format!("{}-{instance}", stage.name)),
-        )?);
         if let Build::Copy = stage.build {
+            let ledger = Arc::new(EffectLedger::open(
+                &state_dir.join(format!("{}-{instance}", stage.name)),
+            )?);
             let output = stage.output_names().into_iter().next().unwrap_or_default();
             return runtime.spawn(spec, Copy::new(output), ledger, handle);
         }
@@ -368,7 +368,9 @@ impl Topology {
         })?;
         let processor = Self::processor(stage, services)
             .ok_or_else(|| RuntimeError::Thread(format!("no processor named {}", stage.name)))?;
-        let stores = Stores::new(ledger, services.store.clone());
+        // Typed stages emit no effects: their side effects are state
+        // writes keyed by deterministic ids, made durable before each commit.
+        let stores = Stores::state(services.store.clone());
         runtime.spawn(spec, processor, stores, handle)
     }
 }
