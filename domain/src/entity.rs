@@ -43,11 +43,14 @@ pub enum Kind {
     DeliveryAttempt,
     /// settle-aggregate's state of one `mo|publisher|currency` key.
     SettlementState,
+    /// reconcile-match's view of one MO–publisher pair (ledger entries and
+    /// matched reconciliations).
+    ReconcileView,
 }
 
 impl Kind {
     /// Every kind, in a stable order.
-    pub const ALL: [Kind; 16] = [
+    pub const ALL: [Kind; 17] = [
         Kind::Organization,
         Kind::MembershipOrganization,
         Kind::Publisher,
@@ -64,6 +67,7 @@ impl Kind {
         Kind::WebhookDelivery,
         Kind::DeliveryAttempt,
         Kind::SettlementState,
+        Kind::ReconcileView,
     ];
 
     /// The kind's stable storage name (`snake_case`).
@@ -85,6 +89,7 @@ impl Kind {
             Kind::WebhookDelivery => "webhook_delivery",
             Kind::DeliveryAttempt => "delivery_attempt",
             Kind::SettlementState => "settlement_state",
+            Kind::ReconcileView => "reconcile_view",
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod conformance;
 mod deliveries;
 mod embedded;
 mod events;
+pub mod faulty;
 mod group_commit;
 mod ledger;
 pub mod rebuild;

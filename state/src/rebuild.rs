@@ -123,7 +123,7 @@ pub fn indexes_of(
         Kind::WebhookDelivery => serde_json::from_slice::<Delivery>(body)?.indexes(),
         Kind::DeliveryAttempt => serde_json::from_slice::<DeliveryAttempt>(body)?.indexes(),
         // Written without index entries (event log, edge).
-        Kind::EventRecord | Kind::IdempotencyKey => Vec::new(),
+        Kind::EventRecord | Kind::IdempotencyKey | Kind::ReconcileView => Vec::new(),
         Kind::SettlementState => return Ok(None),
     };
     Ok(Some(entries))

@@ -243,11 +243,14 @@ impl Topology {
                 ),
                 typed(
                     "reconcile-match",
-                    "matches reconciliations against the ledger and the other party; reports to both",
+                    "matches reconciliations against the ledger (read from the ledger topic) and the other party; reports to both",
                     &p.reconcile_match,
-                    vec![contract(&t.countersigned)],
+                    vec![
+                        contract(&t.countersigned),
+                        Topic::avro(&t.ledger, LedgerEntry),
+                    ],
                     vec![Topic::avro(&t.reconciliation_reports, ReconciliationReport)],
-                    "webhook deliveries of reconciliation reports",
+                    "its view per MO and publisher (ledger entries, reconciliations matched); webhook deliveries of reports",
                     |ctx, _| Box::new(ReconcileMatch::new(ctx)),
                 ),
             ],

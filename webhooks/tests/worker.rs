@@ -5,146 +5,20 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use moneta_domain::{Delivery, DeliveryState, Kind, WebhookEndpoint};
 use moneta_kafka::KafkaConfig;
 use moneta_signing::{KeyRing, SigningKey};
-use moneta_state::{
-    ContractApplied, ContractQuery, ContractWrite, Deliveries, EmbeddedStore, Expect, Registry,
-    StateStore, StoreError, Stored,
-};
+use moneta_state::faulty::FaultyStore;
+use moneta_state::{Deliveries, EmbeddedStore, Expect, Registry, StateStore};
 use moneta_testkit::kafka::{create_topics, header, read_topic};
 use moneta_webhooks::{WebhookMetrics, WebhooksConfig, Worker};
 use rdkafka::Message;
-
-// ------------------------------------------------- a store that fails on demand
-
-/// The embedded store, failing every call with `StoreError::Backend` while
-/// `down` is set: a state store outage.
-#[derive(Clone)]
-struct Outage {
-    inner: Arc<dyn StateStore>,
-    down: Arc<AtomicBool>,
-    failed: Arc<AtomicUsize>,
-}
-
-impl Outage {
-    fn new(inner: Arc<dyn StateStore>) -> Self {
-        Self {
-            inner,
-            down: Arc::default(),
-            failed: Arc::default(),
-        }
-    }
-
-    fn set_down(&self, down: bool) {
-        self.down.store(down, Ordering::SeqCst);
-    }
-
-    /// Calls refused so far.
-    fn failed(&self) -> usize {
-        self.failed.load(Ordering::SeqCst)
-    }
-
-    fn check(&self) -> Result<(), StoreError> {
-        if self.down.load(Ordering::SeqCst) {
-            self.failed.fetch_add(1, Ordering::SeqCst);
-            return Err(StoreError::Backend("injected outage".into()));
-        }
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl StateStore for Outage {
-    async fn put(
-        &self,
-        kind: Kind,
-        id: &str,
-        body: &[u8],
-        indexes: &[(&'static str, String)],
-        expect: Expect,
-    ) -> Result<u64, StoreError> {
-        self.check()?;
-        self.inner.put(kind, id, body, indexes, expect).await
-    }
-
-    async fn get(&self, kind: Kind, id: &str) -> Result<Option<Stored>, StoreError> {
-        self.check()?;
-        self.inner.get(kind, id).await
-    }
-
-    async fn lookup(
-        &self,
-        kind: Kind,
-        index: &str,
-        value: &str,
-    ) -> Result<Vec<Stored>, StoreError> {
-        self.check()?;
-        self.inner.lookup(kind, index, value).await
-    }
-
-    async fn list(
-        &self,
-        kind: Kind,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<Stored>, StoreError> {
-        self.check()?;
-        self.inner.list(kind, after, limit).await
-    }
-
-    async fn get_contract(&self, id: &str) -> Result<Option<Stored>, StoreError> {
-        self.check()?;
-        self.inner.get_contract(id).await
-    }
-
-    async fn apply_contract(&self, write: ContractWrite) -> Result<ContractApplied, StoreError> {
-        self.check()?;
-        self.inner.apply_contract(write).await
-    }
-
-    async fn search_contracts(&self, query: &ContractQuery) -> Result<Vec<Stored>, StoreError> {
-        self.check()?;
-        self.inner.search_contracts(query).await
-    }
-
-    async fn restore(
-        &self,
-        kind: Kind,
-        id: &str,
-        revision: u64,
-        body: &[u8],
-        indexes: &[(&'static str, String)],
-    ) -> Result<(), StoreError> {
-        self.check()?;
-        self.inner.restore(kind, id, revision, body, indexes).await
-    }
-
-    async fn contract_events(&self, contract_id: &str) -> Result<Vec<(String, u64)>, StoreError> {
-        self.check()?;
-        self.inner.contract_events(contract_id).await
-    }
-
-    async fn flush(&self) -> Result<(), StoreError> {
-        self.check()?;
-        self.inner.flush().await
-    }
-
-    fn deferred(&self) -> Arc<dyn StateStore> {
-        Arc::new(Self {
-            inner: self.inner.deferred(),
-            ..self.clone()
-        })
-    }
-}
 
 // ---------------------------------------------------------------- receiver
 
@@ -310,17 +184,19 @@ async fn a_store_outage_during_an_attempt_is_waited_out_then_delivered_never_dea
     create_topics(&bootstrap, &[&dlq], 1).await.unwrap();
     let (received, base) = start_receiver().await;
     let dir = tempfile::tempdir().unwrap();
-    let store = Outage::new(Arc::new(EmbeddedStore::open(dir.path()).unwrap()));
-    Registry::new(Arc::new(store.clone()))
+    let store = Arc::new(FaultyStore::new(Arc::new(
+        EmbeddedStore::open(dir.path()).unwrap(),
+    )));
+    Registry::new(store.clone())
         .create(&endpoint("wh-ok", &format!("{base}/ok"), true))
         .await
         .unwrap();
-    let deliveries = Deliveries::new(Arc::new(store.clone()));
+    let deliveries = Deliveries::new(store.clone());
     deliveries
         .schedule(&delivery("msg_outage", "wh-ok"))
         .await
         .unwrap();
-    let worker = worker(&bootstrap, &dlq, Arc::new(store.clone()));
+    let worker = worker(&bootstrap, &dlq, store.clone());
 
     // The scan reads the queue while the store is up and starts the
     // attempt; the store goes down before the attempt first runs (this

@@ -45,14 +45,6 @@ pub const STAGE: &str = "settle-aggregate";
 /// Index of key states by the ledger partition they live in.
 const INDEX_PARTITION: &str = "partition";
 
-/// Index of key states by their two parties (`mo|publisher`).
-pub const INDEX_PARTIES: &str = "parties";
-
-/// The value of [`INDEX_PARTIES`].
-pub fn parties_key(mo_id: &str, publisher_id: &str) -> String {
-    format!("{mo_id}|{publisher_id}")
-}
-
 /// `[settlement]`: how periods are cut and closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -148,13 +140,7 @@ impl SettleAggregate {
             if state != before {
                 let body = serde_json::to_vec(&state)
                     .map_err(|e| Rejection::new("unencodable", e.to_string()))?;
-                let index = [
-                    (INDEX_PARTITION, state.partition.to_string()),
-                    (
-                        INDEX_PARTIES,
-                        parties_key(&state.mo_id, &state.publisher_id),
-                    ),
-                ];
+                let index = [(INDEX_PARTITION, state.partition.to_string())];
                 let written = self
                     .ctx
                     .store

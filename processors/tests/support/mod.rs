@@ -9,13 +9,12 @@
 #![allow(dead_code)]
 
 use std::fmt::Debug;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use moneta_domain::{
-    Contract, ContractTemplate, EventRecord, KeyAlgorithm, KeyState, Kind, LifecycleStatus, MPass,
+    Contract, ContractTemplate, EventRecord, KeyAlgorithm, KeyState, LifecycleStatus, MPass,
     MPassStatus, MembershipOrganization, Organization, PartnerKey, Publisher, SettlementAgreement,
 };
 use moneta_processors::contracts::{ContractTopics, PathContext, to_domain_terms};
@@ -26,10 +25,7 @@ use moneta_processors::validate::Validate;
 use moneta_records::{self as records, ContractEvent, Message, Party, RejectedEvent, Source};
 use moneta_runtime::{Emit, Emitted, ProcessError, Record};
 use moneta_signing::{KeyRing, SigningKey};
-use moneta_state::{
-    ContractApplied, ContractQuery, ContractWrite, EmbeddedStore, Expect, StateStore, StoreError,
-    Stored,
-};
+use moneta_state::{EmbeddedStore, StateStore, Stored};
 use serde_json::{Value, json};
 
 /// The MO party (a `MembershipOrganization` id).
@@ -254,142 +250,24 @@ impl Seed {
     }
 }
 
-/// Faults and counters shared by a [`TestStore`] and its handles.
-#[derive(Default)]
-pub struct Faults {
-    /// Every call fails with [`StoreError::Backend`].
-    pub all_down: AtomicBool,
-    /// Registry and event-record writes (`put`) fail; reads and contract
-    /// writes work.
-    pub puts_down: AtomicBool,
-    /// `get_contract` calls.
-    pub contract_reads: AtomicUsize,
-    /// `apply_contract` calls.
-    pub contract_writes: AtomicUsize,
-}
+pub use moneta_state::faulty::FaultyStore;
 
-/// An embedded store that fails on demand and counts contract-row access.
-pub struct TestStore {
-    inner: Arc<dyn StateStore>,
-    /// Its switches and counters.
-    pub faults: Arc<Faults>,
-}
-
-impl TestStore {
-    /// Every call fails while `down`.
-    pub fn set_down(&self, down: bool) {
-        self.faults.all_down.store(down, Ordering::SeqCst);
-    }
-
-    /// `put` fails while `down`.
-    pub fn set_puts_down(&self, down: bool) {
-        self.faults.puts_down.store(down, Ordering::SeqCst);
-    }
-
-    /// (`get_contract`, `apply_contract`) calls so far.
-    pub fn contract_calls(&self) -> (usize, usize) {
-        (
-            self.faults.contract_reads.load(Ordering::SeqCst),
-            self.faults.contract_writes.load(Ordering::SeqCst),
-        )
-    }
-
-    fn check(&self) -> Result<(), StoreError> {
-        if self.faults.all_down.load(Ordering::SeqCst) {
-            Err(StoreError::Backend("injected outage".into()))
-        } else {
-            Ok(())
-        }
-    }
-}
-
-#[async_trait::async_trait]
-impl StateStore for TestStore {
-    async fn put(
-        &self,
-        kind: Kind,
-        id: &str,
-        body: &[u8],
-        indexes: &[(&'static str, String)],
-        expect: Expect,
-    ) -> Result<u64, StoreError> {
-        self.check()?;
-        if self.faults.puts_down.load(Ordering::SeqCst) {
-            return Err(StoreError::Backend("injected write outage".into()));
-        }
-        self.inner.put(kind, id, body, indexes, expect).await
-    }
-
-    async fn get(&self, kind: Kind, id: &str) -> Result<Option<Stored>, StoreError> {
-        self.check()?;
-        self.inner.get(kind, id).await
-    }
-
-    async fn lookup(
-        &self,
-        kind: Kind,
-        index: &str,
-        value: &str,
-    ) -> Result<Vec<Stored>, StoreError> {
-        self.check()?;
-        self.inner.lookup(kind, index, value).await
-    }
-
-    async fn list(
-        &self,
-        kind: Kind,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<Stored>, StoreError> {
-        self.check()?;
-        self.inner.list(kind, after, limit).await
-    }
-
-    async fn get_contract(&self, id: &str) -> Result<Option<Stored>, StoreError> {
-        self.faults.contract_reads.fetch_add(1, Ordering::SeqCst);
-        self.check()?;
-        self.inner.get_contract(id).await
-    }
-
-    async fn apply_contract(&self, write: ContractWrite) -> Result<ContractApplied, StoreError> {
-        self.faults.contract_writes.fetch_add(1, Ordering::SeqCst);
-        self.check()?;
-        self.inner.apply_contract(write).await
-    }
-
-    async fn search_contracts(&self, query: &ContractQuery) -> Result<Vec<Stored>, StoreError> {
-        self.check()?;
-        self.inner.search_contracts(query).await
-    }
-
-    async fn restore(
-        &self,
-        kind: Kind,
-        id: &str,
-        revision: u64,
-        body: &[u8],
-        indexes: &[(&'static str, String)],
-    ) -> Result<(), StoreError> {
-        self.check()?;
-        self.inner.restore(kind, id, revision, body, indexes).await
-    }
-
-    async fn contract_events(&self, contract_id: &str) -> Result<Vec<(String, u64)>, StoreError> {
-        self.check()?;
-        self.inner.contract_events(contract_id).await
-    }
-
-    async fn flush(&self) -> Result<(), StoreError> {
-        self.check()?;
-        self.inner.flush().await
-    }
-
-    fn deferred(&self) -> Arc<dyn StateStore> {
-        Arc::new(TestStore {
-            inner: self.inner.deferred(),
-            faults: self.faults.clone(),
-        })
-    }
+/// The files of a newly created, empty embedded store. Creating a store
+/// costs some 150 ms in a debug build; copying one and opening it, a few.
+fn pristine_store() -> &'static [(std::ffi::OsString, Vec<u8>)] {
+    static PRISTINE: LazyLock<Vec<(std::ffi::OsString, Vec<u8>)>> = LazyLock::new(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        drop(EmbeddedStore::open(dir.path()).expect("embedded store"));
+        std::fs::read_dir(dir.path())
+            .expect("store dir")
+            .map(|entry| {
+                let entry = entry.expect("store file");
+                let bytes = std::fs::read(entry.path()).expect("store file");
+                (entry.file_name(), bytes)
+            })
+            .collect()
+    });
+    &PRISTINE
 }
 
 /// A store, its registry and the signing path's context.
@@ -397,7 +275,7 @@ pub struct World {
     /// The context the stages run in (on [`World::store`]).
     pub ctx: PathContext,
     /// The store under the context, with its switches.
-    pub store: Arc<TestStore>,
+    pub store: Arc<FaultyStore>,
     _dir: tempfile::TempDir,
 }
 
@@ -410,12 +288,15 @@ impl World {
     /// A world whose registry holds nothing.
     pub fn empty() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let inner: Arc<dyn StateStore> =
-            Arc::new(EmbeddedStore::open(dir.path()).expect("embedded store"));
-        let store = Arc::new(TestStore {
-            inner,
-            faults: Arc::new(Faults::default()),
-        });
+        for (name, bytes) in pristine_store() {
+            std::fs::write(dir.path().join(name), bytes).expect("copy the pristine store");
+        }
+        // The handle the runtime gives stages: writes are visible at once
+        // and durable at the next flush.
+        let inner = EmbeddedStore::open(dir.path())
+            .expect("embedded store")
+            .deferred();
+        let store = Arc::new(FaultyStore::new(inner));
         let ctx = PathContext::new(store.clone(), ContractTopics::default());
         Self {
             ctx,
@@ -531,7 +412,12 @@ pub fn record(topic: &str, offset: i64, ts: Option<i64>) -> Record {
 }
 
 /// Terms of `template` (version 1) for `contract_id` with `attributes`.
-pub fn terms(contract_id: &str, template: &str, contract_type: &str, attrs: Value) -> records::ContractTerms {
+pub fn terms(
+    contract_id: &str,
+    template: &str,
+    contract_type: &str,
+    attrs: Value,
+) -> records::ContractTerms {
     records::ContractTerms {
         contract_id: contract_id.into(),
         contract_type: contract_type.into(),
@@ -618,7 +504,12 @@ impl Draft {
         Self::new(
             party,
             event_id,
-            terms(CONTRACT, "subscription-charge", "subscription_charge", charge_attrs()),
+            terms(
+                CONTRACT,
+                "subscription-charge",
+                "subscription_charge",
+                charge_attrs(),
+            ),
         )
     }
 
@@ -693,7 +584,10 @@ impl Draft {
 pub fn summary(result: &Result<Emitted, ProcessError>) -> Result<Vec<Emit>, String> {
     match result {
         Ok(emitted) => {
-            assert!(emitted.effects.is_empty(), "signing-path stages have no effects");
+            assert!(
+                emitted.effects.is_empty(),
+                "signing-path stages have no effects"
+            );
             Ok(emitted.outputs.clone())
         }
         Err(ProcessError::Rejected(r)) => Err(format!("dead letter {}", r.code)),
@@ -761,8 +655,21 @@ pub fn ensure(ok: bool, what: impl FnOnce() -> String) -> Result<(), String> {
     if ok { Ok(()) } else { Err(what()) }
 }
 
+impl Drop for World {
+    /// Leaves the store open: redb writes its allocator state when a
+    /// database closes, some 60 ms in a debug build, most of a test case's
+    /// time. The directory is still removed; the unlinked file goes when the
+    /// test process exits.
+    fn drop(&mut self) {
+        std::mem::forget(Arc::clone(&self.store));
+    }
+}
+
 /// Panics listing every failed case, if any.
-pub fn report(failures: Vec<String>, cases: usize) {
+pub fn report(results: Vec<Result<(), String>>) {
+    let cases = results.len();
+    let mut failures: Vec<String> = results.into_iter().filter_map(Result::err).collect();
+    failures.sort();
     assert!(
         failures.is_empty(),
         "{} of {cases} cases failed:\n  {}",

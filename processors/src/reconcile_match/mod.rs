@@ -1,0 +1,252 @@
+//! `reconcile-match`: a reconciliation contract (one party's records for a
+//! period) matched against Moneta's ledger and, when the other party has
+//! submitted one for the same period, against theirs.
+//!
+//! It reads the ledger topic as well and keeps its own view per MO and
+//! publisher ([`view`]): the ledger entries (charges and upheld-dispute
+//! reversals) and the reconciliations it has matched. Moneta's side of a
+//! reconciliation is every entry whose event date lies in its period, in
+//! every currency; the other party's side is their latest reconciliation of
+//! the same period matched before. Matching is `moneta_settlement::reconcile`
+//! (outcome classes and their precedence are documented there). The report
+//! goes to the reconciliation reports topic and, through webhooks, to both
+//! parties' endpoints that take `reconciliation.report`; a reconciliation
+//! processed again re-emits the report it first got.
+
+mod view;
+
+use moneta_records::{
+    Contract, ContractStatus, LedgerEntry, LedgerKind, Message, ReconciliationReport, ReportLine,
+};
+use moneta_runtime::{Emit, Emitted, ProcessError, Record, Rejection, Stage};
+use moneta_settlement::reconcile;
+use moneta_state::Deliveries;
+use serde_json::{Value, json};
+
+use crate::contracts::PathContext;
+use crate::rules::format_rfc3339_ms;
+use crate::webhook_dispatch::{Notification, schedule};
+
+pub use view::{Matched, PairView, ViewEntry, pair_key};
+
+/// The stage name.
+pub const STAGE: &str = "reconcile-match";
+
+/// The event type of a reconciliation report.
+pub const RECONCILIATION_REPORT: &str = "reconciliation.report";
+
+/// The reconcile-match processor.
+#[derive(Clone)]
+pub struct ReconcileMatch {
+    ctx: PathContext,
+    deliveries: Deliveries,
+}
+
+/// A reconciliation's terms.
+struct Submission {
+    period_start: String,
+    period_end: String,
+    submitted_by: String,
+    records: Vec<reconcile::Record>,
+}
+
+fn submission(terms_json: &str) -> Result<Submission, Rejection> {
+    let terms: Value = serde_json::from_str(terms_json)
+        .map_err(|e| Rejection::new("malformed_terms", e.to_string()))?;
+    let text = |f: &str| {
+        terms
+            .get(f)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let records = terms
+        .get("records")
+        .cloned()
+        .map(serde_json::from_value::<Vec<reconcile::Record>>)
+        .transpose()
+        .map_err(|e| Rejection::new("malformed_terms", e.to_string()))?
+        .unwrap_or_default();
+    Ok(Submission {
+        period_start: text("period_start"),
+        period_end: text("period_end"),
+        submitted_by: text("submitted_by"),
+        records,
+    })
+}
+
+impl ReconcileMatch {
+    /// A reconcile-match processor in `ctx`.
+    pub fn new(ctx: PathContext) -> Self {
+        Self {
+            deliveries: Deliveries::new(ctx.store.clone()),
+            ctx,
+        }
+    }
+
+    async fn run(&self, contract: Contract, record: &Record) -> Result<Emitted, ProcessError> {
+        if contract.terms.contract_type != "reconciliation"
+            || contract.status != ContractStatus::Finalized
+        {
+            return Ok(Emitted::default());
+        }
+        let ours = submission(&contract.terms.terms_json)?;
+        let (mo, publisher) = (&contract.terms.mo_id, &contract.terms.publisher_id);
+        let key = pair_key(mo, publisher);
+        let (pair, _) = view::load(self.ctx.store.as_ref(), &key).await?;
+        let report = match pair.reconciliations.get(&contract.contract_id) {
+            Some(matched) => matched.report.clone(),
+            None => {
+                let report = report(&contract, &ours, &pair);
+                let matched = Matched {
+                    submitted_by: ours.submitted_by.clone(),
+                    period_start: ours.period_start.clone(),
+                    period_end: ours.period_end.clone(),
+                    created_at: contract.created_at,
+                    records: ours.records.clone(),
+                    report: report.clone(),
+                };
+                let id = contract.contract_id.clone();
+                view::update(self.ctx.store.as_ref(), &key, |pair| {
+                    if pair.reconciliations.contains_key(&id) {
+                        return false;
+                    }
+                    pair.reconciliations.insert(id.clone(), matched.clone());
+                    true
+                })
+                .await?;
+                report
+            }
+        };
+        self.deliver(&report, record).await?;
+        let topic = self.ctx.topics.reconciliation_reports.as_str();
+        let key = report.report_id.clone();
+        Ok(Emitted::of(vec![Emit::new(topic, key, report)]))
+    }
+
+    /// Adds a charge or reversal to the pair's view (idempotent by id).
+    async fn entry(&self, entry: LedgerEntry) -> Result<Emitted, ProcessError> {
+        if entry.kind == LedgerKind::Watermark {
+            return Ok(Emitted::default());
+        }
+        let key = pair_key(&entry.mo_id, &entry.publisher_id);
+        let kept = ViewEntry {
+            amount_minor: entry.amount_minor,
+            currency: entry.currency.clone(),
+            event_time_ms: entry.event_time_ms,
+        };
+        view::update(self.ctx.store.as_ref(), &key, |pair| {
+            if pair.ledger.get(&entry.entry_id) == Some(&kept) {
+                return false;
+            }
+            pair.ledger.insert(entry.entry_id.clone(), kept.clone());
+            true
+        })
+        .await?;
+        Ok(Emitted::default())
+    }
+
+    /// Schedules the report for both parties' endpoints.
+    async fn deliver(
+        &self,
+        report: &ReconciliationReport,
+        record: &Record,
+    ) -> Result<(), ProcessError> {
+        let at_ms = record.time_ms()?;
+        let body = json!({
+            "type": RECONCILIATION_REPORT,
+            "timestamp": format_rfc3339_ms(at_ms),
+            "data": report,
+        });
+        let message = Notification {
+            event_type: RECONCILIATION_REPORT,
+            subject_id: &report.report_id,
+            version: 1,
+            payload: body.to_string(),
+            at_ms,
+            event_key: None,
+        };
+        let parties = [report.mo_id.as_str(), report.publisher_id.as_str()];
+        schedule(&self.ctx, &self.deliveries, &parties, &message, record).await?;
+        tracing::info!(report_id = %report.report_id, matched = report.matched, mismatched = report.mismatched, "reconciled");
+        Ok(())
+    }
+}
+
+/// The report of `contract` (submitting `ours`) against the pair's view.
+fn report(contract: &Contract, ours: &Submission, pair: &PairView) -> ReconciliationReport {
+    let (mo, publisher) = (&contract.terms.mo_id, &contract.terms.publisher_id);
+    let ledger = pair.ledger_between(&ours.period_start, &ours.period_end);
+    let theirs = pair
+        .reconciliations
+        .iter()
+        .filter(|(id, m)| {
+            **id != contract.contract_id
+                && m.period_start == ours.period_start
+                && m.period_end == ours.period_end
+                && m.submitted_by != ours.submitted_by
+        })
+        .max_by(|(a_id, a), (b_id, b)| (a.created_at, a_id).cmp(&(b.created_at, b_id)));
+    {
+        let result = reconcile::reconcile(
+            &ledger,
+            &ours.records,
+            theirs.map(|(_, m)| m.records.as_slice()),
+        );
+        ReconciliationReport {
+            report_id: format!("rcn:{}", contract.contract_id),
+            reconciliation_id: contract.contract_id.clone(),
+            mo_id: mo.clone(),
+            publisher_id: publisher.clone(),
+            submitted_by: ours.submitted_by.clone(),
+            period_start: ours.period_start.clone(),
+            period_end: ours.period_end.clone(),
+            counterparty_reconciliation_id: theirs.map(|(id, _)| id.clone()),
+            matched: result.counts.matched as i64,
+            mismatched: (result.counts.total() - result.counts.matched) as i64,
+            lines: result.lines.iter().map(line).collect(),
+        }
+    }
+}
+
+fn line(l: &reconcile::Line) -> ReportLine {
+    let split = |v: &Option<(i64, String)>| {
+        (
+            v.as_ref().map(|(a, _)| *a),
+            v.as_ref().map(|(_, c)| c.clone()),
+        )
+    };
+    let (ledger_amount_minor, ledger_currency) = split(&l.ledger);
+    let (submitted_amount_minor, submitted_currency) = split(&l.submitted);
+    let (counterparty_amount_minor, counterparty_currency) = split(&l.counterparty);
+    ReportLine {
+        contract_id: l.contract_id.clone(),
+        outcome: l.outcome,
+        ledger_amount_minor,
+        ledger_currency,
+        submitted_amount_minor,
+        submitted_currency,
+        counterparty_amount_minor,
+        counterparty_currency,
+    }
+}
+
+impl Stage for ReconcileMatch {
+    /// Countersigned contracts; ledger entries.
+    type Input = Message;
+
+    async fn process(&self, input: Message, record: &Record) -> Result<Emitted, ProcessError> {
+        match input {
+            Message::Contract(contract) => self.run(contract, record).await,
+            Message::LedgerEntry(entry) => self.entry(entry).await,
+            other => Err(Rejection::new(
+                "unexpected_schema",
+                format!(
+                    "reconcile-match reads contracts and ledger entries, not {:?}",
+                    other.schema()
+                ),
+            )
+            .into()),
+        }
+    }
+}
