@@ -135,6 +135,7 @@ impl TemplateCheck {
             .rev()
             .find(|e| e.version < applied.version)
             .map(|e| e.event_id.clone());
+        let at_ms = record.time_ms()?;
         let id = contract.id.clone();
         cas::retry(&format!("contract {id}"), || async {
             let current = self.load(&id).await?;
@@ -154,7 +155,7 @@ impl TemplateCheck {
             let step = EventStep {
                 state: EventState::Countersigned,
                 stage: crate::countersign::STAGE.to_owned(),
-                at_ms: record.time_ms()?,
+                at_ms,
                 code: None,
                 message: None,
             };

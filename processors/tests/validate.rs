@@ -610,10 +610,6 @@ async fn an_http_replay_re_emits_the_first_result_whatever_the_registry_now_says
 }
 
 #[tokio::test]
-#[ignore = "bug: a Kafka-sourced event is re-checked against the current registry before \
-            validate looks for its earlier result, so a replay after its key was revoked \
-            emits revoked_key instead of re-emitting `validated` (docs/contracts.md: an event \
-            id seen before re-emits its first result)"]
 async fn a_kafka_replay_re_emits_the_first_result_after_the_key_is_revoked() {
     let world = World::new().await;
     let validate = world.validate();

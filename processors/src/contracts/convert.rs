@@ -8,8 +8,23 @@ use moneta_domain::{
 use moneta_records::{self as records, ContractLogEntry, PartySignature};
 use moneta_runtime::Rejection;
 
+/// The organization id Moneta signs as: no party may use it, so no
+/// partner's event can pass for Moneta's countersignature.
+pub const MONETA: &str = "moneta";
+
 /// The domain terms of an event's contract, or why they are malformed.
 pub fn to_domain_terms(terms: &records::ContractTerms) -> Result<ContractTerms, Rejection> {
+    for (role, id) in [
+        ("mo_id", &terms.mo_id),
+        ("publisher_id", &terms.publisher_id),
+    ] {
+        if id == MONETA {
+            return Err(Rejection::new(
+                "reserved_id",
+                format!("{role} {MONETA} is reserved for Moneta"),
+            ));
+        }
+    }
     let attributes: serde_json::Value = serde_json::from_str(&terms.terms_json)
         .map_err(|e| Rejection::new("malformed_terms", format!("terms_json is not JSON: {e}")))?;
     if !attributes.is_object() {
