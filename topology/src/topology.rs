@@ -238,7 +238,7 @@ impl Topology {
                     &p.settle_aggregate,
                     vec![Topic::avro(&t.ledger, LedgerEntry)],
                     vec![Topic::avro(&t.settlements, Settlement)],
-                    "settlement state per mo|publisher|currency",
+                    "settlement state per MO, publisher and currency",
                     |ctx, s| Box::new(SettleAggregate::new(ctx, s.keys.clone(), s.settlement)),
                 ),
                 typed(
@@ -254,7 +254,10 @@ impl Topology {
                     |ctx, _| Box::new(ReconcileMatch::new(ctx)),
                 ),
             ],
-            service_topics: vec![("webhook-worker", Topic::bytes(&config.webhooks.dead_letter))],
+            service_topics: vec![
+                ("edge", event(&t.ingest)),
+                ("webhook-worker", Topic::bytes(&config.webhooks.dead_letter)),
+            ],
             topic_settings: config.topics.clone(),
         }
     }

@@ -208,6 +208,14 @@ fn markdown(topology: &Topology) -> String {
                 .map(|(service, _)| format!("`{service}`")),
         );
         let readers = by(&|s| named(&s.inputs));
+        let dead_letters = topology
+            .stages()
+            .iter()
+            .any(|s| s.dead_letter == topic.name)
+            || topology
+                .service_topics()
+                .iter()
+                .any(|(_, t)| t.name == topic.name && t.schema.is_none());
         let or_outside = |list: Vec<String>, outside: &str| {
             if list.is_empty() {
                 outside.to_owned()
@@ -221,8 +229,15 @@ fn markdown(topology: &Topology) -> String {
             topic
                 .schema
                 .map_or("bytes".to_owned(), |s| format!("`{}`", s.file())),
-            or_outside(writers, "partners, the edge"),
-            or_outside(readers, "operators, finance"),
+            or_outside(writers, "partners"),
+            or_outside(
+                readers,
+                if dead_letters {
+                    "operators (`moneta replay`)"
+                } else {
+                    "finance, partners, operators"
+                }
+            ),
         ));
     }
     out

@@ -16,9 +16,12 @@ pub struct ContractTopics {
     pub rejected: String,
     /// Contract state after each applied event; read by countersign.
     pub recorded: String,
-    /// Contracts countersigned by Moneta; read by webhook dispatch and the ledger.
+    /// Contracts countersigned by Moneta; read by template-check (which
+    /// applies them to contract rows), webhook-dispatch, ledger and
+    /// reconcile-match.
     pub countersigned: String,
-    /// Ledger entries keyed by `mo|publisher|currency`; read by settle-aggregate.
+    /// Ledger entries keyed by `mo|publisher|currency`; read by
+    /// settle-aggregate and reconcile-match.
     pub ledger: String,
     /// Settlements and adjustments, countersigned; what finance reads.
     pub settlements: String,
@@ -39,25 +42,5 @@ impl Default for ContractTopics {
             settlements: "moneta.settlements".into(),
             reconciliation_reports: "moneta.reconciliation.reports".into(),
         }
-    }
-}
-
-impl ContractTopics {
-    /// Every topic with the schema of its values.
-    pub fn value_schemas(&self) -> Vec<(&str, moneta_records::SchemaName)> {
-        use moneta_records::SchemaName::{
-            Contract, ContractEvent, LedgerEntry, ReconciliationReport, RejectedEvent, Settlement,
-        };
-        vec![
-            (self.ingest.as_str(), ContractEvent),
-            (self.partner_ingress.as_str(), ContractEvent),
-            (self.validated.as_str(), ContractEvent),
-            (self.rejected.as_str(), RejectedEvent),
-            (self.recorded.as_str(), Contract),
-            (self.countersigned.as_str(), Contract),
-            (self.ledger.as_str(), LedgerEntry),
-            (self.settlements.as_str(), Settlement),
-            (self.reconciliation_reports.as_str(), ReconciliationReport),
-        ]
     }
 }
