@@ -21,12 +21,11 @@ use moneta_records as records;
 use moneta_runtime::{Emitted, ProcessError, Record, Rejection, Stage};
 use moneta_signing::KeyRing;
 
-use crate::contracts::{PathContext, from_record};
-use crate::template_check::COUNTERSIGN_EVENT;
+use crate::contracts::{COUNTERSIGN_EVENT, COUNTERSIGN_STAGE, PathContext, from_record};
 use crate::templates::TemplateCache;
 
 /// The stage name, as recorded in event steps.
-pub const STAGE: &str = "countersign";
+pub const STAGE: &str = COUNTERSIGN_STAGE;
 
 /// The countersign processor.
 #[derive(Clone)]

@@ -27,15 +27,15 @@ use moneta_runtime::{Emitted, ProcessError, Record, Rejection, Stage};
 use moneta_state::cas::{self, Attempt};
 use moneta_state::{ContractApplied, ContractKeys, ContractWrite};
 
-use crate::contracts::{PathContext, domain_party, from_record, stored_refusal, to_domain_terms};
+use crate::contracts::{
+    COUNTERSIGN_EVENT, COUNTERSIGN_STAGE, PathContext, domain_party, from_record, stored_refusal,
+    to_domain_terms,
+};
 use crate::rules::{self, RulesConfig};
 use crate::templates::{CachedTemplate, TemplateCache};
 
 /// The stage name, as recorded in event steps and rejections.
 pub const STAGE: &str = "template-check";
-
-/// The event id under which Moneta's countersignature is applied.
-pub const COUNTERSIGN_EVENT: &str = "moneta/countersign";
 
 /// The template-check processor.
 #[derive(Clone)]
@@ -154,7 +154,7 @@ impl TemplateCheck {
         if let Some((partner, event_id)) = completed_by.as_deref().and_then(|k| k.split_once('/')) {
             let step = EventStep {
                 state: EventState::Countersigned,
-                stage: crate::countersign::STAGE.to_owned(),
+                stage: COUNTERSIGN_STAGE.to_owned(),
                 at_ms,
                 code: None,
                 message: None,

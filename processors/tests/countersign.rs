@@ -13,8 +13,8 @@
 
 mod support;
 
+use moneta_processors::contracts::COUNTERSIGN_EVENT;
 use moneta_processors::contracts::to_domain_terms;
-use moneta_processors::template_check::COUNTERSIGN_EVENT;
 use moneta_records::{self as records, ContractLogEntry, ContractStatus, Party, PartySignature};
 use moneta_runtime::{ProcessError, Record, Stage};
 use serde_json::json;

@@ -25,8 +25,9 @@
 mod support;
 
 use moneta_domain::{ContractTemplate, EventState, MPassStatus};
+use moneta_processors::contracts::COUNTERSIGN_EVENT;
 use moneta_processors::contracts::{from_record, to_domain_terms};
-use moneta_processors::template_check::{COUNTERSIGN_EVENT, STAGE};
+use moneta_processors::template_check::STAGE;
 use moneta_records::{self as records, ContractStatus, Message, Party};
 use moneta_runtime::{ProcessError, Record, Stage};
 use moneta_state::{ContractKeys, ContractWrite};

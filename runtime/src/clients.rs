@@ -4,7 +4,7 @@ use moneta_kafka::KafkaConfig;
 use rdkafka::ClientConfig;
 
 use crate::config::{Guarantee, ProcessingConfig};
-use crate::driver::ProcessorSpec;
+use crate::spec::ProcessorSpec;
 
 /// Consumer group id of a processor: every instance shares it.
 pub fn group_id(processing: &ProcessingConfig, spec: &ProcessorSpec) -> String {

@@ -25,6 +25,7 @@ use crate::metrics::{ProcessorMetrics, RuntimeMetrics};
 use crate::processor::{Outcome, Output, ProcessError, Processor, Record};
 use crate::protocol::{AtLeastOnce, CommitProtocol, ExactlyOnce, Failure};
 use crate::shutdown::Shutdown;
+use crate::spec::ProcessorSpec;
 use crate::stores::Stores;
 
 /// Longest a single consumer poll waits, so stop requests are seen quickly.
@@ -41,19 +42,6 @@ const TWIN_WINDOW: Duration = Duration::from_secs(120);
 /// Headers copied from each input to its outputs: W3C trace context and
 /// the edge's acceptance time.
 const PROPAGATED_HEADERS: [&str; 3] = ["traceparent", "tracestate", INGESTED_AT_HEADER];
-
-/// Which processor instance to run, on which topics.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProcessorSpec {
-    /// Processor name: names its consumer group and transactional id.
-    pub name: String,
-    /// Topics it consumes.
-    pub inputs: Vec<String>,
-    /// Topic its rejected records go to.
-    pub dead_letter_topic: String,
-    /// Instance number, stable across restarts of the same instance.
-    pub instance: u32,
-}
 
 /// Everything a processor instance needs besides its business logic.
 #[derive(Clone)]

@@ -14,8 +14,8 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use crate::clients::{group_id, transactional_id};
 use crate::config::ProcessingConfig;
-use crate::driver::ProcessorSpec;
 use crate::metrics::ProcessorMetrics;
+use crate::spec::ProcessorSpec;
 
 /// How often the lag gauges are refreshed.
 const INTERVAL: Duration = Duration::from_secs(5);

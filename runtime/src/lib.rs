@@ -35,12 +35,13 @@ mod processor;
 mod protocol;
 mod serdes;
 mod shutdown;
+mod spec;
 mod stage;
 mod stores;
 
 pub use clients::{group_id, transactional_id};
 pub use config::{Guarantee, ProcessingConfig};
-pub use driver::{ProcessorSpec, Runtime, require_transactions};
+pub use driver::{Runtime, require_transactions};
 pub use error::RuntimeError;
 pub use metrics::{ProcessorMetrics, RuntimeMetrics};
 pub use processor::{
@@ -48,5 +49,6 @@ pub use processor::{
 };
 pub use serdes::{Emit, Serdes};
 pub use shutdown::Shutdown;
+pub use spec::ProcessorSpec;
 pub use stage::{AnyStage, Emitted, Stage, StageFuture, Typed};
 pub use stores::Stores;
