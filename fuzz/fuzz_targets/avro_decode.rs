@@ -11,7 +11,7 @@ use std::sync::LazyLock;
 
 use apache_avro::Schema;
 use libfuzzer_sys::fuzz_target;
-use moneta_avro::{ContractEvent, SchemaName, decode_framed};
+use moneta_avro::{ContractEvent, ParseSchema, SchemaName, decode_framed};
 
 static SCHEMA: LazyLock<Schema> = LazyLock::new(|| {
     SchemaName::ContractEvent
