@@ -53,6 +53,11 @@ if [[ "$part" == all || "$part" == quick ]]; then
     if ! python3 -c "import venv, ensurepip" 2>/dev/null; then
         apt_install python3-venv
     fi
+    # promtool (Debian's prometheus package, without the server's extras):
+    # scripts/check-rules.sh checks and unit-tests deploy/prometheus/rules.yml.
+    if ! command -v promtool >/dev/null 2>&1; then
+        apt_install --no-install-recommends prometheus
+    fi
 fi
 
 if [[ "$part" == quick ]]; then

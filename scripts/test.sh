@@ -19,6 +19,8 @@ scripts/setup.sh
 
 step "deploy files"
 scripts/check-deploy.sh
+step "alert rules"
+scripts/check-rules.sh
 step "fmt"
 cargo fmt --all -- --check
 step "clippy"
