@@ -70,7 +70,7 @@ async fn call(app: &Router, method: Method, uri: &str) -> (StatusCode, Option<St
 
 /// A concrete URI for a documented path template.
 fn concrete(path: &str) -> String {
-    path.replace("{domain}", "subscription_charges")
+    path.replace("{key}", "subscription_charges")
         .replace("{id}", "c-1")
 }
 
@@ -82,7 +82,7 @@ async fn documented_operations_are_routed_and_others_are_405_problems() {
     assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
     let paths = doc["paths"].as_object().expect("paths");
     for path in [
-        "/v1/events/{domain}",
+        "/v1/events/{key}",
         "/v1/contracts/{id}",
         "/v1/keys",
         "/healthz",
