@@ -115,7 +115,7 @@ impl SchemaRegistryConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct SigningConfig {
     /// Key file (`active <id> <seed>` / `retired <id> <public key>` lines;
-    /// see `docs/signing.md`). `moneta up` creates one if it is missing.
+    /// see `docs/configuration.md`). `moneta up` creates one if it is missing.
     pub key_file: PathBuf,
     /// Environment variable holding the same text; wins over `key_file`.
     pub key_env: String,
