@@ -521,18 +521,8 @@ async fn describe_matches_the_running_topology(moneta: &Moneta) -> anyhow::Resul
     let stages = described["stages"].as_array().context("stages")?;
     let text = moneta.scrape().await?;
     let mut written = Vec::new();
-    for line in text
-        .lines()
-        .filter(|l| l.starts_with("moneta_records_written_total{"))
-    {
-        let label = |name: &str| {
-            line.split(&format!("{name}=\""))
-                .nth(1)
-                .and_then(|rest| rest.split('"').next())
-        };
-        let (Some(processor), Some(topic)) = (label("processor"), label("topic")) else {
-            bail!("unlabelled sample {line}");
-        };
+    for (processor, topic) in processor_topics(&text, "moneta_records_written_total")? {
+        let (processor, topic) = (processor.as_str(), topic.as_str());
         let stage = stages
             .iter()
             .find(|s| s["name"] == processor)
@@ -558,18 +548,8 @@ async fn describe_matches_the_running_topology(moneta: &Moneta) -> anyhow::Resul
             "{stage} never wrote {output}: {written:?}"
         );
     }
-    for line in text
-        .lines()
-        .filter(|l| l.starts_with("moneta_consumer_lag{"))
-    {
-        let label = |name: &str| {
-            line.split(&format!("{name}=\""))
-                .nth(1)
-                .and_then(|rest| rest.split('"').next())
-        };
-        let (Some(processor), Some(topic)) = (label("processor"), label("topic")) else {
-            bail!("unlabelled sample {line}");
-        };
+    for (processor, topic) in processor_topics(&text, "moneta_consumer_lag")? {
+        let (processor, topic) = (processor.as_str(), topic.as_str());
         let stage = stages
             .iter()
             .find(|s| s["name"] == processor)
@@ -580,6 +560,25 @@ async fn describe_matches_the_running_topology(moneta: &Moneta) -> anyhow::Resul
         );
     }
     Ok(())
+}
+
+/// The `(processor, topic)` labels of every sample of `metric` in `text`.
+fn processor_topics(text: &str, metric: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let prefix = format!("{metric}{{");
+    let mut found = Vec::new();
+    for line in text.lines().filter(|l| l.starts_with(&prefix)) {
+        let label = |name: &str| {
+            line.split(&format!("{name}=\""))
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .map(str::to_owned)
+        };
+        let (Some(processor), Some(topic)) = (label("processor"), label("topic")) else {
+            bail!("unlabelled sample {line}");
+        };
+        found.push((processor, topic));
+    }
+    Ok(found)
 }
 
 /// #7: `/metrics` holds each documented metric with plausible values, and
