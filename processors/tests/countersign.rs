@@ -16,7 +16,7 @@ mod support;
 use moneta_processors::contracts::COUNTERSIGN_EVENT;
 use moneta_processors::contracts::to_domain_terms;
 use moneta_records::{self as records, ContractLogEntry, ContractStatus, Party, PartySignature};
-use moneta_runtime::{ProcessError, Record, Stage};
+use moneta_runtime::{Record, Stage};
 use serde_json::json;
 use support::*;
 
@@ -486,11 +486,7 @@ async fn a_store_outage_is_transient_and_the_same_record_then_succeeds() {
     let at = recorded_at(&world, 1, Some(TS));
     world.store.set_down(true);
     let failed = stage.process(active_charge(), &at).await;
-    assert!(
-        matches!(failed, Err(ProcessError::Transient(_))),
-        "{:?}",
-        summary(&failed)
-    );
+    assert_transient(&failed);
     world.store.set_down(false);
     let done = stage.process(active_charge(), &at).await;
     let out = contract_on(&done, &world.topics().countersigned).expect("countersigned");

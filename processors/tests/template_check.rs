@@ -29,7 +29,7 @@ use moneta_processors::contracts::COUNTERSIGN_EVENT;
 use moneta_processors::contracts::{from_record, to_domain_terms};
 use moneta_processors::template_check::STAGE;
 use moneta_records::{self as records, ContractStatus, Message, Party};
-use moneta_runtime::{ProcessError, Record, Stage};
+use moneta_runtime::{Record, Stage};
 use moneta_state::{ContractKeys, ContractWrite};
 use serde_json::{Value, json};
 use support::*;
@@ -1097,11 +1097,7 @@ async fn a_store_outage_is_transient_and_the_same_record_then_succeeds() {
     let failed = stage
         .process(Message::ContractEvent(pub_e1().sign()), &at)
         .await;
-    assert!(
-        matches!(failed, Err(ProcessError::Transient(_))),
-        "{:?}",
-        summary(&failed)
-    );
+    assert_transient(&failed);
     world.store.set_down(false);
     let done = stage
         .process(Message::ContractEvent(pub_e1().sign()), &at)
@@ -1114,11 +1110,7 @@ async fn a_store_outage_is_transient_and_the_same_record_then_succeeds() {
     let failed = stage
         .process(Message::ContractEvent(mo_e2().sign()), &at)
         .await;
-    assert!(
-        matches!(failed, Err(ProcessError::Transient(_))),
-        "{:?}",
-        summary(&failed)
-    );
+    assert_transient(&failed);
     world.store.set_down(false);
     let done = stage
         .process(Message::ContractEvent(mo_e2().sign()), &at)
@@ -1139,11 +1131,7 @@ async fn an_outage_between_the_contract_write_and_the_event_record_is_retried_cl
     let failed = stage
         .process(Message::ContractEvent(pub_e1().sign()), &at)
         .await;
-    assert!(
-        matches!(failed, Err(ProcessError::Transient(_))),
-        "{:?}",
-        summary(&failed)
-    );
+    assert_transient(&failed);
     assert_eq!(
         world.row(CONTRACT).await.map(|r| r.revision),
         Some(1),

@@ -19,7 +19,7 @@ mod support;
 use moneta_domain::{EventState, KeyState, Kind, LifecycleStatus};
 use moneta_processors::validate::STAGE;
 use moneta_records::{ContractEvent, Message, Party, Source};
-use moneta_runtime::{Emit, ProcessError, Stage};
+use moneta_runtime::{Emit, Stage};
 use serde_json::json;
 use support::*;
 
@@ -643,11 +643,7 @@ async fn a_store_outage_is_transient_and_the_same_record_then_succeeds() {
         let at = record(topic_of(&world, &event), 1, Some(TS));
         world.store.set_down(true);
         let failed = validate.process(event.clone(), &at).await;
-        assert!(
-            matches!(failed, Err(ProcessError::Transient(_))),
-            "{:?}",
-            summary(&failed)
-        );
+        assert_transient(&failed);
         world.store.set_down(false);
         let done = validate.process(event.clone(), &at).await;
         assert_eq!(

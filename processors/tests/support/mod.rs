@@ -603,6 +603,16 @@ pub fn dead_letter(result: &Result<Emitted, ProcessError>) -> Option<String> {
     }
 }
 
+/// Asserts `result` is a transient failure (retried, never dead-lettered).
+#[track_caller]
+pub fn assert_transient(result: &Result<Emitted, ProcessError>) {
+    assert!(
+        matches!(result, Err(ProcessError::Transient(_))),
+        "{:?}",
+        summary(result)
+    );
+}
+
 /// The only emit of `result`, if it emitted exactly one.
 pub fn only(result: &Result<Emitted, ProcessError>) -> Option<&Emit> {
     match result {
