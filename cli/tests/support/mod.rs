@@ -503,3 +503,22 @@ impl Moneta {
         self.kill_and_restart()
     }
 }
+
+/// Fails if any of `secrets` (what it is, its text) appears in `log`, which
+/// must be a `trace`-level log of a real run (so that an empty or quiet log
+/// cannot pass). The secret scan every end-to-end test with secrets uses.
+pub fn assert_no_secrets(log: &str, secrets: &[(&str, String)]) -> anyhow::Result<()> {
+    ensure!(
+        log.len() > 100_000 && log.contains("TRACE"),
+        "the log is not a trace-level log ({} bytes)",
+        log.len()
+    );
+    for (what, secret) in secrets {
+        ensure!(!secret.is_empty(), "the {what} to look for is empty");
+        ensure!(
+            !log.contains(secret.as_str()),
+            "the {what} appears in the log"
+        );
+    }
+    Ok(())
+}
