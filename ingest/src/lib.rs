@@ -28,6 +28,7 @@ use moneta_kafka::{INGESTED_AT_HEADER, KafkaConfig};
 use moneta_problem::Problem;
 use moneta_signing::KeyRing;
 use moneta_state::{EventLog, Registry, StateStore};
+use moneta_telemetry::TraceContext;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use sha2::{Digest, Sha256};
@@ -106,17 +107,22 @@ impl Ingest {
     /// Produces `event` and waits for the broker's acknowledgement.
     async fn produce(&self, event: &ContractEvent, record: &EventRecord) -> Result<(), Problem> {
         let (key, value) = submit::encode(self, event).await?;
-        let traceparent = traceparent(record);
+        let context = moneta_telemetry::current().unwrap_or_else(|| TraceContext {
+            traceparent: traceparent(record),
+            tracestate: None,
+        });
         let accepted_at = now_ms().to_string();
-        let headers = OwnedHeaders::new()
-            .insert(Header {
-                key: "traceparent",
-                value: Some(traceparent.as_bytes()),
-            })
-            .insert(Header {
-                key: INGESTED_AT_HEADER,
-                value: Some(accepted_at.as_bytes()),
+        let mut headers = OwnedHeaders::new();
+        for (key, value) in context.headers() {
+            headers = headers.insert(Header {
+                key,
+                value: Some(value.as_bytes()),
             });
+        }
+        let headers = headers.insert(Header {
+            key: INGESTED_AT_HEADER,
+            value: Some(accepted_at.as_bytes()),
+        });
         let delivery = self
             .producer
             .send(
@@ -140,7 +146,8 @@ impl Ingest {
 }
 
 /// A W3C `traceparent` derived from the event's identity, so every retry
-/// of one event carries the same trace.
+/// of one event carries the same trace: the record's trace context when
+/// spans are not exported (with them, the `submit` span's).
 fn traceparent(record: &EventRecord) -> String {
     let hash = Sha256::digest(format!("{}/{}", record.partner_id, record.event_id));
     let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();

@@ -68,6 +68,14 @@ pub async fn submit(
     body: Body,
 ) -> Response {
     let span = tracing::info_span!("submit", %domain, partner = tracing::field::Empty, event_id = tracing::field::Empty, contract_id = tracing::field::Empty);
+    // A caller's W3C trace context is continued; without one the span
+    // starts the contract's trace.
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    moneta_telemetry::continue_trace(
+        &span,
+        header(moneta_telemetry::TRACEPARENT),
+        header(moneta_telemetry::TRACESTATE),
+    );
     async move {
         match handle(&ingest, &domain, &method, &uri, &headers, body).await {
             Ok(response) | Err(response) => response,
@@ -380,7 +388,7 @@ fn accepted_body(event: &ContractEvent) -> Accepted {
     }
 }
 
-/// Encodes and produces `event` with a `traceparent` derived from its id.
+/// Encodes `event`'s key and value for the ingest topic.
 pub(crate) async fn encode(
     ingest: &Ingest,
     event: &ContractEvent,

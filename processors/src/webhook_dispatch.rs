@@ -109,10 +109,7 @@ pub async fn schedule(
                 finished_at_ms: None,
                 total_attempts: 0,
                 event_key: message.event_key.clone(),
-                traceparent: record
-                    .header("traceparent")
-                    .and_then(|v| std::str::from_utf8(v).ok())
-                    .map(str::to_owned),
+                traceparent: traceparent(record),
                 parked: false,
             };
             let new = deliveries
@@ -123,6 +120,19 @@ pub async fn schedule(
         }
     }
     Ok(())
+}
+
+/// The trace context a delivery continues: the stage's span's when spans
+/// are exported, else the record's.
+fn traceparent(record: &Record) -> Option<String> {
+    moneta_telemetry::current()
+        .map(|context| context.traceparent)
+        .or_else(|| {
+            record
+                .header(moneta_telemetry::TRACEPARENT)
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .map(str::to_owned)
+        })
 }
 
 /// The partner event that completed the contract (before Moneta's).

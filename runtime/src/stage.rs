@@ -88,6 +88,12 @@ impl Processor for Typed {
             event_id = %trace.event_id,
             partner = %trace.partner,
         );
+        moneta_telemetry::continue_trace(
+            &span,
+            header_text(record, moneta_telemetry::TRACEPARENT),
+            header_text(record, moneta_telemetry::TRACESTATE),
+        );
+        let written = moneta_telemetry::trace_context(&span);
         let emitted = self
             .stage
             .process_message(message, record)
@@ -95,11 +101,24 @@ impl Processor for Typed {
             .await?;
         let mut outputs = Vec::with_capacity(emitted.outputs.len());
         for emit in &emitted.outputs {
-            outputs.push(self.serdes.encode(emit).await?);
+            let mut output = self.serdes.encode(emit).await?;
+            // What the span wrote carries the span's context; without
+            // exported spans the runtime copies the input's.
+            for (name, value) in written.iter().flat_map(|c| c.headers()) {
+                output.headers.push((name.to_owned(), value.into_bytes()));
+            }
+            outputs.push(output);
         }
         Ok(Outcome {
             outputs,
             effects: emitted.effects,
         })
     }
+}
+
+/// The header `name` of `record` as text, if it is.
+fn header_text<'a>(record: &'a Record, name: &str) -> Option<&'a str> {
+    record
+        .header(name)
+        .and_then(|v| std::str::from_utf8(v).ok())
 }

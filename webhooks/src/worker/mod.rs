@@ -202,6 +202,7 @@ impl Worker {
                 contract_id = %d.contract_id,
                 partner = %d.organization_id,
             );
+            moneta_telemetry::continue_trace(&span, d.traceparent.as_deref(), None);
             tokio::spawn(async move {
                 let delivery = stored.delivery.clone();
                 if let Err(e) = inner.attempt(stored).instrument(span).await {
@@ -347,8 +348,13 @@ impl Inner {
             body: d.payload.as_bytes(),
         };
         let mut sent = headers(&message, &self.keys, secret.as_ref());
-        if let Some(traceparent) = &d.traceparent {
-            sent.push(("traceparent", traceparent.clone()));
+        // The delivery span's own context when spans are exported, else
+        // the one the delivery was scheduled with.
+        let traceparent = moneta_telemetry::current()
+            .map(|context| context.traceparent)
+            .or_else(|| d.traceparent.clone());
+        if let Some(traceparent) = traceparent {
+            sent.push((moneta_telemetry::TRACEPARENT, traceparent));
         }
         let timeout = Duration::from_millis(endpoint.timeout_ms.unwrap_or(self.config.timeout_ms));
         let outcome = self
