@@ -3,6 +3,7 @@
 mod commands;
 mod observability;
 mod ops;
+mod otlp;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -164,7 +165,6 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(&config.log);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -172,6 +172,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let otlp = match otlp::Otlp::start(&config.telemetry, runtime.handle().clone()) {
+        Ok(otlp) => otlp,
+        Err(error) => {
+            eprintln!("moneta: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&config.log, otlp.as_ref());
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Up { cql } => commands::stages::up(config, cql).await,
@@ -212,6 +220,10 @@ fn main() -> ExitCode {
             } => commands::io::consume(&config, &topic, count, idle_secs).await,
         }
     });
+    // Spans still buffered are exported while the runtime still runs.
+    if let Some(otlp) = otlp {
+        otlp.shutdown();
+    }
     match result {
         Ok(code) => code,
         Err(error) => {

@@ -14,6 +14,8 @@ use moneta_processors::rules::RulesConfig;
 use moneta_runtime::ProcessingConfig;
 use serde::{Deserialize, Serialize};
 
+use crate::telemetry::TelemetryConfig;
+
 /// The whole configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -50,6 +52,8 @@ pub struct Config {
     pub settlement: moneta_processors::settle_aggregate::SettlementConfig,
     /// `[metrics]`: `/metrics`, `/healthz` and `/readyz`.
     pub metrics: MetricsConfig,
+    /// `[telemetry]`: OpenTelemetry trace export (off by default).
+    pub telemetry: TelemetryConfig,
 }
 
 /// `[metrics]`: the operations endpoints every process serves.
@@ -405,6 +409,9 @@ pub enum ConfigError {
     /// The named file does not exist.
     #[error("configuration file {0} does not exist")]
     Missing(PathBuf),
+    /// A value is out of its range.
+    #[error("invalid configuration: {0}")]
+    OutOfRange(String),
 }
 
 impl Config {
@@ -425,6 +432,9 @@ impl Config {
         let mut config: Config = figment
             .extract()
             .map_err(|e| ConfigError::Invalid(Box::new(e)))?;
+        if let Some(problem) = config.telemetry.problem() {
+            return Err(ConfigError::OutOfRange(problem));
+        }
         config.apply_topic_prefix();
         Ok(config)
     }
@@ -478,6 +488,7 @@ impl Config {
         if !self.admin.token.0.is_empty() {
             shown.admin.token = Secret("***".into());
         }
+        shown.telemetry = self.telemetry.redacted();
         shown
     }
 

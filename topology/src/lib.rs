@@ -6,6 +6,7 @@ pub mod config;
 pub mod demo;
 pub mod rebuild;
 pub mod services;
+pub mod telemetry;
 pub mod topology;
 
 pub use config::Config;
