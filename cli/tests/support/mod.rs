@@ -269,6 +269,32 @@ dead_letter = "moneta.copy.dlq"
         Ok(())
     }
 
+    /// Stops every process with SIGTERM, as an operator does, and waits
+    /// (30 s at most) until each has exited 0.
+    pub fn stop(&mut self) -> anyhow::Result<()> {
+        use nix::sys::signal::{Signal, kill};
+        use nix::unistd::Pid;
+        for process in &self.processes {
+            kill(Pid::from_raw(process.child.id() as i32), Signal::SIGTERM)?;
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for process in &mut self.processes {
+            loop {
+                if let Some(status) = process.child.try_wait()? {
+                    ensure!(status.success(), "{} exited {status}", process.name);
+                    break;
+                }
+                ensure!(
+                    Instant::now() < deadline,
+                    "{} did not stop within 30 s",
+                    process.name
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Ok(())
+    }
+
     /// The names of the processes, in start order.
     pub fn process_names(&self) -> Vec<&'static str> {
         self.processes.iter().map(|p| p.name).collect()
