@@ -256,6 +256,12 @@ fn one_trace(spans: &[Span], webhooks: &[Option<String>], contract: &str) -> any
         deliver.parent_id == parent.span_id,
         "deliver under webhook-dispatch"
     );
+    let reported = format!("{contract}-mo");
+    ensure!(
+        deliver.attributes.get("event_id") == Some(&reported),
+        "deliver reports the MO's event: {:?}",
+        deliver.attributes
+    );
     let sent = format!("00-{CALLER_TRACE}-{}-01", deliver.span_id);
     ensure!(
         webhooks == [Some(sent.clone())],

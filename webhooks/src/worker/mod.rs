@@ -196,10 +196,17 @@ impl Worker {
             self.set_in_flight(&d.id, Some(&d.endpoint_id), true);
             let inner = self.inner.clone();
             let worker = self.clone();
+            // The partner event the delivery reports (`partner/event_id`).
+            let event_id = d
+                .event_key
+                .as_deref()
+                .and_then(|k| k.split_once('/'))
+                .map_or("", |(_, event_id)| event_id);
             let span = tracing::info_span!(
                 "deliver",
                 webhook_id = %d.id,
                 contract_id = %d.contract_id,
+                event_id,
                 partner = %d.organization_id,
             );
             moneta_telemetry::continue_trace(&span, d.traceparent.as_deref(), None);
