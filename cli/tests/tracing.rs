@@ -162,6 +162,26 @@ async fn submit(moneta: &Moneta, contract_id: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Waits until the delivery to Acme is recorded delivered: its attempt,
+/// and so its span, has ended.
+async fn delivered(moneta: &Moneta, contract: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let list = moneta
+            .admin_get(&format!("/deliveries?contract_id={contract}"))
+            .await?;
+        let items = list["items"].as_array().cloned().unwrap_or_default();
+        if items
+            .iter()
+            .any(|d| d["endpoint_id"] == "wh-acme-trace" && d["state"] == "delivered")
+        {
+            return Ok(());
+        }
+        ensure!(Instant::now() < deadline, "not delivered: {list}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Waits until `check` passes on what was seen, or fails with its last error.
 async fn eventually(
     seen: &Seen,
@@ -328,6 +348,7 @@ authorization = "Bearer otlp-secret-token"
         })
         .await
         .context("the webhook never arrived")?;
+        delivered(&moneta, contract).await?;
         // The delivery's span ended a moment ago, well within the export
         // batch's 5 s: only the flush at SIGTERM exports it in time.
         moneta.stop()?;
