@@ -17,8 +17,11 @@ pub struct IngestConfig {
     /// How long an `Idempotency-Key`'s first response is replayed, seconds.
     pub idempotency_ttl_s: i64,
     /// After this many seconds an unfinished request no longer holds its
-    /// `Idempotency-Key` (the edge died mid-request).
+    /// `Idempotency-Key`, whatever happened to it.
     pub in_flight_timeout_s: i64,
+    /// An unfinished request's `Idempotency-Key` is free this many seconds
+    /// after its edge instance stopped renewing its lease (it died).
+    pub claim_lease_s: i64,
     /// How long to wait for the broker to acknowledge a submission, ms.
     pub produce_timeout_ms: u64,
 }
@@ -32,6 +35,7 @@ impl Default for IngestConfig {
             max_clock_skew_s: 300,
             idempotency_ttl_s: 24 * 3600,
             in_flight_timeout_s: 60,
+            claim_lease_s: 5,
             produce_timeout_ms: 10_000,
         }
     }

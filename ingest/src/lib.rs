@@ -86,12 +86,15 @@ impl Ingest {
             .set("linger.ms", "1")
             .set("message.timeout.ms", config.produce_timeout_ms.to_string())
             .create()?;
+        let idempotency = Idempotency::new(
+            store.clone(),
+            config.idempotency_ttl_s,
+            config.in_flight_timeout_s,
+            config.claim_lease_s,
+        );
+        idempotency.spawn_heartbeat();
         Ok(Self {
-            idempotency: Idempotency::new(
-                store.clone(),
-                config.idempotency_ttl_s,
-                config.in_flight_timeout_s,
-            ),
+            idempotency,
             registry: Registry::new(store.clone()),
             events: EventLog::new(store.clone()),
             store,
