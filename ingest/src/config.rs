@@ -24,6 +24,15 @@ pub struct IngestConfig {
     pub claim_lease_s: i64,
     /// How long to wait for the broker to acknowledge a submission, ms.
     pub produce_timeout_ms: u64,
+    /// Most submissions inside the edge at once; past it `503 overloaded`
+    /// at once, before the body is read.
+    pub max_in_flight: usize,
+    /// A partner's sustained submissions per second, per edge instance,
+    /// unless the registry gives it its own (`429 rate_limited` past it).
+    pub rate_per_s: u32,
+    /// A partner's submissions at once (its token bucket's size), unless
+    /// the registry gives it its own.
+    pub burst: u32,
 }
 
 impl Default for IngestConfig {
@@ -37,6 +46,9 @@ impl Default for IngestConfig {
             in_flight_timeout_s: 60,
             claim_lease_s: 5,
             produce_timeout_ms: 10_000,
+            max_in_flight: 1024,
+            rate_per_s: 5000,
+            burst: 10_000,
         }
     }
 }
