@@ -8,7 +8,8 @@
 //!   through (nothing was stored for the 429);
 //! - at `ingest.max_in_flight` submissions in progress (one, here, held by
 //!   a request whose body never finishes) the next one is `503 overloaded`
-//!   with `Retry-After` at once; the place is free again once it ends.
+//!   with `Retry-After` at once; the slow body is cut off with `408
+//!   body_timeout` after `ingest.body_timeout_ms` and the place is free again.
 
 mod support;
 
@@ -20,7 +21,7 @@ use moneta_signing::SigningKey;
 use moneta_topology::demo::{ACME, GLOBE, subscription_charge};
 use serde_json::{Value, json};
 use support::{Moneta, TOKEN};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn header<'a>(reply: &'a Reply, name: &str) -> &'a str {
     reply
@@ -139,8 +140,16 @@ async fn in_flight_bound(moneta: &Moneta) -> anyhow::Result<()> {
         refused.body
     );
     ensure!(header(&refused, "retry-after") == "1");
-    drop(slow);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The slow body is cut off after `ingest.body_timeout_ms`.
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut answer))
+        .await
+        .context("no answer to the slow body")??;
+    let answer = String::from_utf8_lossy(&answer);
+    ensure!(
+        answer.starts_with("HTTP/1.1 408") && answer.contains("body_timeout"),
+        "{answer}"
+    );
     let reply = globe
         .submit("subscription_charges", &body, Some("adm-10"))
         .await?;
@@ -163,7 +172,11 @@ async fn in_flight_bound(moneta: &Moneta) -> anyhow::Result<()> {
 fn the_edge_refuses_early_per_partner_and_at_its_bound() -> anyhow::Result<()> {
     let bootstrap = moneta_testkit::kafka()?;
     let dir = tempfile::tempdir()?;
-    let mut moneta = Moneta::start(&bootstrap, dir.path(), "[ingest]\nmax_in_flight = 1\n")?;
+    let mut moneta = Moneta::start(
+        &bootstrap,
+        dir.path(),
+        "[ingest]\nmax_in_flight = 1\nbody_timeout_ms = 2000\n",
+    )?;
     moneta.seed()?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime

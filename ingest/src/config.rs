@@ -27,6 +27,9 @@ pub struct IngestConfig {
     /// Most submissions inside the edge at once; past it `503 overloaded`
     /// at once, before the body is read.
     pub max_in_flight: usize,
+    /// How long a submission's body may take to arrive, ms (slower: `408
+    /// body_timeout`), so slow clients cannot hold the edge's places.
+    pub body_timeout_ms: u64,
     /// A partner's sustained submissions per second, per edge instance,
     /// unless the registry gives it its own (`429 rate_limited` past it).
     pub rate_per_s: u32,
@@ -47,6 +50,7 @@ impl Default for IngestConfig {
             claim_lease_s: 5,
             produce_timeout_ms: 10_000,
             max_in_flight: 1024,
+            body_timeout_ms: 10_000,
             rate_per_s: 5000,
             burst: 10_000,
         }

@@ -115,17 +115,30 @@ async fn handle(
             )
             .into_response()
         })?;
-    let body = axum::body::to_bytes(body, ingest.config.max_body_bytes)
-        .await
-        .map_err(|_| {
-            Problem::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "Payload too large",
-                format!("the body exceeds {} bytes", ingest.config.max_body_bytes),
-            )
-            .into_response()
-        })?;
+    let timeout = std::time::Duration::from_millis(ingest.config.body_timeout_ms);
+    let body = tokio::time::timeout(
+        timeout,
+        axum::body::to_bytes(body, ingest.config.max_body_bytes),
+    )
+    .await
+    .map_err(|_| {
+        Problem::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            "Request timeout",
+            format!("the body did not arrive within {} ms", timeout.as_millis()),
+        )
+        .into_response()
+    })?
+    .map_err(|_| {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "Payload too large",
+            format!("the body exceeds {} bytes", ingest.config.max_body_bytes),
+        )
+        .into_response()
+    })?;
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
