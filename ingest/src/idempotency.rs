@@ -189,10 +189,10 @@ impl Idempotency {
             .get(Kind::IdempotencyKey, &format!("{LEASE_PREFIX}{owner}"))
             .await
             .map_err(|e| internal(&e))?;
-        let renewed_at = lease
+        // No (readable) lease: the instance never renewed one, it is gone.
+        Ok(lease
             .and_then(|l| serde_json::from_slice::<Lease>(&l.body).ok())
-            .map_or(i64::MIN, |l| l.renewed_at);
-        Ok(now - renewed_at <= self.lease_s)
+            .is_some_and(|l| now.saturating_sub(l.renewed_at) <= self.lease_s))
     }
 
     /// Marks `id` held by a running request of this process; `None` if one already does.
@@ -442,6 +442,21 @@ mod tests {
             .await
             .expect_err("busy");
         assert_eq!(busy.code, "idempotency_key_in_flight", "the lease is fresh");
+        let never_renewed = on(&store);
+        let Claim::Proceed(_also_held) = never_renewed
+            .claim("p", "other", request, 1_004)
+            .await
+            .expect("claim")
+        else {
+            panic!("first claim proceeds");
+        };
+        assert!(
+            matches!(
+                retry.claim("p", "other", request, 1_005).await,
+                Ok(Claim::Proceed(_))
+            ),
+            "an instance without a lease holds nothing"
+        );
         assert!(
             matches!(
                 retry.claim("p", "k", request, 1_006).await,
