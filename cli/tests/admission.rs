@@ -10,6 +10,8 @@
 //!   a request whose body never finishes) the next one is `503 overloaded`
 //!   with `Retry-After` at once; the slow body is cut off with `408
 //!   body_timeout` after `ingest.body_timeout_ms` and the place is free again.
+//! - a submission that finds the producer's queue to the broker full is
+//!   `503 overloaded` at once, counted, and goes through when retried.
 
 mod support;
 
@@ -185,5 +187,68 @@ fn the_edge_refuses_early_per_partner_and_at_its_bound() -> anyhow::Result<()> {
     runtime
         .block_on(in_flight_bound(&moneta))
         .context("the in-flight bound")?;
+    moneta.stop()
+}
+
+/// Submits 64 events at once through an edge whose producer holds one
+/// message at most: the ones that find its queue full are `503
+/// overloaded` at once (not a wait), and go through when retried.
+async fn queue_full(moneta: &Moneta) -> anyhow::Result<()> {
+    let globe = std::sync::Arc::new(GLOBE.client(&moneta.base()));
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..64 {
+        let globe = globe.clone();
+        tasks.spawn(async move {
+            let body = submission(&globe, GLOBE.party, 200 + n)?;
+            let key = format!("q-{n}");
+            let reply = globe
+                .submit("subscription_charges", &body, Some(&key))
+                .await?;
+            anyhow::Ok((body, key, reply))
+        });
+    }
+    let mut refused = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        let (body, key, reply) = done??;
+        match reply.status {
+            202 => {}
+            503 => {
+                ensure!(reply.body["code"] == "overloaded", "{}", reply.body);
+                ensure!(header(&reply, "retry-after") == "1");
+                refused.push((body, key));
+            }
+            other => anyhow::bail!("{key}: {other} {}", reply.body),
+        }
+    }
+    ensure!(!refused.is_empty(), "the producer's queue was never full");
+    eprintln!("{} of 64 found the producer's queue full", refused.len());
+    for (body, key) in &refused {
+        let reply = globe
+            .submit("subscription_charges", body, Some(key))
+            .await?;
+        ensure!(reply.status == 202, "{key} retried: {}", reply.body);
+    }
+    let metrics = moneta.scrape().await?;
+    let counted = Moneta::sample(
+        &metrics,
+        "moneta_ingest_refused_total",
+        &["reason=\"queue_full\"", "partner=\"pub-globe\""],
+    );
+    ensure!(
+        counted == Some(refused.len() as f64),
+        "refusals counted: {counted:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_full_producer_queue_is_a_503_at_once() -> anyhow::Result<()> {
+    let bootstrap = moneta_testkit::kafka()?;
+    let dir = tempfile::tempdir()?;
+    let extra = "[ingest]\nproducer_queue_max_messages = 1\n";
+    let mut moneta = Moneta::start(&bootstrap, dir.path(), extra)?;
+    moneta.seed()?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(queue_full(&moneta))?;
     moneta.stop()
 }

@@ -24,6 +24,9 @@ pub struct IngestConfig {
     pub claim_lease_s: i64,
     /// How long to wait for the broker to acknowledge a submission, ms.
     pub produce_timeout_ms: u64,
+    /// Most messages the edge's producer holds unacknowledged; past it a
+    /// submission is `503 overloaded` at once.
+    pub producer_queue_max_messages: u32,
     /// Most submissions inside the edge at once; past it `503 overloaded`
     /// at once, before the body is read.
     pub max_in_flight: usize,
@@ -49,6 +52,7 @@ impl Default for IngestConfig {
             in_flight_timeout_s: 60,
             claim_lease_s: 5,
             produce_timeout_ms: 10_000,
+            producer_queue_max_messages: 100_000,
             max_in_flight: 1024,
             body_timeout_ms: 10_000,
             rate_per_s: 5000,

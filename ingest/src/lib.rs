@@ -92,6 +92,10 @@ impl Ingest {
             .producer_config("moneta-ingest")
             .set("linger.ms", "1")
             .set("message.timeout.ms", config.produce_timeout_ms.to_string())
+            .set(
+                "queue.buffering.max.messages",
+                config.producer_queue_max_messages.max(1).to_string(),
+            )
             .create()?;
         let idempotency = Idempotency::new(
             store.clone(),
