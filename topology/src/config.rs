@@ -187,6 +187,19 @@ pub struct BrokerConfig {
     /// Extra `server.properties` entries, e.g. `"log.retention.hours" = "168"`;
     /// they win over Moneta's own (the listener and directory entries aside).
     pub settings: std::collections::BTreeMap<String, String>,
+    /// Address of an extra `SASL_SSL` client listener (TLS, then a SCRAM
+    /// login); empty for none. Needs `tls_certificate`, `tls_key` and
+    /// `scram_users`.
+    pub sasl_ssl_listen: String,
+    /// PEM file of the `SASL_SSL` listener's certificate chain.
+    pub tls_certificate: PathBuf,
+    /// PEM file of that certificate's unencrypted PKCS#8 private key.
+    pub tls_key: PathBuf,
+    /// SCRAM users (`SCRAM-SHA-256` and `-512`), name → password, created
+    /// when the broker's storage is first formatted. Set passwords with
+    /// `MONETA_BROKER__SCRAM_USERS__<NAME>` (names are lowercased) rather
+    /// than in a file.
+    pub scram_users: std::collections::BTreeMap<String, Secret>,
 }
 
 impl Default for BrokerConfig {
@@ -200,6 +213,10 @@ impl Default for BrokerConfig {
             kafka_libs: PathBuf::new(),
             heap_mb: 1024,
             settings: std::collections::BTreeMap::new(),
+            sasl_ssl_listen: String::new(),
+            tls_certificate: PathBuf::new(),
+            tls_key: PathBuf::new(),
+            scram_users: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -212,6 +229,23 @@ impl BrokerConfig {
         } else {
             self.kafka_libs.clone()
         }
+    }
+
+    /// The `SASL_SSL` listener, if `sasl_ssl_listen` names one.
+    pub fn sasl_ssl(&self) -> Option<moneta_servers::broker::SaslSslListener> {
+        if self.sasl_ssl_listen.is_empty() {
+            return None;
+        }
+        Some(moneta_servers::broker::SaslSslListener {
+            listen: self.sasl_ssl_listen.clone(),
+            certificate: self.tls_certificate.clone(),
+            key: self.tls_key.clone(),
+            users: self
+                .scram_users
+                .iter()
+                .map(|(name, password)| (name.clone(), password.0.clone()))
+                .collect(),
+        })
     }
 }
 
@@ -478,6 +512,9 @@ impl Config {
         if !self.admin.token.0.is_empty() {
             shown.admin.token = Secret("***".into());
         }
+        for password in shown.broker.scram_users.values_mut() {
+            *password = Secret("***".into());
+        }
         shown
     }
 
@@ -518,6 +555,36 @@ mod tests {
             assert!(!shown.contains("admin-s3cret"), "{shown}");
             assert!(!format!("{config:?}").contains("admin-s3cret"));
             assert!(shown.contains("***"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn kafka_and_scram_passwords_come_from_the_environment_and_are_never_shown() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "moneta.toml",
+                r#"
+                [broker]
+                sasl_ssl_listen = "127.0.0.1:9094"
+                [broker.scram_users]
+                alice = "in-the-file"
+                "#,
+            )?;
+            jail.set_env("MONETA_KAFKA__SASL_PASSWORD", "kafka-s3cret");
+            jail.set_env("MONETA_BROKER__SCRAM_USERS__MONETA", "scram-s3cret");
+            let config = Config::load(Some(Path::new("moneta.toml"))).expect("loads");
+            assert_eq!(
+                config.kafka.client_config().get("sasl.password"),
+                Some("kafka-s3cret")
+            );
+            let listener = config.broker.sasl_ssl().expect("a SASL_SSL listener");
+            assert_eq!(listener.users["alice"], "in-the-file");
+            assert_eq!(listener.users["moneta"], "scram-s3cret");
+            let shown = config.to_redacted_toml().expect("toml") + &format!("{config:?}");
+            for secret in ["kafka-s3cret", "scram-s3cret", "in-the-file"] {
+                assert!(!shown.contains(secret), "{secret}: {shown}");
+            }
             Ok(())
         });
     }
