@@ -10,7 +10,9 @@
 //! - A wrong password (given as `MONETA_KAFKA__SASL_PASSWORD`, over the
 //!   file's) fails promptly with an authentication error that does not
 //!   show the password.
-//! - Neither password nor the broker's private key appears in the log.
+//! - Neither password nor the broker's private key appears in Moneta's log,
+//!   the broker's log or its `server.properties`; the broker's log names
+//!   the refused login.
 
 mod support;
 
@@ -180,6 +182,15 @@ fn wrong_password_fails(moneta: &Moneta) -> anyhow::Result<String> {
     Ok(output)
 }
 
+/// The broker's own log and console output, and its `server.properties`.
+fn broker_log(dir: &Path) -> anyhow::Result<String> {
+    let mut text = std::fs::read_to_string(dir.join("server.properties"))?;
+    for entry in std::fs::read_dir(dir.join("logs"))? {
+        text += &std::fs::read_to_string(entry?.path())?;
+    }
+    Ok(text)
+}
+
 #[test]
 fn contracts_flow_over_sasl_ssl_with_scram() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
@@ -199,9 +210,14 @@ fn contracts_flow_over_sasl_ssl_with_scram() -> anyhow::Result<()> {
         bail!("{e:#}\n--- moneta log ---\n{}", moneta.log_tail());
     }
     let refused = wrong_password_fails(&moneta)?;
+    let broker_log = broker_log(&dir.path().join("broker"))?;
+    ensure!(
+        broker_log.contains("invalid credentials"),
+        "the broker's log does not name the refused login"
+    );
     let key_line = tls.key_pem.lines().nth(1).unwrap_or_default().to_owned();
     support::assert_no_secrets(
-        &(moneta.full_log() + &refused),
+        &(moneta.full_log() + &refused + &broker_log),
         &[
             ("SCRAM password", PASSWORD.to_owned()),
             ("wrong SCRAM password", WRONG_PASSWORD.to_owned()),
