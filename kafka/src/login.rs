@@ -52,7 +52,17 @@ impl ClientContext for LoginWatch {
         if message.contains("SASL authentication error") {
             self.remember(message);
         }
-        tracing::debug!(?level, %fac, %message, "librdkafka");
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => tracing::error!(%fac, %message, "librdkafka"),
+            RDKafkaLogLevel::Warning => tracing::warn!(%fac, %message, "librdkafka"),
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                tracing::info!(%fac, %message, "librdkafka")
+            }
+            RDKafkaLogLevel::Debug => tracing::debug!(%fac, %message, "librdkafka"),
+        }
     }
 
     fn error(&self, error: KafkaError, reason: &str) {

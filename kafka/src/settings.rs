@@ -164,6 +164,22 @@ mod tests {
     }
 
     #[test]
+    fn librdkafka_is_built_with_tls_and_scram() {
+        // Without OpenSSL, librdkafka refuses these settings at creation.
+        let mut kafka = KafkaConfig::new("127.0.0.1:9");
+        for (key, value) in [
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanism", "SCRAM-SHA-512"),
+            ("sasl.username", "moneta"),
+        ] {
+            kafka.client.insert(key.into(), value.into());
+        }
+        kafka.sasl_password = "unused".into();
+        let created: Result<rdkafka::consumer::BaseConsumer, _> = kafka.client_config().create();
+        assert!(created.is_ok(), "{:?}", created.err());
+    }
+
+    #[test]
     fn redacts_secrets_but_not_file_locations() {
         let mut config = KafkaConfig::default();
         config
