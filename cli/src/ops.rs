@@ -11,10 +11,10 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use moneta_domain::Kind;
-use moneta_kafka::KafkaConfig;
+use moneta_kafka::{KafkaConfig, LoginWatch};
 use moneta_state::StateStore;
 use prometheus::{Encoder, Registry, TextEncoder};
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::BaseConsumer;
 use serde_json::json;
 
 /// What the operations endpoints look at.
@@ -57,9 +57,10 @@ fn broker_answers(kafka: &KafkaConfig) -> Result<(), String> {
     }
     let mut config = kafka.client_config();
     config.set("bootstrap.servers", first);
-    let client: BaseConsumer = config.create().map_err(|e| e.to_string())?;
-    client
-        .fetch_metadata(None, timeout)
+    let client: BaseConsumer<LoginWatch> = config
+        .create_with_context(LoginWatch::default())
+        .map_err(|e| e.to_string())?;
+    moneta_kafka::fetch_metadata(&client, timeout)
         .map(|_| ())
         .map_err(|e| e.to_string())
 }

@@ -6,7 +6,7 @@
 //!
 //! - A contract submitted at the edge is recorded and countersigned: the
 //!   schema registry, the edge and every stage talk to Kafka over TLS with
-//!   a SCRAM login.
+//!   a SCRAM login; so does `/readyz`.
 //! - A wrong password (given as `MONETA_KAFKA__SASL_PASSWORD`, over the
 //!   file's) fails promptly with an authentication error that does not
 //!   show the password.
@@ -209,6 +209,14 @@ fn contracts_flow_over_sasl_ssl_with_scram() -> anyhow::Result<()> {
     if let Err(e) = runtime.block_on(countersigned(&moneta, "c-sasl-1")) {
         bail!("{e:#}\n--- moneta log ---\n{}", moneta.log_tail());
     }
+    // `/readyz` logs in over SASL_SSL too.
+    let ready: Value = runtime.block_on(async {
+        reqwest::get(format!("http://{}/readyz", moneta.metrics))
+            .await?
+            .json()
+            .await
+    })?;
+    ensure!(ready["broker"] == "ok", "/readyz: {ready}");
     let refused = wrong_password_fails(&moneta)?;
     let broker_log = broker_log(&dir.path().join("broker"))?;
     ensure!(

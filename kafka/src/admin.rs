@@ -44,7 +44,7 @@ pub fn missing_topics(
     let consumer: BaseConsumer<LoginWatch> = kafka
         .client_config()
         .create_with_context(LoginWatch::default())?;
-    let metadata = crate::login::fetch_metadata(&consumer, timeout)?;
+    let metadata = crate::fetch_metadata(&consumer, timeout)?;
     let existing: std::collections::HashSet<&str> = metadata
         .topics()
         .iter()
