@@ -106,7 +106,7 @@ pub async fn execute(config: &Config, command: AdminCommand) -> anyhow::Result<E
             if !config.metrics.listen.is_empty() {
                 let ops = crate::ops::Ops {
                     registry: prometheus::Registry::new(),
-                    bootstrap: config.kafka.bootstrap_servers.clone(),
+                    kafka: config.kafka.clone(),
                     store: Some(store.clone()),
                 };
                 let listen = config.metrics.listen.clone();

@@ -214,7 +214,7 @@ fn serve_ops(config: &Config, registry: &Registry, store: Option<Arc<dyn StateSt
     }
     let ops = crate::ops::Ops {
         registry: registry.clone(),
-        bootstrap: config.kafka.bootstrap_servers.clone(),
+        kafka: config.kafka.clone(),
         store,
     };
     let listen = config.metrics.listen.clone();

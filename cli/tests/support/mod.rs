@@ -113,6 +113,28 @@ impl Moneta {
         guarantee: &str,
         extra: &str,
     ) -> anyhow::Result<Self> {
+        Self::launch(layout, bootstrap, dir, guarantee, extra, "info")
+    }
+
+    /// [`Moneta::start`] logging with the `RUST_LOG` filter `rust_log` from
+    /// its first start on (no restart, unlike [`Moneta::start_logging`]).
+    pub fn start_traced(
+        bootstrap: &str,
+        dir: &Path,
+        extra: &str,
+        rust_log: &str,
+    ) -> anyhow::Result<Self> {
+        Self::launch(Layout::Up, bootstrap, dir, "exactly_once", extra, rust_log)
+    }
+
+    fn launch(
+        layout: Layout,
+        bootstrap: &str,
+        dir: &Path,
+        guarantee: &str,
+        extra: &str,
+        rust_log: &str,
+    ) -> anyhow::Result<Self> {
         let port = || moneta_testkit::free_port().map(|p| format!("127.0.0.1:{p}"));
         let (ingest, admin, registry, metrics) = (port()?, port()?, port()?, port()?);
         let prefix = format!("{}.", moneta_testkit::unique("t"));
@@ -168,7 +190,7 @@ dead_letter = "moneta.copy.dlq"
             bootstrap: bootstrap.to_owned(),
             metrics,
             prefix,
-            rust_log: "info".into(),
+            rust_log: rust_log.into(),
             dir: dir.to_owned(),
         };
         match layout {
