@@ -52,6 +52,7 @@ pub struct Reply {
 impl PartnerClient {
     /// A client for the edge at `base_url` signing with `key` as `key_id`.
     pub fn new(base_url: &str, key_id: &str, key: SigningKey) -> Self {
+        moneta_tls::install_crypto_provider();
         Self {
             base_url: base_url.trim_end_matches('/').to_owned(),
             key_id: key_id.to_owned(),

@@ -505,6 +505,7 @@ pub(crate) async fn prepare(
 
 /// Submits every contract, publisher first then MO, 32 contracts at a time.
 async fn submit_all(base: &str, pairs: &[Pair], contracts: u64) -> anyhow::Result<()> {
+    moneta_tls::install_crypto_provider();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;

@@ -222,6 +222,7 @@ pub struct Client {
 impl Client {
     /// A client for the configured admin API.
     pub fn new(config: &Config) -> Self {
+        moneta_tls::install_crypto_provider();
         Self {
             http: reqwest::Client::new(),
             base: format!("http://{}/v1/admin", config.admin.listen),

@@ -113,6 +113,7 @@ impl Moneta {
         guarantee: &str,
         extra: &str,
     ) -> anyhow::Result<Self> {
+        moneta_tls::install_crypto_provider();
         let port = || moneta_testkit::free_port().map(|p| format!("127.0.0.1:{p}"));
         let (ingest, admin, registry, metrics) = (port()?, port()?, port()?, port()?);
         let prefix = format!("{}.", moneta_testkit::unique("t"));

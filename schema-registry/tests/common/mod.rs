@@ -66,6 +66,7 @@ impl Server {
 
 /// Calls `method url` with an optional JSON body; returns status and JSON reply.
 pub async fn call(method: &str, url: &str, body: Option<Value>) -> (u16, Value) {
+    moneta_tls::install_crypto_provider();
     let client = reqwest::Client::new();
     let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
     let mut request = client.request(method, url);
