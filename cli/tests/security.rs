@@ -578,7 +578,7 @@ fn no_secret_in_the_log(moneta: &Moneta, seeds: &[String]) -> anyhow::Result<()>
 fn security_end_to_end() -> anyhow::Result<()> {
     let bootstrap = moneta_testkit::kafka()?;
     let dir = tempfile::tempdir()?;
-    let extra = "[webhooks]\nallow_loopback = true\n";
+    let extra = "[webhooks]\nallow_loopback = true\nallow_http = true\n";
     let mut moneta = Moneta::start_logging(&bootstrap, dir.path(), extra, "trace")?;
     moneta.seed()?;
     let runtime = tokio::runtime::Runtime::new()?;

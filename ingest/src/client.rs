@@ -61,6 +61,13 @@ impl PartnerClient {
         }
     }
 
+    /// The same client sending through `http` (e.g. one trusting a
+    /// deployment's CA for an HTTPS edge).
+    pub fn with_http(mut self, http: reqwest::Client) -> Self {
+        self.http = http;
+        self
+    }
+
     /// The partner's base64 ed25519 signature over `terms`' canonical form.
     pub fn sign_terms(&self, terms: &ContractTerms) -> Result<String, ClientError> {
         let input = terms

@@ -468,7 +468,9 @@ pub(crate) async fn prepare(
     )?;
     let app = moneta_ingest::router(Arc::new(ingest));
     let listen = config.ingest.listen.clone();
-    tokio::spawn(async move { moneta_ingest::serve(app, &listen, std::future::pending()).await });
+    tokio::spawn(
+        async move { moneta_ingest::serve(app, &listen, None, std::future::pending()).await },
+    );
     let deadline = Instant::now() + Duration::from_secs(30);
     while tokio::net::TcpStream::connect(&config.ingest.listen)
         .await

@@ -77,8 +77,11 @@ pub fn write_pem(dir: &Path, name: &str, contents: &str) -> anyhow::Result<PathB
     Ok(path)
 }
 
-/// The base64 body of a PEM block, one line: what a secret scan looks for
-/// (a key's bytes, whatever line breaks a log would use).
-pub fn pem_body(pem: &str) -> String {
-    pem.lines().filter(|l| !l.starts_with("-----")).collect()
+/// The base64 lines of a PEM block (32 characters or longer): what a
+/// secret scan looks for, since a leak of the key shows at least one whole.
+pub fn pem_lines(pem: &str) -> Vec<String> {
+    pem.lines()
+        .filter(|l| !l.starts_with("-----") && l.len() >= 32)
+        .map(str::to_owned)
+        .collect()
 }

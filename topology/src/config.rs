@@ -152,6 +152,10 @@ pub struct AdminConfig {
     /// Operators' bearer token; empty refuses every request. Set it with
     /// `MONETA_ADMIN__TOKEN` rather than in a file.
     pub token: Secret,
+    /// `[admin.tls]`: serve HTTPS; with `client_ca`, mutual TLS (clients
+    /// must present a certificate that CA signed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<moneta_tls::ServerTls>,
 }
 
 impl Default for AdminConfig {
@@ -160,6 +164,7 @@ impl Default for AdminConfig {
             enabled: true,
             listen: "127.0.0.1:8081".into(),
             token: Secret::default(),
+            tls: None,
         }
     }
 }

@@ -83,10 +83,28 @@ pub async fn serve(
             "admin.token is empty: the admin API refuses every request (set MONETA_ADMIN__TOKEN)"
         );
     }
-    let state = AdminState::new(Registry::new(store), AdminToken::new(&config.admin.token.0));
+    let mut state = AdminState::new(Registry::new(store), AdminToken::new(&config.admin.token.0));
+    state.allow_http = config.webhooks.allow_http;
+    let tls = config
+        .admin
+        .tls
+        .as_ref()
+        .map(moneta_tls::server_config)
+        .transpose()
+        .context("admin TLS")?;
     let listener = tokio::net::TcpListener::bind(&config.admin.listen)
         .await
         .with_context(|| format!("binding the admin API to {}", config.admin.listen))?;
+    if let Some(tls) = tls {
+        let mutual = config
+            .admin
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.client_ca.is_some());
+        tracing::info!(listen = %config.admin.listen, mutual, "admin API listening (TLS)");
+        moneta_tls::serve(listener, moneta_admin::router(state), tls, stop).await;
+        return Ok(());
+    }
     tracing::info!(listen = %config.admin.listen, "admin API listening");
     axum::serve(listener, moneta_admin::router(state))
         .with_graceful_shutdown(stop)

@@ -196,10 +196,10 @@ fn serve_ingest(config: &Config, services: &Services, registry: &Registry) -> an
         &config.contracts.topics.ingest,
         services.keys.clone(),
     )?;
-    let listen = config.ingest.listen.clone();
+    let (listen, tls) = (config.ingest.listen.clone(), config.ingest.tls.clone());
     let app = moneta_ingest::router_with_metrics(Arc::new(ingest), registry)?;
     tokio::spawn(async move {
-        if let Err(error) = moneta_ingest::serve(app, &listen, stop_signal()).await {
+        if let Err(error) = moneta_ingest::serve(app, &listen, tls.as_ref(), stop_signal()).await {
             tracing::error!(%error, "ingest edge stopped");
         }
     });
