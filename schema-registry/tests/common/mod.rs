@@ -38,6 +38,7 @@ pub struct Server {
 impl Server {
     /// Starts a registry on `topic` and serves it on a free port.
     pub async fn start(kafka: &KafkaConfig, topic: &str) -> Self {
+        moneta_tls::install_crypto_provider();
         let registry = SchemaRegistry::start(kafka, topic)
             .await
             .expect("registry starts");
