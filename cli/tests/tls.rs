@@ -7,19 +7,31 @@
 //! - The admin API refuses the handshake without a client certificate and
 //!   with one of another CA, and serves a client with the CA's certificate;
 //!   failed handshakes are logged at debug and the listener goes on.
+//! - `moneta seed-demo` reaches the admin API over mutual TLS
+//!   (`[admin.client]`).
 //! - `webhooks.allow_http` unset: an `http://` webhook endpoint is refused
-//!   at registration (422 `insecure_endpoint`), an `https://` one accepted.
+//!   at registration (422 `insecure_endpoint`); a countersigned contract is
+//!   delivered over HTTPS to a receiver whose certificate the test CA
+//!   (`webhooks.ca_bundle`) signed.
 //! - No private key, nor the admin token, appears in the `trace` log.
 
 mod support;
 
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use anyhow::{Context, ensure};
+use axum::Router;
+use axum::extract::Path as UrlPath;
+use axum::http::StatusCode;
+use axum::routing::post;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use moneta_ingest::PartnerClient;
 use moneta_signing::SigningKey;
 use moneta_testkit::tls::{TestCa, pem_lines, write_pem};
-use moneta_tls::ClientIdentity;
+use moneta_tls::{ClientIdentity, ServerTls};
+use moneta_topology::demo::{ACME, GLOBE, subscription_charge};
 use serde_json::{Value, json};
 use support::{Moneta, TOKEN};
 
@@ -31,6 +43,7 @@ struct Setup {
     ca: std::path::PathBuf,
     operator: ClientIdentity,
     stranger: ClientIdentity,
+    receiver: ServerTls,
     keys: Vec<(&'static str, String)>,
 }
 
@@ -42,15 +55,24 @@ fn setup(dir: &std::path::Path) -> anyhow::Result<Setup> {
     let stranger = other.issue(&["stranger"])?;
     let pem = |name: &str, text: &str| write_pem(dir, name, text);
     let ca_path = pem("ca.pem", ca.pem())?;
+    let operator_files = ClientIdentity {
+        cert: pem("operator.pem", &operator.cert_pem)?,
+        key: pem("operator.key", &operator.key_pem)?,
+    };
+    let receiver = ca.issue(&["localhost"])?;
     let extra = format!(
         "[ingest.tls]\ncert = {:?}\nkey = {:?}\n\
          [admin.tls]\ncert = {:?}\nkey = {:?}\nclient_ca = {:?}\n\
-         [webhooks]\nallow_loopback = true\nca_bundle = {:?}\n",
+         [admin.client]\nca = {:?}\ncert = {:?}\nkey = {:?}\n\
+         [webhooks]\nallow_loopback = true\nca_bundle = {:?}\npoll_interval_ms = 50\n",
         pem("edge.pem", &server.cert_pem)?,
         pem("edge.key", &server.key_pem)?,
         pem("admin.pem", &admin.cert_pem)?,
         pem("admin.key", &admin.key_pem)?,
         ca_path,
+        ca_path,
+        operator_files.cert,
+        operator_files.key,
         ca_path,
     );
     let mut keys = Vec::new();
@@ -58,14 +80,17 @@ fn setup(dir: &std::path::Path) -> anyhow::Result<Setup> {
         ("edge TLS key", &server.key_pem),
         ("admin TLS key", &admin.key_pem),
         ("operator client key", &operator.key_pem),
+        ("receiver TLS key", &receiver.key_pem),
     ] {
         keys.extend(pem_lines(key).into_iter().map(|line| (what, line)));
     }
     Ok(Setup {
         extra,
-        operator: ClientIdentity {
-            cert: pem("operator.pem", &operator.cert_pem)?,
-            key: pem("operator.key", &operator.key_pem)?,
+        operator: operator_files,
+        receiver: ServerTls {
+            cert: pem("receiver.pem", &receiver.cert_pem)?,
+            key: pem("receiver.key", &receiver.key_pem)?,
+            client_ca: None,
         },
         stranger: ClientIdentity {
             cert: pem("stranger.pem", &stranger.cert_pem)?,
@@ -195,6 +220,78 @@ async fn cleartext_endpoints_refused(moneta: &Moneta) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Paths the HTTPS webhook receiver was POSTed to.
+type Received = Arc<Mutex<Vec<String>>>;
+
+/// An HTTPS webhook receiver on loopback (certificate for `localhost`).
+async fn https_receiver(setup: &Setup, received: Received) -> anyhow::Result<u16> {
+    let app = Router::new().route(
+        "/{path}",
+        post(move |UrlPath(path): UrlPath<String>| async move {
+            if let Ok(mut all) = received.lock() {
+                all.push(path);
+            }
+            StatusCode::NO_CONTENT
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let tls = moneta_tls::server_config(&setup.receiver)?;
+    tokio::spawn(moneta_tls::serve(
+        listener,
+        app,
+        tls,
+        std::future::pending(),
+    ));
+    Ok(port)
+}
+
+/// Acme's endpoint on the HTTPS receiver gets the countersigned contract.
+async fn delivered_over_https(moneta: &Moneta, setup: &Setup) -> anyhow::Result<()> {
+    let received = Received::default();
+    let port = https_receiver(setup, received.clone()).await?;
+    moneta
+        .admin(
+            "/webhook-endpoints",
+            json!({"id": "wh-acme-tls", "organization_id": ACME.organization_id,
+                   "url": format!("https://localhost:{port}/acme"),
+                   "event_types": ["contract.countersigned"], "enabled": true,
+                   "secret": null, "created_at": 0, "timeout_ms": 2000}),
+        )
+        .await?;
+    let terms = subscription_charge("c-tls-1");
+    let (globe, acme) = (
+        GLOBE.client(&moneta.base()).with_http(moneta.http()),
+        ACME.client(&moneta.base()).with_http(moneta.http()),
+    );
+    let body = globe.submission("c-tls-1-publisher", &terms, "publisher")?;
+    let reply = globe.submit("subscription_charges", &body, None).await?;
+    ensure!(reply.status == 202, "publisher: {}", reply.body);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let event = globe.get("/v1/events/c-tls-1-publisher").await?;
+        let steps = event.body["steps"].as_array().cloned().unwrap_or_default();
+        if steps.iter().any(|s| s["state"] == "recorded") {
+            break;
+        }
+        ensure!(Instant::now() < deadline, "never recorded: {}", event.body);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let body = acme.submission("c-tls-1-mo", &terms, "mo")?;
+    let reply = acme.submit("subscription_charges", &body, None).await?;
+    ensure!(reply.status == 202, "mo: {}", reply.body);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !received.lock().is_ok_and(|r| r.iter().any(|p| p == "acme")) {
+        ensure!(
+            Instant::now() < deadline,
+            "no delivery over HTTPS: {}",
+            moneta.admin_get("/deliveries?contract_id=c-tls-1").await?
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
 #[test]
 fn tls_end_to_end() -> anyhow::Result<()> {
     let bootstrap = moneta_testkit::kafka()?;
@@ -202,6 +299,7 @@ fn tls_end_to_end() -> anyhow::Result<()> {
     let setup = setup(dir.path())?;
     let mut moneta = Moneta::start_logging(&bootstrap, dir.path(), &setup.extra, "trace")?;
     moneta.speak_tls(&setup.ca, Some(&setup.operator))?;
+    moneta.seed().context("seed-demo over mutual TLS")?;
     let runtime = tokio::runtime::Runtime::new()?;
     let outcome = runtime.block_on(async {
         admin_needs_a_client_certificate(&moneta, &setup)
@@ -214,6 +312,9 @@ fn tls_end_to_end() -> anyhow::Result<()> {
         cleartext_endpoints_refused(&moneta)
             .await
             .context("insecure endpoint")?;
+        delivered_over_https(&moneta, &setup)
+            .await
+            .context("webhook over HTTPS")?;
         anyhow::Ok(())
     });
     if let Err(e) = outcome {

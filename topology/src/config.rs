@@ -156,6 +156,22 @@ pub struct AdminConfig {
     /// must present a certificate that CA signed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<moneta_tls::ServerTls>,
+    /// `[admin.client]`: how `moneta admin …` and `moneta seed-demo` reach
+    /// an admin API that serves TLS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client: Option<AdminClientTls>,
+}
+
+/// `[admin.client]`: the CLI's side of the admin API's TLS.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminClientTls {
+    /// CA certificates (PEM) trusted for the admin API besides the system roots.
+    pub ca: Option<PathBuf>,
+    /// The operator's certificate (PEM), for mutual TLS; needs `key`.
+    pub cert: Option<PathBuf>,
+    /// The operator's private key (PEM).
+    pub key: Option<PathBuf>,
 }
 
 impl Default for AdminConfig {
@@ -165,6 +181,7 @@ impl Default for AdminConfig {
             listen: "127.0.0.1:8081".into(),
             token: Secret::default(),
             tls: None,
+            client: None,
         }
     }
 }

@@ -114,7 +114,7 @@ pub async fn serve(
 
 /// Runs an admin subcommand.
 pub async fn execute(config: &Config, command: AdminCommand) -> anyhow::Result<ExitCode> {
-    let client = Client::new(config);
+    let client = Client::new(config)?;
     let shown = match command {
         AdminCommand::Serve => {
             let store = open_store(config).await?;
@@ -238,14 +238,33 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client for the configured admin API.
-    pub fn new(config: &Config) -> Self {
+    /// A client for the configured admin API: HTTPS when `[admin.tls]` is
+    /// set, trusting `[admin.client] ca` and presenting its `cert`/`key`.
+    pub fn new(config: &Config) -> anyhow::Result<Self> {
         moneta_tls::install_crypto_provider();
-        Self {
-            http: reqwest::Client::new(),
-            base: format!("http://{}/v1/admin", config.admin.listen),
-            token: config.admin.token.0.clone(),
+        let listen = &config.admin.listen;
+        if config.admin.tls.is_none() {
+            return Ok(Self {
+                http: reqwest::Client::new(),
+                base: format!("http://{listen}/v1/admin"),
+                token: config.admin.token.0.clone(),
+            });
         }
+        let client = config.admin.client.clone().unwrap_or_default();
+        let identity = match (client.cert, client.key) {
+            (Some(cert), Some(key)) => Some(moneta_tls::ClientIdentity { cert, key }),
+            (None, None) => None,
+            _ => anyhow::bail!("[admin.client] needs both cert and key"),
+        };
+        let tls = moneta_tls::client_config(client.ca.as_deref(), identity.as_ref())
+            .context("[admin.client]")?;
+        Ok(Self {
+            http: reqwest::Client::builder()
+                .tls_backend_preconfigured(tls)
+                .build()?,
+            base: format!("https://{listen}/v1/admin"),
+            token: config.admin.token.0.clone(),
+        })
     }
 
     /// Calls the API; a problem response becomes an error naming its code.

@@ -111,7 +111,7 @@ const ACTIVATE: [(&str, &str); 5] = [
 
 /// `moneta seed-demo`.
 pub async fn seed(config: &Config) -> anyhow::Result<ExitCode> {
-    let client = Client::new(config);
+    let client = Client::new(config)?;
     for (collection, body) in entities() {
         let id = body["id"].as_str().unwrap_or_default().to_owned();
         let outcome = client
