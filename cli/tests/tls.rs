@@ -329,3 +329,28 @@ fn tls_end_to_end() -> anyhow::Result<()> {
     secrets.extend(setup.keys.iter().map(|(what, line)| (*what, line.clone())));
     support::assert_no_secrets(&log, &secrets)
 }
+
+/// A key file that is not a key stops `moneta up` with an error naming
+/// the file, never quoting it.
+#[test]
+fn a_bad_tls_key_stops_moneta_up_without_quoting_it() -> anyhow::Result<()> {
+    let bootstrap = moneta_testkit::kafka()?;
+    let dir = tempfile::tempdir()?;
+    let ca = TestCa::new("Moneta test CA")?;
+    let cert = write_pem(dir.path(), "admin.pem", &ca.issue(&["localhost"])?.cert_pem)?;
+    let garbage = "-----BEGIN PRIVATE KEY-----\nbm90LWEta2V5LWJ1dC1zZWNyZXQtYnl0ZXM=\n";
+    let key = write_pem(dir.path(), "broken-admin.key", garbage)?;
+    let extra = format!("[admin.tls]\ncert = {cert:?}\nkey = {key:?}\n");
+    let error = match Moneta::start(&bootstrap, dir.path(), &extra) {
+        Ok(_) => anyhow::bail!("moneta up started with a broken admin key"),
+        Err(error) => format!("{error:#}"),
+    };
+    // At once: the process exits rather than running without its admin API.
+    ensure!(error.contains("up exited"), "{error}");
+    ensure!(error.contains("broken-admin.key"), "{error}");
+    ensure!(
+        !error.contains("bm90LWEta2V5"),
+        "the key's text is quoted: {error}"
+    );
+    Ok(())
+}
