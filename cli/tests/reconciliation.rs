@@ -104,7 +104,7 @@ async fn receive(State(received): State<Received>, body: Bytes) -> StatusCode {
 fn every_outcome_class_is_reported_to_both_parties() -> anyhow::Result<()> {
     let bootstrap = moneta_testkit::kafka()?;
     let dir = tempfile::tempdir()?;
-    let extra = "[webhooks]\nallow_loopback = true\npoll_interval_ms = 50\n";
+    let extra = "[webhooks]\nallow_loopback = true\nallow_http = true\npoll_interval_ms = 50\n";
     let moneta = Moneta::start(&bootstrap, dir.path(), extra)?;
     moneta.seed()?;
     let runtime = tokio::runtime::Runtime::new()?;

@@ -327,6 +327,7 @@ fn deliveries_survive_failures_and_sigkills_and_verify_independently() -> anyhow
     let extra = r#"
 [webhooks]
 allow_loopback = true
+allow_http = true
 timeout_ms = 1000
 breaker_threshold = 1000
 poll_interval_ms = 50

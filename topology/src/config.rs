@@ -158,6 +158,26 @@ pub struct AdminConfig {
     /// Operators' bearer token; empty refuses every request. Set it with
     /// `MONETA_ADMIN__TOKEN` rather than in a file.
     pub token: Secret,
+    /// `[admin.tls]`: serve HTTPS; with `client_ca`, mutual TLS (clients
+    /// must present a certificate that CA signed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<moneta_tls::ServerTls>,
+    /// `[admin.client]`: how `moneta admin …` and `moneta seed-demo` reach
+    /// an admin API that serves TLS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client: Option<AdminClientTls>,
+}
+
+/// `[admin.client]`: the CLI's side of the admin API's TLS.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminClientTls {
+    /// CA certificates (PEM) trusted for the admin API besides the system roots.
+    pub ca: Option<PathBuf>,
+    /// The operator's certificate (PEM), for mutual TLS; needs `key`.
+    pub cert: Option<PathBuf>,
+    /// The operator's private key (PEM).
+    pub key: Option<PathBuf>,
 }
 
 impl Default for AdminConfig {
@@ -166,6 +186,8 @@ impl Default for AdminConfig {
             enabled: true,
             listen: "127.0.0.1:8081".into(),
             token: Secret::default(),
+            tls: None,
+            client: None,
         }
     }
 }

@@ -422,7 +422,7 @@ pub fn run(brokers: Brokers, layout: Layout, settings: &str) -> anyhow::Result<S
     let brokers = Arc::new(brokers);
     let dir = tempfile::tempdir()?;
     let extra = format!(
-        "{}[webhooks]\nallow_loopback = true\npoll_interval_ms = 50\nbreaker_threshold = 1000\n\n[webhooks.retry]\nattempts = 30\ninitial_ms = 200\nmax_ms = 2000\n",
+        "{}[webhooks]\nallow_loopback = true\nallow_http = true\npoll_interval_ms = 50\nbreaker_threshold = 1000\n\n[webhooks.retry]\nattempts = 30\ninitial_ms = 200\nmax_ms = 2000\n",
         brokers.settings()
     );
     let extra = format!("{extra}{settings}");

@@ -77,6 +77,10 @@ pub struct Moneta {
     /// The `RUST_LOG` filter the processes run with.
     rust_log: String,
     dir: PathBuf,
+    /// `http`, or `https` once [`Moneta::speak_tls`] was called.
+    scheme: &'static str,
+    /// The client for the edge and the admin API.
+    http: reqwest::Client,
 }
 
 impl Drop for Moneta {
@@ -135,6 +139,7 @@ impl Moneta {
         extra: &str,
         rust_log: &str,
     ) -> anyhow::Result<Self> {
+        moneta_tls::install_crypto_provider();
         let port = || moneta_testkit::free_port().map(|p| format!("127.0.0.1:{p}"));
         let (ingest, admin, registry, metrics) = (port()?, port()?, port()?, port()?);
         let prefix = format!("{}.", moneta_testkit::unique("t"));
@@ -192,6 +197,8 @@ dead_letter = "moneta.copy.dlq"
             prefix,
             rust_log: rust_log.into(),
             dir: dir.to_owned(),
+            scheme: "http",
+            http: reqwest::Client::new(),
         };
         match layout {
             Layout::Up => moneta.spawn("up", &["up"])?,
@@ -439,13 +446,39 @@ dead_letter = "moneta.copy.dlq"
 
     /// The ingest edge's base URL.
     pub fn base(&self) -> String {
-        format!("http://{}", self.ingest)
+        format!("{}://{}", self.scheme, self.ingest)
+    }
+
+    /// The admin API's base URL (`…/v1/admin`).
+    pub fn admin_base(&self) -> String {
+        format!("{}://{}/v1/admin", self.scheme, self.admin)
+    }
+
+    /// From now on talks HTTPS to the edge and the admin API (both must
+    /// serve TLS), trusting the CA in `ca` and presenting `identity`.
+    pub fn speak_tls(
+        &mut self,
+        ca: &Path,
+        identity: Option<&moneta_tls::ClientIdentity>,
+    ) -> anyhow::Result<()> {
+        let tls = moneta_tls::client_config(Some(ca), identity)?;
+        self.http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .build()?;
+        self.scheme = "https";
+        Ok(())
+    }
+
+    /// The client for the edge and the admin API.
+    pub fn http(&self) -> reqwest::Client {
+        self.http.clone()
     }
 
     /// POSTs `body` to the admin API.
     pub async fn admin(&self, path: &str, body: Value) -> anyhow::Result<Value> {
-        let response = reqwest::Client::new()
-            .post(format!("http://{}/v1/admin{path}", self.admin))
+        let response = self
+            .http
+            .post(format!("{}{path}", self.admin_base()))
             .bearer_auth(TOKEN)
             .json(&body)
             .send()
@@ -475,8 +508,9 @@ dead_letter = "moneta.copy.dlq"
 
     /// GETs an admin API path.
     pub async fn admin_get(&self, path: &str) -> anyhow::Result<Value> {
-        let response = reqwest::Client::new()
-            .get(format!("http://{}/v1/admin{path}", self.admin))
+        let response = self
+            .http
+            .get(format!("{}{path}", self.admin_base()))
             .bearer_auth(TOKEN)
             .send()
             .await?;
