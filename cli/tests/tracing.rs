@@ -320,6 +320,7 @@ fn one_contract_is_one_trace_from_the_edge_to_the_webhook() -> anyhow::Result<()
         r#"
 [webhooks]
 allow_loopback = true
+allow_http = true
 poll_interval_ms = 50
 [telemetry]
 otlp_endpoint = "http://{addr}"
