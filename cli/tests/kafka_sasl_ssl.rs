@@ -21,8 +21,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use moneta_ingest::PartnerClient;
-use moneta_topology::demo::{ACME, GLOBE, subscription_charge};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use serde_json::Value;
 use support::Moneta;
@@ -98,51 +96,6 @@ tls_key = "{key}"
     ))
 }
 
-/// Waits for `event_id` (submitted by `client`) to reach `state`.
-async fn wait_for(client: &PartnerClient, event_id: &str, state: &str) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let reply = client.get(&format!("/v1/events/{event_id}")).await?;
-        let steps = reply.body["steps"].as_array().cloned().unwrap_or_default();
-        if steps.iter().any(|s| s["state"] == state) {
-            return Ok(());
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "{event_id} never {state}: {}",
-            reply.body
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// A charge signed by both parties, countersigned by Moneta.
-async fn countersigned(moneta: &Moneta, contract_id: &str) -> anyhow::Result<Value> {
-    let terms = subscription_charge(contract_id);
-    let (globe, acme) = (GLOBE.client(&moneta.base()), ACME.client(&moneta.base()));
-    let body = globe.submission(&format!("{contract_id}-publisher"), &terms, "publisher")?;
-    let reply = globe.submit("subscription_charges", &body, None).await?;
-    ensure!(reply.status == 202, "publisher: {}", reply.body);
-    wait_for(&globe, &format!("{contract_id}-publisher"), "recorded").await?;
-    let body = acme.submission(&format!("{contract_id}-mo"), &terms, "mo")?;
-    let reply = acme.submit("subscription_charges", &body, None).await?;
-    ensure!(reply.status == 202, "mo: {}", reply.body);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let reply = acme.get(&format!("/v1/contracts/{contract_id}")).await?;
-        if reply.status == 200 && reply.body["signatures"].get("moneta").is_some() {
-            return Ok(reply.body);
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "{contract_id} never countersigned: {} {}",
-            reply.status,
-            reply.body
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// `moneta topics create` with a wrong password: it must fail within a
 /// minute, say that authentication failed, and not show the password.
 /// Returns its output, for the secret scan.
@@ -206,7 +159,7 @@ fn contracts_flow_over_sasl_ssl_with_scram() -> anyhow::Result<()> {
     let up = started.elapsed();
     moneta.seed()?;
     let runtime = tokio::runtime::Runtime::new()?;
-    if let Err(e) = runtime.block_on(countersigned(&moneta, "c-sasl-1")) {
+    if let Err(e) = runtime.block_on(support::countersigned_contract(&moneta, "c-sasl-1")) {
         bail!("{e:#}\n--- moneta log ---\n{}", moneta.log_tail());
     }
     // `/readyz` logs in over SASL_SSL too.

@@ -313,58 +313,6 @@ async fn admin_requires_the_token(moneta: &Moneta) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Waits for `event_id` (submitted by `client`) to reach `state`.
-async fn wait_for(client: &PartnerClient, event_id: &str, state: &str) -> anyhow::Result<Value> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let reply = client.get(&format!("/v1/events/{event_id}")).await?;
-        let steps = reply.body["steps"].as_array().cloned().unwrap_or_default();
-        if steps.iter().any(|s| s["state"] == state) {
-            return Ok(reply.body);
-        }
-        if let Some(rejected) = steps.iter().find(|s| s["state"] == "rejected") {
-            bail!("{event_id} rejected: {rejected}");
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "{event_id} never {state}: {}",
-            reply.body
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// A charge signed by both parties, countersigned by Moneta; returns the
-/// contract as its MO reads it.
-async fn countersigned_contract(moneta: &Moneta, contract_id: &str) -> anyhow::Result<Value> {
-    let terms = subscription_charge(contract_id);
-    let (globe, acme) = (
-        GLOBE.client(&moneta.base()).with_http(moneta.http()),
-        ACME.client(&moneta.base()).with_http(moneta.http()),
-    );
-    let body = globe.submission(&format!("{contract_id}-publisher"), &terms, "publisher")?;
-    let reply = globe.submit("subscription_charges", &body, None).await?;
-    ensure!(reply.status == 202, "publisher: {}", reply.body);
-    wait_for(&globe, &format!("{contract_id}-publisher"), "recorded").await?;
-    let body = acme.submission(&format!("{contract_id}-mo"), &terms, "mo")?;
-    let reply = acme.submit("subscription_charges", &body, None).await?;
-    ensure!(reply.status == 202, "mo: {}", reply.body);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let reply = acme.get(&format!("/v1/contracts/{contract_id}")).await?;
-        if reply.status == 200 && reply.body["signatures"].get("moneta").is_some() {
-            return Ok(reply.body);
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "{contract_id} never countersigned: {} {}",
-            reply.status,
-            reply.body
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// Partner A cannot read partner B's events, contracts or deliveries.
 async fn isolation(moneta: &Moneta, received: &Received) -> anyhow::Result<()> {
     let base = moneta.base();
@@ -679,7 +627,7 @@ fn security_end_to_end() -> anyhow::Result<()> {
         admin_requires_the_token(&moneta)
             .await
             .context("admin token")?;
-        let first = countersigned_contract(&moneta, "c-sec-1")
+        let first = support::countersigned_contract(&moneta, "c-sec-1")
             .await
             .context("c-sec-1")?;
         let old_kid = verify_countersignature(&moneta, &first).await?;
@@ -734,7 +682,7 @@ fn security_end_to_end() -> anyhow::Result<()> {
         let again = acme.get("/v1/contracts/c-sec-1").await?;
         ensure!(again.body["signatures"] == first["signatures"]);
         ensure!(verify_countersignature(&moneta, &again.body).await? == old_kid);
-        let second = countersigned_contract(&moneta, "c-sec-2").await?;
+        let second = support::countersigned_contract(&moneta, "c-sec-2").await?;
         ensure!(verify_countersignature(&moneta, &second).await? == "moneta-sec-2");
         Ok::<_, anyhow::Error>(())
     });

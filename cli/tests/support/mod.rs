@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::ensure;
+use anyhow::{bail, ensure};
+use moneta_ingest::PartnerClient;
+use moneta_topology::demo::{ACME, GLOBE, subscription_charge};
 use serde_json::Value;
 
 pub const TOKEN: &str = "signing-path-test-token";
@@ -603,4 +605,60 @@ pub fn assert_no_secrets(log: &str, secrets: &[(&str, String)]) -> anyhow::Resul
         );
     }
     Ok(())
+}
+
+/// Waits for `event_id` (submitted by `client`) to reach `state`.
+pub async fn wait_for(
+    client: &PartnerClient,
+    event_id: &str,
+    state: &str,
+) -> anyhow::Result<Value> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let reply = client.get(&format!("/v1/events/{event_id}")).await?;
+        let steps = reply.body["steps"].as_array().cloned().unwrap_or_default();
+        if steps.iter().any(|s| s["state"] == state) {
+            return Ok(reply.body);
+        }
+        if let Some(rejected) = steps.iter().find(|s| s["state"] == "rejected") {
+            bail!("{event_id} rejected: {rejected}");
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "{event_id} never {state}: {}",
+            reply.body
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A charge signed by both parties, countersigned by Moneta; returns the
+/// contract as its MO reads it.
+pub async fn countersigned_contract(moneta: &Moneta, contract_id: &str) -> anyhow::Result<Value> {
+    let terms = subscription_charge(contract_id);
+    let (globe, acme) = (
+        GLOBE.client(&moneta.base()).with_http(moneta.http()),
+        ACME.client(&moneta.base()).with_http(moneta.http()),
+    );
+    let body = globe.submission(&format!("{contract_id}-publisher"), &terms, "publisher")?;
+    let reply = globe.submit("subscription_charges", &body, None).await?;
+    ensure!(reply.status == 202, "publisher: {}", reply.body);
+    wait_for(&globe, &format!("{contract_id}-publisher"), "recorded").await?;
+    let body = acme.submission(&format!("{contract_id}-mo"), &terms, "mo")?;
+    let reply = acme.submit("subscription_charges", &body, None).await?;
+    ensure!(reply.status == 202, "mo: {}", reply.body);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let reply = acme.get(&format!("/v1/contracts/{contract_id}")).await?;
+        if reply.status == 200 && reply.body["signatures"].get("moneta").is_some() {
+            return Ok(reply.body);
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "{contract_id} never countersigned: {} {}",
+            reply.status,
+            reply.body
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
