@@ -111,9 +111,7 @@ fn every_outcome_class_is_reported_to_both_parties() -> anyhow::Result<()> {
     let outcome = runtime.block_on(async {
         let received: Received = Arc::default();
         let app = Router::new().route("/hook", post(receive)).with_state(received.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let addr = support::serve(app).await?;
         for (id, org) in [("wh-acme-rcn", ACME.organization_id), ("wh-globe-rcn", GLOBE.organization_id)] {
             moneta
                 .admin(

@@ -53,9 +53,7 @@ async fn receiver(arrivals: Arrivals) -> anyhow::Result<SocketAddr> {
         .route("/ok", post(ok))
         .route("/gone", post(gone))
         .with_state(arrivals);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let addr = support::serve(app).await?;
     Ok(addr)
 }
 

@@ -115,9 +115,7 @@ async fn serve(seen: Arc<Seen>) -> anyhow::Result<SocketAddr> {
         .route("/v1/traces", post(traces))
         .route("/webhook", post(webhook))
         .with_state(seen);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let addr = support::serve(app).await?;
     Ok(addr)
 }
 

@@ -442,9 +442,7 @@ pub fn run(brokers: Brokers, layout: Layout, settings: &str) -> anyhow::Result<S
         let app = Router::new()
             .route("/hook", post(receive))
             .with_state(receiver.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let addr = super::serve(app).await?;
         anyhow::Ok(format!("http://{addr}/hook"))
     })?;
     {

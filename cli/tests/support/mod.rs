@@ -662,3 +662,11 @@ pub async fn countersigned_contract(moneta: &Moneta, contract_id: &str) -> anyho
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Serves `app` on a free port of 127.0.0.1 in the background; its address.
+pub async fn serve(app: axum::Router) -> anyhow::Result<std::net::SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(addr)
+}
