@@ -10,10 +10,11 @@
 # --- build -----------------------------------------------------------------
 FROM rust:1.95-bookworm AS builder
 # rdkafka-sys compiles librdkafka from source (./configure, make, a C/C++
-# toolchain, perl; cmake for its cmake-build feature), linking zlib.
+# toolchain, perl; cmake for its cmake-build feature), linking zlib and the
+# system OpenSSL (its `ssl` feature: TLS and SASL/SCRAM), found by pkg-config.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        cmake perl make g++ zlib1g-dev \
+        cmake perl make g++ zlib1g-dev libssl-dev pkg-config \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -26,10 +27,11 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 # --- runtime ---------------------------------------------------------------
 FROM debian:bookworm-slim
 # ca-certificates: TLS to partners' webhook endpoints and to brokers or
-# registries behind TLS. zlib1g: librdkafka's compression (linked shared).
+# registries behind TLS. zlib1g: librdkafka's compression; libssl3: its TLS
+# and SASL/SCRAM (both linked shared).
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        ca-certificates zlib1g \
+        ca-certificates zlib1g libssl3 \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 moneta \
  && useradd --system --uid 10001 --gid moneta --home-dir /var/lib/moneta \

@@ -39,6 +39,10 @@ if [[ "$part" == all || "$part" == quick ]]; then
     command -v make >/dev/null 2>&1 || missing+=(make)
     command -v perl >/dev/null 2>&1 || missing+=(perl)
     command -v python3 >/dev/null 2>&1 || missing+=(python3)
+    # rdkafka is built with SSL (and so SASL/SCRAM): it links the system
+    # OpenSSL, found with pkg-config.
+    command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+    pkg-config --exists openssl 2>/dev/null || missing+=(libssl-dev)
     if ((${#missing[@]})); then
         apt_install "${missing[@]}"
     fi

@@ -94,6 +94,7 @@ pub async fn create<R: Resource>(
 ) -> Result<Response, Problem> {
     let mut entity: R = json_body(&headers, &body)?;
     entity.prepare(state.now())?;
+    entity.admit(&state)?;
     let revision = state.registry.create(&entity).await?;
     tracing::info!(kind = R::KIND.as_str(), id = entity.id(), "created");
     Ok(item_response(StatusCode::CREATED, revision, entity))

@@ -41,6 +41,9 @@ pub struct AdminState {
     pub token: AdminToken,
     /// Unix seconds now (replaceable in tests).
     pub clock: Arc<dyn Fn() -> i64 + Send + Sync>,
+    /// Accept cleartext `http://` webhook endpoints (`webhooks.allow_http`);
+    /// `false` refuses them with 422 `insecure_endpoint`.
+    pub allow_http: bool,
 }
 
 impl AdminState {
@@ -55,6 +58,7 @@ impl AdminState {
             registry,
             token,
             clock,
+            allow_http: false,
         }
     }
 

@@ -12,7 +12,10 @@ use moneta_domain::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use axum::http::StatusCode;
 use moneta_problem::Problem;
+
+use crate::AdminState;
 
 /// A registry entity served under `/v1/admin/<COLLECTION>`.
 pub trait Resource: Entity + Clone + 'static {
@@ -25,6 +28,12 @@ pub trait Resource: Entity + Clone + 'static {
     /// Sets server-side fields (timestamps, initial status) and checks the
     /// entity before it is created.
     fn prepare(&mut self, now: i64) -> Result<(), Problem>;
+
+    /// Checks the entity against the deployment's policy before it is
+    /// created (e.g. cleartext webhook endpoints).
+    fn admit(&self, _state: &AdminState) -> Result<(), Problem> {
+        Ok(())
+    }
 
     /// Hides what must never leave the server (secrets) before a response.
     fn redact(&mut self) {}
@@ -182,6 +191,18 @@ impl Resource for WebhookEndpoint {
         let scheme_ok = self.url.starts_with("https://") || self.url.starts_with("http://");
         if !scheme_ok {
             return Err(Problem::invalid("url must be an http(s) URL"));
+        }
+        Ok(())
+    }
+
+    fn admit(&self, state: &AdminState) -> Result<(), Problem> {
+        if self.url.starts_with("http://") && !state.allow_http {
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "insecure_endpoint",
+                "Insecure endpoint",
+                "url must be https://: http:// endpoints are refused unless webhooks.allow_http = true",
+            ));
         }
         Ok(())
     }

@@ -15,11 +15,32 @@ use tower::ServiceExt;
 const TOKEN: &str = "operator-token-for-tests";
 
 fn app() -> (Router, tempfile::TempDir) {
+    app_allowing_http(false)
+}
+
+fn app_allowing_http(allow_http: bool) -> (Router, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Arc::new(EmbeddedStore::open(dir.path()).expect("store"));
     let mut state = AdminState::new(Registry::new(store), AdminToken::new(TOKEN));
     state.clock = Arc::new(|| 1_700_000_000);
+    state.allow_http = allow_http;
     (router(state), dir)
+}
+
+#[tokio::test]
+async fn cleartext_webhook_endpoints_are_refused_unless_allowed() {
+    let endpoint = json!({"id": "wh-http", "organization_id": "org-1", "url": "http://example.test/hook",
+        "event_types": [], "enabled": true, "secret": null, "created_at": 0});
+    let (app, _dir) = app();
+    let path = "/v1/admin/webhook-endpoints";
+    let (status, problem, _) = call(&app, "POST", path, Some(endpoint.clone()), Some(TOKEN)).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("insecure_endpoint"))
+    );
+    let (app, _dir) = app_allowing_http(true);
+    let (status, _, _) = call(&app, "POST", path, Some(endpoint), Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::CREATED);
 }
 
 async fn call(

@@ -82,6 +82,8 @@ impl AvroCodec {
             })?;
             readers.insert(name, schema);
         }
+        // SrSettings builds a reqwest client: it needs the process's provider.
+        moneta_tls::install_crypto_provider();
         Ok(Self {
             encoder: AvroEncoder::new(SrSettings::new(registry_url.to_owned())),
             decoder: AvroDecoder::new(SrSettings::new(registry_url.to_owned())),

@@ -35,6 +35,7 @@ async fn compatible_changes_register_and_incompatible_ones_are_refused() -> anyh
     );
     let v2 = register_all(&url, &[(subject.clone(), compatible)]).await?;
     assert_ne!(v1, v2, "a compatible change is a new schema");
+    moneta_tls::install_crypto_provider();
     let versions: Vec<u32> = reqwest::get(format!("{url}/subjects/{subject}/versions"))
         .await?
         .json()

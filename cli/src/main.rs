@@ -153,6 +153,7 @@ enum ConfigCommand {
 }
 
 fn main() -> ExitCode {
+    moneta_tls::install_crypto_provider();
     let cli = Cli::parse();
     let config_path = cli.config.or_else(|| {
         let default = PathBuf::from("moneta.toml");

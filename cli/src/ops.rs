@@ -11,8 +11,10 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use moneta_domain::Kind;
+use moneta_kafka::{KafkaConfig, LoginWatch};
 use moneta_state::StateStore;
 use prometheus::{Encoder, Registry, TextEncoder};
+use rdkafka::consumer::BaseConsumer;
 use serde_json::json;
 
 /// What the operations endpoints look at.
@@ -20,8 +22,8 @@ use serde_json::json;
 pub struct Ops {
     /// Every metric of this process.
     pub registry: Registry,
-    /// `host:port` of the Kafka bootstrap servers (first one is probed).
-    pub bootstrap: String,
+    /// How to reach Kafka (the first bootstrap server is probed).
+    pub kafka: KafkaConfig,
     /// The state store, if this process uses one.
     pub store: Option<Arc<dyn StateStore>>,
 }
@@ -34,19 +36,41 @@ async fn metrics(State(ops): State<Ops>) -> Response {
     }
 }
 
-async fn ready(State(ops): State<Ops>) -> Response {
-    let bootstrap = ops
-        .bootstrap
+/// Whether the first bootstrap broker answers: a plaintext `ApiVersions`
+/// probe, or, on a TLS or SASL listener, a metadata request of a client
+/// that logs in as every client does.
+fn broker_answers(kafka: &KafkaConfig) -> Result<(), String> {
+    let timeout = Duration::from_secs(2);
+    let first = kafka
+        .bootstrap_servers
         .split(',')
         .next()
-        .unwrap_or_default()
-        .to_owned();
-    let broker = tokio::task::spawn_blocking(move || {
-        moneta_kafka::probe_apis(&bootstrap, Duration::from_secs(2))
-    })
-    .await
-    .map_err(|e| e.to_string())
-    .and_then(|r| r.map(|_| ()).map_err(|e| e.to_string()));
+        .unwrap_or_default();
+    let protocol = kafka
+        .client
+        .get("security.protocol")
+        .map_or("plaintext", String::as_str);
+    if protocol.eq_ignore_ascii_case("plaintext") {
+        return moneta_kafka::probe_apis(first, timeout)
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+    }
+    let mut config = kafka.client_config();
+    config.set("bootstrap.servers", first);
+    let client: BaseConsumer<LoginWatch> = config
+        .create_with_context(LoginWatch::default())
+        .map_err(|e| e.to_string())?;
+    moneta_kafka::fetch_metadata(&client, timeout)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+async fn ready(State(ops): State<Ops>) -> Response {
+    let kafka = ops.kafka.clone();
+    let broker = tokio::task::spawn_blocking(move || broker_answers(&kafka))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r);
     let state = match &ops.store {
         Some(store) => store
             .get(Kind::Organization, "__readyz")

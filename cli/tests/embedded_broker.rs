@@ -149,7 +149,7 @@ fn moneta_up_runs_the_demo_exactly_once_on_its_embedded_broker() -> anyhow::Resu
         &format!(
             "[admin]\nlisten = \"{}\"\ntoken = \"embedded-test-token\"\n[ingest]\nlisten = \"{}\"\n\
              [schema_registry]\nlisten = \"{}\"\n[metrics]\nlisten = \"{}\"\n\
-             [signing]\nkey_file = \"{}\"\n[webhooks]\nallow_loopback = true\n",
+             [signing]\nkey_file = \"{}\"\n[webhooks]\nallow_loopback = true\nallow_http = true\n",
             ports[0],
             ports[1],
             ports[2],

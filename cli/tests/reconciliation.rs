@@ -104,16 +104,14 @@ async fn receive(State(received): State<Received>, body: Bytes) -> StatusCode {
 fn every_outcome_class_is_reported_to_both_parties() -> anyhow::Result<()> {
     let bootstrap = moneta_testkit::kafka()?;
     let dir = tempfile::tempdir()?;
-    let extra = "[webhooks]\nallow_loopback = true\npoll_interval_ms = 50\n";
+    let extra = "[webhooks]\nallow_loopback = true\nallow_http = true\npoll_interval_ms = 50\n";
     let moneta = Moneta::start(&bootstrap, dir.path(), extra)?;
     moneta.seed()?;
     let runtime = tokio::runtime::Runtime::new()?;
     let outcome = runtime.block_on(async {
         let received: Received = Arc::default();
         let app = Router::new().route("/hook", post(receive)).with_state(received.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let addr = support::serve(app).await?;
         for (id, org) in [("wh-acme-rcn", ACME.organization_id), ("wh-globe-rcn", GLOBE.organization_id)] {
             moneta
                 .admin(

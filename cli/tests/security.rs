@@ -1,5 +1,8 @@
 //! Security end to end (#9): one `moneta up` on a real broker, logging at
-//! `trace`, attacked the way a partner, an outsider or a stranger could.
+//! `trace`, attacked the way a partner, an outsider or a stranger could;
+//! everything over TLS (#23): the edge over HTTPS, the admin API with
+//! mutual TLS (the CLI too, through `[admin.client]`), the webhook receiver
+//! over HTTPS with a certificate of the test CA (`webhooks.ca_bundle`).
 //!
 //! - Every admin route refuses a request without the token or with a wrong
 //!   one (401 problem+json), for each route the served OpenAPI document lists.
@@ -15,12 +18,14 @@
 //!   before the revocation.
 //! - `moneta signing-key rotate` + restart: `GET /v1/keys` still publishes
 //!   the old key, old countersignatures verify with it, new ones use the new key.
-//! - No secret (admin token, both signing seeds, the webhook secret) appears
-//!   anywhere in the `trace`-level log of the whole run.
+//! - No secret (admin token, both signing seeds, the webhook secret, the
+//!   TLS private keys) appears anywhere in the `trace`-level log of the
+//!   whole run.
 
 mod support;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -36,6 +41,8 @@ use base64::engine::general_purpose::STANDARD;
 use moneta_domain::ContractTerms;
 use moneta_ingest::{PartnerClient, Reply};
 use moneta_signing::SigningKey;
+use moneta_testkit::tls::{TestCa, pem_lines, write_pem};
+use moneta_tls::{ClientIdentity, ServerTls};
 use moneta_topology::demo::{ACME, GLOBE, subscription_charge};
 use serde_json::{Value, json};
 use support::{Moneta, TOKEN};
@@ -59,14 +66,76 @@ async fn receive(
     StatusCode::NO_CONTENT
 }
 
-async fn serve_receiver(received: Received) -> anyhow::Result<SocketAddr> {
+/// The webhook receiver, over HTTPS with a certificate of the test CA.
+async fn serve_receiver(received: Received, tls: &ServerTls) -> anyhow::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let app = Router::new()
         .route("/{path}", post(receive))
         .with_state(received);
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let tls = moneta_tls::server_config(tls)?;
+    tokio::spawn(moneta_tls::serve(
+        listener,
+        app,
+        tls,
+        std::future::pending(),
+    ));
     Ok(addr)
+}
+
+/// The run's certificates (a test CA): the edge's, the admin API's (mutual
+/// TLS), the operator's and the webhook receiver's; the TOML naming them;
+/// and the private keys' lines, for the secret scan.
+struct Certificates {
+    extra: String,
+    ca: PathBuf,
+    operator: ClientIdentity,
+    receiver: ServerTls,
+    key_lines: Vec<String>,
+}
+
+fn certificates(dir: &std::path::Path) -> anyhow::Result<Certificates> {
+    let ca = TestCa::new("Moneta security test CA")?;
+    let hosts = ["localhost", "127.0.0.1"];
+    let (edge, admin, operator, receiver) = (
+        ca.issue(&hosts)?,
+        ca.issue(&hosts)?,
+        ca.issue(&["operator"])?,
+        ca.issue(&hosts)?,
+    );
+    let pem = |name: &str, text: &str| write_pem(dir, name, text);
+    let ca_path = pem("ca.pem", ca.pem())?;
+    let operator_files = ClientIdentity {
+        cert: pem("operator.pem", &operator.cert_pem)?,
+        key: pem("operator.key", &operator.key_pem)?,
+    };
+    let extra = format!(
+        "[ingest.tls]\ncert = {:?}\nkey = {:?}\n\
+         [admin.tls]\ncert = {:?}\nkey = {:?}\nclient_ca = {ca_path:?}\n\
+         [admin.client]\nca = {ca_path:?}\ncert = {:?}\nkey = {:?}\n\
+         [webhooks]\nallow_loopback = true\nca_bundle = {ca_path:?}\n",
+        pem("edge.pem", &edge.cert_pem)?,
+        pem("edge.key", &edge.key_pem)?,
+        pem("admin.pem", &admin.cert_pem)?,
+        pem("admin.key", &admin.key_pem)?,
+        operator_files.cert,
+        operator_files.key,
+    );
+    let key_lines = [&edge, &admin, &operator, &receiver]
+        .iter()
+        .flat_map(|issued| pem_lines(&issued.key_pem))
+        .collect();
+    Ok(Certificates {
+        extra,
+        receiver: ServerTls {
+            cert: pem("receiver.pem", &receiver.cert_pem)?,
+            key: pem("receiver.key", &receiver.key_pem)?,
+            client_ca: None,
+        },
+        operator: operator_files,
+        ca: ca_path,
+        key_lines,
+    })
 }
 
 fn expect(case: &str, reply: &Reply, status: u16, code: &str) -> anyhow::Result<()> {
@@ -127,31 +196,31 @@ async fn register(moneta: &Moneta, receiver: SocketAddr) -> anyhow::Result<()> {
         (
             "wh-acme",
             ACME.organization_id,
-            format!("http://{receiver}/acme"),
+            format!("https://{receiver}/acme"),
             Some(whsec()),
         ),
         (
             "wh-outsider",
             "pub-outsider",
-            format!("http://{receiver}/outsider"),
+            format!("https://{receiver}/outsider"),
             None,
         ),
         (
             "wh-ssrf-metadata",
             ACME.organization_id,
-            "http://169.254.169.254/latest/meta-data/".to_owned(),
+            "https://169.254.169.254/latest/meta-data/".to_owned(),
             None,
         ),
         (
             "wh-ssrf-private",
             ACME.organization_id,
-            "http://10.0.0.1/hook".to_owned(),
+            "https://10.0.0.1/hook".to_owned(),
             None,
         ),
         (
             "wh-ssrf-mapped",
             ACME.organization_id,
-            "http://[::ffff:169.254.169.254]/".to_owned(),
+            "https://[::ffff:169.254.169.254]/".to_owned(),
             None,
         ),
     ] {
@@ -169,8 +238,8 @@ async fn register(moneta: &Moneta, receiver: SocketAddr) -> anyhow::Result<()> {
 /// Every admin route, from the document the running admin API serves:
 /// no token, a wrong token, a near miss and the wrong scheme are all 401.
 async fn admin_requires_the_token(moneta: &Moneta) -> anyhow::Result<()> {
-    let http = reqwest::Client::new();
-    let base = format!("http://{}", moneta.admin);
+    let http = moneta.http();
+    let base = format!("https://{}", moneta.admin);
     let doc: Value = http
         .get(format!("{base}/v1/admin/openapi.json"))
         .send()
@@ -244,64 +313,19 @@ async fn admin_requires_the_token(moneta: &Moneta) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Waits for `event_id` (submitted by `client`) to reach `state`.
-async fn wait_for(client: &PartnerClient, event_id: &str, state: &str) -> anyhow::Result<Value> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let reply = client.get(&format!("/v1/events/{event_id}")).await?;
-        let steps = reply.body["steps"].as_array().cloned().unwrap_or_default();
-        if steps.iter().any(|s| s["state"] == state) {
-            return Ok(reply.body);
-        }
-        if let Some(rejected) = steps.iter().find(|s| s["state"] == "rejected") {
-            bail!("{event_id} rejected: {rejected}");
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "{event_id} never {state}: {}",
-            reply.body
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// A charge signed by both parties, countersigned by Moneta; returns the
-/// contract as its MO reads it.
-async fn countersigned_contract(moneta: &Moneta, contract_id: &str) -> anyhow::Result<Value> {
-    let terms = subscription_charge(contract_id);
-    let (globe, acme) = (GLOBE.client(&moneta.base()), ACME.client(&moneta.base()));
-    let body = globe.submission(&format!("{contract_id}-publisher"), &terms, "publisher")?;
-    let reply = globe.submit("subscription_charges", &body, None).await?;
-    ensure!(reply.status == 202, "publisher: {}", reply.body);
-    wait_for(&globe, &format!("{contract_id}-publisher"), "recorded").await?;
-    let body = acme.submission(&format!("{contract_id}-mo"), &terms, "mo")?;
-    let reply = acme.submit("subscription_charges", &body, None).await?;
-    ensure!(reply.status == 202, "mo: {}", reply.body);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let reply = acme.get(&format!("/v1/contracts/{contract_id}")).await?;
-        if reply.status == 200 && reply.body["signatures"].get("moneta").is_some() {
-            return Ok(reply.body);
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "{contract_id} never countersigned: {} {}",
-            reply.status,
-            reply.body
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// Partner A cannot read partner B's events, contracts or deliveries.
 async fn isolation(moneta: &Moneta, received: &Received) -> anyhow::Result<()> {
     let base = moneta.base();
-    let (globe, acme) = (GLOBE.client(&base), ACME.client(&base));
+    let (globe, acme) = (
+        GLOBE.client(&base).with_http(moneta.http()),
+        ACME.client(&base).with_http(moneta.http()),
+    );
     let outsider = PartnerClient::new(
         &base,
         "key-outsider-1",
         SigningKey::from_bytes(&OUTSIDER_SEED),
-    );
+    )
+    .with_http(moneta.http());
 
     // The parties read their contract; their own events.
     let reply = globe.get("/v1/contracts/c-sec-1").await?;
@@ -461,7 +485,7 @@ async fn ssrf_refused(moneta: &Moneta) -> anyhow::Result<()> {
 
 /// The same signed request twice: the second is refused.
 async fn replays(moneta: &Moneta) -> anyhow::Result<()> {
-    let globe = GLOBE.client(&moneta.base());
+    let globe = GLOBE.client(&moneta.base()).with_http(moneta.http());
     let path = "/v1/events/c-sec-1-publisher";
     let headers = globe.sign_request("GET", path, &[])?;
     let first = globe.send("GET", path, headers.clone(), Vec::new()).await?;
@@ -498,7 +522,8 @@ async fn revocation(moneta: &Moneta) -> anyhow::Result<()> {
         &moneta.base(),
         "key-outsider-2",
         SigningKey::from_bytes(&OUTSIDER_SEED_2),
-    );
+    )
+    .with_http(moneta.http());
     let reply = outsider.get("/v1/events/c-sec-1-publisher").await?;
     ensure!(reply.status == 200, "the key works: {}", reply.body);
     let signed_before = outsider.sign_request("GET", "/v1/events/c-sec-1-publisher", &[])?;
@@ -521,7 +546,8 @@ async fn revocation(moneta: &Moneta) -> anyhow::Result<()> {
         &moneta.base(),
         "key-outsider-1",
         SigningKey::from_bytes(&OUTSIDER_SEED),
-    );
+    )
+    .with_http(moneta.http());
     let reply = other.get("/v1/events/c-sec-1-publisher").await?;
     ensure!(reply.status == 200, "the other key: {}", reply.body);
     Ok(())
@@ -530,7 +556,10 @@ async fn revocation(moneta: &Moneta) -> anyhow::Result<()> {
 /// Checks Moneta's countersignature on `contract` against `GET /v1/keys`;
 /// returns the key id that made it.
 async fn verify_countersignature(moneta: &Moneta, contract: &Value) -> anyhow::Result<String> {
-    let keys: Value = reqwest::get(format!("{}/v1/keys", moneta.base()))
+    let keys: Value = moneta
+        .http()
+        .get(format!("{}/v1/keys", moneta.base()))
+        .send()
         .await?
         .json()
         .await?;
@@ -561,7 +590,11 @@ fn key_file_seeds(dir: &std::path::Path) -> anyhow::Result<Vec<String>> {
 }
 
 /// #9: no secret in the `trace` log of the whole run.
-fn no_secret_in_the_log(moneta: &Moneta, seeds: &[String]) -> anyhow::Result<()> {
+fn no_secret_in_the_log(
+    moneta: &Moneta,
+    seeds: &[String],
+    tls_keys: &[String],
+) -> anyhow::Result<()> {
     ensure!(seeds.len() >= 2, "both signing seeds: {}", seeds.len());
     let mut secrets = vec![
         ("admin token", TOKEN.to_owned()),
@@ -571,6 +604,9 @@ fn no_secret_in_the_log(moneta: &Moneta, seeds: &[String]) -> anyhow::Result<()>
     for seed in seeds {
         secrets.push(("a signing seed", seed.clone()));
     }
+    for line in tls_keys {
+        secrets.push(("TLS private key", line.clone()));
+    }
     support::assert_no_secrets(&moneta.full_log(), &secrets)
 }
 
@@ -578,19 +614,20 @@ fn no_secret_in_the_log(moneta: &Moneta, seeds: &[String]) -> anyhow::Result<()>
 fn security_end_to_end() -> anyhow::Result<()> {
     let bootstrap = moneta_testkit::kafka()?;
     let dir = tempfile::tempdir()?;
-    let extra = "[webhooks]\nallow_loopback = true\n";
-    let mut moneta = Moneta::start_logging(&bootstrap, dir.path(), extra, "trace")?;
+    let certificates = certificates(dir.path())?;
+    let mut moneta = Moneta::start_logging(&bootstrap, dir.path(), &certificates.extra, "trace")?;
+    moneta.speak_tls(&certificates.ca, Some(&certificates.operator))?;
     moneta.seed()?;
     let runtime = tokio::runtime::Runtime::new()?;
     let received: Received = Arc::default();
     let mut seeds = key_file_seeds(dir.path())?;
     let outcome = runtime.block_on(async {
-        let receiver = serve_receiver(received.clone()).await?;
+        let receiver = serve_receiver(received.clone(), &certificates.receiver).await?;
         register(&moneta, receiver).await.context("register")?;
         admin_requires_the_token(&moneta)
             .await
             .context("admin token")?;
-        let first = countersigned_contract(&moneta, "c-sec-1")
+        let first = support::countersigned_contract(&moneta, "c-sec-1")
             .await
             .context("c-sec-1")?;
         let old_kid = verify_countersignature(&moneta, &first).await?;
@@ -619,7 +656,10 @@ fn security_end_to_end() -> anyhow::Result<()> {
     seeds.extend(key_file_seeds(dir.path())?);
     moneta.restart_logging("trace")?;
     let outcome = runtime.block_on(async {
-        let keys: Value = reqwest::get(format!("{}/v1/keys", moneta.base()))
+        let keys: Value = moneta
+            .http()
+            .get(format!("{}/v1/keys", moneta.base()))
+            .send()
             .await?
             .json()
             .await?;
@@ -638,16 +678,16 @@ fn security_end_to_end() -> anyhow::Result<()> {
             "new key: {keys}"
         );
         // The old countersignature, read again after the restart, verifies.
-        let acme = ACME.client(&moneta.base());
+        let acme = ACME.client(&moneta.base()).with_http(moneta.http());
         let again = acme.get("/v1/contracts/c-sec-1").await?;
         ensure!(again.body["signatures"] == first["signatures"]);
         ensure!(verify_countersignature(&moneta, &again.body).await? == old_kid);
-        let second = countersigned_contract(&moneta, "c-sec-2").await?;
+        let second = support::countersigned_contract(&moneta, "c-sec-2").await?;
         ensure!(verify_countersignature(&moneta, &second).await? == "moneta-sec-2");
         Ok::<_, anyhow::Error>(())
     });
     if let Err(e) = outcome {
         bail!("rotation: {e:#}\n--- moneta log ---\n{}", moneta.log_tail());
     }
-    no_secret_in_the_log(&moneta, &seeds)
+    no_secret_in_the_log(&moneta, &seeds, &certificates.key_lines)
 }

@@ -53,9 +53,7 @@ async fn receiver(arrivals: Arrivals) -> anyhow::Result<SocketAddr> {
         .route("/ok", post(ok))
         .route("/gone", post(gone))
         .with_state(arrivals);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let addr = support::serve(app).await?;
     Ok(addr)
 }
 
@@ -285,7 +283,7 @@ fn a_rebuilt_state_digests_like_the_original_and_moneta_goes_on() -> anyhow::Res
     let started = Instant::now();
     let bootstrap = moneta_testkit::kafka()?;
     let dir = tempfile::tempdir()?;
-    let extra = "[webhooks]\nallow_loopback = true\npoll_interval_ms = 50\n\
+    let extra = "[webhooks]\nallow_loopback = true\nallow_http = true\npoll_interval_ms = 50\n\
                  [topics]\nretention_ms = -1\n";
     let state = dir.path().join("state");
     let runtime = tokio::runtime::Runtime::new()?;

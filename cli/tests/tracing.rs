@@ -115,9 +115,7 @@ async fn serve(seen: Arc<Seen>) -> anyhow::Result<SocketAddr> {
         .route("/v1/traces", post(traces))
         .route("/webhook", post(webhook))
         .with_state(seen);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let addr = support::serve(app).await?;
     Ok(addr)
 }
 
@@ -320,6 +318,7 @@ fn one_contract_is_one_trace_from_the_edge_to_the_webhook() -> anyhow::Result<()
         r#"
 [webhooks]
 allow_loopback = true
+allow_http = true
 poll_interval_ms = 50
 [telemetry]
 otlp_endpoint = "http://{addr}"

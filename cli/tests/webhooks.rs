@@ -174,9 +174,7 @@ async fn serve_receiver(receiver: Arc<Receiver>) -> anyhow::Result<SocketAddr> {
         .route("/flaky", post(flaky))
         .route("/gone", post(gone))
         .with_state(receiver);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let addr = support::serve(app).await?;
     Ok(addr)
 }
 
@@ -327,6 +325,7 @@ fn deliveries_survive_failures_and_sigkills_and_verify_independently() -> anyhow
     let extra = r#"
 [webhooks]
 allow_loopback = true
+allow_http = true
 timeout_ms = 1000
 breaker_threshold = 1000
 poll_interval_ms = 50

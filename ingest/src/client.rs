@@ -52,12 +52,20 @@ pub struct Reply {
 impl PartnerClient {
     /// A client for the edge at `base_url` signing with `key` as `key_id`.
     pub fn new(base_url: &str, key_id: &str, key: SigningKey) -> Self {
+        moneta_tls::install_crypto_provider();
         Self {
             base_url: base_url.trim_end_matches('/').to_owned(),
             key_id: key_id.to_owned(),
             key,
             http: reqwest::Client::new(),
         }
+    }
+
+    /// The same client sending through `http` (e.g. one trusting a
+    /// deployment's CA for an HTTPS edge).
+    pub fn with_http(mut self, http: reqwest::Client) -> Self {
+        self.http = http;
+        self
     }
 
     /// The partner's base64 ed25519 signature over `terms`' canonical form.

@@ -8,8 +8,11 @@ use serde::{Deserialize, Serialize};
 pub struct IngestConfig {
     /// Whether `moneta up` serves it.
     pub enabled: bool,
-    /// Address to listen on (HTTP/1.1 and HTTP/2 cleartext).
+    /// Address to listen on (HTTP/1.1 and HTTP/2; cleartext unless `tls`).
     pub listen: String,
+    /// `[ingest.tls]`: serve HTTPS with this certificate and key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<moneta_tls::ServerTls>,
     /// Largest accepted request body, bytes (larger: 413).
     pub max_body_bytes: usize,
     /// How far a signature's `created` may be from the edge's clock, seconds.
@@ -46,6 +49,7 @@ impl Default for IngestConfig {
         Self {
             enabled: true,
             listen: "127.0.0.1:8080".into(),
+            tls: None,
             max_body_bytes: 1024 * 1024,
             max_clock_skew_s: 300,
             idempotency_ttl_s: 24 * 3600,

@@ -76,6 +76,9 @@ pub enum IngestError {
         #[source]
         source: std::io::Error,
     },
+    /// `[ingest.tls]` could not be loaded.
+    #[error("ingest TLS: {0}")]
+    Tls(#[from] moneta_tls::TlsError),
 }
 
 impl Ingest {
@@ -245,18 +248,26 @@ pub fn router_with_metrics(
     )))
 }
 
-/// Serves the edge's `app` (see [`router`]) on `listen` until `shutdown` resolves.
+/// Serves the edge's `app` (see [`router`]) on `listen`, over TLS if `tls`
+/// is set, until `shutdown` resolves.
 pub async fn serve(
     app: Router,
     listen: &str,
+    tls: Option<&moneta_tls::ServerTls>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), IngestError> {
+    let tls = tls.map(moneta_tls::server_config).transpose()?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|source| IngestError::Listen {
             listen: listen.to_owned(),
             source,
         })?;
+    if let Some(tls) = tls {
+        tracing::info!(%listen, "ingest edge listening (TLS)");
+        moneta_tls::serve(listener, app, tls, shutdown).await;
+        return Ok(());
+    }
     tracing::info!(%listen, "ingest edge listening");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)

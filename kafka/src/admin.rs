@@ -7,7 +7,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use serde::Serialize;
 
-use crate::{KafkaConfig, PartitionRange};
+use crate::{KafkaConfig, LoginWatch, PartitionRange};
 
 /// One topic as the topology wants it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -31,7 +31,8 @@ pub enum TopicStatus {
     Existed,
 }
 
-/// Which of `names` the broker's metadata does not list. Topics are only
+/// Which of `names` the broker's metadata does not list (an
+/// authentication error if the broker refused the SASL login). Topics are only
 /// created when missing, so a broker without CreateTopics (librdkafka's mock
 /// cluster, with its topics made up front) works once they exist.
 pub fn missing_topics(
@@ -39,9 +40,11 @@ pub fn missing_topics(
     names: &[&str],
     timeout: Duration,
 ) -> Result<Vec<String>, KafkaError> {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    let consumer: BaseConsumer = kafka.client_config().create()?;
-    let metadata = consumer.fetch_metadata(None, timeout)?;
+    use rdkafka::consumer::BaseConsumer;
+    let consumer: BaseConsumer<LoginWatch> = kafka
+        .client_config()
+        .create_with_context(LoginWatch::default())?;
+    let metadata = crate::fetch_metadata(&consumer, timeout)?;
     let existing: std::collections::HashSet<&str> = metadata
         .topics()
         .iter()

@@ -4,11 +4,13 @@
 //! crate that talks to Kafka configures it here.
 
 mod admin;
+mod login;
 mod probe;
 mod read;
 mod settings;
 
 pub use admin::{TopicSpec, TopicStatus, ensure_topics, missing_topics, partition_ids, watermarks};
+pub use login::{LoginWatch, fetch_metadata};
 pub use probe::{ApiKey, ApiRange, BrokerApis, ProbeError, probe_apis};
 pub use read::{PartitionRange, ReadError, ReadSummary, TopicReader, read_to_end};
 pub use settings::{KafkaConfig, is_secret_key};

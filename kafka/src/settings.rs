@@ -6,14 +6,18 @@ use rdkafka::ClientConfig;
 use serde::{Deserialize, Serialize};
 
 /// `[kafka]` settings shared by every client.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct KafkaConfig {
     /// Comma-separated `host:port` list of bootstrap brokers.
     pub bootstrap_servers: String,
-    /// Extra librdkafka properties (`security.protocol`, `sasl.password`, …),
+    /// Extra librdkafka properties (`security.protocol`, `sasl.username`, …),
     /// applied to every client; secret-looking keys are redacted when shown.
     pub client: BTreeMap<String, String>,
+    /// The SASL password (librdkafka's `sasl.password`), if not empty; it
+    /// wins over `client`. Set it with `MONETA_KAFKA__SASL_PASSWORD` rather
+    /// than in a file (an environment variable cannot name a key with dots).
+    pub sasl_password: String,
 }
 
 impl Default for KafkaConfig {
@@ -21,7 +25,20 @@ impl Default for KafkaConfig {
         Self {
             bootstrap_servers: "127.0.0.1:9092".into(),
             client: BTreeMap::new(),
+            sasl_password: String::new(),
         }
+    }
+}
+
+/// Shows the [redacted](KafkaConfig::redacted) settings: no secret.
+impl std::fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = self.redacted();
+        f.debug_struct("KafkaConfig")
+            .field("bootstrap_servers", &shown.bootstrap_servers)
+            .field("client", &shown.client)
+            .field("sasl_password", &shown.sasl_password)
+            .finish()
     }
 }
 
@@ -39,7 +56,7 @@ impl KafkaConfig {
     pub fn new(bootstrap_servers: impl Into<String>) -> Self {
         Self {
             bootstrap_servers: bootstrap_servers.into(),
-            client: BTreeMap::new(),
+            ..Self::default()
         }
     }
 
@@ -49,6 +66,9 @@ impl KafkaConfig {
         config.set("bootstrap.servers", &self.bootstrap_servers);
         for (k, v) in &self.client {
             config.set(k, v);
+        }
+        if !self.sasl_password.is_empty() {
+            config.set("sasl.password", &self.sasl_password);
         }
         config
     }
@@ -105,6 +125,11 @@ impl KafkaConfig {
         Self {
             bootstrap_servers: self.bootstrap_servers.clone(),
             client,
+            sasl_password: if self.sasl_password.is_empty() {
+                String::new()
+            } else {
+                "***".into()
+            },
         }
     }
 }
@@ -139,6 +164,22 @@ mod tests {
     }
 
     #[test]
+    fn librdkafka_is_built_with_tls_and_scram() {
+        // Without OpenSSL, librdkafka refuses these settings at creation.
+        let mut kafka = KafkaConfig::new("127.0.0.1:9");
+        for (key, value) in [
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanism", "SCRAM-SHA-512"),
+            ("sasl.username", "moneta"),
+        ] {
+            kafka.client.insert(key.into(), value.into());
+        }
+        kafka.sasl_password = "unused".into();
+        let created: Result<rdkafka::consumer::BaseConsumer, _> = kafka.client_config().create();
+        assert!(created.is_ok(), "{:?}", created.err());
+    }
+
+    #[test]
     fn redacts_secrets_but_not_file_locations() {
         let mut config = KafkaConfig::default();
         config
@@ -150,8 +191,16 @@ mod tests {
         config
             .client
             .insert("security.protocol".into(), "SASL_SSL".into());
+        config.sasl_password = "from-the-environment".into();
         let shown = config.redacted();
         assert_eq!(shown.client["sasl.password"], "***");
+        assert_eq!(shown.sasl_password, "***");
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("hunter2") && !debug.contains("from-the-environment"));
+        assert_eq!(
+            config.client_config().get("sasl.password"),
+            Some("from-the-environment")
+        );
         assert_eq!(shown.client["ssl.key.location"], "/etc/key.pem");
         assert_eq!(shown.client["security.protocol"], "SASL_SSL");
     }

@@ -200,6 +200,7 @@ level = "warn"
 enabled = false
 [webhooks]
 allow_loopback = true
+allow_http = true
 "#,
         state = dir.join("state").display(),
         key = dir.join("signing.key").display(),

@@ -156,6 +156,7 @@ pub async fn run(
         stop.clone(),
     )?;
 
+    moneta_tls::install_crypto_provider();
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(settings.max_in_flight)
         .timeout(Duration::from_millis(settings.timeout_ms))

@@ -289,6 +289,7 @@ fn key_value(text: &str) -> Result<(String, String), String> {
 }
 
 fn main() -> anyhow::Result<()> {
+    moneta_tls::install_crypto_provider();
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),

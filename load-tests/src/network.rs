@@ -158,6 +158,7 @@ pub struct Admin {
 impl Admin {
     /// A client for the admin API at `listen` (`host:port`).
     pub fn new(listen: &str, token: &str) -> Self {
+        moneta_tls::install_crypto_provider();
         Self {
             http: reqwest::Client::new(),
             base: format!("http://{listen}/v1/admin"),

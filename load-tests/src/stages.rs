@@ -468,7 +468,9 @@ pub(crate) async fn prepare(
     )?;
     let app = moneta_ingest::router(Arc::new(ingest));
     let listen = config.ingest.listen.clone();
-    tokio::spawn(async move { moneta_ingest::serve(app, &listen, std::future::pending()).await });
+    tokio::spawn(
+        async move { moneta_ingest::serve(app, &listen, None, std::future::pending()).await },
+    );
     let deadline = Instant::now() + Duration::from_secs(30);
     while tokio::net::TcpStream::connect(&config.ingest.listen)
         .await
@@ -505,6 +507,7 @@ pub(crate) async fn prepare(
 
 /// Submits every contract, publisher first then MO, 32 contracts at a time.
 async fn submit_all(base: &str, pairs: &[Pair], contracts: u64) -> anyhow::Result<()> {
+    moneta_tls::install_crypto_provider();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;

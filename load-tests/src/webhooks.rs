@@ -129,6 +129,7 @@ pub async fn scenario(settings: Settings, with_dead: bool) -> anyhow::Result<Lat
     }
     let mut config = WebhooksConfig {
         allow_loopback: true,
+        allow_http: true,
         timeout_ms: settings.timeout_ms,
         poll_interval_ms: 10,
         ..WebhooksConfig::default()

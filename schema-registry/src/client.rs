@@ -26,6 +26,7 @@ pub async fn register_all(
     base_url: &str,
     subjects: &[(String, String)],
 ) -> Result<Vec<u32>, RegistryError> {
+    moneta_tls::install_crypto_provider();
     let client = reqwest::Client::new();
     let mut ids = Vec::with_capacity(subjects.len());
     for (subject, schema) in subjects {

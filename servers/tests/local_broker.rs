@@ -22,6 +22,7 @@ fn options(dir: &Path) -> anyhow::Result<LocalOptions> {
         dir: dir.to_owned(),
         heap_mb: 512,
         settings: Default::default(),
+        sasl_ssl: None,
     })
 }
 

@@ -11,12 +11,14 @@
 //! - [`MockCluster`]: librdkafka's mock cluster, only where a test injects
 //!   broker errors a real broker cannot be made to return.
 //! - [`cql`]: Apache Cassandra, the CQL server of the CQL backend's tests.
+//! - [`tls`]: a test CA and the certificates it issues (rcgen).
 //!
 //! A test that needs Kafka and cannot start it fails, naming the fix
 //! (`scripts/setup.sh kafka`); it never passes by returning early.
 
 pub mod cql;
 pub mod kafka;
+pub mod tls;
 
 use std::net::TcpListener;
 use std::path::PathBuf;

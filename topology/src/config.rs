@@ -15,6 +15,8 @@ use moneta_runtime::ProcessingConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::telemetry::TelemetryConfig;
+mod broker;
+pub use broker::BrokerConfig;
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,6 +158,26 @@ pub struct AdminConfig {
     /// Operators' bearer token; empty refuses every request. Set it with
     /// `MONETA_ADMIN__TOKEN` rather than in a file.
     pub token: Secret,
+    /// `[admin.tls]`: serve HTTPS; with `client_ca`, mutual TLS (clients
+    /// must present a certificate that CA signed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<moneta_tls::ServerTls>,
+    /// `[admin.client]`: how `moneta admin …` and `moneta seed-demo` reach
+    /// an admin API that serves TLS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client: Option<AdminClientTls>,
+}
+
+/// `[admin.client]`: the CLI's side of the admin API's TLS.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminClientTls {
+    /// CA certificates (PEM) trusted for the admin API besides the system roots.
+    pub ca: Option<PathBuf>,
+    /// The operator's certificate (PEM), for mutual TLS; needs `key`.
+    pub cert: Option<PathBuf>,
+    /// The operator's private key (PEM).
+    pub key: Option<PathBuf>,
 }
 
 impl Default for AdminConfig {
@@ -164,57 +186,8 @@ impl Default for AdminConfig {
             enabled: true,
             listen: "127.0.0.1:8081".into(),
             token: Secret::default(),
-        }
-    }
-}
-
-/// `[broker]`: the embedded Apache Kafka broker `moneta up` starts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct BrokerConfig {
-    /// Whether `moneta up` starts a local Kafka broker (a single KRaft
-    /// node), unless a broker already answers on `listen`.
-    pub embedded: bool,
-    /// Address the local broker's clients connect to; match `kafka.bootstrap_servers`.
-    pub listen: String,
-    /// Address of the local broker's KRaft controller listener.
-    pub controller_listen: String,
-    /// Directory of the broker's data, settings and logs.
-    pub data_dir: PathBuf,
-    /// The `java` executable (17 or newer): a name on `PATH` or a path.
-    pub java: String,
-    /// Directory of the Kafka jars; empty is where `scripts/setup.sh` puts
-    /// them (`$MONETA_KAFKA_LIBS`, else `~/.cache/moneta/kafka-<version>/libs`).
-    pub kafka_libs: PathBuf,
-    /// The broker's JVM heap, in MiB.
-    pub heap_mb: u32,
-    /// Extra `server.properties` entries, e.g. `"log.retention.hours" = "168"`;
-    /// they win over Moneta's own (the listener and directory entries aside).
-    pub settings: std::collections::BTreeMap<String, String>,
-}
-
-impl Default for BrokerConfig {
-    fn default() -> Self {
-        Self {
-            embedded: true,
-            listen: "127.0.0.1:9092".into(),
-            controller_listen: "127.0.0.1:9093".into(),
-            data_dir: ".moneta/broker".into(),
-            java: "java".into(),
-            kafka_libs: PathBuf::new(),
-            heap_mb: 1024,
-            settings: std::collections::BTreeMap::new(),
-        }
-    }
-}
-
-impl BrokerConfig {
-    /// The directory of the Kafka jars, `kafka_libs` or the default.
-    pub fn libs(&self) -> PathBuf {
-        if self.kafka_libs.as_os_str().is_empty() {
-            moneta_servers::broker::default_libs()
-        } else {
-            self.kafka_libs.clone()
+            tls: None,
+            client: None,
         }
     }
 }
@@ -489,6 +462,14 @@ impl Config {
             shown.admin.token = Secret("***".into());
         }
         shown.telemetry = self.telemetry.redacted();
+        for password in shown.broker.scram_users.values_mut() {
+            *password = Secret("***".into());
+        }
+        for (key, value) in shown.broker.settings.iter_mut() {
+            if moneta_kafka::is_secret_key(key) {
+                *value = "***".into();
+            }
+        }
         shown
     }
 
@@ -529,6 +510,38 @@ mod tests {
             assert!(!shown.contains("admin-s3cret"), "{shown}");
             assert!(!format!("{config:?}").contains("admin-s3cret"));
             assert!(shown.contains("***"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn kafka_and_scram_passwords_come_from_the_environment_and_are_never_shown() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "moneta.toml",
+                r#"
+                [broker]
+                sasl_ssl_listen = "127.0.0.1:9094"
+                [broker.scram_users]
+                alice = "in-the-file"
+                [broker.settings]
+                "listener.name.sasl_ssl.ssl.keystore.key" = "inline-key"
+                "#,
+            )?;
+            jail.set_env("MONETA_KAFKA__SASL_PASSWORD", "kafka-s3cret");
+            jail.set_env("MONETA_BROKER__SCRAM_USERS__MONETA", "scram-s3cret");
+            let config = Config::load(Some(Path::new("moneta.toml"))).expect("loads");
+            assert_eq!(
+                config.kafka.client_config().get("sasl.password"),
+                Some("kafka-s3cret")
+            );
+            let listener = config.broker.sasl_ssl().expect("a SASL_SSL listener");
+            assert_eq!(listener.users["alice"], "in-the-file");
+            assert_eq!(listener.users["moneta"], "scram-s3cret");
+            let shown = config.to_redacted_toml().expect("toml") + &format!("{config:?}");
+            for secret in ["kafka-s3cret", "scram-s3cret", "in-the-file", "inline-key"] {
+                assert!(!shown.contains(secret), "{secret}: {shown}");
+            }
             Ok(())
         });
     }

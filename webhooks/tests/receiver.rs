@@ -180,6 +180,7 @@ fn loopback_deliverer() -> Deliverer {
             allow_loopback: true,
             allow_private: false,
         },
+        allow_http: true,
         ..DelivererConfig::default()
     })
     .unwrap()
@@ -427,6 +428,7 @@ async fn http2_prior_knowledge_speaks_h2() {
             allow_private: false,
         },
         http2_prior_knowledge: true,
+        allow_http: true,
         ..DelivererConfig::default()
     })
     .unwrap();

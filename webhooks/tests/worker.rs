@@ -100,6 +100,7 @@ fn delivery(id: &str, endpoint_id: &str) -> Delivery {
 fn worker(bootstrap: &str, dead_letter: &str, store: Arc<dyn StateStore>) -> Worker {
     let config = WebhooksConfig {
         allow_loopback: true,
+        allow_http: true,
         timeout_ms: 5_000,
         poll_interval_ms: 10,
         dead_letter: dead_letter.into(),

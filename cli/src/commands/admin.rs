@@ -83,10 +83,28 @@ pub async fn serve(
             "admin.token is empty: the admin API refuses every request (set MONETA_ADMIN__TOKEN)"
         );
     }
-    let state = AdminState::new(Registry::new(store), AdminToken::new(&config.admin.token.0));
+    let mut state = AdminState::new(Registry::new(store), AdminToken::new(&config.admin.token.0));
+    state.allow_http = config.webhooks.allow_http;
+    let tls = config
+        .admin
+        .tls
+        .as_ref()
+        .map(moneta_tls::server_config)
+        .transpose()
+        .context("admin TLS")?;
     let listener = tokio::net::TcpListener::bind(&config.admin.listen)
         .await
         .with_context(|| format!("binding the admin API to {}", config.admin.listen))?;
+    if let Some(tls) = tls {
+        let mutual = config
+            .admin
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.client_ca.is_some());
+        tracing::info!(listen = %config.admin.listen, mutual, "admin API listening (TLS)");
+        moneta_tls::serve(listener, moneta_admin::router(state), tls, stop).await;
+        return Ok(());
+    }
     tracing::info!(listen = %config.admin.listen, "admin API listening");
     axum::serve(listener, moneta_admin::router(state))
         .with_graceful_shutdown(stop)
@@ -96,7 +114,7 @@ pub async fn serve(
 
 /// Runs an admin subcommand.
 pub async fn execute(config: &Config, command: AdminCommand) -> anyhow::Result<ExitCode> {
-    let client = Client::new(config);
+    let client = Client::new(config)?;
     let shown = match command {
         AdminCommand::Serve => {
             let store = open_store(config).await?;
@@ -106,7 +124,7 @@ pub async fn execute(config: &Config, command: AdminCommand) -> anyhow::Result<E
             if !config.metrics.listen.is_empty() {
                 let ops = crate::ops::Ops {
                     registry: prometheus::Registry::new(),
-                    bootstrap: config.kafka.bootstrap_servers.clone(),
+                    kafka: config.kafka.clone(),
                     store: Some(store.clone()),
                 };
                 let listen = config.metrics.listen.clone();
@@ -220,13 +238,33 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client for the configured admin API.
-    pub fn new(config: &Config) -> Self {
-        Self {
-            http: reqwest::Client::new(),
-            base: format!("http://{}/v1/admin", config.admin.listen),
-            token: config.admin.token.0.clone(),
+    /// A client for the configured admin API: HTTPS when `[admin.tls]` is
+    /// set, trusting `[admin.client] ca` and presenting its `cert`/`key`.
+    pub fn new(config: &Config) -> anyhow::Result<Self> {
+        moneta_tls::install_crypto_provider();
+        let listen = &config.admin.listen;
+        if config.admin.tls.is_none() {
+            return Ok(Self {
+                http: reqwest::Client::new(),
+                base: format!("http://{listen}/v1/admin"),
+                token: config.admin.token.0.clone(),
+            });
         }
+        let client = config.admin.client.clone().unwrap_or_default();
+        let identity = match (client.cert, client.key) {
+            (Some(cert), Some(key)) => Some(moneta_tls::ClientIdentity { cert, key }),
+            (None, None) => None,
+            _ => anyhow::bail!("[admin.client] needs both cert and key"),
+        };
+        let tls = moneta_tls::client_config(client.ca.as_deref(), identity.as_ref())
+            .context("[admin.client]")?;
+        Ok(Self {
+            http: reqwest::Client::builder()
+                .tls_backend_preconfigured(tls)
+                .build()?,
+            base: format!("https://{listen}/v1/admin"),
+            token: config.admin.token.0.clone(),
+        })
     }
 
     /// Calls the API; a problem response becomes an error naming its code.

@@ -50,6 +50,7 @@ pub async fn start_or_reuse(config: &Config) -> anyhow::Result<Option<LocalBroke
         dir: config.broker.data_dir.clone(),
         heap_mb: config.broker.heap_mb,
         settings: config.broker.settings.clone(),
+        sasl_ssl: config.broker.sasl_ssl(),
     };
     match tokio::task::spawn_blocking(move || LocalBroker::start_or_reuse(options)).await?? {
         Local::Started(broker) => Ok(Some(broker)),

@@ -77,7 +77,7 @@ pub enum WebhooksCommand {
 
 /// Runs `moneta deliveries …`.
 pub async fn deliveries(config: &Config, command: DeliveriesCommand) -> anyhow::Result<ExitCode> {
-    let client = Client::new(config);
+    let client = Client::new(config)?;
     let get = reqwest::Method::GET;
     let shown = match command {
         DeliveriesCommand::List(filter) => {
@@ -102,7 +102,7 @@ pub async fn deliveries(config: &Config, command: DeliveriesCommand) -> anyhow::
 
 /// Runs `moneta webhooks …`.
 pub async fn webhooks(config: &Config, command: WebhooksCommand) -> anyhow::Result<ExitCode> {
-    let client = Client::new(config);
+    let client = Client::new(config)?;
     let post = reqwest::Method::POST;
     let WebhooksCommand::Redeliver {
         id,

@@ -145,7 +145,7 @@ pub async fn replay(config: &Config, args: ReplayArgs) -> anyhow::Result<ExitCod
         to_offset: args.to_offset,
     };
     let records = tokio::task::spawn_blocking(move || read(&reader, &selection, since)).await??;
-    let client = Client::new(config);
+    let client = Client::new(config)?;
     let producer: FutureProducer = config.kafka.producer_config("moneta-replay-cli").create()?;
     let (mut selected, mut emitted, mut already, mut fresh, mut unknown) = (0, 0, 0, 0, 0);
     for record in records {

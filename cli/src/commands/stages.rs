@@ -53,6 +53,10 @@ pub async fn up(mut config: Config, cql: bool) -> anyhow::Result<ExitCode> {
     let registry = Registry::new();
     serve_ops(&config, &registry, Some(store.clone()));
     if config.admin.enabled {
+        // A bad [admin.tls] stops `moneta up` here, not just the admin task.
+        if let Some(tls) = &config.admin.tls {
+            moneta_tls::server_config(tls).context("[admin.tls]")?;
+        }
         let (admin_config, store) = (config.clone(), store.clone());
         tokio::spawn(async move {
             if let Err(error) = admin::serve(&admin_config, store, stop_signal()).await {
@@ -196,10 +200,14 @@ fn serve_ingest(config: &Config, services: &Services, registry: &Registry) -> an
         &config.contracts.topics.ingest,
         services.keys.clone(),
     )?;
-    let listen = config.ingest.listen.clone();
+    // A bad [ingest.tls] fails the start, not just the edge's task.
+    if let Some(tls) = &config.ingest.tls {
+        moneta_tls::server_config(tls).context("[ingest.tls]")?;
+    }
+    let (listen, tls) = (config.ingest.listen.clone(), config.ingest.tls.clone());
     let app = moneta_ingest::router_with_metrics(Arc::new(ingest), registry)?;
     tokio::spawn(async move {
-        if let Err(error) = moneta_ingest::serve(app, &listen, stop_signal()).await {
+        if let Err(error) = moneta_ingest::serve(app, &listen, tls.as_ref(), stop_signal()).await {
             tracing::error!(%error, "ingest edge stopped");
         }
     });
@@ -214,7 +222,7 @@ fn serve_ops(config: &Config, registry: &Registry, store: Option<Arc<dyn StateSt
     }
     let ops = crate::ops::Ops {
         registry: registry.clone(),
-        bootstrap: config.kafka.bootstrap_servers.clone(),
+        kafka: config.kafka.clone(),
         store,
     };
     let listen = config.metrics.listen.clone();

@@ -422,7 +422,7 @@ pub fn run(brokers: Brokers, layout: Layout, settings: &str) -> anyhow::Result<S
     let brokers = Arc::new(brokers);
     let dir = tempfile::tempdir()?;
     let extra = format!(
-        "{}[webhooks]\nallow_loopback = true\npoll_interval_ms = 50\nbreaker_threshold = 1000\n\n[webhooks.retry]\nattempts = 30\ninitial_ms = 200\nmax_ms = 2000\n",
+        "{}[webhooks]\nallow_loopback = true\nallow_http = true\npoll_interval_ms = 50\nbreaker_threshold = 1000\n\n[webhooks.retry]\nattempts = 30\ninitial_ms = 200\nmax_ms = 2000\n",
         brokers.settings()
     );
     let extra = format!("{extra}{settings}");
@@ -442,9 +442,7 @@ pub fn run(brokers: Brokers, layout: Layout, settings: &str) -> anyhow::Result<S
         let app = Router::new()
             .route("/hook", post(receive))
             .with_state(receiver.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let addr = super::serve(app).await?;
         anyhow::Ok(format!("http://{addr}/hook"))
     })?;
     {

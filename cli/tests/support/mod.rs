@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::ensure;
+use anyhow::{bail, ensure};
+use moneta_ingest::PartnerClient;
+use moneta_topology::demo::{ACME, GLOBE, subscription_charge};
 use serde_json::Value;
 
 pub const TOKEN: &str = "signing-path-test-token";
@@ -77,6 +79,10 @@ pub struct Moneta {
     /// The `RUST_LOG` filter the processes run with.
     rust_log: String,
     dir: PathBuf,
+    /// `http`, or `https` once [`Moneta::speak_tls`] was called.
+    scheme: &'static str,
+    /// The client for the edge and the admin API.
+    http: reqwest::Client,
 }
 
 impl Drop for Moneta {
@@ -113,6 +119,29 @@ impl Moneta {
         guarantee: &str,
         extra: &str,
     ) -> anyhow::Result<Self> {
+        Self::launch(layout, bootstrap, dir, guarantee, extra, "info")
+    }
+
+    /// [`Moneta::start`] logging with the `RUST_LOG` filter `rust_log` from
+    /// its first start on (no restart, unlike [`Moneta::start_logging`]).
+    pub fn start_traced(
+        bootstrap: &str,
+        dir: &Path,
+        extra: &str,
+        rust_log: &str,
+    ) -> anyhow::Result<Self> {
+        Self::launch(Layout::Up, bootstrap, dir, "exactly_once", extra, rust_log)
+    }
+
+    fn launch(
+        layout: Layout,
+        bootstrap: &str,
+        dir: &Path,
+        guarantee: &str,
+        extra: &str,
+        rust_log: &str,
+    ) -> anyhow::Result<Self> {
+        moneta_tls::install_crypto_provider();
         let port = || moneta_testkit::free_port().map(|p| format!("127.0.0.1:{p}"));
         let (ingest, admin, registry, metrics) = (port()?, port()?, port()?, port()?);
         let prefix = format!("{}.", moneta_testkit::unique("t"));
@@ -168,8 +197,10 @@ dead_letter = "moneta.copy.dlq"
             bootstrap: bootstrap.to_owned(),
             metrics,
             prefix,
-            rust_log: "info".into(),
+            rust_log: rust_log.into(),
             dir: dir.to_owned(),
+            scheme: "http",
+            http: reqwest::Client::new(),
         };
         match layout {
             Layout::Up => moneta.spawn("up", &["up"])?,
@@ -417,13 +448,39 @@ dead_letter = "moneta.copy.dlq"
 
     /// The ingest edge's base URL.
     pub fn base(&self) -> String {
-        format!("http://{}", self.ingest)
+        format!("{}://{}", self.scheme, self.ingest)
+    }
+
+    /// The admin API's base URL (`…/v1/admin`).
+    pub fn admin_base(&self) -> String {
+        format!("{}://{}/v1/admin", self.scheme, self.admin)
+    }
+
+    /// From now on talks HTTPS to the edge and the admin API (both must
+    /// serve TLS), trusting the CA in `ca` and presenting `identity`.
+    pub fn speak_tls(
+        &mut self,
+        ca: &Path,
+        identity: Option<&moneta_tls::ClientIdentity>,
+    ) -> anyhow::Result<()> {
+        let tls = moneta_tls::client_config(Some(ca), identity)?;
+        self.http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .build()?;
+        self.scheme = "https";
+        Ok(())
+    }
+
+    /// The client for the edge and the admin API.
+    pub fn http(&self) -> reqwest::Client {
+        self.http.clone()
     }
 
     /// POSTs `body` to the admin API.
     pub async fn admin(&self, path: &str, body: Value) -> anyhow::Result<Value> {
-        let response = reqwest::Client::new()
-            .post(format!("http://{}/v1/admin{path}", self.admin))
+        let response = self
+            .http
+            .post(format!("{}{path}", self.admin_base()))
             .bearer_auth(TOKEN)
             .json(&body)
             .send()
@@ -453,8 +510,9 @@ dead_letter = "moneta.copy.dlq"
 
     /// GETs an admin API path.
     pub async fn admin_get(&self, path: &str) -> anyhow::Result<Value> {
-        let response = reqwest::Client::new()
-            .get(format!("http://{}/v1/admin{path}", self.admin))
+        let response = self
+            .http
+            .get(format!("{}{path}", self.admin_base()))
             .bearer_auth(TOKEN)
             .send()
             .await?;
@@ -547,4 +605,68 @@ pub fn assert_no_secrets(log: &str, secrets: &[(&str, String)]) -> anyhow::Resul
         );
     }
     Ok(())
+}
+
+/// Waits for `event_id` (submitted by `client`) to reach `state`.
+pub async fn wait_for(
+    client: &PartnerClient,
+    event_id: &str,
+    state: &str,
+) -> anyhow::Result<Value> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let reply = client.get(&format!("/v1/events/{event_id}")).await?;
+        let steps = reply.body["steps"].as_array().cloned().unwrap_or_default();
+        if steps.iter().any(|s| s["state"] == state) {
+            return Ok(reply.body);
+        }
+        if let Some(rejected) = steps.iter().find(|s| s["state"] == "rejected") {
+            bail!("{event_id} rejected: {rejected}");
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "{event_id} never {state}: {}",
+            reply.body
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A charge signed by both parties, countersigned by Moneta; returns the
+/// contract as its MO reads it.
+pub async fn countersigned_contract(moneta: &Moneta, contract_id: &str) -> anyhow::Result<Value> {
+    let terms = subscription_charge(contract_id);
+    let (globe, acme) = (
+        GLOBE.client(&moneta.base()).with_http(moneta.http()),
+        ACME.client(&moneta.base()).with_http(moneta.http()),
+    );
+    let body = globe.submission(&format!("{contract_id}-publisher"), &terms, "publisher")?;
+    let reply = globe.submit("subscription_charges", &body, None).await?;
+    ensure!(reply.status == 202, "publisher: {}", reply.body);
+    wait_for(&globe, &format!("{contract_id}-publisher"), "recorded").await?;
+    let body = acme.submission(&format!("{contract_id}-mo"), &terms, "mo")?;
+    let reply = acme.submit("subscription_charges", &body, None).await?;
+    ensure!(reply.status == 202, "mo: {}", reply.body);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let reply = acme.get(&format!("/v1/contracts/{contract_id}")).await?;
+        if reply.status == 200 && reply.body["signatures"].get("moneta").is_some() {
+            return Ok(reply.body);
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "{contract_id} never countersigned: {} {}",
+            reply.status,
+            reply.body
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Serves `app` on a free port of 127.0.0.1 in the background; its address.
+pub async fn serve(app: axum::Router) -> anyhow::Result<std::net::SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(addr)
 }

@@ -38,6 +38,7 @@ pub struct Server {
 impl Server {
     /// Starts a registry on `topic` and serves it on a free port.
     pub async fn start(kafka: &KafkaConfig, topic: &str) -> Self {
+        moneta_tls::install_crypto_provider();
         let registry = SchemaRegistry::start(kafka, topic)
             .await
             .expect("registry starts");
@@ -66,6 +67,7 @@ impl Server {
 
 /// Calls `method url` with an optional JSON body; returns status and JSON reply.
 pub async fn call(method: &str, url: &str, body: Option<Value>) -> (u16, Value) {
+    moneta_tls::install_crypto_provider();
     let client = reqwest::Client::new();
     let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
     let mut request = client.request(method, url);

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use super::node::random_cluster_id;
 use super::ownership::{Ownership, claim, orphan, stop_orphan};
-use super::{BrokerError, Install, KAFKA_VERSION, KafkaNode, NodeSpec};
+use super::{BrokerError, Install, KAFKA_VERSION, KafkaNode, NodeSpec, SaslSslListener};
 use moneta_kafka::probe_apis;
 
 /// Longest a start (or restart) may take before it is reported as failed.
@@ -46,6 +46,8 @@ pub struct LocalOptions {
     pub heap_mb: u32,
     /// Extra `server.properties` entries.
     pub settings: std::collections::BTreeMap<String, String>,
+    /// An extra `SASL_SSL` client listener, if any.
+    pub sasl_ssl: Option<SaslSslListener>,
 }
 
 /// What [`LocalBroker::start_or_reuse`] found.
@@ -234,6 +236,15 @@ fn first_start(
         options.heap_mb,
     );
     spec.settings.extend(options.settings.clone());
+    if let Some(secure) = &options.sasl_ssl {
+        if !port_free(&secure.listen) {
+            return Err(BrokerError::PortTaken {
+                address: secure.listen.clone(),
+                setting: "broker.sasl_ssl_listen",
+            });
+        }
+        spec.sasl_ssl = Some(secure.clone());
+    }
     let mut node = KafkaNode::new(install, spec);
     tracing::info!(version = KAFKA_VERSION, listen = %options.listen, "starting the embedded Kafka broker");
     let startup = node.start(&random_cluster_id(), START_LIMIT)?;

@@ -4,12 +4,14 @@
 //!
 //! - [`install`]: the pinned version and where Java and the jars are;
 //! - [`node`]: one node process: its settings, format, start, stop;
-//! - [`local`]: the supervised broker `moneta up` owns.
+//! - [`local`]: the supervised broker `moneta up` owns;
+//! - [`secure`]: the optional `SASL_SSL` client listener.
 
 mod install;
 mod local;
 mod node;
 mod ownership;
+mod secure;
 
 use std::path::{Path, PathBuf};
 
@@ -17,6 +19,7 @@ pub use crate::jvm::MIN_JAVA;
 pub use install::{Install, KAFKA_VERSION, LIBS_ENV, default_libs};
 pub use local::{Local, LocalBroker, LocalOptions};
 pub use node::{KafkaNode, NodeSpec, random_cluster_id};
+pub use secure::{SCRAM_MECHANISMS, SaslSslListener};
 
 /// Errors of the local broker, each saying how to fix it.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +81,9 @@ pub enum BrokerError {
         #[source]
         source: std::io::Error,
     },
+    /// The `SASL_SSL` listener's settings are unusable.
+    #[error("the broker's SASL_SSL listener: {0}")]
+    SaslSsl(String),
     /// `StorageTool format` failed.
     #[error("formatting the broker's storage failed ({status}):\n{output}")]
     Format {

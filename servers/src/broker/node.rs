@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{BrokerError, Install};
+use super::secure::LISTENER;
+use super::{BrokerError, Install, SaslSslListener};
 use crate::jvm::{JvmChild, Wait, last_lines, terminate_with_parent_thread};
 use moneta_kafka::probe_apis;
 
@@ -37,6 +38,8 @@ pub struct NodeSpec {
     /// `server.properties` entries; the listener and directory entries are
     /// derived from the fields above.
     pub settings: BTreeMap<String, String>,
+    /// An extra `SASL_SSL` client listener, if any.
+    pub sasl_ssl: Option<SaslSslListener>,
 }
 
 /// Settings every local node shares: small internal topics, no automatic
@@ -81,6 +84,7 @@ impl NodeSpec {
             dir: dir.to_owned(),
             heap_mb,
             settings,
+            sasl_ssl: None,
         }
     }
 
@@ -130,6 +134,7 @@ impl NodeSpec {
                     dir: root.join(format!("node-{}", i + 1)),
                     heap_mb,
                     settings,
+                    sasl_ssl: None,
                 }
             })
             .collect()
@@ -138,30 +143,25 @@ impl NodeSpec {
     /// The node's `server.properties` text.
     pub fn properties(&self) -> String {
         let mut all = self.settings.clone();
+        let mut listeners = format!(
+            "PLAINTEXT://{},CONTROLLER://{}",
+            self.listen, self.controller
+        );
+        let mut protocols = String::from("CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT");
+        if let Some(secure) = &self.sasl_ssl {
+            listeners.push_str(&format!(",{LISTENER}://{}", secure.listen));
+            protocols.push_str(&format!(",{LISTENER}:SASL_SSL"));
+            all.extend(secure.properties(&self.dir));
+        }
         for (key, value) in [
             ("node.id", self.node_id.to_string()),
             ("process.roles", "broker,controller".into()),
             ("controller.quorum.voters", self.voters.clone()),
-            (
-                "listeners",
-                format!(
-                    "PLAINTEXT://{},CONTROLLER://{}",
-                    self.listen, self.controller
-                ),
-            ),
-            (
-                "advertised.listeners",
-                format!(
-                    "PLAINTEXT://{},CONTROLLER://{}",
-                    self.listen, self.controller
-                ),
-            ),
+            ("listeners", listeners.clone()),
+            ("advertised.listeners", listeners),
             ("controller.listener.names", "CONTROLLER".into()),
             ("inter.broker.listener.name", "PLAINTEXT".into()),
-            (
-                "listener.security.protocol.map",
-                "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT".into(),
-            ),
+            ("listener.security.protocol.map", protocols),
             ("log.dirs", self.data_dir().display().to_string()),
         ] {
             all.insert(key.to_owned(), value);
@@ -253,29 +253,44 @@ impl KafkaNode {
             .map_err(|e| BrokerError::io(&properties, e))?;
         let log4j = self.spec.dir.join("log4j2.properties");
         std::fs::write(&log4j, LOG4J2).map_err(|e| BrokerError::io(&log4j, e))?;
+        if let Some(secure) = &self.spec.sasl_ssl {
+            secure.check()?;
+            secure.write_keystore(&self.spec.dir)?;
+        }
         if self.spec.is_formatted() {
             return Ok(());
         }
+        // SCRAM users are created here, once: the arguments hold their
+        // passwords, so the command line is never logged.
+        let scram = self
+            .spec
+            .sasl_ssl
+            .as_ref()
+            .map(SaslSslListener::format_arguments)
+            .unwrap_or_default();
         let output = self
             .java()
             .arg("-Xmx256m")
             .arg("kafka.tools.StorageTool")
             .args(["format", "--ignore-formatted", "-t", cluster_id, "-c"])
             .arg(&properties)
+            .args(scram)
             .stdin(Stdio::null())
             .output()
             .map_err(|e| BrokerError::io(&self.install.java, e))?;
         if !output.status.success() {
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let text = match &self.spec.sasl_ssl {
+                Some(secure) => secure.redact(&text),
+                None => text,
+            };
             return Err(BrokerError::Format {
                 status: output.status.to_string(),
-                output: last_lines(
-                    &format!(
-                        "{}{}",
-                        String::from_utf8_lossy(&output.stdout),
-                        String::from_utf8_lossy(&output.stderr)
-                    ),
-                    15,
-                ),
+                output: last_lines(&text, 15),
             });
         }
         Ok(())
@@ -440,6 +455,33 @@ mod tests {
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line}:\n{text}");
         }
+    }
+
+    #[test]
+    fn a_sasl_ssl_listener_joins_the_plaintext_ones() {
+        let mut spec = NodeSpec::single(
+            "127.0.0.1:9092",
+            "127.0.0.1:9093",
+            Path::new("/data/broker"),
+            512,
+        );
+        spec.sasl_ssl = Some(SaslSslListener {
+            listen: "127.0.0.1:9094".into(),
+            certificate: "/tls/cert.pem".into(),
+            key: "/tls/key.pem".into(),
+            users: [("alice".to_owned(), "alice-s3cret".to_owned())].into(),
+        });
+        let text = spec.properties();
+        for line in [
+            "listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093,SASL_SSL://127.0.0.1:9094",
+            "advertised.listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093,SASL_SSL://127.0.0.1:9094",
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL",
+            "inter.broker.listener.name=PLAINTEXT",
+            "listener.name.sasl_ssl.ssl.keystore.location=/data/broker/keystore.pem",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line}:\n{text}");
+        }
+        assert!(!text.contains("alice-s3cret"), "{text}");
     }
 
     #[test]

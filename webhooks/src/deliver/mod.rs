@@ -7,17 +7,19 @@
 //! and pins the vetted addresses in the client's DNS resolver, which knows
 //! no other addresses: the connection can only go to what was vetted.
 //!
-//! TLS is not compiled in yet (reqwest 0.13's `rustls` feature builds
-//! aws-lc-rs): `https` endpoints pass the SSRF check but attempts to them are
-//! [`Refused`](AttemptResult::Refused) with a clear error. Enabling it is a
-//! one-line change to reqwest's features plus removing [`TLS_ENABLED`]'s
-//! guard.
+//! HTTPS goes through rustls with the `ring` provider
+//! ([`moneta_tls::client_config`]): the system roots plus the optional
+//! [`DelivererConfig::ca_bundle`]; the SSRF check and the pinned resolver
+//! apply to `https` endpoints as to any other. Cleartext `http` endpoints
+//! are [`Refused`](AttemptResult::Refused) unless
+//! [`DelivererConfig::allow_http`] (tests, local demos).
 
 mod outcome;
 mod resolver;
 #[cfg(test)]
 mod tests;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,8 +34,8 @@ pub use outcome::{AttemptOutcome, AttemptResult, classify_status};
 /// Longest response body read (and discarded) so the connection can be
 /// reused.
 const DRAIN_LIMIT: usize = 64 * 1024;
-/// Whether the client was built with TLS support (see the module docs).
-pub const TLS_ENABLED: bool = false;
+/// Why a cleartext endpoint is refused.
+pub const INSECURE: &str = "http:// endpoints are refused (insecure_endpoint): use https, or set webhooks.allow_http = true";
 /// Longest time spent draining a response body after the status is known.
 const DRAIN_TIME: Duration = Duration::from_secs(1);
 
@@ -56,6 +58,11 @@ pub struct DelivererConfig {
     pub http2_prior_knowledge: bool,
     /// The `User-Agent` sent.
     pub user_agent: String,
+    /// Deliver to cleartext `http://` endpoints too (default `false`:
+    /// production refuses them).
+    pub allow_http: bool,
+    /// CA certificates (PEM) trusted besides the system roots.
+    pub ca_bundle: Option<PathBuf>,
 }
 
 impl Default for DelivererConfig {
@@ -68,6 +75,8 @@ impl Default for DelivererConfig {
             pool_max_idle_per_host: 8,
             http2_prior_knowledge: false,
             user_agent: concat!("Moneta-Webhooks/", env!("CARGO_PKG_VERSION")).to_owned(),
+            allow_http: false,
+            ca_bundle: None,
         }
     }
 }
@@ -89,7 +98,10 @@ impl Deliverer {
     /// Builds the pooled client.
     pub fn new(config: DelivererConfig) -> Result<Self, DelivererError> {
         let pins = Arc::new(PinnedResolver::default());
+        let tls = moneta_tls::client_config(config.ca_bundle.as_deref(), None)
+            .map_err(|e| DelivererError(e.to_string()))?;
         let mut builder = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
             .dns_resolver(Arc::clone(&pins))
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
@@ -174,9 +186,8 @@ impl Deliverer {
             }
             Err(e) => return (AttemptOutcome::refused(e.to_string()), None),
         };
-        if target.scheme == "https" && !TLS_ENABLED {
-            let error = "https endpoints are not supported: moneta-webhooks is built without TLS";
-            return (AttemptOutcome::refused(error.to_owned()), None);
+        if target.scheme == "http" && !self.config.allow_http {
+            return (AttemptOutcome::refused(INSECURE.to_owned()), None);
         }
         if !target.is_ip_literal {
             self.pins.pin(&target.host, &target.addrs);

@@ -88,19 +88,14 @@ async fn refused_and_transient_ssrf_outcomes() {
     assert!(out.error.is_some());
 }
 
-#[tokio::test]
-async fn https_without_tls_feature_is_refused() {
-    let d = Deliverer::new(DelivererConfig {
-        policy: crate::SsrfPolicy {
-            allow_loopback: true,
-            allow_private: false,
-        },
+#[test]
+fn an_unreadable_ca_bundle_fails_the_build() {
+    let err = Deliverer::new(DelivererConfig {
+        ca_bundle: Some("/nonexistent/ca.pem".into()),
         ..DelivererConfig::default()
     })
-    .unwrap();
-    let out = d.attempt("https://127.0.0.1:9/", &[], Vec::new()).await;
-    assert_eq!(out.result, AttemptResult::Refused);
-    assert!(out.error.unwrap().contains("TLS"));
+    .unwrap_err();
+    assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
 }
 
 #[test]
@@ -157,6 +152,7 @@ async fn malformed_headers_are_refused_not_retried() {
             allow_loopback: true,
             allow_private: false,
         },
+        allow_http: true,
         ..DelivererConfig::default()
     })
     .unwrap();

@@ -1,5 +1,7 @@
 //! `[webhooks]`: the delivery worker's settings.
 
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
 
 use crate::schedule::RetrySchedule;
@@ -14,6 +16,13 @@ pub struct WebhooksConfig {
     pub allow_loopback: bool,
     /// Allow endpoints on private networks (RFC 1918, fc00::/7, CGNAT).
     pub allow_private: bool,
+    /// Allow cleartext `http://` endpoints (tests, local demos); `false`
+    /// (production) refuses them at registration and at delivery.
+    pub allow_http: bool,
+    /// CA certificates (PEM file) trusted for `https` endpoints besides the
+    /// system roots, e.g. a deployment's private CA.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_bundle: Option<PathBuf>,
     /// Per-attempt timeout, ms.
     pub timeout_ms: u64,
     /// The default retry schedule (an endpoint may ask for more attempts).
@@ -39,6 +48,8 @@ impl Default for WebhooksConfig {
             enabled: true,
             allow_loopback: false,
             allow_private: false,
+            allow_http: false,
+            ca_bundle: None,
             timeout_ms: 15_000,
             retry: RetrySchedule::default(),
             breaker_threshold: 5,

@@ -110,6 +110,8 @@ impl Worker {
                 allow_loopback: config.allow_loopback,
                 allow_private: config.allow_private,
             },
+            allow_http: config.allow_http,
+            ca_bundle: config.ca_bundle.clone(),
             ..DelivererConfig::default()
         })?;
         let producer: FutureProducer = kafka.producer_config("moneta-webhooks").create()?;
