@@ -70,7 +70,12 @@ pub fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: &Bytes) -> Resu
     serde_json::from_slice(body).map_err(|e| Problem::malformed(format!("body: {e}")))
 }
 
-fn item_response<R: Resource>(status: StatusCode, revision: u64, mut entity: R) -> Response {
+/// `entity` (redacted) with its revision, as JSON with an `ETag`.
+pub(crate) fn item_response<R: Resource>(
+    status: StatusCode,
+    revision: u64,
+    mut entity: R,
+) -> Response {
     entity.redact();
     let etag = format!("\"{revision}\"");
     (
@@ -180,7 +185,8 @@ pub async fn apply_status<R: Lifecycle>(
     Ok(item_response(StatusCode::OK, revision, entity))
 }
 
-fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Problem> {
+/// The revision of `If-Match: "<revision>"`, if sent.
+pub(crate) fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Problem> {
     headers
         .get(header::IF_MATCH)
         .map(|v| {

@@ -8,6 +8,7 @@ mod auth;
 mod deliveries;
 mod events;
 pub mod handlers;
+mod rate_limits;
 mod resource;
 mod templates;
 
@@ -80,6 +81,15 @@ pub fn router(state: AdminState) -> Router {
         .merge(lifecycle::<PartnerKey>())
         .merge(collection::<WebhookEndpoint>())
         .merge(collection::<SettlementAgreement>())
+        .route(
+            "/membership-organizations/{id}/rate-limit",
+            put(rate_limits::set::<MembershipOrganization>)
+                .delete(rate_limits::clear::<MembershipOrganization>),
+        )
+        .route(
+            "/publishers/{id}/rate-limit",
+            put(rate_limits::set::<Publisher>).delete(rate_limits::clear::<Publisher>),
+        )
         .route("/keys/{id}/revoke", post(revoke_key))
         .route("/deliveries", get(deliveries::list))
         .route("/deliveries/redeliver", post(deliveries::redeliver_range))

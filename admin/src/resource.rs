@@ -110,7 +110,7 @@ impl Resource for MembershipOrganization {
     const LOOKUPS: &'static [(&'static str, &'static [&'static str])] = &[("mic", &["mic"])];
     fn prepare(&mut self, now: i64) -> Result<(), Problem> {
         (self.created_at, self.updated_at, self.status) = (now, now, LifecycleStatus::Pending);
-        Ok(())
+        crate::rate_limits::check(self.rate_limit.as_ref())
     }
 }
 lifecycle!(MembershipOrganization, LifecycleStatus);
@@ -120,7 +120,7 @@ impl Resource for Publisher {
     const LOOKUPS: &'static [(&'static str, &'static [&'static str])] = &[("mpc", &["mpc"])];
     fn prepare(&mut self, now: i64) -> Result<(), Problem> {
         (self.created_at, self.updated_at, self.status) = (now, now, LifecycleStatus::Pending);
-        Ok(())
+        crate::rate_limits::check(self.rate_limit.as_ref())
     }
 }
 lifecycle!(Publisher, LifecycleStatus);

@@ -569,3 +569,69 @@ mod base64_for_tests {
         base64::engine::general_purpose::STANDARD.encode(bytes)
     }
 }
+
+#[tokio::test]
+async fn partner_rate_limits_are_set_checked_and_cleared() {
+    let (app, _dir) = app();
+    call(
+        &app,
+        "POST",
+        "/v1/admin/membership-organizations",
+        Some(mo("mo-1", "MIC1")),
+        Some(TOKEN),
+    )
+    .await;
+    let uri = "/v1/admin/membership-organizations/mo-1/rate-limit";
+    let limit = json!({"rate_per_s": 5, "burst": 10});
+    let (status, body, _) = call(&app, "PUT", uri, Some(limit.clone()), Some(TOKEN)).await;
+    assert_eq!(
+        (status, &body["entity"]["rate_limit"]),
+        (StatusCode::OK, &limit)
+    );
+    let (_, read, _) = call(
+        &app,
+        "GET",
+        "/v1/admin/membership-organizations/mo-1",
+        None,
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(read["entity"]["rate_limit"], limit);
+    for (bad, code) in [
+        (json!({"rate_per_s": 0, "burst": 10}), "invalid_entity"),
+        (json!({"rate_per_s": 5}), "malformed_request"),
+        (
+            json!({"rate_per_s": 5, "burst": 1, "x": 1}),
+            "malformed_request",
+        ),
+    ] {
+        let (_, problem, _) = call(&app, "PUT", uri, Some(bad), Some(TOKEN)).await;
+        assert_eq!(problem["code"], code);
+    }
+    let (status, body, _) = call(&app, "DELETE", uri, None, Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body["entity"].get("rate_limit").is_none(), "{body}");
+    let (status, problem, _) = call(
+        &app,
+        "PUT",
+        "/v1/admin/publishers/nobody/rate-limit",
+        Some(limit),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+    let mut invalid = mo("mo-2", "MIC2");
+    invalid["rate_limit"] = json!({"rate_per_s": 1, "burst": 0});
+    let (_, problem, _) = call(
+        &app,
+        "POST",
+        "/v1/admin/membership-organizations",
+        Some(invalid),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(problem["code"], "invalid_entity");
+}

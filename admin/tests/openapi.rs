@@ -33,6 +33,8 @@ fn every_route_is_documented() {
     collection::<SettlementAgreement>(&mut paths);
     for extra in [
         "/v1/admin/keys/{id}/revoke",
+        "/v1/admin/membership-organizations/{id}/rate-limit",
+        "/v1/admin/publishers/{id}/rate-limit",
         "/v1/admin/templates",
         "/v1/admin/templates/{name}/latest",
         "/v1/admin/templates/{name}/versions/{version}",

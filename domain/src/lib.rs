@@ -12,6 +12,7 @@ mod mpass;
 mod organization;
 mod partner_key;
 mod publisher;
+mod rate_limit;
 mod settlement;
 mod status;
 mod template;
@@ -30,6 +31,7 @@ pub use mpass::MPass;
 pub use organization::Organization;
 pub use partner_key::{KeyAlgorithm, PartnerKey, PartnerKeyError};
 pub use publisher::Publisher;
+pub use rate_limit::{RateLimit, RateLimitError};
 pub use settlement::{SettlementAgreement, SettlementError};
 pub use status::{
     BillingAccountStatus, ContractStatus, DeveloperStatus, KeyState, LifecycleStatus, MPassStatus,

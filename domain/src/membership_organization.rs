@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::entity::{Entity, Kind};
+use crate::rate_limit::RateLimit;
 use crate::status::{LifecycleStatus, TransitionError};
 
 /// A Membership Organization (MO): issues mPasses to its members.
@@ -32,6 +33,10 @@ pub struct MembershipOrganization {
     /// The [`crate::Organization`] behind this MO, if linked.
     #[serde(default)]
     pub organization_id: Option<String>,
+    /// Its submission rate limit at the edge, when not the default
+    /// (`ingest.rate_per_s`, `ingest.burst`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl MembershipOrganization {

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::entity::{Entity, Kind};
+use crate::rate_limit::RateLimit;
 use crate::status::{LifecycleStatus, TransitionError};
 
 /// A publisher: sells content or services to mPass holders.
@@ -37,6 +38,10 @@ pub struct Publisher {
     /// The [`crate::Organization`] behind this publisher, if linked.
     #[serde(default)]
     pub organization_id: Option<String>,
+    /// Its submission rate limit at the edge, when not the default
+    /// (`ingest.rate_per_s`, `ingest.burst`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl Publisher {

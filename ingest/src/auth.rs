@@ -9,6 +9,7 @@
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use moneta_domain::{
     KeyState, LifecycleStatus, MembershipOrganization, Organization, PartnerKey, Publisher,
+    RateLimit,
 };
 use moneta_problem::Problem;
 use moneta_signing::{RequestParts, SigError, VerifyingKey};
@@ -22,6 +23,8 @@ pub struct Partner {
     pub organization_id: String,
     /// The key that signed the request.
     pub key_id: String,
+    /// The organization's own submission rate limit, if it has one.
+    pub rate_limit: Option<RateLimit>,
 }
 
 fn unauthorized(code: &'static str, detail: impl Into<String>) -> Problem {
@@ -107,10 +110,11 @@ pub async fn authenticate(
             "this signature was already used; sign each request anew",
         ));
     }
-    check_standing(ingest, &key.organization_id).await?;
+    let rate_limit = check_standing(ingest, &key.organization_id).await?;
     Ok(Partner {
         organization_id: key.organization_id,
         key_id,
+        rate_limit,
     })
 }
 
@@ -126,21 +130,29 @@ fn decode_key(key: &PartnerKey) -> Result<VerifyingKey, Problem> {
 }
 
 /// 403 unless the key's organization (and the legal organization behind
-/// it) is active.
-async fn check_standing(ingest: &Ingest, organization_id: &str) -> Result<(), Problem> {
+/// it) is active; else the organization's own rate limit, if any.
+async fn check_standing(
+    ingest: &Ingest,
+    organization_id: &str,
+) -> Result<Option<RateLimit>, Problem> {
     let registry = &ingest.registry;
-    let (status, legal) = if let Some(mo) = registry
+    let (status, legal, rate_limit) = if let Some(mo) = registry
         .get::<MembershipOrganization>(organization_id)
         .await
         .map_err(|e| internal(&e))?
     {
-        (mo.entity.status, mo.entity.organization_id)
+        (
+            mo.entity.status,
+            mo.entity.organization_id,
+            mo.entity.rate_limit,
+        )
     } else if let Some(publisher) = registry
         .get::<Publisher>(organization_id)
         .await
         .map_err(|e| internal(&e))?
     {
-        (publisher.entity.status, publisher.entity.organization_id)
+        let p = publisher.entity;
+        (p.status, p.organization_id, p.rate_limit)
     } else {
         return Err(forbidden(format!(
             "{organization_id} is neither an MO nor a publisher"
@@ -164,7 +176,7 @@ async fn check_standing(ingest: &Ingest, organization_id: &str) -> Result<(), Pr
             org.entity.status.as_str()
         )));
     }
-    Ok(())
+    Ok(rate_limit)
 }
 
 fn forbidden(detail: String) -> Problem {

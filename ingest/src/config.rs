@@ -20,10 +20,28 @@ pub struct IngestConfig {
     /// How long an `Idempotency-Key`'s first response is replayed, seconds.
     pub idempotency_ttl_s: i64,
     /// After this many seconds an unfinished request no longer holds its
-    /// `Idempotency-Key` (the edge died mid-request).
+    /// `Idempotency-Key`, whatever happened to it.
     pub in_flight_timeout_s: i64,
+    /// An unfinished request's `Idempotency-Key` is free this many seconds
+    /// after its edge instance stopped renewing its lease (it died).
+    pub claim_lease_s: i64,
     /// How long to wait for the broker to acknowledge a submission, ms.
     pub produce_timeout_ms: u64,
+    /// Most messages the edge's producer holds unacknowledged; past it a
+    /// submission is `503 overloaded` at once.
+    pub producer_queue_max_messages: u32,
+    /// Most submissions inside the edge at once; past it `503 overloaded`
+    /// at once, before the body is read.
+    pub max_in_flight: usize,
+    /// How long a submission's body may take to arrive, ms (slower: `408
+    /// body_timeout`), so slow clients cannot hold the edge's places.
+    pub body_timeout_ms: u64,
+    /// A partner's sustained submissions per second, per edge instance,
+    /// unless the registry gives it its own (`429 rate_limited` past it).
+    pub rate_per_s: u32,
+    /// A partner's submissions at once (its token bucket's size), unless
+    /// the registry gives it its own.
+    pub burst: u32,
 }
 
 impl Default for IngestConfig {
@@ -36,7 +54,13 @@ impl Default for IngestConfig {
             max_clock_skew_s: 300,
             idempotency_ttl_s: 24 * 3600,
             in_flight_timeout_s: 60,
+            claim_lease_s: 5,
             produce_timeout_ms: 10_000,
+            producer_queue_max_messages: 100_000,
+            max_in_flight: 1024,
+            body_timeout_ms: 10_000,
+            rate_per_s: 5000,
+            burst: 10_000,
         }
     }
 }

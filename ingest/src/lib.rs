@@ -8,6 +8,7 @@
 //! Requests are authenticated with RFC 9421 signatures ([`auth`]); errors
 //! are RFC 9457 problem+json with a stable `code`.
 
+pub mod admission;
 pub mod auth;
 pub mod client;
 mod config;
@@ -29,6 +30,7 @@ use moneta_problem::Problem;
 use moneta_signing::KeyRing;
 use moneta_state::{EventLog, Registry, StateStore};
 use moneta_telemetry::TraceContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use sha2::{Digest, Sha256};
@@ -37,6 +39,7 @@ pub use client::{PartnerClient, Reply};
 pub use config::IngestConfig;
 pub use replay::ReplayCache;
 
+use crate::admission::{Admission, Refusal};
 use crate::auth::internal;
 use crate::idempotency::Idempotency;
 
@@ -52,6 +55,7 @@ pub struct Ingest {
     producer: FutureProducer,
     topic: String,
     keys: Arc<KeyRing>,
+    admission: Admission,
 }
 
 /// Errors starting the edge.
@@ -60,6 +64,9 @@ pub enum IngestError {
     /// The Kafka producer could not be created.
     #[error("ingest producer: {0}")]
     Producer(#[from] rdkafka::error::KafkaError),
+    /// A metric could not be created or registered.
+    #[error("ingest metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
     /// The listener could not be bound or failed.
     #[error("ingest listener on {listen}: {source}")]
     Listen {
@@ -88,13 +95,21 @@ impl Ingest {
             .producer_config("moneta-ingest")
             .set("linger.ms", "1")
             .set("message.timeout.ms", config.produce_timeout_ms.to_string())
+            .set(
+                "queue.buffering.max.messages",
+                config.producer_queue_max_messages.max(1).to_string(),
+            )
             .create()?;
+        let idempotency = Idempotency::new(
+            store.clone(),
+            config.idempotency_ttl_s,
+            config.in_flight_timeout_s,
+            config.claim_lease_s,
+        );
+        idempotency.spawn_heartbeat();
         Ok(Self {
-            idempotency: Idempotency::new(
-                store.clone(),
-                config.idempotency_ttl_s,
-                config.in_flight_timeout_s,
-            ),
+            admission: Admission::new(&config)?,
+            idempotency,
             registry: Registry::new(store.clone()),
             events: EventLog::new(store.clone()),
             store,
@@ -107,7 +122,8 @@ impl Ingest {
         })
     }
 
-    /// Produces `event` and waits for the broker's acknowledgement.
+    /// Produces `event` and waits for the broker's acknowledgement; a full
+    /// producer queue is `503 overloaded` at once, not a wait.
     async fn produce(&self, event: &ContractEvent, record: &EventRecord) -> Result<(), Problem> {
         let (key, value) = submit::encode(self, event).await?;
         let context = moneta_telemetry::current().unwrap_or_else(|| TraceContext {
@@ -133,10 +149,14 @@ impl Ingest {
                     .key(&key)
                     .payload(&value)
                     .headers(headers),
-                Duration::from_millis(self.config.produce_timeout_ms),
+                Duration::ZERO,
             )
             .await;
         delivery.map(|_| ()).map_err(|(e, _)| {
+            if e == KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull) {
+                self.admission.count(Refusal::QueueFull, &record.partner_id);
+                return admission::overloaded("the edge's queue to the broker is full");
+            }
             let problem = internal(&e);
             Problem::new(
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,
@@ -221,6 +241,7 @@ pub fn router_with_metrics(
     registry: &prometheus::Registry,
 ) -> Result<Router, prometheus::Error> {
     let metrics = metrics::HttpMetrics::new(registry)?;
+    ingest.admission.register(registry)?;
     Ok(router(ingest).layer(axum::middleware::from_fn_with_state(
         metrics,
         metrics::track,

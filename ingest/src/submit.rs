@@ -77,9 +77,10 @@ pub async fn submit(
         header(moneta_telemetry::TRACESTATE),
     );
     async move {
-        match handle(&ingest, &domain, &method, &uri, &headers, body).await {
-            Ok(response) | Err(response) => response,
-        }
+        let (Ok(mut response) | Err(mut response)) =
+            handle(&ingest, &domain, &method, &uri, &headers, body).await;
+        crate::admission::retry_after_on_503(&mut response);
+        response
     }
     .instrument(span)
     .await
@@ -93,6 +94,11 @@ async fn handle(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, Response> {
+    // Before anything else: past the bound, refusing costs nothing.
+    let _place = ingest
+        .admission
+        .enter()
+        .map_err(IntoResponse::into_response)?;
     let contract_type = DOMAINS
         .iter()
         .find(|(d, _)| *d == domain)
@@ -109,17 +115,30 @@ async fn handle(
             )
             .into_response()
         })?;
-    let body = axum::body::to_bytes(body, ingest.config.max_body_bytes)
-        .await
-        .map_err(|_| {
-            Problem::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "Payload too large",
-                format!("the body exceeds {} bytes", ingest.config.max_body_bytes),
-            )
-            .into_response()
-        })?;
+    let timeout = std::time::Duration::from_millis(ingest.config.body_timeout_ms);
+    let body = tokio::time::timeout(
+        timeout,
+        axum::body::to_bytes(body, ingest.config.max_body_bytes),
+    )
+    .await
+    .map_err(|_| {
+        Problem::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            "Request timeout",
+            format!("the body did not arrive within {} ms", timeout.as_millis()),
+        )
+        .into_response()
+    })?
+    .map_err(|_| {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "Payload too large",
+            format!("the body exceeds {} bytes", ingest.config.max_body_bytes),
+        )
+        .into_response()
+    })?;
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -139,11 +158,43 @@ async fn handle(
         .await
         .map_err(IntoResponse::into_response)?;
     tracing::Span::current().record("partner", partner.organization_id.as_str());
+    let quota = ingest.admission.take(
+        &partner.organization_id,
+        partner.rate_limit,
+        std::time::Instant::now(),
+    );
+    if !quota.admitted() {
+        return Err(quota.refusal());
+    }
+    let (Ok(mut response) | Err(mut response)) = process(
+        ingest,
+        &partner,
+        contract_type,
+        (method, uri),
+        headers,
+        &body,
+        now,
+    )
+    .await;
+    quota.apply(&mut response);
+    Ok(response)
+}
+
+/// The submission of an authenticated, admitted partner.
+async fn process(
+    ingest: &Ingest,
+    partner: &Partner,
+    contract_type: &str,
+    (method, uri): (&Method, &Uri),
+    headers: &HeaderMap,
+    body: &[u8],
+    now: i64,
+) -> Result<Response, Response> {
     let idempotency_key = headers
         .get("idempotency-key")
         .map(|v| v.to_str().unwrap_or("\u{0}").to_owned());
     let Some(key) = idempotency_key else {
-        return accept(ingest, &partner, contract_type, &body, now)
+        return accept(ingest, partner, contract_type, body, now)
             .await
             .map(IntoResponse::into_response)
             .map_err(IntoResponse::into_response);
@@ -153,7 +204,7 @@ async fn handle(
         .claim(
             &partner.organization_id,
             &key,
-            (method.as_str(), uri.path(), &body),
+            (method.as_str(), uri.path(), body),
             now,
         )
         .await
@@ -162,7 +213,7 @@ async fn handle(
         Claim::Replay(stored) => return Ok(replayed(stored)),
         Claim::Proceed(ticket) => ticket,
     };
-    let result = accept(ingest, &partner, contract_type, &body, now).await;
+    let result = accept(ingest, partner, contract_type, body, now).await;
     let (response, stored) = match result {
         Ok(response) => response.into_stored(),
         Err(problem) if problem.status >= 500 => {

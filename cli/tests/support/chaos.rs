@@ -148,7 +148,7 @@ async fn submit(
             .await
         {
             // The first attempt's claim outlived a SIGKILL: it is taken
-            // over once `in_flight_timeout_s` has passed.
+            // over once the killed edge's lease is `claim_lease_s` stale.
             Ok(reply) if reply.body["code"] == "idempotency_key_in_flight" => {
                 retries.fetch_add(1, Ordering::Relaxed);
                 ensure!(Instant::now() < deadline, "{event_id}: in flight for ever");

@@ -163,6 +163,7 @@ impl Seed {
                 services: vec![],
                 industries: vec![],
                 organization_id: Some(MO_ORG.into()),
+                rate_limit: None,
             }],
             publishers: vec![Publisher {
                 id: PUBLISHER.into(),
@@ -178,6 +179,7 @@ impl Seed {
                 services: vec![],
                 industries: vec![],
                 organization_id: Some(PUB_ORG.into()),
+                rate_limit: None,
             }],
             keys: vec![
                 partner_key(MO_KEY, MO, &mo_signer()),
