@@ -1,18 +1,20 @@
 //! The embedded backend: every table in one redb file (see the effect
-//! ledger's module for why redb). A write is one redb transaction, so
-//! records, their index entries and a contract's event id land together or
-//! not at all, even under SIGKILL; redb serialises write transactions,
-//! which makes the compare-and-set exact. Writes made at the same time
-//! share one fsync ([`crate::group_commit`]).
+//! ledger's module for why redb). Writes go into one shared redb
+//! transaction ([`crate::group_commit`]), committed when a handle flushes
+//! or a plain handle's write must be durable: a stage's whole batch is one
+//! commit, and writes made at the same time share one fsync. A record, its
+//! index entries and a contract's event id land together or not at all,
+//! even under SIGKILL; one writer at a time makes the compare-and-set exact.
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use moneta_domain::Kind;
 use redb::{Database, ReadableTable, TableDefinition, WriteTransaction};
 
-use crate::group_commit::GroupCommit;
+use crate::group_commit::{GroupCommit, View};
 use crate::store::{
     ContractApplied, ContractKeys, ContractQuery, ContractWrite, Expect, StateStore, StoreError,
     Stored,
@@ -41,34 +43,22 @@ fn backend<E: std::fmt::Display>(e: E) -> StoreError {
 #[derive(Clone)]
 pub struct EmbeddedStore {
     shared: Arc<Shared>,
-    /// Whether writes return before they are durable ([`StateStore::deferred`]).
-    deferred: bool,
+    /// For a deferred handle ([`StateStore::deferred`]): the first
+    /// transaction it wrote into since its last flush (0: none). `None` for
+    /// a plain handle, whose writes are durable when they return.
+    unflushed: Option<Arc<AtomicU64>>,
 }
 
 /// The database and its group commit, shared by every handle.
 struct Shared {
-    db: Database,
     commits: GroupCommit,
+    db: Database,
 }
 
-impl Shared {
-    /// Commits `txn`; unless `deferred`, waits until it is durable.
-    fn commit(&self, txn: WriteTransaction, deferred: bool) -> Result<(), StoreError> {
-        let number = self.commits.commit(txn)?;
-        self.durable(number, deferred)
-    }
-
-    /// For a write that changed nothing: unless `deferred`, waits until
-    /// every write it may have observed is durable.
-    fn settle(&self, deferred: bool) -> Result<(), StoreError> {
-        self.durable(self.commits.written(), deferred)
-    }
-
-    fn durable(&self, number: u64, deferred: bool) -> Result<(), StoreError> {
-        if deferred {
-            return Ok(());
-        }
-        self.commits.wait_durable(&self.db, number)
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // Writes never flushed are lost, as a crash would lose them.
+        self.commits.close();
     }
 }
 
@@ -92,66 +82,89 @@ impl EmbeddedStore {
         txn.commit().map_err(backend)?;
         Ok(Self {
             shared: Arc::new(Shared {
-                db,
                 commits: GroupCommit::default(),
+                db,
             }),
-            deferred: false,
+            unflushed: None,
         })
     }
 
-    /// Runs blocking redb work with this handle's durability: off the
-    /// async worker threads, or on the calling thread for a deferred handle
-    /// (whose callers are threads that may block, see
-    /// [`StateStore::deferred`]): a hop to the blocking pool per call is
-    /// most of a read's cost, and more when the CPU is busy.
+    /// Runs blocking redb work: off the async worker threads, or on the
+    /// calling thread for a deferred handle (whose callers are threads that
+    /// may block, see [`StateStore::deferred`]): a hop to the blocking pool
+    /// per call is most of a read's cost, and more when the CPU is busy.
     async fn blocking<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Database, Committer<'_>) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Shared, Option<&AtomicU64>) -> Result<T, StoreError> + Send + 'static,
     {
-        let shared = Arc::clone(&self.shared);
-        let deferred = self.deferred;
-        if deferred {
-            return work(
-                &shared.db,
-                Committer {
-                    shared: &shared,
-                    deferred,
-                },
-            );
+        if self.unflushed.is_some() {
+            return work(&self.shared, self.unflushed.as_deref());
         }
-        tokio::task::spawn_blocking(move || {
-            work(
-                &shared.db,
-                Committer {
-                    shared: &shared,
-                    deferred,
-                },
-            )
+        let shared = Arc::clone(&self.shared);
+        tokio::task::spawn_blocking(move || work(&shared, None))
+            .await
+            .map_err(backend)?
+    }
+
+    /// Runs a write in the shared open transaction. A plain handle then
+    /// waits until it is durable; a deferred one notes the transaction for
+    /// its next flush.
+    async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&WriteTransaction) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.blocking(move |shared, unflushed| {
+            let (value, number) = shared.commits.write(&shared.db, work)?;
+            match unflushed {
+                Some(first) => {
+                    // Keeps the first transaction since the last flush.
+                    let _ = first.compare_exchange(0, number, Ordering::SeqCst, Ordering::SeqCst);
+                }
+                None => {
+                    shared.commits.wait_durable(&shared.db, number)?;
+                    if shared.commits.lost_between(number, number) {
+                        return Err(lost());
+                    }
+                }
+            }
+            Ok(value)
         })
         .await
-        .map_err(backend)?
+    }
+
+    /// Runs a read on what every write so far left.
+    async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(View<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.blocking(move |shared, _| shared.commits.read(&shared.db, work))
+            .await
     }
 }
 
-/// How a write ends: committed or settled, with the handle's durability.
-struct Committer<'a> {
-    shared: &'a Shared,
-    deferred: bool,
+/// The error for writes whose transaction failed after they returned.
+fn lost() -> StoreError {
+    StoreError::Backend("writes were lost: the transaction holding them failed".to_owned())
 }
 
-impl Committer<'_> {
-    /// Commits `txn`.
-    fn commit(&self, txn: WriteTransaction) -> Result<(), StoreError> {
-        self.shared.commit(txn, self.deferred)
-    }
-
-    /// Ends a write that changed nothing: aborts `txn`, then waits as
-    /// [`Shared::settle`] does.
-    fn settle(&self, txn: WriteTransaction) -> Result<(), StoreError> {
-        txn.abort().map_err(backend)?;
-        self.shared.settle(self.deferred)
-    }
+/// Opens tables in whichever transaction a [`View`] holds, then evaluates
+/// `$body` with them (the same code for both kinds of table).
+macro_rules! with_tables {
+    ($view:expr, [$($name:ident = $def:expr),+], $body:expr) => {
+        match $view {
+            View::Open(txn) => {
+                $(let $name = txn.open_table($def).map_err(backend)?;)+
+                $body
+            }
+            View::Snapshot(txn) => {
+                $(let $name = txn.open_table($def).map_err(backend)?;)+
+                $body
+            }
+        }
+    };
 }
 
 #[async_trait]
@@ -165,15 +178,12 @@ impl StateStore for EmbeddedStore {
         expect: Expect,
     ) -> Result<u64, StoreError> {
         let (id, body) = (id.to_owned(), body.to_vec());
-        let entries: Vec<(String, String)> = indexes
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), v.clone()))
-            .collect();
-        self.blocking(move |db, committer| {
-            let kind = kind.as_str();
-            let encoded = serde_json::to_vec(&entries).map_err(backend)?;
-            let txn = db.begin_write().map_err(backend)?;
-            let written = 'decide: {
+        let entries = owned_entries(indexes);
+        let kind = kind.as_str();
+        let key = id.clone();
+        let written = self
+            .write(move |txn| {
+                let encoded = serde_json::to_vec(&entries).map_err(backend)?;
                 let mut docs = txn.open_table(DOCS).map_err(backend)?;
                 let mut index = txn.open_table(INDEX).map_err(backend)?;
                 let current = docs.get((kind, id.as_str())).map_err(backend)?.map(|g| {
@@ -186,16 +196,10 @@ impl StateStore for EmbeddedStore {
                     Expect::Revision(r) => current.is_some() && found == r,
                 };
                 if !ok {
-                    break 'decide Err(found);
+                    return Ok(Err(found));
                 }
                 if let Some((_, old)) = current {
-                    let old: Vec<(String, String)> =
-                        serde_json::from_slice(&old).map_err(backend)?;
-                    for (name, value) in &old {
-                        index
-                            .remove((kind, name.as_str(), value.as_str(), id.as_str()))
-                            .map_err(backend)?;
-                    }
+                    remove_entries(&mut index, kind, &id, &old)?;
                 }
                 for (name, value) in &entries {
                     index
@@ -208,25 +212,15 @@ impl StateStore for EmbeddedStore {
                     (revision, body.as_slice(), encoded.as_slice()),
                 )
                 .map_err(backend)?;
-                Ok(revision)
-            };
-            match written {
-                Ok(revision) => {
-                    committer.commit(txn)?;
-                    Ok(revision)
-                }
-                Err(found) => {
-                    committer.settle(txn)?;
-                    Err(StoreError::Conflict {
-                        kind,
-                        id,
-                        expected: expect,
-                        found,
-                    })
-                }
-            }
+                Ok(Ok(revision))
+            })
+            .await?;
+        written.map_err(|found| StoreError::Conflict {
+            kind,
+            id: key,
+            expected: expect,
+            found,
         })
-        .await
     }
 
     async fn restore(
@@ -238,82 +232,70 @@ impl StateStore for EmbeddedStore {
         indexes: &[(&'static str, String)],
     ) -> Result<(), StoreError> {
         let (id, body) = (id.to_owned(), body.to_vec());
-        let entries: Vec<(String, String)> = indexes
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), v.clone()))
-            .collect();
-        self.blocking(move |db, committer| {
+        let entries = owned_entries(indexes);
+        self.write(move |txn| {
             let kind = kind.as_str();
             let encoded = serde_json::to_vec(&entries).map_err(backend)?;
-            let txn = db.begin_write().map_err(backend)?;
-            {
-                let mut docs = txn.open_table(DOCS).map_err(backend)?;
-                let mut index = txn.open_table(INDEX).map_err(backend)?;
-                let old = docs
-                    .get((kind, id.as_str()))
-                    .map_err(backend)?
-                    .map(|g| g.value().2.to_vec());
-                if let Some(old) = old {
-                    let old: Vec<(String, String)> =
-                        serde_json::from_slice(&old).map_err(backend)?;
-                    for (name, value) in &old {
-                        index
-                            .remove((kind, name.as_str(), value.as_str(), id.as_str()))
-                            .map_err(backend)?;
-                    }
-                }
-                for (name, value) in &entries {
-                    index
-                        .insert((kind, name.as_str(), value.as_str(), id.as_str()), ())
-                        .map_err(backend)?;
-                }
-                docs.insert(
-                    (kind, id.as_str()),
-                    (revision, body.as_slice(), encoded.as_slice()),
-                )
-                .map_err(backend)?;
+            let mut docs = txn.open_table(DOCS).map_err(backend)?;
+            let mut index = txn.open_table(INDEX).map_err(backend)?;
+            let old = docs
+                .get((kind, id.as_str()))
+                .map_err(backend)?
+                .map(|g| g.value().2.to_vec());
+            if let Some(old) = old {
+                remove_entries(&mut index, kind, &id, &old)?;
             }
-            committer.commit(txn)
+            for (name, value) in &entries {
+                index
+                    .insert((kind, name.as_str(), value.as_str(), id.as_str()), ())
+                    .map_err(backend)?;
+            }
+            docs.insert(
+                (kind, id.as_str()),
+                (revision, body.as_slice(), encoded.as_slice()),
+            )
+            .map_err(backend)?;
+            Ok(())
         })
         .await
     }
 
     async fn contract_events(&self, contract_id: &str) -> Result<Vec<(String, u64)>, StoreError> {
         let contract_id = contract_id.to_owned();
-        self.blocking(move |db, _| {
-            let txn = db.begin_read().map_err(backend)?;
-            let events = txn.open_table(CONTRACT_EVENTS).map_err(backend)?;
-            let mut out = Vec::new();
-            for entry in events
-                .range((contract_id.as_str(), "")..)
-                .map_err(backend)?
-            {
-                let (key, version) = entry.map_err(backend)?;
-                let (contract, event) = key.value();
-                if contract != contract_id {
-                    break;
+        self.read(move |view| {
+            with_tables!(view, [events = CONTRACT_EVENTS], {
+                let mut out = Vec::new();
+                for entry in events
+                    .range((contract_id.as_str(), "")..)
+                    .map_err(backend)?
+                {
+                    let (key, version) = entry.map_err(backend)?;
+                    let (contract, event) = key.value();
+                    if contract != contract_id {
+                        break;
+                    }
+                    out.push((event.to_owned(), version.value()));
                 }
-                out.push((event.to_owned(), version.value()));
-            }
-            Ok(out)
+                Ok(out)
+            })
         })
         .await
     }
 
     async fn get(&self, kind: Kind, id: &str) -> Result<Option<Stored>, StoreError> {
         let id = id.to_owned();
-        self.blocking(move |db, _| {
-            let txn = db.begin_read().map_err(backend)?;
-            let docs = txn.open_table(DOCS).map_err(backend)?;
-            let found = docs.get((kind.as_str(), id.as_str())).map_err(backend)?;
-            Ok(found.map(|g| {
-                let (revision, body, _) = g.value();
-                Stored {
-                    id: id.clone(),
-                    revision,
-                    body: body.to_vec(),
-                }
-            }))
+        self.read(move |view| {
+            with_tables!(view, [docs = DOCS], {
+                let found = docs.get((kind.as_str(), id.as_str())).map_err(backend)?;
+                Ok(found.map(|g| {
+                    let (revision, body, _) = g.value();
+                    Stored {
+                        id: id.clone(),
+                        revision,
+                        body: body.to_vec(),
+                    }
+                }))
+            })
         })
         .await
     }
@@ -325,31 +307,30 @@ impl StateStore for EmbeddedStore {
         value: &str,
     ) -> Result<Vec<Stored>, StoreError> {
         let (index, value) = (index.to_owned(), value.to_owned());
-        self.blocking(move |db, _| {
+        self.read(move |view| {
             let kind = kind.as_str();
-            let txn = db.begin_read().map_err(backend)?;
-            let entries = txn.open_table(INDEX).map_err(backend)?;
-            let docs = txn.open_table(DOCS).map_err(backend)?;
-            let mut out = Vec::new();
-            for entry in entries
-                .range((kind, index.as_str(), value.as_str(), "")..)
-                .map_err(backend)?
-            {
-                let (key, _) = entry.map_err(backend)?;
-                let (k, i, v, id) = key.value();
-                if (k, i, v) != (kind, index.as_str(), value.as_str()) {
-                    break;
+            with_tables!(view, [entries = INDEX, docs = DOCS], {
+                let mut out = Vec::new();
+                for entry in entries
+                    .range((kind, index.as_str(), value.as_str(), "")..)
+                    .map_err(backend)?
+                {
+                    let (key, _) = entry.map_err(backend)?;
+                    let (k, i, v, id) = key.value();
+                    if (k, i, v) != (kind, index.as_str(), value.as_str()) {
+                        break;
+                    }
+                    if let Some(g) = docs.get((kind, id)).map_err(backend)? {
+                        let (revision, body, _) = g.value();
+                        out.push(Stored {
+                            id: id.to_owned(),
+                            revision,
+                            body: body.to_vec(),
+                        });
+                    }
                 }
-                if let Some(g) = docs.get((kind, id)).map_err(backend)? {
-                    let (revision, body, _) = g.value();
-                    out.push(Stored {
-                        id: id.to_owned(),
-                        revision,
-                        body: body.to_vec(),
-                    });
-                }
-            }
-            Ok(out)
+                Ok(out)
+            })
         })
         .await
     }
@@ -361,147 +342,236 @@ impl StateStore for EmbeddedStore {
         limit: usize,
     ) -> Result<Vec<Stored>, StoreError> {
         let after = after.map(str::to_owned);
-        self.blocking(move |db, _| {
+        self.read(move |view| {
             let kind = kind.as_str();
-            let txn = db.begin_read().map_err(backend)?;
-            let docs = txn.open_table(DOCS).map_err(backend)?;
             let start = after.clone().unwrap_or_default();
-            let mut out = Vec::new();
-            for entry in docs.range((kind, start.as_str())..).map_err(backend)? {
-                let (key, value) = entry.map_err(backend)?;
-                let (k, id) = key.value();
-                if k != kind || out.len() >= limit {
-                    break;
+            with_tables!(view, [docs = DOCS], {
+                let mut out = Vec::new();
+                for entry in docs.range((kind, start.as_str())..).map_err(backend)? {
+                    let (key, value) = entry.map_err(backend)?;
+                    let (k, id) = key.value();
+                    if k != kind || out.len() >= limit {
+                        break;
+                    }
+                    if after.as_deref() == Some(id) {
+                        continue;
+                    }
+                    let (revision, body, _) = value.value();
+                    out.push(Stored {
+                        id: id.to_owned(),
+                        revision,
+                        body: body.to_vec(),
+                    });
                 }
-                if after.as_deref() == Some(id) {
-                    continue;
-                }
-                let (revision, body, _) = value.value();
-                out.push(Stored {
-                    id: id.to_owned(),
-                    revision,
-                    body: body.to_vec(),
-                });
-            }
-            Ok(out)
+                Ok(out)
+            })
         })
         .await
     }
 
     async fn get_contract(&self, id: &str) -> Result<Option<Stored>, StoreError> {
         let id = id.to_owned();
-        self.blocking(move |db, _| {
-            let txn = db.begin_read().map_err(backend)?;
-            let contracts = txn.open_table(CONTRACTS).map_err(backend)?;
-            let found = contracts.get(id.as_str()).map_err(backend)?;
-            Ok(found.map(|g| {
-                let (version, body, _) = g.value();
-                Stored {
-                    id: id.clone(),
-                    revision: version,
-                    body: body.to_vec(),
-                }
-            }))
+        self.read(move |view| {
+            with_tables!(view, [contracts = CONTRACTS], {
+                let found = contracts.get(id.as_str()).map_err(backend)?;
+                Ok(found.map(|g| {
+                    let (version, body, _) = g.value();
+                    Stored {
+                        id: id.clone(),
+                        revision: version,
+                        body: body.to_vec(),
+                    }
+                }))
+            })
         })
         .await
     }
 
     async fn apply_contract(&self, write: ContractWrite) -> Result<ContractApplied, StoreError> {
-        self.blocking(move |db, committer| {
+        self.write(move |txn| {
             let id = write.contract_id.as_str();
-            let txn = db.begin_write().map_err(backend)?;
-            let outcome = 'decide: {
-                let mut contracts = txn.open_table(CONTRACTS).map_err(backend)?;
-                let mut events = txn.open_table(CONTRACT_EVENTS).map_err(backend)?;
-                let mut index = txn.open_table(CONTRACT_INDEX).map_err(backend)?;
-                if let Some(g) = events.get((id, write.event_id.as_str())).map_err(backend)? {
-                    break 'decide ContractApplied::AlreadyApplied { version: g.value() };
-                }
-                let current = contracts
-                    .get(id)
-                    .map_err(backend)?
-                    .map_or(0, |g| g.value().0);
-                if current != write.expected_version {
-                    break 'decide ContractApplied::Conflict { current };
-                }
-                let version = current + 1;
-                let keys = serde_json::to_vec(&write.keys).map_err(backend)?;
-                contracts
-                    .insert(id, (version, write.body.as_slice(), keys.as_slice()))
-                    .map_err(backend)?;
-                events
-                    .insert((id, write.event_id.as_str()), version)
-                    .map_err(backend)?;
-                if current == 0 {
-                    // Search keys are fixed when the contract is created.
-                    for (field, value) in write.keys.search_entries() {
-                        index
-                            .insert((field, value.as_str(), write.keys.created_at, id), ())
-                            .map_err(backend)?;
-                    }
-                }
-                ContractApplied::Applied { version }
-            };
-            match outcome {
-                ContractApplied::Applied { .. } => committer.commit(txn)?,
-                _ => committer.settle(txn)?,
+            let mut contracts = txn.open_table(CONTRACTS).map_err(backend)?;
+            let mut events = txn.open_table(CONTRACT_EVENTS).map_err(backend)?;
+            let mut index = txn.open_table(CONTRACT_INDEX).map_err(backend)?;
+            if let Some(g) = events.get((id, write.event_id.as_str())).map_err(backend)? {
+                return Ok(ContractApplied::AlreadyApplied { version: g.value() });
             }
-            Ok(outcome)
+            let current = contracts
+                .get(id)
+                .map_err(backend)?
+                .map_or(0, |g| g.value().0);
+            if current != write.expected_version {
+                return Ok(ContractApplied::Conflict { current });
+            }
+            let version = current + 1;
+            let keys = serde_json::to_vec(&write.keys).map_err(backend)?;
+            contracts
+                .insert(id, (version, write.body.as_slice(), keys.as_slice()))
+                .map_err(backend)?;
+            events
+                .insert((id, write.event_id.as_str()), version)
+                .map_err(backend)?;
+            if current == 0 {
+                // Search keys are fixed when the contract is created.
+                for (field, value) in write.keys.search_entries() {
+                    index
+                        .insert((field, value.as_str(), write.keys.created_at, id), ())
+                        .map_err(backend)?;
+                }
+            }
+            Ok(ContractApplied::Applied { version })
         })
         .await
     }
 
     async fn search_contracts(&self, query: &ContractQuery) -> Result<Vec<Stored>, StoreError> {
         let query = query.clone();
-        self.blocking(move |db, _| {
+        self.read(move |view| {
             let (field, value) = query.scan_entry();
-            let txn = db.begin_read().map_err(backend)?;
-            let index = txn.open_table(CONTRACT_INDEX).map_err(backend)?;
-            let contracts = txn.open_table(CONTRACTS).map_err(backend)?;
             let from = query.created_from.unwrap_or(i64::MIN);
-            let mut out = Vec::new();
-            for entry in index
-                .range((field, value.as_str(), from, "")..)
-                .map_err(backend)?
-            {
-                let (key, _) = entry.map_err(backend)?;
-                let (f, v, created_at, id) = key.value();
-                let past_end = query.created_until.is_some_and(|until| created_at >= until);
-                if (f, v) != (field, value.as_str())
-                    || past_end
-                    || out.len() >= query.effective_limit()
+            with_tables!(view, [index = CONTRACT_INDEX, contracts = CONTRACTS], {
+                let mut out = Vec::new();
+                for entry in index
+                    .range((field, value.as_str(), from, "")..)
+                    .map_err(backend)?
                 {
-                    break;
+                    let (key, _) = entry.map_err(backend)?;
+                    let (f, v, created_at, id) = key.value();
+                    let past_end = query.created_until.is_some_and(|until| created_at >= until);
+                    if (f, v) != (field, value.as_str())
+                        || past_end
+                        || out.len() >= query.effective_limit()
+                    {
+                        break;
+                    }
+                    let Some(g) = contracts.get(id).map_err(backend)? else {
+                        continue;
+                    };
+                    let (version, body, keys) = g.value();
+                    let keys: ContractKeys = serde_json::from_slice(keys).map_err(backend)?;
+                    if query.matches(&keys) {
+                        out.push(Stored {
+                            id: id.to_owned(),
+                            revision: version,
+                            body: body.to_vec(),
+                        });
+                    }
                 }
-                let Some(g) = contracts.get(id).map_err(backend)? else {
-                    continue;
-                };
-                let (version, body, keys) = g.value();
-                let keys: ContractKeys = serde_json::from_slice(keys).map_err(backend)?;
-                if query.matches(&keys) {
-                    out.push(Stored {
-                        id: id.to_owned(),
-                        revision: version,
-                        body: body.to_vec(),
-                    });
-                }
-            }
-            Ok(out)
+                Ok(out)
+            })
         })
         .await
     }
 
     async fn flush(&self) -> Result<(), StoreError> {
         let shared = Arc::clone(&self.shared);
-        tokio::task::spawn_blocking(move || shared.settle(false))
-            .await
-            .map_err(backend)?
+        let unflushed = self.unflushed.clone();
+        tokio::task::spawn_blocking(move || {
+            let first = unflushed.map_or(0, |first| first.swap(0, Ordering::SeqCst));
+            let number = shared.commits.seal()?;
+            shared.commits.wait_durable(&shared.db, number)?;
+            if first != 0 && shared.commits.lost_between(first, number) {
+                return Err(lost());
+            }
+            Ok(())
+        })
+        .await
+        .map_err(backend)?
     }
 
     fn deferred(&self) -> Arc<dyn StateStore> {
         Arc::new(Self {
             shared: Arc::clone(&self.shared),
-            deferred: true,
+            unflushed: Some(Arc::new(AtomicU64::new(0))),
         })
+    }
+}
+
+/// Index entries as owned pairs, to move into a blocking closure.
+fn owned_entries(indexes: &[(&'static str, String)]) -> Vec<(String, String)> {
+    indexes
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect()
+}
+
+/// Removes a record's old index entries (stored as JSON beside it).
+fn remove_entries(
+    index: &mut redb::Table<'_, (&'static str, &'static str, &'static str, &'static str), ()>,
+    kind: &str,
+    id: &str,
+    old: &[u8],
+) -> Result<(), StoreError> {
+    let old: Vec<(String, String)> = serde_json::from_slice(old).map_err(backend)?;
+    for (name, value) in &old {
+        index
+            .remove((kind, name.as_str(), value.as_str(), id))
+            .map_err(backend)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(contract: &str, event: &str) -> ContractWrite {
+        ContractWrite {
+            contract_id: contract.to_owned(),
+            event_id: event.to_owned(),
+            expected_version: 0,
+            body: b"{}".to_vec(),
+            keys: ContractKeys::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_deferred_handles_batch_is_one_commit() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = EmbeddedStore::open(dir.path()).expect("store");
+        let before = store.shared.commits.seal().expect("seal");
+        let handle = store.deferred();
+        for i in 0..50 {
+            let id = format!("org-{i}");
+            handle
+                .put(Kind::Organization, &id, b"{}", &[], Expect::Absent)
+                .await
+                .expect("put");
+            let applied = handle
+                .apply_contract(write(&format!("c-{i}"), "e"))
+                .await
+                .expect("apply");
+            assert_eq!(applied, ContractApplied::Applied { version: 1 });
+        }
+        handle.flush().await.expect("flush");
+        let after = store.shared.commits.seal().expect("seal");
+        assert_eq!(after - before, 1, "fifty records and contracts, one commit");
+        let revision = store.put(Kind::Organization, "org-0", b"{}", &[], Expect::Revision(1));
+        assert_eq!(revision.await.expect("plain write"), 2);
+    }
+
+    #[tokio::test]
+    async fn a_deferred_handle_learns_its_writes_were_lost() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = EmbeddedStore::open(dir.path()).expect("store");
+        let handle = store.deferred();
+        handle
+            .put(Kind::Organization, "org", b"{}", &[], Expect::Absent)
+            .await
+            .expect("put");
+        // Another writer's write fails in the shared transaction.
+        let shared = &store.shared;
+        let failed = shared.commits.write(&shared.db, |_| {
+            Err::<(), _>(StoreError::Backend("disk full".into()))
+        });
+        assert!(failed.is_err());
+        assert!(store.get(Kind::Organization, "org").await.expect("get").is_none());
+        assert!(handle.flush().await.is_err(), "the handle must redo its writes");
+        handle
+            .put(Kind::Organization, "org", b"{}", &[], Expect::Absent)
+            .await
+            .expect("redo");
+        handle.flush().await.expect("then it flushes");
+        store.flush().await.expect("a plain flush");
     }
 }

@@ -241,14 +241,17 @@ pub trait StateStore: Send + Sync {
     async fn contract_events(&self, contract_id: &str) -> Result<Vec<(String, u64)>, StoreError>;
 
     /// Makes every write that returned before this call durable, through
-    /// any handle on the same store.
+    /// any handle on the same store. On a deferred handle it fails if any
+    /// of that handle's writes since its last flush were lost (the
+    /// transaction holding them failed): its caller redoes them.
     async fn flush(&self) -> Result<(), StoreError>;
 
     /// A handle on the same data whose writes may return before they are
     /// durable: they are visible at once and durable after the next
     /// [`StateStore::flush`]. A crash loses only a suffix of such writes,
     /// never one followed by a durable write. What the processor runtime
-    /// gives stages, flushing once per batch before it commits offsets.
+    /// gives stages, flushing the same handle once per batch before it
+    /// commits offsets.
     /// The handle may work on the calling thread, blocking it: use it from
     /// threads that may block (the runtime's processor threads), not from
     /// async workers. Backends whose writes are durable when acknowledged

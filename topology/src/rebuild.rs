@@ -136,6 +136,7 @@ pub async fn rebuild(
     options: RebuildOptions,
 ) -> Result<RebuildReport, RebuildError> {
     let fresh = services.store.clone();
+    let stages_state = fresh.deferred();
     let mut report = RebuildReport::default();
 
     // Which topics feed whom.
@@ -153,7 +154,8 @@ pub async fn rebuild(
         .iter()
         .filter(|s| s.enabled && s.needs_services())
     {
-        let Some(processor) = Topology::processor(stage, services) else {
+        let Some(processor) = Topology::processor(stage, services, Arc::clone(&stages_state))
+        else {
             continue;
         };
         let at = feeders.len();
@@ -320,8 +322,9 @@ pub async fn rebuild(
             }
         }
     }
-    // The stages wrote through deferred handles.
-    fresh.flush().await?;
+    // The stages wrote through a deferred handle; its flush also makes
+    // every other write durable.
+    stages_state.flush().await?;
     Ok(report)
 }
 

@@ -325,15 +325,18 @@ impl Topology {
     }
 
     /// The processor of a typed stage on `services`, as the runtime runs it
-    /// and `moneta state rebuild` feeds it: it writes through a deferred
-    /// handle, so whoever drives it flushes the store. `None` for `copy`.
-    pub fn processor(stage: &Stage, services: &Services) -> Option<Typed> {
+    /// and `moneta state rebuild` feeds it, writing through `state` (a
+    /// deferred handle on `services.store`), which whoever drives it
+    /// flushes. `None` for `copy`.
+    pub fn processor(
+        stage: &Stage,
+        services: &Services,
+        state: Arc<dyn StateStore>,
+    ) -> Option<Typed> {
         let Build::Typed(build) = stage.build else {
             return None;
         };
-        // Stage writes are made durable once per batch: the runtime flushes
-        // the store before it commits (`Topology::spawn`).
-        let ctx = PathContext::new(services.store.deferred(), services.topics.clone());
+        let ctx = PathContext::new(state, services.topics.clone());
         let schemas = stage
             .inputs
             .iter()
@@ -372,11 +375,14 @@ impl Topology {
                 stage.name
             ))
         })?;
-        let processor = Self::processor(stage, services)
-            .ok_or_else(|| RuntimeError::Thread(format!("no processor named {}", stage.name)))?;
         // Typed stages emit no effects: their side effects are state
-        // writes keyed by deterministic ids, made durable before each commit.
-        let stores = Stores::state(services.store.clone());
+        // writes keyed by deterministic ids, made durable once per batch:
+        // the runtime flushes the stage's own deferred handle before it
+        // commits, which also tells it if any of the batch's writes was lost.
+        let state = services.store.deferred();
+        let processor = Self::processor(stage, services, Arc::clone(&state))
+            .ok_or_else(|| RuntimeError::Thread(format!("no processor named {}", stage.name)))?;
+        let stores = Stores::state(state);
         runtime.spawn(spec, processor, stores, handle)
     }
 }
