@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
+use moneta_ingest::client::PartnerClient;
 use moneta_runtime::{ProcessorMetrics, ProcessorSpec, Runtime, RuntimeMetrics, Shutdown};
 use moneta_signing::{KeyRing, SigningKey};
 use moneta_topology::{Config, Services, Topology, services};
@@ -410,6 +411,8 @@ listen = "{ingest}"
 listen = "{registry}"
 [metrics]
 listen = ""
+[webhooks]
+allow_http = true
 "#,
         state_dir = dir.join("state").display(),
         admin = port()?,
@@ -452,10 +455,12 @@ pub(crate) async fn prepare(
     let keys = KeyRing::new("moneta-1", SigningKey::from_bytes(&[0x5A; 32]))?;
     let services = services::services(config, store.clone(), keys)?;
 
-    let admin = moneta_admin::router(moneta_admin::AdminState::new(
+    let mut admin_state = moneta_admin::AdminState::new(
         moneta_state::Registry::new(store.clone()),
         moneta_admin::AdminToken::new(TOKEN),
-    ));
+    );
+    admin_state.allow_http = config.webhooks.allow_http;
+    let admin = moneta_admin::router(admin_state);
     let listener = tokio::net::TcpListener::bind(&config.admin.listen).await?;
     tokio::spawn(async move { axum::serve(listener, admin).await });
     let ingest = moneta_ingest::Ingest::new(
@@ -513,17 +518,23 @@ async fn submit_all(base: &str, pairs: &[Pair], contracts: u64) -> anyhow::Resul
         .build()?;
     let url = format!("{base}{}", network::DOMAIN_PATH);
     let limit = Arc::new(Semaphore::new(32));
+    // One signing client per partner: each builds an HTTP client, which
+    // reads the system's root certificates.
+    let clients: Vec<Arc<(PartnerClient, PartnerClient)>> = pairs
+        .iter()
+        .map(|p| Arc::new((p.publisher.client(base), p.mo.client(base))))
+        .collect();
     let mut tasks = tokio::task::JoinSet::new();
     for n in 0..contracts {
         let permit = limit.clone().acquire_owned().await?;
-        let pair = pairs[(n % pairs.len() as u64) as usize].clone();
-        let (http, url, base) = (http.clone(), url.clone(), base.to_owned());
+        let index = (n % pairs.len() as u64) as usize;
+        let (pair, signers) = (pairs[index].clone(), clients[index].clone());
+        let (http, url) = (http.clone(), url.clone());
         tasks.spawn(async move {
             let _permit = permit;
             let terms = network::contract("stages", n, &pair);
-            for partner in [&pair.publisher, &pair.mo] {
-                let client = partner.client(&base);
-                let request = network::signed_submission(&client, partner, &terms)?;
+            for (partner, client) in [(&pair.publisher, &signers.0), (&pair.mo, &signers.1)] {
+                let request = network::signed_submission(client, partner, &terms)?;
                 let response = http
                     .post(&url)
                     .headers(request.headers)

@@ -565,8 +565,17 @@ mod tests {
             Err::<(), _>(StoreError::Backend("disk full".into()))
         });
         assert!(failed.is_err());
-        assert!(store.get(Kind::Organization, "org").await.expect("get").is_none());
-        assert!(handle.flush().await.is_err(), "the handle must redo its writes");
+        assert!(
+            store
+                .get(Kind::Organization, "org")
+                .await
+                .expect("get")
+                .is_none()
+        );
+        assert!(
+            handle.flush().await.is_err(),
+            "the handle must redo its writes"
+        );
         handle
             .put(Kind::Organization, "org", b"{}", &[], Expect::Absent)
             .await

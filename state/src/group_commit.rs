@@ -232,7 +232,10 @@ mod tests {
         let numbers: Vec<u64> = (0..100)
             .map(|i| put(&commits, &db, &format!("k{i}")).expect("write"))
             .collect();
-        assert!(numbers.iter().all(|n| *n == 1), "one transaction: {numbers:?}");
+        assert!(
+            numbers.iter().all(|n| *n == 1),
+            "one transaction: {numbers:?}"
+        );
         assert!(present(&commits, &db, "k99"), "visible before the commit");
         assert_eq!(commits.seal().expect("seal"), 1);
         commits.wait_durable(&db, 1).expect("durable");
@@ -254,7 +257,10 @@ mod tests {
             Err::<(), _>(StoreError::Backend("disk full".into()))
         });
         assert!(failed.is_err());
-        assert!(commits.lost_between(first, first), "the shared writes are lost");
+        assert!(
+            commits.lost_between(first, first),
+            "the shared writes are lost"
+        );
         assert!(!present(&commits, &db, "before"));
         assert!(!present(&commits, &db, "half"));
         let next = put(&commits, &db, "after").expect("write");
