@@ -205,8 +205,9 @@ fn a_cql_outage_mid_run_is_waited_out_every_contract_is_countersigned_once_and_t
     eprintln!("{report}");
 
     // The same log rebuilt into an empty embedded store digests the same in
-    // every table the log holds (the carried ones, webhook deliveries and
-    // their attempts, have no old store to come from there).
+    // every table the log holds (the carried ones, webhook deliveries,
+    // their attempts and idempotency keys with the edge's lease, have no old
+    // store to come from there).
     let embedded_dir = dir.path().join("embedded-state");
     let embedded = |args: &[&str]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_moneta"))
@@ -238,7 +239,7 @@ fn a_cql_outage_mid_run_is_waited_out_every_contract_is_countersigned_once_and_t
             .filter(|t| {
                 !matches!(
                     t["table"].as_str(),
-                    Some("webhook_delivery" | "delivery_attempt")
+                    Some("webhook_delivery" | "delivery_attempt" | "idempotency_key")
                 )
             })
             .map(|t| {
