@@ -7,6 +7,7 @@
 //! records written with any compatible version decode.
 
 use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use apache_avro::Schema;
 use schema_registry_converter::async_impl::avro::{AvroDecoder, AvroEncoder};
@@ -69,6 +70,12 @@ pub struct AvroCodec {
     encoder: AvroEncoder,
     decoder: AvroDecoder,
     readers: HashMap<SchemaName, Schema>,
+    /// Per (writer schema id, reader): whether the writer's schema is the
+    /// reader's exactly, so its values need no resolution (the costliest
+    /// part of a decode).
+    identical: RwLock<HashMap<(u32, SchemaName), bool>>,
+    /// Per (topic, key or value, schema): the subject strategy to encode with.
+    strategies: RwLock<HashMap<(String, bool, SchemaName), Arc<SubjectNameStrategy>>>,
 }
 
 impl AvroCodec {
@@ -88,7 +95,31 @@ impl AvroCodec {
             encoder: AvroEncoder::new(SrSettings::new(registry_url.to_owned())),
             decoder: AvroDecoder::new(SrSettings::new(registry_url.to_owned())),
             readers,
+            identical: RwLock::default(),
+            strategies: RwLock::default(),
         })
+    }
+
+    /// Whether the writer schema `id` (`writer`) is exactly the reader
+    /// schema of `name` (the same JSON, logical types, defaults and docs
+    /// included): decided once per id.
+    fn is_reader(&self, id: u32, name: SchemaName, writer: &Schema, reader: &Schema) -> bool {
+        let known = self
+            .identical
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(id, name))
+            .copied();
+        if let Some(same) = known {
+            return same;
+        }
+        let json = |schema: &Schema| serde_json::to_value(schema).ok();
+        let same = json(writer).is_some_and(|w| json(reader) == Some(w));
+        self.identical
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert((id, name), same);
+        same
     }
 
     fn reader(&self, name: SchemaName) -> Result<&Schema, CodecError> {
@@ -121,13 +152,42 @@ impl AvroCodec {
         schema: SchemaName,
         value: &T,
     ) -> Result<Vec<u8>, CodecError> {
-        let supplied = get_supplied_schema(self.reader(schema)?);
-        let strategy =
-            SubjectNameStrategy::TopicNameStrategyWithSchema(topic.to_owned(), is_key, supplied);
+        let strategy = self.strategy(topic, is_key, schema)?;
         self.encoder
             .encode_struct(value, &strategy)
             .await
             .map_err(|e| CodecError::from_src(schema, e))
+    }
+
+    /// The subject strategy for `schema` on `topic`, made once: it carries
+    /// the schema as JSON, which is costly to write out per record.
+    fn strategy(
+        &self,
+        topic: &str,
+        is_key: bool,
+        schema: SchemaName,
+    ) -> Result<Arc<SubjectNameStrategy>, CodecError> {
+        let key = (topic.to_owned(), is_key, schema);
+        let known = self
+            .strategies
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+            .cloned();
+        if let Some(strategy) = known {
+            return Ok(strategy);
+        }
+        let supplied = get_supplied_schema(self.reader(schema)?);
+        let strategy = Arc::new(SubjectNameStrategy::TopicNameStrategyWithSchema(
+            topic.to_owned(),
+            is_key,
+            supplied,
+        ));
+        self.strategies
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key, Arc::clone(&strategy));
+        Ok(strategy)
     }
 
     /// Decodes a Confluent-framed record into the shipped `schema`'s type.
@@ -138,10 +198,23 @@ impl AvroCodec {
     ) -> Result<T, CodecError> {
         let decoded = self
             .decoder
-            .decode(Some(bytes))
+            .decode_with_schema(Some(bytes))
             .await
-            .map_err(|e| CodecError::from_src(schema, e))?;
-        to_reader(decoded.value, schema, self.reader(schema)?)
+            .map_err(|e| CodecError::from_src(schema, e))?
+            .ok_or_else(|| CodecError::Malformed {
+                schema: schema.file(),
+                message: "no value".to_owned(),
+            })?;
+        let reader = self.reader(schema)?;
+        let writer = &decoded.schema;
+        if self.is_reader(writer.id, schema, &writer.parsed, reader) {
+            // Written with the reader's own schema: already its shape.
+            return apache_avro::from_value(&decoded.value).map_err(|e| CodecError::Malformed {
+                schema: schema.file(),
+                message: e.to_string(),
+            });
+        }
+        to_reader(decoded.value, schema, reader)
     }
 
     /// Decodes a Confluent-framed value of `schema` into its [`Message`].
