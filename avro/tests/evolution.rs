@@ -118,7 +118,8 @@ async fn an_older_writers_record_is_resolved_to_the_readers_schema() -> anyhow::
     let framed = |schema: &apache_avro::Schema, id: u32, value| -> anyhow::Result<Vec<u8>> {
         let mut bytes = vec![0];
         bytes.extend_from_slice(&id.to_be_bytes());
-        bytes.extend(apache_avro::to_avro_datum(schema, value)?);
+        let writer = apache_avro::writer::datum::GenericDatumWriter::builder(schema).build()?;
+        bytes.extend(writer.write_value_to_vec(value)?);
         Ok(bytes)
     };
     let codec = AvroCodec::new(&url)?;
