@@ -35,6 +35,10 @@ struct State {
     durable: u64,
     /// Whether a durable commit holds redb's writer.
     syncing: bool,
+    /// Writers waiting for a durable commit to end: the next one waits for
+    /// them to write first, so a stream of durable writes cannot starve a
+    /// writer that does not wait for the disk.
+    waiting: usize,
     /// Transactions whose writes were lost.
     lost: BTreeSet<u64>,
 }
@@ -64,8 +68,15 @@ impl GroupCommit {
         work: impl FnOnce(&WriteTransaction) -> Result<T, StoreError>,
     ) -> Result<(T, u64), StoreError> {
         let mut state = self.lock();
-        while state.open.is_none() && state.syncing {
-            state = self.wait(state);
+        let waited = state.open.is_none() && state.syncing;
+        if waited {
+            state.waiting += 1;
+            while state.open.is_none() && state.syncing {
+                state = self.wait(state);
+            }
+            state.waiting -= 1;
+            // A durable commit may be waiting for this writer.
+            self.changed.notify_all();
         }
         let txn = match state.open.take() {
             Some(txn) => txn,
@@ -124,7 +135,7 @@ impl GroupCommit {
             if state.durable >= number {
                 return Ok(());
             }
-            if state.syncing {
+            if state.syncing || state.waiting > 0 {
                 state = self.wait(state);
                 continue;
             }
