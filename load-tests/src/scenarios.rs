@@ -106,7 +106,13 @@ pub fn keeps_up(p: &PhaseResult) -> bool {
 }
 
 /// Each stage's (name, records/s processed, records/s arriving), from the
-/// stage feeding it; stages with nothing arriving are left out.
+/// stages feeding it; stages with nothing arriving are left out.
+///
+/// Per contract (two events): validate reads 2 and writes 2 validated;
+/// template-check reads those 2 and the 1 countersigned contract, and writes
+/// 2 recorded, which countersign reads (completing 1 contract); the
+/// countersigned contract feeds webhook-dispatch, ledger and reconcile-match,
+/// which also reads the ledger's entry; settle-aggregate reads the ledger.
 fn stage_rates(p: &PhaseResult) -> Vec<(&'static str, f64, f64)> {
     let per_sec = |name: &str| {
         p.stages
@@ -114,14 +120,15 @@ fn stage_rates(p: &PhaseResult) -> Vec<(&'static str, f64, f64)> {
             .find(|s| s.stage == name)
             .map_or(0.0, |s| s.per_sec)
     };
+    let validated = per_sec("validate");
     let countersigned = per_sec("countersign") / 2.0;
     [
         ("validate", p.accepted_per_sec),
-        ("template-check", per_sec("validate")),
-        ("countersign", per_sec("template-check")),
+        ("template-check", validated + countersigned),
+        ("countersign", validated),
         ("webhook-dispatch", countersigned),
         ("ledger", countersigned),
-        ("reconcile-match", countersigned),
+        ("reconcile-match", countersigned + per_sec("ledger")),
         ("settle-aggregate", per_sec("ledger")),
     ]
     .into_iter()
