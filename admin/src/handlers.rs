@@ -9,6 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use moneta_problem::Problem;
+use moneta_state::Versioned;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -156,13 +157,13 @@ pub async fn change_status<R: Lifecycle>(
     apply_status::<R>(&state, &id, change.status, if_match(&headers)?).await
 }
 
-/// Reads the entity, applies the transition and writes it back at its revision.
-pub async fn apply_status<R: Lifecycle>(
+/// The entity `id` as stored, if it is at the `If-Match` revision `expected`
+/// (when given): 404 if it does not exist, 412 if it moved on.
+pub async fn current_at<R: Resource>(
     state: &AdminState,
     id: &str,
-    to: R::Status,
     expected: Option<u64>,
-) -> Result<Response, Problem> {
+) -> Result<Versioned<R>, Problem> {
     let current = state
         .registry
         .get::<R>(id)
@@ -176,6 +177,17 @@ pub async fn apply_status<R: Lifecycle>(
             format!("{} {id} is at revision {}", R::COLLECTION, current.revision),
         ));
     }
+    Ok(current)
+}
+
+/// Reads the entity, applies the transition and writes it back at its revision.
+pub async fn apply_status<R: Lifecycle>(
+    state: &AdminState,
+    id: &str,
+    to: R::Status,
+    expected: Option<u64>,
+) -> Result<Response, Problem> {
+    let current = current_at::<R>(state, id, expected).await?;
     let mut entity = current.entity;
     entity
         .change_status(to, state.now())

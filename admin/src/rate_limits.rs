@@ -11,7 +11,7 @@ use moneta_domain::{MembershipOrganization, Publisher, RateLimit};
 use moneta_problem::Problem;
 
 use crate::AdminState;
-use crate::handlers::{if_match, item_response, json_body};
+use crate::handlers::{current_at, if_match, item_response, json_body};
 use crate::resource::Resource;
 
 /// A partner entity that carries a rate limit.
@@ -68,19 +68,7 @@ async fn apply<R: Limited>(
     limit: Option<RateLimit>,
     expected: Option<u64>,
 ) -> Result<Response, Problem> {
-    let current = state
-        .registry
-        .get::<R>(id)
-        .await?
-        .ok_or_else(|| Problem::not_found(format!("{} {id} does not exist", R::COLLECTION)))?;
-    if expected.is_some_and(|rev| rev != current.revision) {
-        return Err(Problem::new(
-            StatusCode::PRECONDITION_FAILED,
-            "precondition_failed",
-            "Precondition failed",
-            format!("{} {id} is at revision {}", R::COLLECTION, current.revision),
-        ));
-    }
+    let current = current_at::<R>(state, id, expected).await?;
     let mut entity = current.entity;
     entity.set_rate_limit(limit, state.now());
     let revision = state.registry.update(&entity, current.revision).await?;
