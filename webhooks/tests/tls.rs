@@ -16,15 +16,8 @@ use moneta_testkit::tls::{TestCa, write_pem};
 use moneta_tls::ServerTls;
 use moneta_webhooks::{AttemptResult, Deliverer, DelivererConfig, SsrfPolicy};
 
-/// Starts an HTTPS receiver on loopback with a certificate for `localhost`
-/// issued by `ca`; returns its port and how many requests it received.
-async fn https_receiver(ca: &TestCa, dir: &Path, name: &str) -> (u16, Arc<AtomicUsize>) {
-    let issued = ca.issue(&["localhost"]).unwrap();
-    let tls = ServerTls {
-        cert: write_pem(dir, &format!("{name}.pem"), &issued.cert_pem).unwrap(),
-        key: write_pem(dir, &format!("{name}.key"), &issued.key_pem).unwrap(),
-        client_ca: None,
-    };
+/// A receiver app answering 204 on `/hook`, and how many requests it got.
+fn counting_receiver() -> (Router, Arc<AtomicUsize>) {
     let received = Arc::new(AtomicUsize::new(0));
     let counter = received.clone();
     let app = Router::new().route(
@@ -34,6 +27,19 @@ async fn https_receiver(ca: &TestCa, dir: &Path, name: &str) -> (u16, Arc<Atomic
             StatusCode::NO_CONTENT
         }),
     );
+    (app, received)
+}
+
+/// Starts an HTTPS receiver on loopback with a certificate for `localhost`
+/// issued by `ca`; returns its port and how many requests it received.
+async fn https_receiver(ca: &TestCa, dir: &Path, name: &str) -> (u16, Arc<AtomicUsize>) {
+    let issued = ca.issue(&["localhost"]).unwrap();
+    let tls = ServerTls {
+        cert: write_pem(dir, &format!("{name}.pem"), &issued.cert_pem).unwrap(),
+        key: write_pem(dir, &format!("{name}.key"), &issued.key_pem).unwrap(),
+        client_ca: None,
+    };
+    let (app, received) = counting_receiver();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let config = moneta_tls::server_config(&tls).unwrap();
@@ -102,15 +108,7 @@ async fn refuses_a_certificate_of_an_untrusted_ca() {
 async fn http_is_refused_unless_allowed() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let received = Arc::new(AtomicUsize::new(0));
-    let counter = received.clone();
-    let app = Router::new().route(
-        "/hook",
-        post(move || async move {
-            counter.fetch_add(1, Ordering::SeqCst);
-            StatusCode::NO_CONTENT
-        }),
-    );
+    let (app, received) = counting_receiver();
     tokio::spawn(async move { axum::serve(listener, app).await });
     let url = format!("http://127.0.0.1:{port}/hook");
 
