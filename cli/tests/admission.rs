@@ -11,7 +11,11 @@
 //!   with `Retry-After` at once; the slow body is cut off with `408
 //!   body_timeout` after `ingest.body_timeout_ms` and the place is free again.
 //! - a submission that finds the producer's queue to the broker full is
-//!   `503 overloaded` at once, counted, and goes through when retried.
+//!   `503 overloaded` at once, counted, and goes through when retried;
+//! - while a stage is more than `ingest.max_pipeline_lag` records behind
+//!   (validate not running, here), submissions are `503 overloaded` naming
+//!   it, counted; once it runs again they are accepted, and every one
+//!   accepted before is processed.
 
 mod support;
 
@@ -250,5 +254,92 @@ fn a_full_producer_queue_is_a_503_at_once() -> anyhow::Result<()> {
     moneta.seed()?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(queue_full(&moneta))?;
+    moneta.stop()
+}
+
+/// Lag allowed in the pipeline test.
+const MAX_LAG: usize = 3;
+
+#[test]
+fn the_edge_refuses_while_the_pipeline_is_behind() -> anyhow::Result<()> {
+    let bootstrap = moneta_testkit::kafka()?;
+    let dir = tempfile::tempdir()?;
+    let extra =
+        format!("[ingest]\nmax_pipeline_lag = {MAX_LAG}\n[processors.validate]\nenabled = false\n");
+    let mut moneta = Moneta::start(&bootstrap, dir.path(), &extra)?;
+    moneta.seed()?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let acme = ACME.client(&moneta.base());
+    // Validate is not running: its lag grows with every accepted event
+    // until the edge, measuring it every second, refuses.
+    let mut accepted = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let (refused, key) = loop {
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "still accepting with {} events waiting",
+            accepted.len()
+        );
+        let n = accepted.len();
+        let body = submission(&acme, ACME.party, 300 + n)?;
+        let key = format!("lag-{n}");
+        let reply = runtime.block_on(acme.submit("subscription_charges", &body, Some(&key)))?;
+        match reply.status {
+            202 => accepted.push(body["event_id"].as_str().unwrap_or_default().to_owned()),
+            503 => break ((body, reply), key),
+            other => anyhow::bail!("{key}: {other} {}", reply.body),
+        }
+        if accepted.len() > MAX_LAG {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let (body, reply) = refused;
+    ensure!(
+        accepted.len() > MAX_LAG,
+        "refused at a lag of {}",
+        accepted.len()
+    );
+    ensure!(reply.body["code"] == "overloaded", "{}", reply.body);
+    let detail = reply.body["detail"].as_str().unwrap_or_default();
+    ensure!(detail.contains("validate"), "names the stage: {detail}");
+    ensure!(header(&reply, "retry-after") == "1");
+    let metrics = runtime.block_on(moneta.scrape())?;
+    let counted = Moneta::sample(
+        &metrics,
+        "moneta_ingest_refused_total",
+        &["reason=\"pipeline_behind\""],
+    );
+    ensure!(counted >= Some(1.0), "refusals counted: {counted:?}");
+    // Validate runs again: the backlog drains, the refused submission
+    // goes through with its key, and nothing accepted before is lost.
+    let config = moneta.config.clone();
+    moneta.kill_then(|| {
+        let mut table: toml::Table = std::fs::read_to_string(&config)?.parse()?;
+        table["processors"]["validate"]["enabled"] = toml::Value::Boolean(true);
+        std::fs::write(&config, toml::to_string(&table)?)?;
+        Ok(())
+    })?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let reply = runtime.block_on(acme.submit("subscription_charges", &body, Some(&key)))?;
+        if reply.status == 202 {
+            accepted.push(body["event_id"].as_str().unwrap_or_default().to_owned());
+            break;
+        }
+        ensure!(
+            reply.status == 503 && std::time::Instant::now() < deadline,
+            "{key} after validate is back: {} {}",
+            reply.status,
+            reply.body
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    for event_id in &accepted {
+        runtime.block_on(support::wait_for(&acme, event_id, "validated"))?;
+    }
+    eprintln!(
+        "refused past a lag of {MAX_LAG}; {} events accepted, all validated",
+        accepted.len()
+    );
     moneta.stop()
 }

@@ -9,6 +9,11 @@
 //!   so nobody else's requests spend a partner's budget: past it,
 //!   `429 rate_limited`. Buckets are per edge instance.
 //!
+//! - The pipeline's lag (`ingest.max_pipeline_lag`, see [`crate::pipeline`]):
+//!   while a stage has more than that many records left to process, `503
+//!   overloaded` before the body is read, so accepted contracts keep a
+//!   bounded latency instead of queueing without end.
+//!
 //! Every submission answered after authentication carries the IETF
 //! `RateLimit-Policy` and `RateLimit` fields
 //! (draft-ietf-httpapi-ratelimit-headers-11); refusals carry `Retry-After`.
@@ -25,6 +30,7 @@ use prometheus::{IntCounterVec, Opts};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::IngestConfig;
+use crate::pipeline::PipelineWatch;
 
 /// The policy's name in `RateLimit-Policy` and `RateLimit`.
 const POLICY: &str = "partner";
@@ -38,6 +44,8 @@ pub enum Refusal {
     RateLimited,
     /// The producer's queue to the broker was full.
     QueueFull,
+    /// A stage of the pipeline was over `ingest.max_pipeline_lag`.
+    PipelineBehind,
 }
 
 impl Refusal {
@@ -46,6 +54,7 @@ impl Refusal {
             Refusal::Overloaded => "overloaded",
             Refusal::RateLimited => "rate_limited",
             Refusal::QueueFull => "queue_full",
+            Refusal::PipelineBehind => "pipeline_behind",
         }
     }
 }
@@ -63,6 +72,7 @@ pub struct Admission {
     default: RateLimit,
     buckets: Mutex<HashMap<String, Bucket>>,
     refused: IntCounterVec,
+    pipeline: Option<PipelineWatch>,
 }
 
 /// The state of a partner's bucket after a request, for its headers.
@@ -97,6 +107,7 @@ impl Admission {
             },
             buckets: Mutex::new(HashMap::new()),
             refused,
+            pipeline: None,
         })
     }
 
@@ -119,6 +130,23 @@ impl Admission {
             self.count(Refusal::Overloaded, "");
             overloaded("the edge is at its bound of submissions in progress")
         })
+    }
+
+    /// Refuses new submissions while `watch` finds a stage behind.
+    pub fn watch(&mut self, watch: PipelineWatch) {
+        self.pipeline = Some(watch);
+    }
+
+    /// `503 overloaded` (counted) while a watched stage is behind.
+    pub fn pipeline_keeps_up(&self) -> Result<(), Problem> {
+        let Some(behind) = self.pipeline.as_ref().and_then(PipelineWatch::behind) else {
+            return Ok(());
+        };
+        self.count(Refusal::PipelineBehind, "");
+        Err(overloaded(&format!(
+            "the pipeline is behind ({} has {} records to process)",
+            behind.stage, behind.lag
+        )))
     }
 
     /// Spends one of `partner`'s tokens (its own `limit`, else the

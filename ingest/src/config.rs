@@ -42,6 +42,19 @@ pub struct IngestConfig {
     /// A partner's submissions at once (its token bucket's size), unless
     /// the registry gives it its own.
     pub burst: u32,
+    /// Most records a stage of the pipeline may have left to process
+    /// (its consumer-group lag, summed over its inputs) before the edge
+    /// refuses new submissions with `503 overloaded`; 0: never.
+    pub max_pipeline_lag: i64,
+    /// The stages whose lag the edge watches (their consumer groups,
+    /// wherever they run): by default the signing path.
+    pub watch_stages: Vec<String>,
+    /// How often the edge makes its state writes durable, ms (0: each
+    /// before its answer). A crash loses at most this much of them:
+    /// Idempotency-Key claims and stored answers, `accepted` steps; the
+    /// log holds every accepted event, so a retry goes to the log again
+    /// and the event id deduplicates it.
+    pub state_flush_ms: u64,
 }
 
 impl Default for IngestConfig {
@@ -61,6 +74,11 @@ impl Default for IngestConfig {
             body_timeout_ms: 10_000,
             rate_per_s: 5000,
             burst: 10_000,
+            max_pipeline_lag: 2_000,
+            watch_stages: ["validate", "template-check", "countersign"]
+                .map(String::from)
+                .to_vec(),
+            state_flush_ms: 100,
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod client;
 mod config;
 pub mod idempotency;
 pub mod metrics;
+pub mod pipeline;
 mod replay;
 pub mod status;
 pub mod submit;
@@ -100,8 +101,17 @@ impl Ingest {
                 config.producer_queue_max_messages.max(1).to_string(),
             )
             .create()?;
+        // The edge's own writes are made durable on a timer, not one by one.
+        let writes = match config.state_flush_ms {
+            0 => store.clone(),
+            every => {
+                let writes = store.deferred_async();
+                spawn_flusher(&writes, Duration::from_millis(every));
+                writes
+            }
+        };
         let idempotency = Idempotency::new(
-            store.clone(),
+            writes.clone(),
             config.idempotency_ttl_s,
             config.in_flight_timeout_s,
             config.claim_lease_s,
@@ -111,7 +121,7 @@ impl Ingest {
             admission: Admission::new(&config)?,
             idempotency,
             registry: Registry::new(store.clone()),
-            events: EventLog::new(store.clone()),
+            events: EventLog::new(writes),
             store,
             replays: ReplayCache::default(),
             codec,
@@ -120,6 +130,21 @@ impl Ingest {
             keys,
             config,
         })
+    }
+
+    /// Refuses new submissions (`503 overloaded`) while one of `stages` is
+    /// over `ingest.max_pipeline_lag` (unless that is 0).
+    pub fn watch_pipeline(
+        mut self,
+        kafka: &KafkaConfig,
+        stages: Vec<pipeline::WatchedStage>,
+    ) -> Result<Self, IngestError> {
+        if self.config.max_pipeline_lag > 0 && !stages.is_empty() {
+            let watch =
+                pipeline::PipelineWatch::start(kafka, stages, self.config.max_pipeline_lag)?;
+            self.admission.watch(watch);
+        }
+        Ok(self)
     }
 
     /// Produces `event` and waits for the broker's acknowledgement; a full
@@ -166,6 +191,31 @@ impl Ingest {
             )
         })
     }
+}
+
+/// Flushes the edge's deferred state `writes` every `every` until the
+/// edge is dropped (writes after its last flush are lost, as in a crash).
+fn spawn_flusher(writes: &Arc<dyn StateStore>, every: Duration) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        tracing::warn!("no runtime: the edge's state writes are never flushed");
+        return;
+    };
+    let writes = Arc::downgrade(writes);
+    runtime.spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let Some(store) = writes.upgrade() else {
+                return;
+            };
+            if let Err(error) = store.flush().await {
+                // Like a crash: claims and stored answers since the last
+                // flush are gone; retries go to the log again.
+                tracing::warn!(%error, "the edge's state writes were lost");
+            }
+        }
+    });
 }
 
 /// A W3C `traceparent` derived from the event's identity, so every retry

@@ -99,6 +99,10 @@ async fn handle(
         .admission
         .enter()
         .map_err(IntoResponse::into_response)?;
+    ingest
+        .admission
+        .pipeline_keeps_up()
+        .map_err(IntoResponse::into_response)?;
     let contract_type = DOMAINS
         .iter()
         .find(|(d, _)| *d == domain)

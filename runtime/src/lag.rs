@@ -7,10 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use moneta_kafka::{KafkaConfig, partition_ids};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
-use rdkafka::{Offset, TopicPartitionList};
+use moneta_kafka::{KafkaConfig, group_lag};
+use rdkafka::consumer::BaseConsumer;
 
 use crate::clients::{group_id, transactional_id};
 use crate::config::ProcessingConfig;
@@ -64,10 +62,10 @@ impl LagMonitor {
                 while !flag.load(Ordering::Acquire) {
                     if Instant::now() >= next {
                         next = Instant::now() + INTERVAL;
-                        match measure(&consumer, &topics) {
+                        match group_lag(&consumer, &topics, TIMEOUT) {
                             Ok(lags) => {
-                                for (topic, partition, lag) in lags {
-                                    metrics.set_lag(&topic, partition, lag);
+                                for l in lags {
+                                    metrics.set_lag(&l.topic, l.partition, l.lag);
                                 }
                             }
                             Err(error) => tracing::debug!(%error, "lag not measured"),
@@ -96,34 +94,4 @@ impl Drop for LagMonitor {
             let _ = thread.join();
         }
     }
-}
-
-/// (topic, partition, lag) of every partition of `topics`. With nothing
-/// committed, everything retained is unconsumed.
-fn measure(
-    consumer: &BaseConsumer,
-    topics: &[String],
-) -> Result<Vec<(String, i32, i64)>, KafkaError> {
-    let mut partitions = TopicPartitionList::new();
-    for topic in topics {
-        for partition in partition_ids(consumer, topic, TIMEOUT)? {
-            partitions.add_partition(topic, partition);
-        }
-    }
-    let committed = consumer.committed_offsets(partitions, TIMEOUT)?;
-    let mut lags = Vec::new();
-    for element in committed.elements() {
-        let (low, high) =
-            consumer.fetch_watermarks(element.topic(), element.partition(), TIMEOUT)?;
-        let consumed = match element.offset() {
-            Offset::Offset(offset) => offset,
-            _ => low,
-        };
-        lags.push((
-            element.topic().to_owned(),
-            element.partition(),
-            (high - consumed).max(0),
-        ));
-    }
-    Ok(lags)
 }

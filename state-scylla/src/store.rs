@@ -1063,6 +1063,10 @@ impl StateStore for ScyllaStore {
         Arc::new(self.clone())
     }
 
+    fn deferred_async(&self) -> Arc<dyn StateStore> {
+        Arc::new(self.clone())
+    }
+
     async fn search_contracts(&self, query: &ContractQuery) -> Result<Vec<Stored>, StoreError> {
         let Some((from, to)) = created_range(query) else {
             return Ok(Vec::new());

@@ -557,8 +557,17 @@ pub async fn contract_events_are_listed(store: Arc<dyn StateStore>) {
 /// A deferred handle's writes are visible at once through every handle,
 /// the two handles see one compare-and-set, and flushes succeed, also with
 /// many writers at once.
+/// Both kinds of deferred handle: for blocking threads and for async callers.
 pub async fn deferred_writes_are_shared_and_flushed(store: Arc<dyn StateStore>) {
-    let deferred = store.deferred();
+    deferred_handle(&store, |s| s.deferred()).await;
+    deferred_handle(&store, |s| s.deferred_async()).await;
+}
+
+async fn deferred_handle(
+    store: &Arc<dyn StateStore>,
+    handle: fn(&Arc<dyn StateStore>) -> Arc<dyn StateStore>,
+) {
+    let deferred = handle(store);
     let (id, name) = (unique("deferred-org"), unique("name"));
     let rev = deferred
         .put(
@@ -616,7 +625,7 @@ pub async fn deferred_writes_are_shared_and_flushed(store: Arc<dyn StateStore>) 
 
     let mut tasks = Vec::new();
     for w in 0..16 {
-        let (handle, flusher) = (store.deferred(), Arc::clone(&store));
+        let (handle, flusher) = (handle(store), Arc::clone(store));
         let id = format!("{id}-{w}");
         tasks.push(tokio::spawn(async move {
             handle

@@ -47,6 +47,9 @@ pub struct EmbeddedStore {
     /// transaction it wrote into since its last flush (0: none). `None` for
     /// a plain handle, whose writes are durable when they return.
     unflushed: Option<Arc<AtomicU64>>,
+    /// Whether calls run on the calling thread (a deferred handle for
+    /// threads that may block) rather than on the blocking pool.
+    on_caller: bool,
 }
 
 /// The database and its group commit, shared by every handle.
@@ -86,6 +89,7 @@ impl EmbeddedStore {
                 db,
             }),
             unflushed: None,
+            on_caller: false,
         })
     }
 
@@ -98,11 +102,11 @@ impl EmbeddedStore {
         T: Send + 'static,
         F: FnOnce(&Shared, Option<&AtomicU64>) -> Result<T, StoreError> + Send + 'static,
     {
-        if self.unflushed.is_some() {
+        if self.on_caller {
             return work(&self.shared, self.unflushed.as_deref());
         }
-        let shared = Arc::clone(&self.shared);
-        tokio::task::spawn_blocking(move || work(&shared, None))
+        let (shared, unflushed) = (Arc::clone(&self.shared), self.unflushed.clone());
+        tokio::task::spawn_blocking(move || work(&shared, unflushed.as_deref()))
             .await
             .map_err(backend)?
     }
@@ -483,6 +487,15 @@ impl StateStore for EmbeddedStore {
         Arc::new(Self {
             shared: Arc::clone(&self.shared),
             unflushed: Some(Arc::new(AtomicU64::new(0))),
+            on_caller: true,
+        })
+    }
+
+    fn deferred_async(&self) -> Arc<dyn StateStore> {
+        Arc::new(Self {
+            shared: Arc::clone(&self.shared),
+            unflushed: Some(Arc::new(AtomicU64::new(0))),
+            on_caller: false,
         })
     }
 }

@@ -165,4 +165,11 @@ impl StateStore for FaultyStore {
             faults: self.faults.clone(),
         })
     }
+
+    fn deferred_async(&self) -> Arc<dyn StateStore> {
+        Arc::new(FaultyStore {
+            inner: self.inner.deferred_async(),
+            faults: self.faults.clone(),
+        })
+    }
 }

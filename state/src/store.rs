@@ -257,4 +257,9 @@ pub trait StateStore: Send + Sync {
     /// async workers. Backends whose writes are durable when acknowledged
     /// return a plain handle.
     fn deferred(&self) -> Arc<dyn StateStore>;
+
+    /// A deferred handle (see [`StateStore::deferred`]) for async callers:
+    /// its calls never block the calling thread. What the ingest edge
+    /// writes through, flushing it on a timer.
+    fn deferred_async(&self) -> Arc<dyn StateStore>;
 }

@@ -392,6 +392,13 @@ impl StateStore for LoggedStore {
             log: Arc::clone(&self.log),
         })
     }
+
+    fn deferred_async(&self) -> Arc<dyn StateStore> {
+        Arc::new(Self {
+            inner: self.inner.deferred_async(),
+            log: Arc::clone(&self.log),
+        })
+    }
 }
 
 /// Ensures the changelog topic, publishes what it lacks, and wraps `store`

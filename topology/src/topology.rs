@@ -113,6 +113,16 @@ impl Stage {
     pub fn output_names(&self) -> Vec<String> {
         self.outputs.iter().map(|t| t.name.clone()).collect()
     }
+
+    /// What the runtime runs for instance `instance` of it.
+    pub fn spec(&self, instance: u32) -> ProcessorSpec {
+        ProcessorSpec {
+            name: self.name.to_owned(),
+            inputs: self.input_names(),
+            dead_letter_topic: self.dead_letter.clone(),
+            instance,
+        }
+    }
 }
 
 /// What the signing-path stages share: state, Avro, keys, rules.
@@ -356,12 +366,7 @@ impl Topology {
         handle: Handle,
         services: Option<&Services>,
     ) -> Result<JoinHandle<Result<(), RuntimeError>>, RuntimeError> {
-        let spec = ProcessorSpec {
-            name: stage.name.to_owned(),
-            inputs: stage.input_names(),
-            dead_letter_topic: stage.dead_letter.clone(),
-            instance,
-        };
+        let spec = stage.spec(instance);
         if let Build::Copy = stage.build {
             let ledger = Arc::new(EffectLedger::open(
                 &state_dir.join(format!("{}-{instance}", stage.name)),

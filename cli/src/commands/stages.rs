@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use moneta_ingest::Ingest;
+use moneta_ingest::pipeline::WatchedStage;
 use moneta_runtime::{Runtime, RuntimeError, RuntimeMetrics, Shutdown};
 use moneta_servers::broker::{KAFKA_VERSION, LocalBroker};
 use moneta_servers::cassandra::LocalCassandra;
@@ -199,7 +200,8 @@ fn serve_ingest(config: &Config, services: &Services, registry: &Registry) -> an
         services.codec.clone(),
         &config.contracts.topics.ingest,
         services.keys.clone(),
-    )?;
+    )?
+    .watch_pipeline(&config.kafka, watched_stages(config)?)?;
     // A bad [ingest.tls] fails the start, not just the edge's task.
     if let Some(tls) = &config.ingest.tls {
         moneta_tls::server_config(tls).context("[ingest.tls]")?;
@@ -212,6 +214,26 @@ fn serve_ingest(config: &Config, services: &Services, registry: &Registry) -> an
         }
     });
     Ok(())
+}
+
+/// The stages of `ingest.watch_stages`, as the edge watches them.
+fn watched_stages(config: &Config) -> anyhow::Result<Vec<WatchedStage>> {
+    let topology = Topology::new(config);
+    config
+        .ingest
+        .watch_stages
+        .iter()
+        .map(|name| {
+            let stage = topology
+                .stage(name)
+                .with_context(|| format!("ingest.watch_stages: no stage named {name}"))?;
+            Ok(WatchedStage {
+                name: name.clone(),
+                group_id: moneta_runtime::group_id(&config.processing, &stage.spec(0)),
+                inputs: stage.input_names(),
+            })
+        })
+        .collect()
 }
 
 /// Serves `/metrics`, `/healthz` and `/readyz` (if `metrics.listen` is set);
