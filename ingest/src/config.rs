@@ -74,7 +74,7 @@ impl Default for IngestConfig {
             body_timeout_ms: 10_000,
             rate_per_s: 5000,
             burst: 10_000,
-            max_pipeline_lag: 2_000,
+            max_pipeline_lag: 1_000,
             watch_stages: ["validate", "template-check", "countersign"]
                 .map(String::from)
                 .to_vec(),

@@ -92,6 +92,8 @@ pub struct PhaseResult {
     pub error_kinds: std::collections::BTreeMap<String, u64>,
     /// Edge latency, intended send → answer.
     pub edge: Percentiles,
+    /// Edge latency of the early refusals (`429`, `503`) alone.
+    pub refused: Percentiles,
     /// Contracts whose co-sign was accepted in the phase.
     pub contracts: u64,
     /// Co-sign intended time → countersigned record read back.
@@ -244,6 +246,7 @@ pub async fn run(
             errors,
             error_kinds: s.errors.clone(),
             edge: Percentiles::of(&s.edge),
+            refused: Percentiles::of(&s.refused),
             contracts: s.cosigned,
             countersigned: Percentiles::of(&s.countersigned),
             webhook: Percentiles::of(&s.webhook),

@@ -68,6 +68,8 @@ enum Command {
     Steady(SteadyArgs),
     /// Load: a step ramp to saturation against `moneta up`.
     Ramp(RampArgs),
+    /// Load: a constant rate for a long time, memory followed per window.
+    Soak(SoakArgs),
     /// Load: a burst over a base rate against `moneta up`.
     Burst(BurstArgs),
     /// Collects the criterion micro-benchmarks' estimates into results/micro-<date>.{json,md}.
@@ -120,6 +122,22 @@ struct SteadyArgs {
     /// Seconds of warm-up at that rate first (reported apart).
     #[arg(long, default_value_t = 10.0)]
     warmup: f64,
+    #[command(flatten)]
+    load: LoadArgs,
+}
+
+/// Options of `soak`.
+#[derive(Debug, Args)]
+struct SoakArgs {
+    /// Requests per second (80 % of the ramp's saturation point).
+    #[arg(long, default_value_t = 320.0)]
+    rate: f64,
+    /// Minutes at that rate.
+    #[arg(long, default_value_t = 30.0)]
+    minutes: f64,
+    /// Seconds per reported window.
+    #[arg(long, default_value_t = 60.0)]
+    window_secs: f64,
     #[command(flatten)]
     load: LoadArgs,
 }
@@ -328,6 +346,12 @@ fn main() -> anyhow::Result<()> {
             &args.load,
             !args.no_early_stop,
         ),
+        Command::Soak(args) => load_scenario(
+            "soak",
+            scenarios::soak(args.rate, args.minutes, args.window_secs),
+            &args.load,
+            false,
+        ),
         Command::Burst(args) => load_scenario(
             "burst",
             scenarios::burst(args.base, args.peak, args.before, args.burst, args.after),
@@ -368,6 +392,7 @@ fn load_scenario(
     let run = run?;
     let (verdicts, saturation) = match name {
         "steady" => (scenarios::steady_verdicts(&run), None),
+        "soak" => (scenarios::soak_verdicts(&run), None),
         "ramp" => (Vec::new(), Some(scenarios::saturation(&run.phases))),
         _ => (Vec::new(), None),
     };

@@ -48,6 +48,73 @@ pub fn ramp(rates: &[f64], seconds: f64) -> Vec<Phase> {
         .collect()
 }
 
+/// `soak`: `rate` for `minutes`, reported in windows of `window` seconds
+/// so memory can be followed over time.
+pub fn soak(rate: f64, minutes: f64, window: f64) -> Vec<Phase> {
+    let windows = ((minutes * 60.0) / window).ceil().max(1.0) as usize;
+    (0..windows)
+        .map(|w| Phase {
+            label: format!(
+                "{:.0}–{:.0} min",
+                w as f64 * window / 60.0,
+                (w + 1) as f64 * window / 60.0
+            ),
+            rate,
+            seconds: window,
+        })
+        .collect()
+}
+
+/// Most RSS `moneta up` may reach in a soak, MiB: the bound stated.
+pub const SOAK_RSS_BOUND_MIB: f64 = 512.0;
+/// Most RSS growth allowed over a soak's second half, MiB per minute.
+pub const SOAK_GROWTH_BOUND_MIB_PER_MIN: f64 = 1.0;
+
+/// The soak's verdicts: every window kept up, and `moneta up`'s RSS stayed
+/// under [`SOAK_RSS_BOUND_MIB`] and stopped growing (second half).
+pub fn soak_verdicts(run: &LoadRun) -> Vec<Verdict> {
+    let rss: Vec<(f64, f64)> = run
+        .phases
+        .iter()
+        .scan(0.0, |elapsed, p| {
+            *elapsed += p.seconds / 60.0;
+            Some((*elapsed, p))
+        })
+        .filter_map(|(at, p)| {
+            let u = p.processes.iter().find(|u| u.process == "moneta up")?;
+            Some((at, u.rss_mib))
+        })
+        .collect();
+    let (Some(first), Some(last)) = (rss.first(), rss.last()) else {
+        return Vec::new();
+    };
+    let max = rss.iter().map(|(_, r)| *r).fold(0.0, f64::max);
+    let half = &rss[rss.len() / 2..];
+    let growth = match (half.first(), half.last()) {
+        (Some(a), Some(b)) if b.0 > a.0 => (b.1 - a.1) / (b.0 - a.0),
+        _ => 0.0,
+    };
+    let kept = run.phases.iter().filter(|p| keeps_up(p)).count();
+    let rate = run.phases.first().map_or(0.0, |p| p.offered_per_sec);
+    vec![
+        Verdict {
+            target: format!("every window at {rate:.0} req/s kept up with"),
+            measured: format!("{kept} of {} windows", run.phases.len()),
+            met: kept == run.phases.len(),
+        },
+        Verdict {
+            target: format!(
+                "moneta up RSS bounded: ≤ {SOAK_RSS_BOUND_MIB:.0} MiB, growth over the second half ≤ {SOAK_GROWTH_BOUND_MIB_PER_MIN} MiB/min"
+            ),
+            measured: format!(
+                "{:.0} MiB after the first window, {max:.0} MiB at most, {:.0} MiB at the end; {growth:+.2} MiB/min over the second half",
+                first.1, last.1
+            ),
+            met: max <= SOAK_RSS_BOUND_MIB && growth <= SOAK_GROWTH_BOUND_MIB_PER_MIN,
+        },
+    ]
+}
+
 /// `burst`: `base` rate, a burst at `peak`, then `base` again to recover.
 pub fn burst(base: f64, peak: f64, before: f64, burst: f64, after: f64) -> Vec<Phase> {
     vec![
@@ -317,9 +384,9 @@ impl LoadReport {
             self.settings.cosign_delay_ms,
         );
         out.push_str(
-            "| Phase | Offered req/s | Sent | Accepted/s | Errors | Edge p50 / p95 / p99 / max ms | Contracts | → countersigned p50 / p95 / p99 / max ms | Not countersigned | → webhook p50 / p95 / p99 / max ms | CPU % (moneta up / Kafka / generator) | RSS MiB (moneta up / Kafka) |\n",
+            "| Phase | Offered req/s | Sent | Accepted/s | Errors | Edge p50 / p95 / p99 / max ms | Refused (429/503) p50 / p99 / max ms | Contracts | → countersigned p50 / p95 / p99 / max ms | Not countersigned | → webhook p50 / p95 / p99 / max ms | CPU % (moneta up / Kafka / generator) | RSS MiB (moneta up / Kafka) |\n",
         );
-        out.push_str("|---|--:|--:|--:|--:|---|--:|---|--:|---|---|---|\n");
+        out.push_str("|---|--:|--:|--:|--:|---|---|--:|---|--:|---|---|---|\n");
         for p in &self.run.phases {
             let cpu = |name: &str| {
                 p.processes
@@ -343,15 +410,20 @@ impl LoadReport {
                     d = digits
                 )
             };
+            let refused = |x: &crate::tracker::Percentiles| match x.count {
+                0 => "–".to_owned(),
+                n => format!("{:.1} / {:.1} / {:.1} ({n})", x.p50_ms, x.p99_ms, x.max_ms),
+            };
             let _ = writeln!(
                 out,
-                "| {} | {:.0} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} / {} / {} | {} / {} |",
+                "| {} | {:.0} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} / {} / {} | {} / {} |",
                 p.label,
                 p.offered_per_sec,
                 p.sent,
                 p.accepted_per_sec,
                 p.errors,
                 pct(&p.edge, 1),
+                refused(&p.refused),
                 p.contracts,
                 pct(&p.countersigned, 0),
                 p.countersigned_missing,

@@ -66,6 +66,8 @@ impl Percentiles {
 pub struct PhaseStats {
     /// Edge latency of answered requests (any status), µs.
     pub edge: Histogram<u64>,
+    /// Edge latency of early refusals (`429`, `503`), µs.
+    pub refused: Histogram<u64>,
     /// Co-sign intended time → countersigned record read, µs.
     pub countersigned: Histogram<u64>,
     /// Co-sign intended time → webhook received, µs (one per delivery).
@@ -84,6 +86,7 @@ impl PhaseStats {
     fn new() -> Result<Self, hdrhistogram::CreationError> {
         Ok(Self {
             edge: histogram()?,
+            refused: histogram()?,
             countersigned: histogram()?,
             webhook: histogram()?,
             sent: 0,
@@ -185,6 +188,9 @@ impl Tracker {
         self.with_phase(arrival.phase, |s| {
             if outcome.is_ok() {
                 s.edge.saturating_record(us.max(1));
+            }
+            if matches!(outcome, Ok(429 | 503)) {
+                s.refused.saturating_record(us.max(1));
             }
             match outcome {
                 Ok(202) => {
