@@ -335,11 +335,14 @@ impl Engine {
         if self.batch.is_empty() {
             return Ok(Step::Continue);
         }
-        if let Some(state) = &self.stores.state
-            && let Err(error) = self.handle.block_on(state.flush())
-        {
-            tracing::warn!(%error, "flushing the state store failed; redoing the batch");
-            return self.abort();
+        if let Some(state) = &self.stores.state {
+            let started = Instant::now();
+            let flushed = self.handle.block_on(state.flush());
+            self.metrics.flush.observe(started.elapsed().as_secs_f64());
+            if let Err(error) = flushed {
+                tracing::warn!(%error, "flushing the state store failed; redoing the batch");
+                return self.abort();
+            }
         }
         let applied = match &self.stores.ledger {
             Some(ledger) => ledger.apply(self.batch.effects()),
@@ -372,9 +375,13 @@ impl Engine {
             }
         });
         let mut attempt = 0;
+        let started = Instant::now();
         loop {
             match self.protocol.commit(consumer, &offsets) {
                 Ok(()) => {
+                    self.metrics
+                        .transaction
+                        .observe(started.elapsed().as_secs_f64());
                     self.metrics.committed.inc();
                     self.batch.clear();
                     return Ok(Step::Continue);

@@ -18,6 +18,7 @@ pub struct RuntimeMetrics {
     effects: IntCounterVec,
     latency: HistogramVec,
     end_to_end: HistogramVec,
+    commit_steps: HistogramVec,
     lag: IntGaugeVec,
 }
 
@@ -44,6 +45,15 @@ impl RuntimeMetrics {
             &["processor"],
         )?;
         registry.register(Box::new(latency.clone()))?;
+        let commit_steps = HistogramVec::new(
+            HistogramOpts::new(
+                "moneta_commit_step_seconds",
+                "Time a batch's commit spends per step: `flush` (state writes made durable), `transaction` (outputs and offsets committed to Kafka).",
+            )
+            .buckets(prometheus::exponential_buckets(0.000_1, 2.0, 16)?),
+            &["processor", "step"],
+        )?;
+        registry.register(Box::new(commit_steps.clone()))?;
         let end_to_end = HistogramVec::new(
             HistogramOpts::new(
                 "moneta_end_to_end_seconds",
@@ -118,6 +128,7 @@ impl RuntimeMetrics {
             )?,
             latency,
             end_to_end,
+            commit_steps,
             lag,
         })
     }
@@ -137,6 +148,8 @@ impl RuntimeMetrics {
             duplicates: self.effects.with_label_values(&[name, "duplicate"]),
             latency: self.latency.with_label_values(&[name]),
             end_to_end: self.end_to_end.with_label_values(&[name]),
+            flush: self.commit_steps.with_label_values(&[name, "flush"]),
+            transaction: self.commit_steps.with_label_values(&[name, "transaction"]),
             name: name.to_owned(),
         }
     }
@@ -169,6 +182,10 @@ pub struct ProcessorMetrics {
     pub latency: prometheus::Histogram,
     /// Time since the edge accepted the record's event.
     pub end_to_end: prometheus::Histogram,
+    /// Time to make a batch's state writes durable.
+    pub flush: prometheus::Histogram,
+    /// Time to commit a batch's Kafka transaction.
+    pub transaction: prometheus::Histogram,
 }
 
 impl ProcessorMetrics {

@@ -9,6 +9,10 @@
 //!   a retry due more than [`PARK_BEYOND`] away is parked too. Parked
 //!   deliveries stay out of the frequent scan (which then costs nothing for
 //!   a dead endpoint) and a slower scan brings them back when due.
+//! - The scan of pending deliveries (each decoded) is kept: later ticks
+//!   start deliveries from it while it has due ones, for [`RESCAN_EVERY`]
+//!   at most, so a backlog costs one scan per second, not one per tick. An attempt
+//!   re-reads its delivery first and leaves it if it changed since.
 //! - Each attempt is recorded (the delivery log) before the delivery's state
 //!   changes; a crash in between repeats the attempt with the same
 //!   `webhook-id`. Given-up deliveries go to the dead-letter topic first,
@@ -23,7 +27,7 @@
 mod config;
 mod metrics;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -57,6 +61,9 @@ pub const PARK_BEYOND: Duration = Duration::from_secs(1);
 /// How often parked deliveries are checked for being due again.
 const UNPARK_EVERY: Duration = Duration::from_millis(500);
 
+/// Longest a scan of pending deliveries is used before the next one.
+pub const RESCAN_EVERY: Duration = Duration::from_secs(1);
+
 /// Errors starting the worker.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -86,6 +93,15 @@ struct Inner {
     metrics: WebhookMetrics,
     in_flight: Mutex<InFlight>,
     permits: Arc<Semaphore>,
+    scan: tokio::sync::Mutex<Scan>,
+}
+
+/// The deliveries the last scan found pending (each the lowest pending
+/// version of its contract and endpoint), by due time, not yet started.
+#[derive(Default)]
+struct Scan {
+    due: VecDeque<StoredDelivery>,
+    at: Option<Instant>,
 }
 
 /// Attempts running now: by delivery id, and how many per endpoint.
@@ -131,6 +147,7 @@ impl Worker {
                 producer,
                 metrics,
                 in_flight: Mutex::new(InFlight::default()),
+                scan: tokio::sync::Mutex::new(Scan::default()),
             }),
         })
     }
@@ -165,29 +182,31 @@ impl Worker {
 
     /// Starts an attempt for every due delivery that may go now; returns how many.
     pub async fn tick(&self) -> Result<usize, DeliveryError> {
-        let mut pending = self.inner.deliveries.pending().await?;
-        pending.sort_by_key(|s| s.delivery.next_attempt_at_ms);
-        let mut lowest: HashMap<(String, String), u64> = HashMap::new();
-        for s in &pending {
-            let key = (
-                s.delivery.contract_id.clone(),
-                s.delivery.endpoint_id.clone(),
-            );
-            let version = lowest.entry(key).or_insert(s.delivery.contract_version);
-            *version = (*version).min(s.delivery.contract_version);
+        let mut scan = self.inner.scan.lock().await;
+        let nothing_due = scan
+            .due
+            .front()
+            .is_none_or(|s| s.delivery.next_attempt_at_ms > now_ms());
+        if nothing_due || scan.at.is_none_or(|at| at.elapsed() >= RESCAN_EVERY) {
+            scan.due = self.scan().await?;
+            scan.at = Some(Instant::now());
         }
         let now = now_ms();
         let mut started = 0;
         let mut to_park = Vec::new();
-        for stored in pending {
+        while let Some(stored) = scan.due.pop_front() {
             let d = &stored.delivery;
-            let first = lowest
-                .get(&(d.contract_id.clone(), d.endpoint_id.clone()))
-                .is_none_or(|v| *v == d.contract_version);
-            if d.next_attempt_at_ms > now || !first || !self.may_start(d) {
+            if d.next_attempt_at_ms > now {
+                // By due time: nothing after it is due either.
+                scan.due.push_front(stored);
+                break;
+            }
+            if !self.may_start(d) {
+                // Busy or at its endpoint's limit: the next scan sees it.
                 continue;
             }
             let Ok(permit) = self.inner.permits.clone().try_acquire_owned() else {
+                scan.due.push_front(stored);
                 break;
             };
             if !self.inner.breakers.allow(&d.endpoint_id, Instant::now()) {
@@ -214,7 +233,7 @@ impl Worker {
             moneta_telemetry::continue_trace(&span, d.traceparent.as_deref(), None);
             tokio::spawn(async move {
                 let delivery = stored.delivery.clone();
-                if let Err(e) = inner.attempt(stored).instrument(span).await {
+                if let Err(e) = inner.attempt_current(stored).instrument(span).await {
                     tracing::warn!(webhook_id = %delivery.id, error = %e, "delivery attempt not recorded; it will be repeated");
                 }
                 worker.set_in_flight(&delivery.id, Some(&delivery.endpoint_id), false);
@@ -240,6 +259,31 @@ impl Worker {
             });
         }
         Ok(started)
+    }
+
+    /// Pending deliveries by due time, each the lowest pending version of
+    /// its contract and endpoint (versions go in order).
+    async fn scan(&self) -> Result<VecDeque<StoredDelivery>, DeliveryError> {
+        let mut pending = self.inner.deliveries.pending().await?;
+        pending.sort_by_key(|s| s.delivery.next_attempt_at_ms);
+        let mut lowest: HashMap<(String, String), u64> = HashMap::new();
+        for s in &pending {
+            let key = (
+                s.delivery.contract_id.clone(),
+                s.delivery.endpoint_id.clone(),
+            );
+            let version = lowest.entry(key).or_insert(s.delivery.contract_version);
+            *version = (*version).min(s.delivery.contract_version);
+        }
+        Ok(pending
+            .into_iter()
+            .filter(|s| {
+                let d = &s.delivery;
+                lowest
+                    .get(&(d.contract_id.clone(), d.endpoint_id.clone()))
+                    .is_none_or(|v| *v == d.contract_version)
+            })
+            .collect())
     }
 
     /// Parks a due delivery whose endpoint's circuit is open until `until_ms`.
@@ -318,6 +362,21 @@ impl Worker {
 }
 
 impl Inner {
+    /// [`Inner::attempt`] if `scanned` is still the delivery as stored (a
+    /// scan may be up to [`RESCAN_EVERY`] old); else nothing.
+    async fn attempt_current(&self, scanned: StoredDelivery) -> Result<(), DeliveryError> {
+        match self.deliveries.get(&scanned.delivery.id).await? {
+            Some(current)
+                if current.revision == scanned.revision
+                    && current.delivery.state == DeliveryState::Pending
+                    && !current.delivery.parked =>
+            {
+                self.attempt(current).await
+            }
+            _ => Ok(()),
+        }
+    }
+
     async fn attempt(&self, stored: StoredDelivery) -> Result<(), DeliveryError> {
         let StoredDelivery {
             revision,
