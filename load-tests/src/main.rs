@@ -138,6 +138,10 @@ struct SoakArgs {
     /// Seconds per reported window.
     #[arg(long, default_value_t = 60.0)]
     window_secs: f64,
+    /// The RSS `moneta up` must stay under, MiB: by default the embedded
+    /// store's page cache (`state.cache_mib`, 1024) plus 256.
+    #[arg(long, default_value_t = 1280.0)]
+    rss_bound_mib: f64,
     #[command(flatten)]
     load: LoadArgs,
 }
@@ -339,24 +343,28 @@ fn main() -> anyhow::Result<()> {
             scenarios::steady(args.rate, args.seconds, args.warmup),
             &args.load,
             false,
+            |run| (scenarios::steady_verdicts(run), None),
         ),
         Command::Ramp(args) => load_scenario(
             "ramp",
             scenarios::ramp(&args.rates, args.step_seconds),
             &args.load,
             !args.no_early_stop,
+            |run| (Vec::new(), Some(scenarios::saturation(&run.phases))),
         ),
         Command::Soak(args) => load_scenario(
             "soak",
             scenarios::soak(args.rate, args.minutes, args.window_secs),
             &args.load,
             false,
+            |run| (scenarios::soak_verdicts(run, args.rss_bound_mib), None),
         ),
         Command::Burst(args) => load_scenario(
             "burst",
             scenarios::burst(args.base, args.peak, args.before, args.burst, args.after),
             &args.load,
             false,
+            |_| (Vec::new(), None),
         ),
     }
 }
@@ -366,6 +374,7 @@ fn load_scenario(
     phases: Vec<schedule::Phase>,
     args: &LoadArgs,
     early_stop: bool,
+    judge: impl FnOnce(&load::LoadRun) -> (Vec<scenarios::Verdict>, Option<scenarios::Saturation>),
 ) -> anyhow::Result<()> {
     if args.pairs == 0 || phases.iter().any(|p| p.rate <= 0.0 || p.seconds <= 0.0) {
         bail!("--pairs, rates and seconds must be positive");
@@ -390,12 +399,7 @@ fn load_scenario(
     let run = tokio.block_on(load::run(&hub, &phases, &settings, &tag));
     drop(hub);
     let run = run?;
-    let (verdicts, saturation) = match name {
-        "steady" => (scenarios::steady_verdicts(&run), None),
-        "soak" => (scenarios::soak_verdicts(&run), None),
-        "ramp" => (Vec::new(), Some(scenarios::saturation(&run.phases))),
-        _ => (Vec::new(), None),
-    };
+    let (verdicts, saturation) = judge(&run);
     let report = scenarios::LoadReport {
         benchmark: "load".into(),
         scenario: name.into(),

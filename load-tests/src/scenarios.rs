@@ -65,14 +65,12 @@ pub fn soak(rate: f64, minutes: f64, window: f64) -> Vec<Phase> {
         .collect()
 }
 
-/// Most RSS `moneta up` may reach in a soak, MiB: the bound stated.
-pub const SOAK_RSS_BOUND_MIB: f64 = 512.0;
 /// Most RSS growth allowed over a soak's second half, MiB per minute.
 pub const SOAK_GROWTH_BOUND_MIB_PER_MIN: f64 = 1.0;
 
 /// The soak's verdicts: every window kept up, and `moneta up`'s RSS stayed
-/// under [`SOAK_RSS_BOUND_MIB`] and stopped growing (second half).
-pub fn soak_verdicts(run: &LoadRun) -> Vec<Verdict> {
+/// under `rss_bound_mib` and stopped growing (second half).
+pub fn soak_verdicts(run: &LoadRun, rss_bound_mib: f64) -> Vec<Verdict> {
     let rss: Vec<(f64, f64)> = run
         .phases
         .iter()
@@ -104,13 +102,13 @@ pub fn soak_verdicts(run: &LoadRun) -> Vec<Verdict> {
         },
         Verdict {
             target: format!(
-                "moneta up RSS bounded: ≤ {SOAK_RSS_BOUND_MIB:.0} MiB, growth over the second half ≤ {SOAK_GROWTH_BOUND_MIB_PER_MIN} MiB/min"
+                "moneta up RSS bounded: ≤ {rss_bound_mib:.0} MiB, growth over the second half ≤ {SOAK_GROWTH_BOUND_MIB_PER_MIN} MiB/min"
             ),
             measured: format!(
                 "{:.0} MiB after the first window, {max:.0} MiB at most, {:.0} MiB at the end; {growth:+.2} MiB/min over the second half",
                 first.1, last.1
             ),
-            met: max <= SOAK_RSS_BOUND_MIB && growth <= SOAK_GROWTH_BOUND_MIB_PER_MIN,
+            met: max <= rss_bound_mib && growth <= SOAK_GROWTH_BOUND_MIB_PER_MIN,
         },
     ]
 }

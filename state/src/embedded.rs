@@ -39,6 +39,9 @@ fn backend<E: std::fmt::Display>(e: E) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
+/// The page cache of a store opened with [`EmbeddedStore::open`]: redb's default.
+pub const DEFAULT_CACHE_BYTES: usize = 1 << 30;
+
 /// The embedded, crash-safe state store.
 #[derive(Clone)]
 pub struct EmbeddedStore {
@@ -66,11 +69,18 @@ impl Drop for Shared {
 }
 
 impl EmbeddedStore {
-    /// Opens (or creates) `state.redb` in `dir`.
+    /// Opens (or creates) `state.redb` in `dir`, with redb's default page
+    /// cache (1 GiB).
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with_cache(dir, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens (or creates) `state.redb` in `dir` with a page cache of
+    /// `cache_bytes`.
+    pub fn open_with_cache(dir: &Path, cache_bytes: usize) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir).map_err(backend)?;
         let path = dir.join("state.redb");
-        let db = crate::redb_file::create(&path).map_err(|e| match e {
+        let db = crate::redb_file::create(&path, cache_bytes).map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => {
                 StoreError::InUse(path.display().to_string())
             }

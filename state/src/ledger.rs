@@ -11,6 +11,9 @@ use std::path::Path;
 
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 
+/// An effect ledger's page cache: its working set is the latest effects.
+const CACHE_BYTES: usize = 64 << 20;
+
 /// Effect id → effect value, one row per effect ever applied.
 const EFFECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("effects");
 /// Counters kept in the same transactions as the effects they count.
@@ -72,7 +75,8 @@ impl EffectLedger {
     /// Opens (or creates) the ledger in `dir`.
     pub fn open(dir: &Path) -> Result<Self, StateError> {
         std::fs::create_dir_all(dir).map_err(store_err("create directory"))?;
-        let db = crate::redb_file::create(&dir.join("effects.redb")).map_err(store_err("open"))?;
+        let db = crate::redb_file::create(&dir.join("effects.redb"), CACHE_BYTES)
+            .map_err(store_err("open"))?;
         let txn = db.begin_write().map_err(store_err("begin"))?;
         txn.open_table(EFFECTS).map_err(store_err("open table"))?;
         txn.open_table(COUNTERS).map_err(store_err("open table"))?;

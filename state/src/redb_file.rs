@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 
 use redb::{Database, DatabaseError, StorageError};
 
-/// Opens the database at `path`, creating it atomically if it is missing.
-pub(crate) fn create(path: &Path) -> Result<Database, DatabaseError> {
+/// Opens the database at `path` with a page cache of `cache_bytes`,
+/// creating it atomically if it is missing.
+pub(crate) fn create(path: &Path, cache_bytes: usize) -> Result<Database, DatabaseError> {
     if !path.exists() {
         let partial = partial_path(path);
         // Left over from a crash during an earlier creation: never complete.
@@ -30,7 +31,9 @@ pub(crate) fn create(path: &Path) -> Result<Database, DatabaseError> {
             File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
         }
     }
-    Database::create(path)
+    redb::Builder::new()
+        .set_cache_size(cache_bytes)
+        .create(path)
 }
 
 /// Where a new database is built before it is renamed to `path`.
@@ -56,16 +59,16 @@ mod tests {
         let path = dir.path().join("state.redb");
         // What a crash between sizing the file and writing its header leaves.
         std::fs::write(partial_path(&path), vec![0u8; 4096])?;
-        drop(create(&path)?);
+        drop(create(&path, 1 << 20)?);
         assert!(!partial_path(&path).exists());
         // The complete file opens again and keeps what was written.
         let table: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("t");
-        let db = create(&path)?;
+        let db = create(&path, 1 << 20)?;
         let txn = db.begin_write()?;
         txn.open_table(table)?.insert("k", 1)?;
         txn.commit()?;
         drop(db);
-        let db = create(&path)?;
+        let db = create(&path, 1 << 20)?;
         let read = db.begin_read()?;
         let value = read.open_table(table)?.get("k")?.map(|v| v.value());
         assert_eq!(value, Some(1));

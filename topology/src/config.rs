@@ -201,6 +201,9 @@ pub struct StateConfig {
     /// Directory of the embedded stores: `registry/` and one effect ledger
     /// per processor instance.
     pub dir: PathBuf,
+    /// The embedded store's page cache, MiB: most of `moneta up`'s memory
+    /// once the store is larger than it.
+    pub cache_mib: usize,
     /// ScyllaDB contact points, comma-separated `host:port` (backend `scylla`).
     pub scylla_nodes: String,
     /// ScyllaDB keyspace (backend `scylla`).
@@ -215,6 +218,7 @@ impl Default for StateConfig {
         Self {
             backend: StateBackend::Embedded,
             dir: ".moneta/state".into(),
+            cache_mib: 1024,
             scylla_nodes: "127.0.0.1:9042".into(),
             scylla_keyspace: "moneta".into(),
             registry_topic: "moneta.registry".into(),

@@ -40,7 +40,7 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn StateStore>, Services
     match config.state.backend {
         StateBackend::Embedded => {
             let dir = config.state.dir.join("registry");
-            let store = EmbeddedStore::open(&dir)
+            let store = EmbeddedStore::open_with_cache(&dir, config.state.cache_mib << 20)
                 .map_err(|e| ServicesError::Store(format!("opening {}: {e}", dir.display())))?;
             Ok(Arc::new(store))
         }
