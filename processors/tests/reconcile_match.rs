@@ -5,7 +5,7 @@
 
 mod support;
 
-use moneta_processors::reconcile_match::{ReconcileMatch, pair_key};
+use moneta_processors::reconcile_match::{ReconcileMatch, ledger_key, pair_key};
 use moneta_records::{
     self as records, ContractStatus, LedgerEntry, LedgerKind, LineOutcome, Message,
     ReconciliationReport,
@@ -153,7 +153,7 @@ async fn a_corrupt_view_is_dead_lettered_and_an_outage_retried() {
         .store
         .put(
             moneta_domain::Kind::ReconcileView,
-            &pair_key(MO, PUBLISHER),
+            &ledger_key(MO, PUBLISHER, "2026-11-05"),
             b"{not json",
             &[],
             moneta_state::Expect::Absent,

@@ -4,7 +4,8 @@
 //!
 //! It reads the ledger topic as well and keeps its own view per MO and
 //! publisher ([`view`]): the ledger entries (charges and upheld-dispute
-//! reversals) and the reconciliations it has matched. Moneta's side of a
+//! reversals), one row per event day, and the reconciliations it has
+//! matched. Moneta's side of a
 //! reconciliation is every entry whose event date lies in its period, in
 //! every currency; the other party's side is their latest reconciliation of
 //! the same period matched before. Matching is `moneta_settlement::reconcile`
@@ -27,7 +28,7 @@ use crate::contracts::PathContext;
 use crate::rules::format_rfc3339_ms;
 use crate::webhook_dispatch::{Notification, schedule};
 
-pub use view::{Matched, PairView, ViewEntry, pair_key};
+pub use view::{DayLedger, Matched, PairView, Reconciliations, ViewEntry, ledger_key, pair_key};
 
 /// The stage name.
 pub const STAGE: &str = "reconcile-match";
@@ -92,8 +93,9 @@ impl ReconcileMatch {
         }
         let ours = submission(&contract.terms.terms_json)?;
         let (mo, publisher) = (&contract.terms.mo_id, &contract.terms.publisher_id);
-        let key = pair_key(mo, publisher);
-        let (pair, _) = view::load(self.ctx.store.as_ref(), &key).await?;
+        let store = self.ctx.store.as_ref();
+        let period = (ours.period_start.as_str(), ours.period_end.as_str());
+        let pair = view::pair_view(store, mo, publisher, period).await?;
         let report = match pair.reconciliations.get(&contract.contract_id) {
             Some(matched) => matched.report.clone(),
             None => {
@@ -107,11 +109,12 @@ impl ReconcileMatch {
                     report: report.clone(),
                 };
                 let id = contract.contract_id.clone();
-                view::update(self.ctx.store.as_ref(), &key, |pair| {
-                    if pair.reconciliations.contains_key(&id) {
+                let key = pair_key(mo, publisher);
+                view::update(store, &key, |matches: &mut Reconciliations| {
+                    if matches.contains_key(&id) {
                         return false;
                     }
-                    pair.reconciliations.insert(id.clone(), matched.clone());
+                    matches.insert(id.clone(), matched.clone());
                     true
                 })
                 .await?;
@@ -124,22 +127,24 @@ impl ReconcileMatch {
         Ok(Emitted::of(vec![Emit::new(topic, key, report)]))
     }
 
-    /// Adds a charge or reversal to the pair's view (idempotent by id).
+    /// Adds a charge or reversal to the pair's ledger of its event day
+    /// (idempotent by id).
     async fn entry(&self, entry: LedgerEntry) -> Result<Emitted, ProcessError> {
         if entry.kind == LedgerKind::Watermark {
             return Ok(Emitted::default());
         }
-        let key = pair_key(&entry.mo_id, &entry.publisher_id);
+        let day = view::day_of(entry.event_time_ms);
+        let key = ledger_key(&entry.mo_id, &entry.publisher_id, &day);
         let kept = ViewEntry {
             amount_minor: entry.amount_minor,
             currency: entry.currency.clone(),
             event_time_ms: entry.event_time_ms,
         };
-        view::update(self.ctx.store.as_ref(), &key, |pair| {
-            if pair.ledger.get(&entry.entry_id) == Some(&kept) {
+        view::update(self.ctx.store.as_ref(), &key, |ledger: &mut DayLedger| {
+            if ledger.get(&entry.entry_id) == Some(&kept) {
                 return false;
             }
-            pair.ledger.insert(entry.entry_id.clone(), kept.clone());
+            ledger.insert(entry.entry_id.clone(), kept.clone());
             true
         })
         .await?;

@@ -1,18 +1,25 @@
-//! reconcile-match's own state: per MO–publisher pair, the ledger entries it
-//! has read from the ledger topic and the reconciliations it has matched
-//! (with the report each got). It is the one writer of these rows, and the
-//! log rebuilds them: replaying the ledger and countersigned topics through
-//! the stage writes the same rows.
+//! reconcile-match's own state, per MO–publisher pair: the ledger entries it
+//! has read from the ledger topic, one row per event day, and the
+//! reconciliations it has matched (with the report each got), one row per
+//! pair. A ledger entry touches only its day's row and a reconciliation
+//! reads only its period's days, so neither costs more as the pair's
+//! history grows. It is the one writer of these rows, and the log rebuilds
+//! them: replaying the ledger and countersigned topics through the stage
+//! writes the same rows.
 
 use std::collections::BTreeMap;
 
 use moneta_domain::Kind;
 use moneta_records::ReconciliationReport;
 use moneta_runtime::{ProcessError, Rejection};
+use moneta_settlement::period::civil_from_days;
 use moneta_settlement::reconcile;
 use moneta_state::cas::{self, Attempt};
 use moneta_state::{Expect, StateStore};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+use crate::rules::{format_rfc3339_ms, parse_date};
 
 /// One ledger entry as reconcile-match keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,13 +49,20 @@ pub struct Matched {
     pub report: ReconciliationReport,
 }
 
-/// reconcile-match's view of one MO–publisher pair.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// The ledger entries of one pair and day, by id (contract id).
+pub type DayLedger = BTreeMap<String, ViewEntry>;
+
+/// The reconciliations of one pair matched so far, by contract id.
+pub type Reconciliations = BTreeMap<String, Matched>;
+
+/// What a reconciliation is matched against: the pair's ledger entries of
+/// its period and the pair's reconciliations.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PairView {
     /// Ledger entries by id (contract id).
     pub ledger: BTreeMap<String, ViewEntry>,
     /// Reconciliations matched, by contract id.
-    pub reconciliations: BTreeMap<String, Matched>,
+    pub reconciliations: Reconciliations,
 }
 
 impl PairView {
@@ -57,9 +71,8 @@ impl PairView {
         self.ledger
             .iter()
             .filter(|(_, e)| {
-                let day = crate::rules::format_rfc3339_ms(e.event_time_ms);
-                let day = day.get(..10).unwrap_or_default();
-                start <= day && day <= end
+                let day = day_of(e.event_time_ms);
+                start <= day.as_str() && day.as_str() <= end
             })
             .map(|(id, e)| reconcile::LedgerEntry {
                 contract_id: id.clone(),
@@ -70,38 +83,86 @@ impl PairView {
     }
 }
 
-/// The row key of a pair.
+/// The row key of a pair's reconciliations.
 pub fn pair_key(mo_id: &str, publisher_id: &str) -> String {
     format!("{mo_id}|{publisher_id}")
 }
 
-/// The pair's view, empty if it has none yet; a row that does not decode is
-/// corrupt.
-pub async fn load(store: &dyn StateStore, key: &str) -> Result<(PairView, Expect), ProcessError> {
+/// The row key of a pair's ledger entries of `day` (`YYYY-MM-DD`).
+pub fn ledger_key(mo_id: &str, publisher_id: &str, day: &str) -> String {
+    format!("{mo_id}|{publisher_id}|{day}")
+}
+
+/// The event day (`YYYY-MM-DD`, UTC) of a time in ms since the epoch.
+pub fn day_of(event_time_ms: i64) -> String {
+    format_rfc3339_ms(event_time_ms)
+        .get(..10)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The days `start..=end` (`YYYY-MM-DD`); none if either is not a date.
+fn days_between(start: &str, end: &str) -> Vec<String> {
+    let (Some(first), Some(last)) = (parse_date(start), parse_date(end)) else {
+        return Vec::new();
+    };
+    (first..=last)
+        .map(|days| {
+            let (y, m, d) = civil_from_days(days);
+            format!("{y:04}-{m:02}-{d:02}")
+        })
+        .collect()
+}
+
+/// The pair's view for a reconciliation of `start..=end`.
+pub async fn pair_view(
+    store: &dyn StateStore,
+    mo_id: &str,
+    publisher_id: &str,
+    (start, end): (&str, &str),
+) -> Result<PairView, ProcessError> {
+    let (reconciliations, _) = load(store, &pair_key(mo_id, publisher_id)).await?;
+    let mut ledger = BTreeMap::new();
+    for day in days_between(start, end) {
+        let (entries, _): (DayLedger, _) =
+            load(store, &ledger_key(mo_id, publisher_id, &day)).await?;
+        ledger.extend(entries);
+    }
+    Ok(PairView {
+        ledger,
+        reconciliations,
+    })
+}
+
+/// A row, empty if there is none yet; a row that does not decode is corrupt.
+pub async fn load<T: DeserializeOwned + Default>(
+    store: &dyn StateStore,
+    key: &str,
+) -> Result<(T, Expect), ProcessError> {
     match store.get(Kind::ReconcileView, key).await? {
-        None => Ok((PairView::default(), Expect::Absent)),
+        None => Ok((T::default(), Expect::Absent)),
         Some(stored) => {
-            let view = serde_json::from_slice(&stored.body)
+            let row = serde_json::from_slice(&stored.body)
                 .map_err(|e| ProcessError::corrupt(format!("reconcile view {key}: {e}")))?;
-            Ok((view, Expect::Revision(stored.revision)))
+            Ok((row, Expect::Revision(stored.revision)))
         }
     }
 }
 
-/// Changes the pair's view with `change` (compare-and-set, retried); a
-/// change that returns `false` writes nothing.
-pub async fn update(
+/// Changes a row with `change` (compare-and-set, retried); a change that
+/// returns `false` writes nothing.
+pub async fn update<T: Serialize + DeserializeOwned + Default>(
     store: &dyn StateStore,
     key: &str,
-    change: impl Fn(&mut PairView) -> bool,
+    change: impl Fn(&mut T) -> bool,
 ) -> Result<(), ProcessError> {
     cas::retry(&format!("reconcile view {key}"), || async {
-        let (mut view, expect) = load(store, key).await?;
-        if !change(&mut view) {
+        let (mut row, expect) = load::<T>(store, key).await?;
+        if !change(&mut row) {
             return Ok(Attempt::Done(()));
         }
         let body =
-            serde_json::to_vec(&view).map_err(|e| Rejection::new("unencodable", e.to_string()))?;
+            serde_json::to_vec(&row).map_err(|e| Rejection::new("unencodable", e.to_string()))?;
         let written = store
             .put(Kind::ReconcileView, key, &body, &[], expect)
             .await;
@@ -111,4 +172,20 @@ pub async fn update(
         })
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_period_is_its_days() {
+        assert_eq!(
+            days_between("2026-02-27", "2026-03-01"),
+            ["2026-02-27", "2026-02-28", "2026-03-01"]
+        );
+        assert!(days_between("2026-03-02", "2026-03-01").is_empty());
+        assert!(days_between("not a date", "2026-03-01").is_empty());
+        assert_eq!(day_of(1_793_880_000_000), "2026-11-05");
+    }
 }
