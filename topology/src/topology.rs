@@ -260,7 +260,7 @@ impl Topology {
                         Topic::avro(&t.ledger, LedgerEntry),
                     ],
                     vec![Topic::avro(&t.reconciliation_reports, ReconciliationReport)],
-                    "its view per MO and publisher (ledger entries, reconciliations matched); webhook deliveries of reports",
+                    "its view per MO and publisher (ledger entries by event day, reconciliations matched); webhook deliveries of reports",
                     |ctx, _| Box::new(ReconcileMatch::new(ctx)),
                 ),
             ],
