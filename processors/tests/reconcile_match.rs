@@ -163,3 +163,51 @@ async fn a_corrupt_view_is_dead_lettered_and_an_outage_retried() {
     let corrupt = feed(&stage, entry(LedgerKind::Charge, "c-1", 1, "EUR", NOV_5), 2).await;
     assert_eq!(dead_letter(&corrupt).as_deref(), Some("corrupt_state"));
 }
+
+#[tokio::test]
+async fn a_pair_row_of_the_earlier_shape_still_counts_its_ledger_entries() {
+    let world = World::new().await;
+    let stage = ReconcileMatch::new(world.ctx.clone());
+    // Written before ledger entries moved to rows by day: the pair's row
+    // held them all.
+    let legacy = json!({
+        "ledger": {"c-old": {"amount_minor": 700, "currency": "EUR", "event_time_ms": NOV_5}},
+        "reconciliations": {}
+    });
+    world
+        .ctx
+        .store
+        .put(
+            moneta_domain::Kind::ReconcileView,
+            &pair_key(MO, PUBLISHER),
+            legacy.to_string().as_bytes(),
+            &[],
+            moneta_state::Expect::Absent,
+        )
+        .await
+        .expect("an earlier row");
+    let new = entry(LedgerKind::Charge, "c-new", 300, "EUR", NOV_5 + DAY);
+    assert_eq!(summary(&feed(&stage, new, 1).await), Ok(vec![]));
+    let publisher = reconciliation(
+        "r-legacy",
+        "publisher",
+        json!([{"contract_id": "c-old", "amount_minor": 700, "currency": "EUR"},
+               {"contract_id": "c-new", "amount_minor": 300, "currency": "EUR"}]),
+        100,
+    );
+    let report = the_report(&feed(&stage, publisher.clone(), 2).await);
+    assert_eq!((report.matched, report.mismatched), (2, 0), "{report:?}");
+    // Matching it kept the earlier entries in the row.
+    let again = the_report(&feed(&stage, publisher, 3).await);
+    assert_eq!(again, report);
+    let row = world
+        .ctx
+        .store
+        .get(moneta_domain::Kind::ReconcileView, &pair_key(MO, PUBLISHER))
+        .await
+        .expect("read")
+        .expect("the pair's row");
+    let row: serde_json::Value = serde_json::from_slice(&row.body).expect("json");
+    assert_eq!(row["ledger"]["c-old"]["amount_minor"], 700);
+    assert!(row["reconciliations"]["r-legacy"].is_object());
+}

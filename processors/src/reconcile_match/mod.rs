@@ -110,11 +110,11 @@ impl ReconcileMatch {
                 };
                 let id = contract.contract_id.clone();
                 let key = pair_key(mo, publisher);
-                view::update(store, &key, |matches: &mut Reconciliations| {
-                    if matches.contains_key(&id) {
+                view::update(store, &key, |row: &mut PairView| {
+                    if row.reconciliations.contains_key(&id) {
                         return false;
                     }
-                    matches.insert(id.clone(), matched.clone());
+                    row.reconciliations.insert(id.clone(), matched.clone());
                     true
                 })
                 .await?;

@@ -1,7 +1,8 @@
 //! reconcile-match's own state, per MO–publisher pair: the ledger entries it
 //! has read from the ledger topic, one row per event day, and the
 //! reconciliations it has matched (with the report each got), one row per
-//! pair. A ledger entry touches only its day's row and a reconciliation
+//! pair (which, written by an earlier version, may also hold ledger
+//! entries: they are still read). A ledger entry touches only its day's row and a reconciliation
 //! reads only its period's days, so neither costs more as the pair's
 //! history grows. It is the one writer of these rows, and the log rebuilds
 //! them: replaying the ledger and countersigned topics through the stage
@@ -55,13 +56,17 @@ pub type DayLedger = BTreeMap<String, ViewEntry>;
 /// The reconciliations of one pair matched so far, by contract id.
 pub type Reconciliations = BTreeMap<String, Matched>;
 
-/// What a reconciliation is matched against: the pair's ledger entries of
-/// its period and the pair's reconciliations.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A pair's row: its reconciliations and, in rows written before ledger
+/// entries moved to rows by day, its ledger entries (still read, never
+/// added to). As a view, what a reconciliation is matched against: the
+/// pair's ledger entries of its period and its reconciliations.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PairView {
     /// Ledger entries by id (contract id).
+    #[serde(default)]
     pub ledger: BTreeMap<String, ViewEntry>,
     /// Reconciliations matched, by contract id.
+    #[serde(default)]
     pub reconciliations: Reconciliations,
 }
 
@@ -83,7 +88,7 @@ impl PairView {
     }
 }
 
-/// The row key of a pair's reconciliations.
+/// The row key of a pair's row ([`PairView`]: its reconciliations).
 pub fn pair_key(mo_id: &str, publisher_id: &str) -> String {
     format!("{mo_id}|{publisher_id}")
 }
@@ -121,17 +126,13 @@ pub async fn pair_view(
     publisher_id: &str,
     (start, end): (&str, &str),
 ) -> Result<PairView, ProcessError> {
-    let (reconciliations, _) = load(store, &pair_key(mo_id, publisher_id)).await?;
-    let mut ledger = BTreeMap::new();
+    let (mut view, _): (PairView, _) = load(store, &pair_key(mo_id, publisher_id)).await?;
     for day in days_between(start, end) {
         let (entries, _): (DayLedger, _) =
             load(store, &ledger_key(mo_id, publisher_id, &day)).await?;
-        ledger.extend(entries);
+        view.ledger.extend(entries);
     }
-    Ok(PairView {
-        ledger,
-        reconciliations,
-    })
+    Ok(view)
 }
 
 /// A row, empty if there is none yet; a row that does not decode is corrupt.
