@@ -85,7 +85,7 @@ export MONETA_TEST_KAFKA="$listen"
 step "tests"
 cargo test --workspace
 stop_kafka
-# Every fuzz target for 10 s (the longer run: docs/security.md), once
+# Every fuzz target for 5 s (the longer run: docs/security.md), once
 # their build is done.
 step "fuzz"
 if ! wait "$fuzz_build"; then
@@ -94,7 +94,7 @@ if ! wait "$fuzz_build"; then
     exit 1
 fi
 fuzz_build=""
-FUZZ_BUILD=quick scripts/fuzz.sh 10
+FUZZ_BUILD=quick scripts/fuzz.sh 5
 # Schemathesis against a running edge and admin API, `moneta up` with its
 # embedded broker (~2.5 min).
 step "api fuzz"
