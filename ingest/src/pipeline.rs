@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use moneta_kafka::{KafkaConfig, group_lag};
+use moneta_kafka::{KafkaConfig, group_lag, lag_reader};
 use rdkafka::consumer::BaseConsumer;
 
 /// How often the lag is measured.
@@ -59,12 +59,8 @@ impl PipelineWatch {
         let consumers = stages
             .into_iter()
             .map(|stage| {
-                let consumer: BaseConsumer = kafka
-                    .client_config()
-                    .set("group.id", &stage.group_id)
-                    .set("client.id", format!("moneta-ingest.lag.{}", stage.name))
-                    .set("enable.auto.commit", "false")
-                    .create()?;
+                let client_id = format!("moneta-ingest.lag.{}", stage.name);
+                let consumer = lag_reader(kafka, &stage.group_id, &client_id)?;
                 Ok((stage, consumer))
             })
             .collect::<Result<Vec<_>, rdkafka::error::KafkaError>>()?;

@@ -9,6 +9,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::admin::partition_ids;
+use crate::settings::KafkaConfig;
 
 /// The lag of one partition of a group's input.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +21,21 @@ pub struct PartitionLag {
     /// Records the group has not committed past (with nothing committed,
     /// everything retained).
     pub lag: i64,
+}
+
+/// A consumer that reads `group_id`'s committed offsets for [`group_lag`]
+/// and never joins the group (it must not subscribe).
+pub fn lag_reader(
+    kafka: &KafkaConfig,
+    group_id: &str,
+    client_id: &str,
+) -> Result<BaseConsumer, KafkaError> {
+    kafka
+        .client_config()
+        .set("group.id", group_id)
+        .set("client.id", client_id)
+        .set("enable.auto.commit", "false")
+        .create()
 }
 
 /// The lag of `consumer`'s `group.id` on every partition of `topics`, each

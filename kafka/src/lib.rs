@@ -11,7 +11,7 @@ mod read;
 mod settings;
 
 pub use admin::{TopicSpec, TopicStatus, ensure_topics, missing_topics, partition_ids, watermarks};
-pub use lag::{PartitionLag, group_lag};
+pub use lag::{PartitionLag, group_lag, lag_reader};
 pub use login::{LoginWatch, fetch_metadata};
 pub use probe::{ApiKey, ApiRange, BrokerApis, ProbeError, probe_apis};
 pub use read::{PartitionRange, ReadError, ReadSummary, TopicReader, read_to_end};

@@ -7,8 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use moneta_kafka::{KafkaConfig, group_lag};
-use rdkafka::consumer::BaseConsumer;
+use moneta_kafka::{KafkaConfig, group_lag, lag_reader};
 
 use crate::clients::{group_id, transactional_id};
 use crate::config::ProcessingConfig;
@@ -37,16 +36,8 @@ impl LagMonitor {
     ) -> Option<Self> {
         // Never subscribes, so it never joins the group: it only reads the
         // group's committed offsets.
-        let consumer: BaseConsumer = match kafka
-            .client_config()
-            .set("group.id", group_id(processing, spec))
-            .set(
-                "client.id",
-                format!("{}.lag", transactional_id(processing, spec)),
-            )
-            .set("enable.auto.commit", "false")
-            .create()
-        {
+        let client_id = format!("{}.lag", transactional_id(processing, spec));
+        let consumer = match lag_reader(kafka, &group_id(processing, spec), &client_id) {
             Ok(consumer) => consumer,
             Err(error) => {
                 tracing::warn!(processor = %spec.name, %error, "no lag monitor");

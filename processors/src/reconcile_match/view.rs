@@ -13,14 +13,14 @@ use std::collections::BTreeMap;
 use moneta_domain::Kind;
 use moneta_records::ReconciliationReport;
 use moneta_runtime::{ProcessError, Rejection};
-use moneta_settlement::period::civil_from_days;
+use moneta_settlement::period::format_date;
 use moneta_settlement::reconcile;
 use moneta_state::cas::{self, Attempt};
 use moneta_state::{Expect, StateStore};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::rules::{format_rfc3339_ms, parse_date};
+use crate::rules::parse_date;
 
 /// One ledger entry as reconcile-match keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,10 +100,7 @@ pub fn ledger_key(mo_id: &str, publisher_id: &str, day: &str) -> String {
 
 /// The event day (`YYYY-MM-DD`, UTC) of a time in ms since the epoch.
 pub fn day_of(event_time_ms: i64) -> String {
-    format_rfc3339_ms(event_time_ms)
-        .get(..10)
-        .unwrap_or_default()
-        .to_owned()
+    format_date(event_time_ms.div_euclid(86_400_000))
 }
 
 /// The days `start..=end` (`YYYY-MM-DD`); none if either is not a date.
@@ -111,12 +108,7 @@ fn days_between(start: &str, end: &str) -> Vec<String> {
     let (Some(first), Some(last)) = (parse_date(start), parse_date(end)) else {
         return Vec::new();
     };
-    (first..=last)
-        .map(|days| {
-            let (y, m, d) = civil_from_days(days);
-            format!("{y:04}-{m:02}-{d:02}")
-        })
-        .collect()
+    (first..=last).map(format_date).collect()
 }
 
 /// The pair's view for a reconciliation of `start..=end`.

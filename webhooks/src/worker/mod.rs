@@ -266,23 +266,28 @@ impl Worker {
     async fn scan(&self) -> Result<VecDeque<StoredDelivery>, DeliveryError> {
         let mut pending = self.inner.deliveries.pending().await?;
         pending.sort_by_key(|s| s.delivery.next_attempt_at_ms);
-        let mut lowest: HashMap<(String, String), u64> = HashMap::new();
+        fn key(d: &Delivery) -> (&str, &str) {
+            (d.contract_id.as_str(), d.endpoint_id.as_str())
+        }
+        let mut lowest: HashMap<(&str, &str), u64> = HashMap::new();
         for s in &pending {
-            let key = (
-                s.delivery.contract_id.clone(),
-                s.delivery.endpoint_id.clone(),
-            );
-            let version = lowest.entry(key).or_insert(s.delivery.contract_version);
+            let version = lowest
+                .entry(key(&s.delivery))
+                .or_insert(s.delivery.contract_version);
             *version = (*version).min(s.delivery.contract_version);
         }
+        let first: Vec<bool> = pending
+            .iter()
+            .map(|s| {
+                lowest
+                    .get(&key(&s.delivery))
+                    .is_none_or(|v| *v == s.delivery.contract_version)
+            })
+            .collect();
         Ok(pending
             .into_iter()
-            .filter(|s| {
-                let d = &s.delivery;
-                lowest
-                    .get(&(d.contract_id.clone(), d.endpoint_id.clone()))
-                    .is_none_or(|v| *v == d.contract_version)
-            })
+            .zip(first)
+            .filter_map(|(s, first)| first.then_some(s))
             .collect())
     }
 
