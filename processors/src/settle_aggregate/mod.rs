@@ -1,8 +1,10 @@
 //! `settle-aggregate`: settlement periods from the ledger.
 //!
 //! Per `mo|publisher|currency` key and period (daily by event time by
-//! default), total = finalized charges − upheld disputes. Contributions
-//! are kept by contract id, so a replay or a retry never counts one twice.
+//! default), total = finalized charges − upheld disputes. Each counted
+//! entry is a row of its own, by contract id, so a replay or a retry never
+//! counts one twice, and a key's state stays small: its watermark and its
+//! open and recently closed periods ([`rows`] lists the rows).
 //!
 //! - **Closing.** A period closes when the key's event-time watermark (the
 //!   latest event time of its ledger entries, or a `WATERMARK` entry on its
@@ -12,12 +14,18 @@
 //!   settlements topic.
 //! - **Late events.** An entry for a closed period becomes an adjustment
 //!   record for that period (its own id, the delta split the same way);
-//!   never a silent drop.
+//!   never a silent drop. A period closed longer than `keep_closed_ms`
+//!   leaves the key's state for a row of its own, read back only for such
+//!   a late entry.
 //! - **Determinism.** A key's entries arrive in one partition, in order, so
 //!   when a period closes depends only on the log. The record that closed a
 //!   period is remembered: if it is processed again (a crash before the
 //!   commit, a replay), the same settlement is emitted again, with the same
-//!   id; readers de-duplicate by id.
+//!   id; readers de-duplicate by id. A key's state knows the last offset
+//!   it applied, so a record at or below it is known to be processed again
+//!   and the periods it closed are read back even after they left the state;
+//!   an entry's row written before a crash that lost the key's state counts
+//!   once, when its record comes again.
 
 use std::sync::Arc;
 
@@ -25,7 +33,7 @@ use base64::Engine;
 use moneta_domain::{Kind, SettlementAgreement};
 use moneta_records::{LedgerEntry, LedgerKind, MonetaSignature, Settlement, SettlementKind};
 use moneta_runtime::{Emit, Emitted, ProcessError, Record, Rejection, Stage};
-use moneta_settlement::period::PeriodLength;
+use moneta_settlement::period::{PeriodLength, period_of};
 use moneta_settlement::split::{Shares, split};
 use moneta_signing::KeyRing;
 use moneta_state::Expect;
@@ -34,10 +42,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::contracts::PathContext;
 
+mod rows;
 mod state;
 
 use crate::ledger::aggregation_key;
-pub use state::{Closed, Closing, KeyState, PeriodState, fold};
+pub use state::{Closed, Closing, Counted, Folded, KeyState, PeriodState, Position, fold, migrate};
 
 /// The stage name.
 pub const STAGE: &str = "settle-aggregate";
@@ -53,6 +62,10 @@ pub struct SettlementConfig {
     pub period: PeriodLength,
     /// How long after a period's end it stays open for late events, ms.
     pub grace_ms: i64,
+    /// How long a closed period stays in its key's state after it closed,
+    /// ms; then it moves to a row of its own (late events for it still
+    /// become adjustments).
+    pub keep_closed_ms: i64,
 }
 
 impl Default for SettlementConfig {
@@ -60,6 +73,7 @@ impl Default for SettlementConfig {
         Self {
             period: PeriodLength::Daily,
             grace_ms: 3_600_000,
+            keep_closed_ms: 86_400_000,
         }
     }
 }
@@ -79,7 +93,10 @@ impl SettleAggregate {
     }
 
     async fn run(&self, entry: LedgerEntry, record: &Record) -> Result<Emitted, ProcessError> {
-        let here = format!("{}/{}/{}", record.topic, record.partition, record.offset);
+        let at = Position {
+            here: format!("{}/{}/{}", record.topic, record.partition, record.offset),
+            offset: record.offset,
+        };
         let keys: Vec<String> = match entry.kind {
             LedgerKind::Watermark => self
                 .ctx
@@ -101,7 +118,7 @@ impl SettleAggregate {
         };
         let mut outputs = Vec::new();
         for key in keys {
-            outputs.extend(self.apply(&key, &entry, record.partition, &here).await?);
+            outputs.extend(self.apply(&key, &entry, record.partition, &at).await?);
         }
         Ok(Emitted::of(outputs))
     }
@@ -112,10 +129,11 @@ impl SettleAggregate {
         key: &str,
         entry: &LedgerEntry,
         partition: i32,
-        here: &str,
+        at: &Position,
     ) -> Result<Vec<Emit>, ProcessError> {
-        let (state, closings) = cas::retry(&format!("settlement key {key}"), || async {
-            let stored = self.ctx.store.get(Kind::SettlementState, key).await?;
+        let store = self.ctx.store.as_ref();
+        let folded = cas::retry(&format!("settlement key {key}"), || async {
+            let stored = store.get(Kind::SettlementState, key).await?;
             let (mut state, expect) = match &stored {
                 Some(s) => (
                     serde_json::from_slice::<KeyState>(&s.body).map_err(|e| {
@@ -136,28 +154,75 @@ impl SettleAggregate {
                 ),
             };
             let before = state.clone();
-            let closings = fold(&mut state, entry, here, &self.config);
+            self.load(&mut state, entry, at).await?;
+            let seen = match entry.kind {
+                LedgerKind::Watermark => None,
+                _ => rows::counted(store, key, &entry.entry_id).await?,
+            };
+            let folded = fold(
+                &mut state,
+                entry,
+                seen.as_ref().map(|(row, _)| row),
+                at,
+                &self.config,
+            );
+            if let Some(row) = &folded.counted {
+                rows::count(store, key, row, seen.map(|(_, revision)| revision)).await?;
+            }
+            for period in &folded.archived {
+                rows::archive(store, key, period).await?;
+            }
             if state != before {
                 let body = serde_json::to_vec(&state)
                     .map_err(|e| Rejection::new("unencodable", e.to_string()))?;
                 let index = [(INDEX_PARTITION, state.partition.to_string())];
-                let written = self
-                    .ctx
-                    .store
+                let written = store
                     .put(Kind::SettlementState, key, &body, &index, expect)
                     .await;
                 if let Attempt::Lost = cas::attempt(written)? {
                     return Ok(Attempt::Lost);
                 }
             }
-            Ok::<_, ProcessError>(Attempt::Done((state, closings)))
+            Ok::<_, ProcessError>(Attempt::Done((state, folded.closings)))
         })
         .await?;
+        let (state, closings) = folded;
         let mut outputs = Vec::new();
         for closing in closings {
             outputs.push(self.emit(&state, closing).await?);
         }
         Ok(outputs)
+    }
+
+    /// Brings into `state` what applying `entry` at `at` needs from outside
+    /// it: rows of the earlier shape's contributions, the archived periods
+    /// this record closed (when it is processed again), and the archived
+    /// period a late entry belongs to.
+    async fn load(
+        &self,
+        state: &mut KeyState,
+        entry: &LedgerEntry,
+        at: &Position,
+    ) -> Result<(), ProcessError> {
+        let store = self.ctx.store.as_ref();
+        for row in migrate(state) {
+            rows::recount(store, &state.key, &row).await?;
+        }
+        if at.offset <= state.applied_offset {
+            for period in rows::closed_by(store, &state.key, &at.here).await? {
+                state.periods.entry(period.start.clone()).or_insert(period);
+            }
+        }
+        if entry.kind != LedgerKind::Watermark {
+            let period = period_of(entry.event_time_ms, self.config.period);
+            let left =
+                !state.periods.contains_key(&period.start) && period.end_ms <= state.watermark_ms;
+            if left && let Some(archived) = rows::archived(store, &state.key, &period.start).await?
+            {
+                state.periods.insert(period.start, archived);
+            }
+        }
+        Ok(())
     }
 
     /// Builds, splits and countersigns one settlement or adjustment.
@@ -168,17 +233,16 @@ impl SettleAggregate {
                 state.mo_id, state.publisher_id, state.currency
             )
         };
-        let (start, kind, adjusts, total, contracts, at_ms, id) = match closing {
-            Closing::Settlement(start) => {
-                let slot = state.periods.get(&start).ok_or_else(|| {
-                    Rejection::new("internal", format!("period {start} vanished"))
-                })?;
-                let total = slot.contributions.values().sum::<i64>();
-                let contracts = slot.contributions.keys().cloned().collect();
+        let (slot, kind, adjusts, total, contracts, at_ms, id) = match closing {
+            Closing::Settlement(slot) => {
+                let counted =
+                    rows::contributions(self.ctx.store.as_ref(), &state.key, &slot.start).await?;
+                let total = counted.iter().map(|c| c.amount_minor).sum::<i64>();
+                let contracts = counted.into_iter().map(|c| c.entry_id).collect();
                 let at = slot.closed.as_ref().map_or(0, |c| c.at_ms);
-                let id = base_id(&start);
+                let id = base_id(&slot.start);
                 (
-                    start,
+                    slot,
                     SettlementKind::Settlement,
                     None,
                     total,
@@ -187,11 +251,11 @@ impl SettleAggregate {
                     id,
                 )
             }
-            Closing::Adjustment(start, contract, amount, at) => {
-                let id = format!("{}:adj:{contract}", base_id(&start));
-                let adjusts = Some(base_id(&start));
+            Closing::Adjustment(slot, contract, amount, at) => {
+                let id = format!("{}:adj:{contract}", base_id(&slot.start));
+                let adjusts = Some(base_id(&slot.start));
                 (
-                    start,
+                    slot,
                     SettlementKind::Adjustment,
                     adjusts,
                     amount,
@@ -201,11 +265,7 @@ impl SettleAggregate {
                 )
             }
         };
-        let slot = state
-            .periods
-            .get(&start)
-            .ok_or_else(|| Rejection::new("internal", format!("period {start} vanished")))?;
-        let agreement = self.agreement(state, slot).await?;
+        let agreement = self.agreement(state, &slot).await?;
         let (agreement_id, parts, unallocated) = match &agreement {
             Some(a) => {
                 let shares = Shares {
