@@ -284,7 +284,7 @@ fn a_rebuilt_state_digests_like_the_original_and_moneta_goes_on() -> anyhow::Res
     let bootstrap = moneta_testkit::kafka()?;
     let dir = tempfile::tempdir()?;
     let extra = "[webhooks]\nallow_loopback = true\nallow_http = true\npoll_interval_ms = 50\n\
-                 [topics]\nretention_ms = -1\n";
+                 [topics.retention]\nevents_ms = -1\n";
     let state = dir.path().join("state");
     let runtime = tokio::runtime::Runtime::new()?;
     let arrivals: Arrivals = Arc::default();

@@ -1,5 +1,6 @@
 //! Topic bootstrap: create every topic the topology needs, idempotently.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -18,8 +19,38 @@ pub struct TopicSpec {
     pub partitions: i32,
     /// Replication factor.
     pub replication_factor: i32,
-    /// `retention.ms`; `-1` keeps records forever.
-    pub retention_ms: i64,
+    /// Topic configuration Moneta sets (`retention.ms`, `cleanup.policy`).
+    pub configs: BTreeMap<String, String>,
+}
+
+impl TopicSpec {
+    /// A topic that deletes records older than `retention_ms` (`-1`: never).
+    pub fn retained(
+        name: &str,
+        partitions: i32,
+        replication_factor: i32,
+        retention_ms: i64,
+    ) -> Self {
+        Self {
+            name: name.to_owned(),
+            partitions,
+            replication_factor,
+            configs: BTreeMap::from([
+                ("cleanup.policy".to_owned(), "delete".to_owned()),
+                ("retention.ms".to_owned(), retention_ms.to_string()),
+            ]),
+        }
+    }
+
+    /// A compacted topic: the latest record of every key is kept.
+    pub fn compacted(name: &str, partitions: i32, replication_factor: i32) -> Self {
+        Self {
+            name: name.to_owned(),
+            partitions,
+            replication_factor,
+            configs: BTreeMap::from([("cleanup.policy".to_owned(), "compact".to_owned())]),
+        }
+    }
 }
 
 /// What happened to one topic.
@@ -79,17 +110,17 @@ pub async fn ensure_topics(
         return Ok(statuses);
     }
     let admin: AdminClient<DefaultClientContext> = kafka.client_config().create()?;
-    let retention: Vec<String> = topics.iter().map(|t| t.retention_ms.to_string()).collect();
     let new_topics: Vec<NewTopic<'_>> = topics
         .iter()
-        .zip(&retention)
-        .map(|(t, retention)| {
-            NewTopic::new(
-                &t.name,
-                t.partitions,
-                TopicReplication::Fixed(t.replication_factor),
+        .map(|t| {
+            t.configs.iter().fold(
+                NewTopic::new(
+                    &t.name,
+                    t.partitions,
+                    TopicReplication::Fixed(t.replication_factor),
+                ),
+                |topic, (key, value)| topic.set(key, value),
             )
-            .set("retention.ms", retention)
         })
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(timeout));

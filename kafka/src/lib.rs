@@ -9,6 +9,7 @@ mod login;
 mod probe;
 mod read;
 mod settings;
+mod topic_config;
 
 pub use admin::{TopicSpec, TopicStatus, ensure_topics, missing_topics, partition_ids, watermarks};
 pub use lag::{PartitionLag, group_lag, lag_reader};
@@ -16,6 +17,7 @@ pub use login::{LoginWatch, fetch_metadata};
 pub use probe::{ApiKey, ApiRange, BrokerApis, ProbeError, probe_apis};
 pub use read::{PartitionRange, ReadError, ReadSummary, TopicReader, read_to_end};
 pub use settings::{KafkaConfig, is_secret_key};
+pub use topic_config::{Drift, align_topics, topic_drift};
 
 /// Header the ingest edge sets on each accepted event: the edge's clock in
 /// milliseconds since the Unix epoch. Processors copy it to their outputs

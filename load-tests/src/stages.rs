@@ -434,7 +434,7 @@ pub(crate) async fn prepare(
 ) -> anyhow::Result<(Services, f64)> {
     moneta_kafka::ensure_topics(
         &config.kafka,
-        &Topology::new(config).topics(),
+        &Topology::new(config).topic_specs(),
         Duration::from_secs(30),
     )
     .await?;

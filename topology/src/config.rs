@@ -14,6 +14,7 @@ use moneta_processors::rules::RulesConfig;
 use moneta_runtime::ProcessingConfig;
 use serde::{Deserialize, Serialize};
 
+use crate::retention::RetentionConfig;
 use crate::telemetry::TelemetryConfig;
 mod broker;
 pub use broker::BrokerConfig;
@@ -250,8 +251,8 @@ pub struct TopicsConfig {
     pub partitions: i32,
     /// Replication factor (1 on a single local broker; 3 in production).
     pub replication_factor: i32,
-    /// `retention.ms` of every topic; `-1` keeps records forever.
-    pub retention_ms: i64,
+    /// `[topics.retention]`: how long each class of data is kept.
+    pub retention: RetentionConfig,
 }
 
 impl Default for TopicsConfig {
@@ -260,7 +261,7 @@ impl Default for TopicsConfig {
             prefix: String::new(),
             partitions: 3,
             replication_factor: 1,
-            retention_ms: 7 * 24 * 3600 * 1000,
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -573,7 +574,7 @@ mod tests {
                 "{names:?}"
             );
             // Every topic the topology creates has the prefix.
-            for topic in crate::Topology::new(&config).topics() {
+            for topic in crate::Topology::new(&config).topic_specs() {
                 assert!(topic.name.starts_with("qa."), "{}", topic.name);
             }
             assert!(config.topics.prefix.is_empty());

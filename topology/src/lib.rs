@@ -5,6 +5,7 @@ pub mod changelog;
 pub mod config;
 pub mod demo;
 pub mod rebuild;
+pub mod retention;
 pub mod services;
 pub mod telemetry;
 pub mod topology;

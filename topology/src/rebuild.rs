@@ -57,7 +57,7 @@ pub enum RebuildError {
     /// Records the rebuild needs are gone from the log.
     #[error(
         "records are gone from the log (retention or compaction): {0}; \
-         a rebuild needs every input topic from offset 0 (topics.retention_ms = -1)"
+         a rebuild needs every input topic from offset 0 (see [topics.retention])"
     )]
     Truncated(String),
     /// A stage kept failing on one record.

@@ -25,6 +25,7 @@ use moneta_state::{EffectLedger, StateStore};
 use tokio::runtime::Handle;
 
 use crate::config::{Config, PathStageConfig, TopicsConfig};
+use crate::retention::DataClass;
 
 /// A topic a stage reads or writes, and what its values are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,6 +172,12 @@ pub struct Topology {
     stages: Vec<Stage>,
     /// Topics written by services rather than stages: (service, topic).
     service_topics: Vec<(&'static str, Topic)>,
+    /// Topics of the financial class (the rest are events or dead letters).
+    financial: Vec<String>,
+    /// The registry changelog (compacted).
+    registry_topic: String,
+    /// The webhook worker's dead letters.
+    webhook_dead_letter: String,
     topic_settings: TopicsConfig,
 }
 
@@ -268,6 +275,14 @@ impl Topology {
                 ("edge", event(&t.ingest)),
                 ("webhook-worker", Topic::bytes(&config.webhooks.dead_letter)),
             ],
+            financial: vec![
+                t.countersigned.clone(),
+                t.ledger.clone(),
+                t.settlements.clone(),
+                t.reconciliation_reports.clone(),
+            ],
+            registry_topic: config.state.registry_topic.clone(),
+            webhook_dead_letter: config.webhooks.dead_letter.clone(),
             topic_settings: config.topics.clone(),
         }
     }
@@ -312,17 +327,45 @@ impl Topology {
         topics
     }
 
-    /// Every topic the topology needs, each once, with the configured settings.
-    pub fn topics(&self) -> Vec<TopicSpec> {
+    /// The data class of the topic called `name`.
+    pub fn class_of(&self, name: &str) -> DataClass {
+        let dead_letter =
+            self.stages.iter().any(|s| s.dead_letter == name) || self.webhook_dead_letter == name;
+        if name == self.registry_topic {
+            DataClass::Changelog
+        } else if self.financial.iter().any(|f| f == name) {
+            DataClass::Financial
+        } else if dead_letter {
+            DataClass::DeadLetters
+        } else {
+            DataClass::Events
+        }
+    }
+
+    /// Every topic Moneta needs, each once, with its class and the
+    /// configured settings: the topology's topics and the registry
+    /// changelog (one partition, compacted).
+    pub fn topics(&self) -> Vec<(DataClass, TopicSpec)> {
+        let settings = &self.topic_settings;
+        let (partitions, replication) = (settings.partitions, settings.replication_factor);
         self.all_topics()
             .into_iter()
-            .map(|topic| TopicSpec {
-                name: topic.name,
-                partitions: self.topic_settings.partitions,
-                replication_factor: self.topic_settings.replication_factor,
-                retention_ms: self.topic_settings.retention_ms,
+            .map(|topic| topic.name)
+            .chain(std::iter::once(self.registry_topic.clone()))
+            .map(|name| {
+                let class = self.class_of(&name);
+                let spec = match settings.retention.of(class) {
+                    Some(ms) => TopicSpec::retained(&name, partitions, replication, ms),
+                    None => TopicSpec::compacted(&name, 1, replication),
+                };
+                (class, spec)
             })
             .collect()
+    }
+
+    /// [`Topology::topics`] without their classes.
+    pub fn topic_specs(&self) -> Vec<TopicSpec> {
+        self.topics().into_iter().map(|(_, spec)| spec).collect()
     }
 
     /// Every schema-registry subject (key and value) of the Avro topics.
@@ -402,33 +445,53 @@ mod tests {
         config.topics.partitions = 6;
         let topology = Topology::new(&config);
         let topics = topology.topics();
-        let names: Vec<&str> = topics.iter().map(|t| t.name.as_str()).collect();
+        let names: Vec<(&str, &str, i32)> = topics
+            .iter()
+            .map(|(class, t)| (t.name.as_str(), class.as_str(), t.partitions))
+            .collect();
         assert_eq!(
             names,
             [
-                "moneta.contracts.countersigned",
-                "moneta.contracts.ingest",
-                "moneta.contracts.partner-ingress",
-                "moneta.contracts.recorded",
-                "moneta.contracts.rejected",
-                "moneta.contracts.validated",
-                "moneta.copy.dlq",
-                "moneta.copy.input",
-                "moneta.copy.output",
-                "moneta.countersign.dlq",
-                "moneta.ledger.dlq",
-                "moneta.ledger.entries",
-                "moneta.reconcile-match.dlq",
-                "moneta.reconciliation.reports",
-                "moneta.settle-aggregate.dlq",
-                "moneta.settlements",
-                "moneta.template-check.dlq",
-                "moneta.validate.dlq",
-                "moneta.webhook-dispatch.dlq",
-                "moneta.webhooks.dlq",
+                ("moneta.contracts.countersigned", "financial", 6),
+                ("moneta.contracts.ingest", "events", 6),
+                ("moneta.contracts.partner-ingress", "events", 6),
+                ("moneta.contracts.recorded", "events", 6),
+                ("moneta.contracts.rejected", "events", 6),
+                ("moneta.contracts.validated", "events", 6),
+                ("moneta.copy.dlq", "dead_letters", 6),
+                ("moneta.copy.input", "events", 6),
+                ("moneta.copy.output", "events", 6),
+                ("moneta.countersign.dlq", "dead_letters", 6),
+                ("moneta.ledger.dlq", "dead_letters", 6),
+                ("moneta.ledger.entries", "financial", 6),
+                ("moneta.reconcile-match.dlq", "dead_letters", 6),
+                ("moneta.reconciliation.reports", "financial", 6),
+                ("moneta.settle-aggregate.dlq", "dead_letters", 6),
+                ("moneta.settlements", "financial", 6),
+                ("moneta.template-check.dlq", "dead_letters", 6),
+                ("moneta.validate.dlq", "dead_letters", 6),
+                ("moneta.webhook-dispatch.dlq", "dead_letters", 6),
+                ("moneta.webhooks.dlq", "dead_letters", 6),
+                ("moneta.registry", "changelog", 1),
             ]
         );
-        assert!(topics.iter().all(|t| t.partitions == 6));
+        let retention = |name: &str| {
+            let (_, spec) = topics.iter().find(|(_, t)| t.name == name).expect("listed");
+            spec.configs.get("retention.ms").cloned()
+        };
+        assert_eq!(
+            retention("moneta.contracts.ingest").as_deref(),
+            Some("7776000000")
+        );
+        assert_eq!(
+            retention("moneta.settlements").as_deref(),
+            Some("220924800000")
+        );
+        assert_eq!(
+            retention("moneta.webhooks.dlq").as_deref(),
+            Some("2592000000")
+        );
+        assert_eq!(retention("moneta.registry"), None);
         assert!(topology.stage("copy").is_some());
         assert!(topology.stage("template-check").is_some());
         assert!(topology.stage("nope").is_none());

@@ -262,7 +262,7 @@ mod tests {
             for stage in topology.stages() {
                 assert!(text.contains(stage.name), "{format:?} lacks {}", stage.name);
             }
-            for topic in topology.topics() {
+            for topic in topology.all_topics() {
                 assert!(
                     text.contains(&topic.name),
                     "{format:?} lacks {}",
