@@ -1,7 +1,10 @@
 //! `moneta settlements …`: what finance reads, and closing periods.
 //!
 //! - `export` reads the settlements topic (read-committed), keeps each
-//!   settlement id once, and writes CSV or JSON.
+//!   settlement id once, and writes CSV or JSON, for a period range and
+//!   optionally one party.
+//! - `verify` recomputes from the ledger topic and compares it with the
+//!   settlements ([`moneta_settlement::verify`]); exit 1 on a difference.
 //! - `watermark` tells settle-aggregate that event time has reached a
 //!   moment: a `WATERMARK` ledger entry on every partition closes every
 //!   period whose end plus the grace period has passed, even for parties
@@ -17,6 +20,7 @@ use anyhow::{Context, anyhow, bail};
 use clap::{Subcommand, ValueEnum};
 use moneta_avro::{AvroCodec, LedgerEntry, LedgerKind, SchemaName, Settlement, SettlementKind};
 use moneta_kafka::partition_ids;
+use moneta_settlement::Scope;
 use moneta_topology::Config;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
@@ -39,12 +43,30 @@ pub enum SettlementsCommand {
         /// `YYYY-MM-DD` or `YYYY-MM-DD..YYYY-MM-DD` (period starts, inclusive).
         #[arg(long)]
         period: String,
+        /// Which party's settlements.
+        #[command(flatten)]
+        party: Party,
         /// Output format.
         #[arg(long, value_enum, default_value = "csv")]
         format: Format,
         /// Output file (default: standard output).
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// Recompute from the ledger topic and compare with the settlements:
+    /// every ledger entry of a settled period counted exactly once, in the
+    /// right period, with its amount; exit 1 on any difference.
+    Verify {
+        /// `YYYY-MM-DD` or `YYYY-MM-DD..YYYY-MM-DD` (period starts,
+        /// inclusive); every period if omitted.
+        #[arg(long)]
+        period: Option<String>,
+        /// Which party's settlements.
+        #[command(flatten)]
+        party: Party,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Advance the event-time watermark to `--at` (RFC 3339), closing due periods.
     Watermark {
@@ -54,38 +76,133 @@ pub enum SettlementsCommand {
     },
 }
 
+/// One party's settlements only (both: that pair's).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Party {
+    /// Only this MO's.
+    #[arg(long)]
+    mo: Option<String>,
+    /// Only this publisher's.
+    #[arg(long)]
+    publisher: Option<String>,
+}
+
+/// The scope of `--period` (`None`: every period) and `party`.
+fn scope(period: Option<&str>, party: Party) -> anyhow::Result<Scope> {
+    let (from, to) = match period {
+        None => ("0000-01-01", "9999-12-31"),
+        Some(period) => period.split_once("..").unwrap_or((period, period)),
+    };
+    for day in [from, to] {
+        moneta_processors::rules::parse_date(day).ok_or_else(|| {
+            anyhow!(
+                "--period wants YYYY-MM-DD[..YYYY-MM-DD], got {}",
+                period.unwrap_or_default()
+            )
+        })?;
+    }
+    Ok(Scope {
+        from: from.to_owned(),
+        to: to.to_owned(),
+        mo_id: party.mo,
+        publisher_id: party.publisher,
+    })
+}
+
 /// Runs `moneta settlements …`.
 pub async fn execute(config: &Config, command: SettlementsCommand) -> anyhow::Result<ExitCode> {
     match command {
         SettlementsCommand::Export {
             period,
+            party,
             format,
             out,
-        } => export(config, &period, format, out).await,
+        } => export(config, &scope(Some(&period), party)?, format, out).await,
+        SettlementsCommand::Verify {
+            period,
+            party,
+            json,
+        } => verify(config, &scope(period.as_deref(), party)?, json).await,
         SettlementsCommand::Watermark { at } => watermark(config, &at).await,
     }
 }
 
+/// Every record of `topic`, decoded as `schema`.
+async fn read_all<T: serde::de::DeserializeOwned>(
+    config: &Config,
+    topic: &str,
+    schema: SchemaName,
+) -> anyhow::Result<Vec<T>> {
+    let codec = AvroCodec::new(&config.schema_registry.effective_url())?;
+    let (reader, topic) = (config.clone(), topic.to_owned());
+    let values = tokio::task::spawn_blocking(move || read_values(&reader, &topic)).await??;
+    let mut out = Vec::with_capacity(values.len());
+    for value in values {
+        out.push(codec.decode(schema, &value).await?);
+    }
+    Ok(out)
+}
+
+/// The settlements topic, each settlement id once (the first copy).
+async fn read_settlements(config: &Config) -> anyhow::Result<BTreeMap<String, Settlement>> {
+    let all: Vec<Settlement> = read_all(
+        config,
+        &config.contracts.topics.settlements,
+        SchemaName::Settlement,
+    )
+    .await?;
+    let mut unique = BTreeMap::new();
+    for s in all {
+        unique.entry(s.settlement_id.clone()).or_insert(s);
+    }
+    Ok(unique)
+}
+
+async fn verify(config: &Config, scope: &Scope, json: bool) -> anyhow::Result<ExitCode> {
+    let ledger: Vec<LedgerEntry> = read_all(
+        config,
+        &config.contracts.topics.ledger,
+        SchemaName::LedgerEntry,
+    )
+    .await?;
+    let settlements: Vec<Settlement> = read_settlements(config).await?.into_values().collect();
+    let v = moneta_settlement::verify(&ledger, &settlements, config.settlement.period, scope);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!(
+            "ledger: {} entries ({} minor units); settlements: {} and {} adjustments ({} minor units); \
+             open periods: {} entries ({} minor units); differences: {}",
+            v.ledger_entries,
+            v.ledger_minor,
+            v.settlements,
+            v.adjustments,
+            v.settled_minor,
+            v.open_entries,
+            v.open_minor,
+            v.differences.len()
+        );
+        for d in &v.differences {
+            println!("differs  {d}");
+        }
+    }
+    Ok(if v.differences.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
 async fn export(
     config: &Config,
-    period: &str,
+    scope: &Scope,
     format: Format,
     out: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
-    let (from, to) = period.split_once("..").unwrap_or((period, period));
-    for day in [from, to] {
-        moneta_processors::rules::parse_date(day)
-            .ok_or_else(|| anyhow!("--period wants YYYY-MM-DD[..YYYY-MM-DD], got {period}"))?;
-    }
-    let codec = AvroCodec::new(&config.schema_registry.effective_url())?;
-    let topic = config.contracts.topics.settlements.clone();
-    let reader = config.clone();
-    let values = tokio::task::spawn_blocking(move || read_values(&reader, &topic)).await??;
     let mut unique: BTreeMap<(String, String, String, String, String), Settlement> =
         BTreeMap::new();
-    for value in values {
-        let s: Settlement = codec.decode(SchemaName::Settlement, &value).await?;
-        if s.period_start.as_str() < from || s.period_start.as_str() > to {
+    for s in read_settlements(config).await?.into_values() {
+        if !scope.covers(&s.mo_id, &s.publisher_id, &s.period_start) {
             continue;
         }
         let key = (

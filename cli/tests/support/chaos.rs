@@ -273,6 +273,8 @@ struct Counts {
     webhook_requests: usize,
     webhook_repeats: usize,
     dead_letters: usize,
+    /// `moneta settlements verify`'s summary line.
+    verify: String,
 }
 
 impl Counts {
@@ -315,6 +317,7 @@ impl Counts {
                 self.ledger_duplicates.to_string(),
             ),
             ("November settlements", self.settlements.to_string()),
+            ("moneta settlements verify", self.verify.clone()),
             ("November adjustments", self.adjustments.to_string()),
             (
                 "settled, minor units (= reference)",
@@ -810,6 +813,18 @@ fn verify(
         .filter_map(|m| m.payload().map(<[u8]>::to_vec))
         .collect();
     counts.ledger_duplicates = ledger.len() - unique_entries.len();
+    // What finance runs: the settlements recomputed from the ledger topic.
+    let verified = moneta.command(&[
+        "settlements",
+        "verify",
+        "--period",
+        "2026-11-01..2026-11-30",
+    ])?;
+    ensure!(
+        verified.contains("differences: 0"),
+        "moneta settlements verify: {verified}"
+    );
+    counts.verify = verified.trim().to_owned();
     ensure!(
         counts.ledger_duplicates == 0,
         "{} ledger entries more than once",
