@@ -187,6 +187,7 @@ fn seed_agreements(state_dir: &Path) -> anyhow::Result<()> {
                     mo_bps: 3_000,
                     moneta_fee_bps: 333,
                     effective_from: 0,
+                    min_settlement_minor: 0,
                     created_at: 0,
                 })
                 .await?;

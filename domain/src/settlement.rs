@@ -27,6 +27,9 @@ pub enum SettlementError {
         /// Their sum.
         total: u64,
     },
+    /// The minimum settlement is negative.
+    #[error("min_settlement_minor must be 0 or more, got {0}")]
+    NegativeMinimum(i64),
 }
 
 /// The revenue split agreed between one MO and one publisher.
@@ -48,6 +51,11 @@ pub struct SettlementAgreement {
     pub moneta_fee_bps: u32,
     /// When the split takes effect, Unix seconds.
     pub effective_from: i64,
+    /// Smallest amount settled for a period, minor units: a period whose
+    /// balance is smaller (in absolute value, and not 0) is carried forward
+    /// to the next one (docs/settlement.md). 0: no minimum.
+    #[serde(default)]
+    pub min_settlement_minor: i64,
     /// Creation time, Unix seconds.
     pub created_at: i64,
 }
@@ -69,6 +77,9 @@ impl SettlementAgreement {
         }
         let total =
             u64::from(self.publisher_bps) + u64::from(self.mo_bps) + u64::from(self.moneta_fee_bps);
+        if self.min_settlement_minor < 0 {
+            return Err(SettlementError::NegativeMinimum(self.min_settlement_minor));
+        }
         if total != Self::TOTAL_BPS {
             return Err(SettlementError::SharesDoNotTotal {
                 publisher_bps: self.publisher_bps,
@@ -121,6 +132,7 @@ mod tests {
             mo_bps,
             moneta_fee_bps,
             effective_from: 100,
+            min_settlement_minor: 0,
             created_at: 50,
         }
     }

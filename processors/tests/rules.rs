@@ -44,6 +44,7 @@ async fn world() -> World {
         mo_bps: 2500,
         moneta_fee_bps: 500,
         effective_from: 0,
+        min_settlement_minor: 0,
         created_at: 0,
     };
     ctx.registry.create(&agreement).await.expect("agreement");

@@ -9,13 +9,17 @@ mod support;
 use std::collections::BTreeMap;
 
 use moneta_domain::Kind;
+use moneta_domain::SettlementAgreement;
 use moneta_processors::ledger::{aggregation_key, entry};
-use moneta_processors::settle_aggregate::{KeyState, SettleAggregate, SettlementConfig};
+use moneta_processors::settle_aggregate::{
+    KeyState, SettleAggregate, SettlementConfig, signing_input,
+};
 use moneta_records::{
     Contract, ContractStatus, ContractTerms, LedgerEntry, LedgerKind, Message, Settlement,
     SettlementKind,
 };
 use moneta_runtime::{Record, Stage};
+use moneta_settlement::period::PeriodLength;
 use moneta_state::Expect;
 use proptest::prelude::*;
 use support::{AGREEMENT, MO, PUBLISHER, World, moneta_keys};
@@ -420,6 +424,90 @@ async fn a_state_of_the_earlier_shape_keeps_its_counted_entries() {
     );
     let state = ledger.state("EUR").await;
     assert!(state.periods.values().all(|p| p.contributions.is_empty()));
+}
+
+#[tokio::test]
+async fn a_period_below_the_minimum_is_carried_to_the_next_settlement() {
+    let mut ledger = Ledger::new(SettlementConfig::default()).await;
+    let registry = &ledger.world.ctx.registry;
+    let mut agreement = registry
+        .get::<SettlementAgreement>(AGREEMENT)
+        .await
+        .expect("registry")
+        .expect("agreement");
+    agreement.entity.min_settlement_minor = 1000;
+    registry
+        .update(&agreement.entity, agreement.revision)
+        .await
+        .expect("set the minimum");
+    let mut settled = Vec::new();
+    for (day, amount) in [(0, 300), (1, 500), (2, 400), (3, 50)] {
+        let entry = charge(&format!("c{day}"), amount, NOV_1 + day * DAY);
+        settled.extend(ledger.append(entry).await);
+    }
+    let closing = ledger.append(watermark(NOV_1 + 5 * DAY)).await;
+    settled.extend(closing.clone());
+    /// Period, total, carried in, from, carried forward, parts.
+    type Row = (String, i64, i64, Option<String>, i64, [i64; 3]);
+    let rows: Vec<Row> = settled
+        .iter()
+        .map(|s| {
+            (
+                s.period_start.clone(),
+                s.total_minor,
+                s.carried_in_minor,
+                s.carried_from.clone(),
+                s.carried_forward_minor,
+                [s.publisher_minor, s.mo_minor, s.moneta_fee_minor],
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("2026-11-01".into(), 300, 0, None, 300, [0, 0, 0]),
+            (
+                "2026-11-02".into(),
+                800,
+                300,
+                Some(id("2026-11-01")),
+                800,
+                [0, 0, 0]
+            ),
+            (
+                "2026-11-03".into(),
+                1200,
+                800,
+                Some(id("2026-11-02")),
+                0,
+                [840, 300, 60]
+            ),
+            ("2026-11-04".into(), 50, 0, None, 50, [0, 0, 0]),
+        ]
+    );
+    // The closing record processed again: the same records, carries and all.
+    assert_eq!(ledger.at(4, watermark(NOV_1 + 5 * DAY)).await, closing);
+    // Finance's check: the chain adds up; 50 is still carried.
+    let entries: Vec<LedgerEntry> = (0..4)
+        .zip([300, 500, 400, 50])
+        .map(|(day, amount)| charge(&format!("c{day}"), amount, NOV_1 + day * DAY))
+        .collect();
+    let scope = moneta_settlement::Scope {
+        from: "2026-11-01".into(),
+        to: "2026-11-30".into(),
+        ..Default::default()
+    };
+    let v = moneta_settlement::verify(&entries, &settled, PeriodLength::Daily, &scope);
+    assert_eq!((v.differences.len(), v.carried_minor), (0, 50), "{v:?}");
+    // A settlement with nothing carried signs the bytes it signed before.
+    let plain = signing_input(&settled[2]).expect("canonical");
+    assert!(String::from_utf8_lossy(&plain).contains("carried_in_minor"));
+    let uncarried = Settlement {
+        carried_forward_minor: 0,
+        ..settled[0].clone()
+    };
+    let none = signing_input(&uncarried).expect("canonical");
+    assert!(!String::from_utf8_lossy(&none).contains("carried_in"));
 }
 
 proptest! {

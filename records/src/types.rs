@@ -246,6 +246,15 @@ pub struct Settlement {
     pub closed_at_ms: i64,
     /// Moneta's countersignature.
     pub signature: MonetaSignature,
+    /// The balance of earlier below-minimum periods taken in; part of `total_minor`.
+    #[serde(default)]
+    pub carried_in_minor: i64,
+    /// The settlement whose carried balance this one takes in.
+    #[serde(default)]
+    pub carried_from: Option<String>,
+    /// The whole total, when below the agreement's minimum: carried to the next settlement.
+    #[serde(default)]
+    pub carried_forward_minor: i64,
 }
 
 /// How one reconciled contract came out.

@@ -93,8 +93,18 @@ pub enum Difference {
         settlement_id: String,
         /// Its total.
         total_minor: i64,
-        /// publisher + MO + fee + unallocated.
+        /// publisher + MO + fee + unallocated + carried forward.
         parts_minor: i64,
+    },
+    /// A settlement takes in a balance no earlier settlement carried (or
+    /// another amount, or one taken in twice).
+    CarryDiffers {
+        /// The settlement taking it in.
+        settlement_id: String,
+        /// What it takes in.
+        carried_in_minor: i64,
+        /// What the settlement it names carried forward (0: none, or taken already).
+        carried_minor: i64,
     },
 }
 
@@ -147,6 +157,14 @@ impl fmt::Display for Difference {
                 f,
                 "{settlement_id}'s parts add up to {parts_minor}, its total is {total_minor}"
             ),
+            Difference::CarryDiffers {
+                settlement_id,
+                carried_in_minor,
+                carried_minor,
+            } => write!(
+                f,
+                "{settlement_id} takes in {carried_in_minor} carried; the settlement it names carried {carried_minor}"
+            ),
         }
     }
 }
@@ -164,6 +182,8 @@ pub struct Verification {
     pub adjustments: usize,
     /// Sum of their totals, minor units.
     pub settled_minor: i64,
+    /// Balances below the minimum, carried and not taken in yet, minor units.
+    pub carried_minor: i64,
     /// Entries of periods not settled yet.
     pub open_entries: usize,
     /// Their sum, minor units.
@@ -190,6 +210,11 @@ pub fn verify(
             .or_insert((e.amount_minor, start));
     }
     let mut out = Verification::default();
+    let by_id: BTreeMap<&str, &Settlement> = settlements
+        .iter()
+        .map(|s| (s.settlement_id.as_str(), s))
+        .collect();
+    let mut taken: BTreeSet<&str> = BTreeSet::new();
     let mut counted: BTreeMap<(Key, String), Vec<String>> = BTreeMap::new();
     let mut settled_periods: BTreeMap<(Key, String), String> = BTreeMap::new();
     for s in settlements {
@@ -208,7 +233,11 @@ pub fn verify(
             SettlementKind::Adjustment => out.adjustments += 1,
         }
         out.settled_minor += s.total_minor;
-        let parts = s.publisher_minor + s.mo_minor + s.moneta_fee_minor + s.unallocated_minor;
+        let parts = s.publisher_minor
+            + s.mo_minor
+            + s.moneta_fee_minor
+            + s.unallocated_minor
+            + s.carried_forward_minor;
         if parts != s.total_minor {
             out.differences.push(Difference::PartsDiffer {
                 settlement_id: s.settlement_id.clone(),
@@ -216,7 +245,30 @@ pub fn verify(
                 parts_minor: parts,
             });
         }
-        let mut sum = 0i64;
+        if s.carried_forward_minor != 0 {
+            out.carried_minor += s.carried_forward_minor;
+        }
+        if s.carried_in_minor != 0 || s.carried_from.is_some() {
+            let from = s.carried_from.as_deref().unwrap_or_default();
+            let carried = by_id
+                .get(from)
+                .filter(|_| taken.insert(from))
+                .map_or(0, |c| c.carried_forward_minor);
+            if carried != s.carried_in_minor {
+                out.differences.push(Difference::CarryDiffers {
+                    settlement_id: s.settlement_id.clone(),
+                    carried_in_minor: s.carried_in_minor,
+                    carried_minor: carried,
+                });
+            }
+            if by_id
+                .get(from)
+                .is_some_and(|c| scope.covers(&c.mo_id, &c.publisher_id, &c.period_start))
+            {
+                out.carried_minor -= carried;
+            }
+        }
+        let mut sum = s.carried_in_minor;
         for contract in &s.contracts {
             let at = (key.clone(), contract.clone());
             match entries.get(&at) {
@@ -328,6 +380,9 @@ mod tests {
                 key_id: String::new(),
                 signature: String::new(),
             },
+            carried_in_minor: 0,
+            carried_from: None,
+            carried_forward_minor: 0,
         }
     }
 
@@ -410,6 +465,52 @@ mod tests {
                 "c3 is in no settlement (s1 closed its period)",
             ]
         );
+    }
+
+    #[test]
+    fn carried_balances_are_followed_from_settlement_to_settlement() {
+        let ledger = [
+            charge("c1", 30, NOV_1),
+            charge("c2", 40, NOV_1 + DAY),
+            charge("c3", 500, NOV_1 + 2 * DAY),
+        ];
+        let carried = |id: &str, day: &str, total: i64, contracts: &[&str]| {
+            let mut s = settlement(id, SettlementKind::Settlement, day, total, contracts);
+            (s.unallocated_minor, s.carried_forward_minor) = (0, total);
+            s
+        };
+        let mut d2 = carried("d2", "2026-11-02", 70, &["c2"]);
+        (d2.carried_in_minor, d2.carried_from) = (30, Some("d1".into()));
+        let mut d3 = settlement("d3", SettlementKind::Settlement, "2026-11-03", 570, &["c3"]);
+        (d3.carried_in_minor, d3.carried_from) = (70, Some("d2".into()));
+        let settled = [carried("d1", "2026-11-01", 30, &["c1"]), d2, d3.clone()];
+        let v = verify(&ledger, &settled, PeriodLength::Daily, &november());
+        assert_eq!(v.differences, []);
+        assert_eq!((v.settled_minor, v.carried_minor), (670, 0));
+        // Taking in what was never carried, or another amount.
+        let mut wrong = d3;
+        wrong.carried_in_minor = 60;
+        wrong.total_minor = 560;
+        wrong.unallocated_minor = 560;
+        let v = verify(
+            &ledger,
+            &[settled[0].clone(), settled[1].clone(), wrong],
+            PeriodLength::Daily,
+            &november(),
+        );
+        let text: Vec<String> = v.differences.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            text,
+            ["d3 takes in 60 carried; the settlement it names carried 70"]
+        );
+        // The last carry not taken in yet: pending, not a difference.
+        let v = verify(
+            &ledger[..2],
+            &settled[..2],
+            PeriodLength::Daily,
+            &november(),
+        );
+        assert_eq!((v.differences.len(), v.carried_minor), (0, 70));
     }
 
     #[test]

@@ -172,12 +172,13 @@ async fn verify(config: &Config, scope: &Scope, json: bool) -> anyhow::Result<Ex
     } else {
         println!(
             "ledger: {} entries ({} minor units); settlements: {} and {} adjustments ({} minor units); \
-             open periods: {} entries ({} minor units); differences: {}",
+             carried below the minimum: {} minor units; open periods: {} entries ({} minor units); differences: {}",
             v.ledger_entries,
             v.ledger_minor,
             v.settlements,
             v.adjustments,
             v.settled_minor,
+            v.carried_minor,
             v.open_entries,
             v.open_minor,
             v.differences.len()
@@ -234,10 +235,11 @@ async fn export(
 }
 
 /// The CSV: one row per settlement or adjustment; in every row
-/// `publisher_minor + mo_minor + moneta_fee_minor + unallocated_minor = total_minor`.
+/// `publisher_minor + mo_minor + moneta_fee_minor + unallocated_minor +
+/// carried_forward_minor = total_minor`.
 fn csv(rows: &[&Settlement]) -> String {
     let mut out = String::from(
-        "settlement_id,kind,adjusts,period_start,period_end,mo_id,publisher_id,currency,agreement_id,total_minor,publisher_minor,mo_minor,moneta_fee_minor,unallocated_minor,contracts,signed_by\n",
+        "settlement_id,kind,adjusts,period_start,period_end,mo_id,publisher_id,currency,agreement_id,total_minor,publisher_minor,mo_minor,moneta_fee_minor,unallocated_minor,carried_in_minor,carried_from,carried_forward_minor,contracts,signed_by\n",
     );
     for s in rows {
         let kind = match s.kind {
@@ -259,6 +261,9 @@ fn csv(rows: &[&Settlement]) -> String {
             s.mo_minor.to_string(),
             s.moneta_fee_minor.to_string(),
             s.unallocated_minor.to_string(),
+            s.carried_in_minor.to_string(),
+            s.carried_from.clone().unwrap_or_default(),
+            s.carried_forward_minor.to_string(),
             s.contracts.join(" "),
             s.signature.key_id.clone(),
         ];

@@ -46,7 +46,10 @@ mod rows;
 mod state;
 
 use crate::ledger::aggregation_key;
-pub use state::{Closed, Closing, Counted, Folded, KeyState, PeriodState, Position, fold, migrate};
+pub use state::{
+    Carry, Closed, Closing, Counted, Folded, KeyState, PeriodState, Position, Settled, fold,
+    migrate,
+};
 
 /// The stage name.
 pub const STAGE: &str = "settle-aggregate";
@@ -169,6 +172,22 @@ impl SettleAggregate {
             if let Some(row) = &folded.counted {
                 rows::count(store, key, row, seen.map(|(_, revision)| revision)).await?;
             }
+            let mut closings = folded.closings;
+            for closing in &mut closings {
+                if let Closing::Settlement(period, true) = closing {
+                    let settled = self.settle(&mut state, period).await?;
+                    if let Some(closed) = state
+                        .periods
+                        .get_mut(&period.start)
+                        .and_then(|p| p.closed.as_mut())
+                    {
+                        closed.settled = Some(settled.clone());
+                    }
+                    if let Some(closed) = period.closed.as_mut() {
+                        closed.settled = Some(settled);
+                    }
+                }
+            }
             for period in &folded.archived {
                 rows::archive(store, key, period).await?;
             }
@@ -183,7 +202,7 @@ impl SettleAggregate {
                     return Ok(Attempt::Lost);
                 }
             }
-            Ok::<_, ProcessError>(Attempt::Done((state, folded.closings)))
+            Ok::<_, ProcessError>(Attempt::Done((state, closings)))
         })
         .await?;
         let (state, closings) = folded;
@@ -192,6 +211,38 @@ impl SettleAggregate {
             outputs.push(self.emit(&state, closing).await?);
         }
         Ok(outputs)
+    }
+
+    /// Decides what the settlement of `period`, closing now, takes in and
+    /// carries: the key's carried balance is added to the period's total,
+    /// and a total below the agreement's minimum (not 0) is carried on.
+    async fn settle(
+        &self,
+        state: &mut KeyState,
+        period: &PeriodState,
+    ) -> Result<Settled, ProcessError> {
+        let counted =
+            rows::contributions(self.ctx.store.as_ref(), &state.key, &period.start).await?;
+        let own: i64 = counted.iter().map(|c| c.amount_minor).sum();
+        let carry = state.carry.take();
+        let carried_in = carry.as_ref().map_or(0, |c| c.minor);
+        let total = own.saturating_add(carried_in);
+        let minimum = self
+            .agreement(state, period)
+            .await?
+            .map_or(0, |a| a.min_settlement_minor);
+        let carried_forward = total != 0 && total.unsigned_abs() < minimum.unsigned_abs();
+        if carried_forward {
+            state.carry = Some(Carry {
+                minor: total,
+                from: period.start.clone(),
+            });
+        }
+        Ok(Settled {
+            carried_in_minor: carried_in,
+            carried_from: carry.map(|c| c.from),
+            carried_forward,
+        })
     }
 
     /// Brings into `state` what applying `entry` at `at` needs from outside
@@ -233,11 +284,17 @@ impl SettleAggregate {
                 state.mo_id, state.publisher_id, state.currency
             )
         };
-        let (slot, kind, adjusts, total, contracts, at_ms, id) = match closing {
-            Closing::Settlement(slot) => {
+        let (slot, kind, adjusts, total, contracts, at_ms, id, settled) = match closing {
+            Closing::Settlement(slot, _) => {
                 let counted =
                     rows::contributions(self.ctx.store.as_ref(), &state.key, &slot.start).await?;
-                let total = counted.iter().map(|c| c.amount_minor).sum::<i64>();
+                let settled = slot
+                    .closed
+                    .as_ref()
+                    .and_then(|c| c.settled.clone())
+                    .unwrap_or_default();
+                let own = counted.iter().map(|c| c.amount_minor).sum::<i64>();
+                let total = own.saturating_add(settled.carried_in_minor);
                 let contracts = counted.into_iter().map(|c| c.entry_id).collect();
                 let at = slot.closed.as_ref().map_or(0, |c| c.at_ms);
                 let id = base_id(&slot.start);
@@ -249,6 +306,7 @@ impl SettleAggregate {
                     contracts,
                     at,
                     id,
+                    settled,
                 )
             }
             Closing::Adjustment(slot, contract, amount, at) => {
@@ -262,11 +320,19 @@ impl SettleAggregate {
                     vec![contract],
                     at,
                     id,
+                    Settled::default(),
                 )
             }
         };
         let agreement = self.agreement(state, &slot).await?;
+        let none = moneta_settlement::split::Split {
+            publisher_minor: 0,
+            mo_minor: 0,
+            moneta_fee_minor: 0,
+        };
         let (agreement_id, parts, unallocated) = match &agreement {
+            // Below the minimum: the whole total is carried, nothing paid.
+            Some(a) if settled.carried_forward => (Some(a.id.clone()), none, 0),
             Some(a) => {
                 let shares = Shares {
                     publisher_bps: a.publisher_bps,
@@ -277,16 +343,9 @@ impl SettleAggregate {
                     .map_err(|e| Rejection::new("invalid_agreement", e.to_string()))?;
                 (Some(a.id.clone()), parts, 0)
             }
-            None => (
-                None,
-                moneta_settlement::split::Split {
-                    publisher_minor: 0,
-                    mo_minor: 0,
-                    moneta_fee_minor: 0,
-                },
-                total,
-            ),
+            None => (None, none, total),
         };
+        let base = |start: String| base_id(&start);
         let mut settlement = Settlement {
             settlement_id: id.clone(),
             kind,
@@ -308,6 +367,9 @@ impl SettleAggregate {
                 key_id: String::new(),
                 signature: String::new(),
             },
+            carried_in_minor: settled.carried_in_minor,
+            carried_from: settled.carried_from.map(base),
+            carried_forward_minor: if settled.carried_forward { total } else { 0 },
         };
         settlement.signature = self.countersign(&settlement)?;
         tracing::info!(settlement_id = %id, total, "settlement emitted");
@@ -359,6 +421,17 @@ pub fn signing_input(settlement: &Settlement) -> Result<Vec<u8>, Rejection> {
         .map_err(|e| Rejection::new("unencodable", e.to_string()))?;
     if let Some(object) = document.as_object_mut() {
         object.remove("signature");
+        // Left out at their defaults, so settlements signed before
+        // minimums existed verify the same.
+        for (member, default) in [
+            ("carried_in_minor", serde_json::json!(0)),
+            ("carried_from", serde_json::Value::Null),
+            ("carried_forward_minor", serde_json::json!(0)),
+        ] {
+            if object.get(member) == Some(&default) {
+                object.remove(member);
+            }
+        }
     }
     moneta_signing::jcs::canonicalize(&document)
         .map_err(|e| Rejection::new("unencodable", e.to_string()))

@@ -43,6 +43,30 @@ pub struct Closed {
     pub by: String,
     /// The watermark then.
     pub at_ms: i64,
+    /// What its settlement took in and carried (decided when it closed;
+    /// absent in states written before minimums were applied).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled: Option<Settled>,
+}
+
+/// What a period's settlement took in from earlier periods and carries on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settled {
+    /// The balance of earlier below-minimum periods taken in.
+    pub carried_in_minor: i64,
+    /// The first day of the period that balance was carried from.
+    pub carried_from: Option<String>,
+    /// Whether the period's balance is below the minimum and carried forward.
+    pub carried_forward: bool,
+}
+
+/// A balance below the minimum settlement, waiting for the next period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Carry {
+    /// The balance, minor units.
+    pub minor: i64,
+    /// The first day of the period whose settlement carried it.
+    pub from: String,
 }
 
 /// The state of one aggregation key.
@@ -66,6 +90,9 @@ pub struct KeyState {
     pub applied_offset: i64,
     /// Open and recently closed periods by first day.
     pub periods: BTreeMap<String, PeriodState>,
+    /// A balance below the minimum, carried to the next settlement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carry: Option<Carry>,
 }
 
 fn none_applied() -> i64 {
@@ -83,6 +110,7 @@ impl Default for KeyState {
             watermark_ms: 0,
             applied_offset: none_applied(),
             periods: BTreeMap::new(),
+            carry: None,
         }
     }
 }
@@ -115,8 +143,9 @@ pub struct Position {
 /// An emission decided by applying a record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Closing {
-    /// The settlement of this period.
-    Settlement(PeriodState),
+    /// The settlement of this period; `true` when it closed just now
+    /// (`false`: emitted again by the record that closed it).
+    Settlement(PeriodState, bool),
     /// An adjustment of this period: contract, amount, event time.
     Adjustment(PeriodState, String, i64, i64),
 }
@@ -195,21 +224,28 @@ pub fn fold(
                 slot.closed = Some(Closed {
                     by: at.here.clone(),
                     at_ms: watermark,
+                    settled: None,
                 });
-                folded.closings.push(Closing::Settlement(slot.clone()));
+                folded
+                    .closings
+                    .push(Closing::Settlement(slot.clone(), true));
             }
             // Processed again: emit what this record emitted before.
-            Some(closed) if closed.by == at.here => {
-                folded.closings.push(Closing::Settlement(slot.clone()))
-            }
+            Some(closed) if closed.by == at.here => folded
+                .closings
+                .push(Closing::Settlement(slot.clone(), false)),
             _ => {}
         }
     }
+    // Closed periods leave the state after `keep_closed_ms`, never on the
+    // record that closed them: what their settlement carries is decided
+    // after this fold, in the key's state.
     let keep = grace.saturating_add(config.keep_closed_ms);
     let old: Vec<String> = state
         .periods
         .values()
-        .filter(|p| p.closed.is_some() && p.end_ms.saturating_add(keep) <= watermark)
+        .filter(|p| p.end_ms.saturating_add(keep) <= watermark)
+        .filter(|p| p.closed.as_ref().is_some_and(|c| c.by != at.here))
         .map(|p| p.start.clone())
         .collect();
     for start in old {

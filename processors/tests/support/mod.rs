@@ -209,6 +209,7 @@ impl Seed {
                 mo_bps: 2500,
                 moneta_fee_bps: 500,
                 effective_from: 0,
+                min_settlement_minor: 0,
                 created_at: 0,
             }],
         }
