@@ -232,6 +232,9 @@ impl AvroCodec {
             SchemaName::ReconciliationReport => {
                 Message::ReconciliationReport(self.decode(schema, bytes).await?)
             }
+            SchemaName::SettlementComparison => {
+                Message::SettlementComparison(self.decode(schema, bytes).await?)
+            }
             SchemaName::ContractKey => {
                 return Err(CodecError::Malformed {
                     schema: schema.file(),
@@ -255,6 +258,7 @@ impl AvroCodec {
             Message::LedgerEntry(v) => self.encode(topic, schema, v).await,
             Message::Settlement(v) => self.encode(topic, schema, v).await,
             Message::ReconciliationReport(v) => self.encode(topic, schema, v).await,
+            Message::SettlementComparison(v) => self.encode(topic, schema, v).await,
         }
     }
 

@@ -15,7 +15,8 @@ pub use catalog::ParseSchema;
 pub use catalog::{SchemaName, Subject};
 pub use codec::{AvroCodec, CodecError, decode_framed};
 pub use moneta_records::{
-    Contract, ContractEvent, ContractLogEntry, ContractStatus, ContractTerms, LedgerEntry,
-    LedgerKind, LineOutcome, Message, MonetaSignature, Party, PartySignature, ReconciliationReport,
-    RejectedEvent, ReportLine, Settlement, SettlementKind, Source,
+    ComparisonLine, ComparisonOutcome, Contract, ContractEvent, ContractLogEntry, ContractStatus,
+    ContractTerms, LedgerEntry, LedgerKind, LineOutcome, Message, MonetaSignature, Party,
+    PartySignature, ReconciliationReport, RejectedEvent, ReportLine, Settlement,
+    SettlementComparison, SettlementKind, Source,
 };

@@ -114,7 +114,7 @@ fn seed_demo_then_admin_commands_show_the_demo_network() -> anyhow::Result<()> {
         &["admin", "latest-template", "settlement"],
         TOKEN,
     ));
-    assert_eq!(template["entity"]["version"], 1);
+    assert_eq!(template["entity"]["version"], 2);
     let agreement = json(&moneta(
         &config,
         &["admin", "get", "settlement-agreements", "agr-acme-globe"],

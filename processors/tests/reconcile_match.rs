@@ -7,8 +7,8 @@ mod support;
 
 use moneta_processors::reconcile_match::{ReconcileMatch, ledger_key, pair_key};
 use moneta_records::{
-    self as records, ContractStatus, LedgerEntry, LedgerKind, LineOutcome, Message,
-    ReconciliationReport,
+    self as records, ComparisonLine, ComparisonOutcome, ContractStatus, LedgerEntry, LedgerKind,
+    LineOutcome, Message, ReconciliationReport, SettlementComparison,
 };
 use moneta_runtime::{Emitted, ProcessError, Stage};
 use serde_json::json;
@@ -210,4 +210,158 @@ async fn a_pair_row_of_the_earlier_shape_still_counts_its_ledger_entries() {
     let row: serde_json::Value = serde_json::from_slice(&row.body).expect("json");
     assert_eq!(row["ledger"]["c-old"]["amount_minor"], 700);
     assert!(row["reconciliations"]["r-legacy"].is_object());
+}
+
+/// Moneta's settlement of `day` counting `contracts` (the ledger's amounts sum to `total`).
+fn computed(day: &str, total: i64, contracts: &[&str]) -> Message {
+    Message::Settlement(records::Settlement {
+        settlement_id: format!("stl:{MO}:{PUBLISHER}:EUR:{day}"),
+        kind: records::SettlementKind::Settlement,
+        adjusts: None,
+        mo_id: MO.into(),
+        publisher_id: PUBLISHER.into(),
+        currency: "EUR".into(),
+        period_start: day.into(),
+        period_end: day.into(),
+        agreement_id: Some(AGREEMENT.into()),
+        total_minor: total,
+        publisher_minor: total,
+        mo_minor: 0,
+        moneta_fee_minor: 0,
+        unallocated_minor: 0,
+        contracts: contracts.iter().map(|c| (*c).to_owned()).collect(),
+        closed_at_ms: 0,
+        signature: records::MonetaSignature {
+            key_id: MONETA_KEY.into(),
+            signature: String::new(),
+        },
+        carried_in_minor: 0,
+        carried_from: None,
+        carried_forward_minor: 0,
+    })
+}
+
+/// A settlement of `day` submitted by the parties, finalized, listing `lines`.
+fn submitted(id: &str, day: &str, total: i64, lines: serde_json::Value) -> Message {
+    let attributes = json!({"agreement_id": AGREEMENT, "period_start": day, "period_end": day,
+        "currency": "EUR", "total_minor": total, "publisher_minor": total, "mo_minor": 0,
+        "moneta_fee_minor": 0, "contracts": lines});
+    Message::Contract(records::Contract {
+        contract_id: id.into(),
+        version: 3,
+        status: ContractStatus::Finalized,
+        terms: terms(id, "settlement", "settlement", attributes),
+        signatures: Vec::new(),
+        event_id: "moneta/countersign".into(),
+        partner_id: "moneta".into(),
+        events: Vec::new(),
+        created_at: 100,
+        finalized_at: Some(100),
+    })
+}
+
+fn comparisons(result: &Result<Emitted, ProcessError>) -> Vec<SettlementComparison> {
+    summary(result)
+        .expect("processed")
+        .into_iter()
+        .map(|e| match e.value {
+            Message::SettlementComparison(c) => c,
+            other => panic!("not a comparison: {other:?}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_submitted_settlement_is_agreed_or_names_the_contract_that_differs() {
+    let world = World::new().await;
+    let stage = ReconcileMatch::new(world.ctx.clone());
+    for (offset, (id, amount)) in [("c-1", 999), ("c-2", 500), ("c-3", 100)]
+        .into_iter()
+        .enumerate()
+    {
+        let kept = feed(
+            &stage,
+            entry(LedgerKind::Charge, id, amount, "EUR", NOV_5),
+            offset as i64,
+        )
+        .await;
+        assert_eq!(summary(&kept), Ok(vec![]));
+    }
+    let nov_5 = "2026-11-05";
+    assert!(
+        comparisons(&feed(&stage, computed(nov_5, 1599, &["c-1", "c-2", "c-3"]), 3).await)
+            .is_empty()
+    );
+
+    let all = json!([{"contract_id": "c-1", "amount_minor": 999},
+                     {"contract_id": "c-2", "amount_minor": 500},
+                     {"contract_id": "c-3", "amount_minor": 100}]);
+    let agreed = comparisons(&feed(&stage, submitted("s-agree", nov_5, 1599, all), 4).await);
+    assert_eq!(agreed.len(), 1);
+    assert_eq!(
+        (
+            agreed[0].outcome,
+            agreed[0].matched,
+            agreed[0].mismatched,
+            agreed[0].settlement_id.as_str()
+        ),
+        (
+            ComparisonOutcome::Agreed,
+            3,
+            0,
+            "stl:mo-1:pub-1:EUR:2026-11-05"
+        )
+    );
+
+    // One contract short: a discrepancy naming it.
+    let short = json!([{"contract_id": "c-1", "amount_minor": 999},
+                       {"contract_id": "c-2", "amount_minor": 500}]);
+    let differs =
+        comparisons(&feed(&stage, submitted("s-short", nov_5, 1499, short.clone()), 5).await);
+    let d = &differs[0];
+    assert_eq!(
+        (d.outcome, d.computed_total_minor, d.submitted_total_minor),
+        (ComparisonOutcome::Discrepancy, 1599, 1499)
+    );
+    assert_eq!(
+        d.lines,
+        [ComparisonLine {
+            contract_id: "c-3".into(),
+            outcome: LineOutcome::MissingOnTheirSide,
+            computed_amount_minor: Some(100),
+            submitted_amount_minor: None,
+        }]
+    );
+    // Processed again: the same comparison.
+    assert_eq!(
+        comparisons(&feed(&stage, submitted("s-short", nov_5, 1499, short), 6).await),
+        differs
+    );
+
+    // Submitted before Moneta's settlement of Nov 6: compared when it comes.
+    let nov_6 = "2026-11-06";
+    let early = json!([{"contract_id": "c-6", "amount_minor": 60}]);
+    assert!(comparisons(&feed(&stage, submitted("s-early", nov_6, 60, early), 7).await).is_empty());
+    let kept = feed(
+        &stage,
+        entry(LedgerKind::Charge, "c-6", 61, "EUR", NOV_5 + DAY),
+        8,
+    )
+    .await;
+    assert_eq!(summary(&kept), Ok(vec![]));
+    let arrived = comparisons(&feed(&stage, computed(nov_6, 61, &["c-6"]), 9).await);
+    assert_eq!(arrived.len(), 1, "{arrived:?}");
+    assert_eq!(arrived[0].submitted_contract_id, "s-early");
+    assert_eq!(
+        (
+            arrived[0].lines[0].outcome,
+            arrived[0].lines[0].computed_amount_minor
+        ),
+        (LineOutcome::AmountMismatch, Some(61))
+    );
+    // Moneta's settlement processed again (a crash before the commit): the same.
+    assert_eq!(
+        comparisons(&feed(&stage, computed(nov_6, 61, &["c-6"]), 9).await),
+        arrived
+    );
 }

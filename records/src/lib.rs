@@ -13,7 +13,8 @@ pub mod types;
 pub use message::{Message, Trace, UnexpectedMessage};
 pub use schema::SchemaName;
 pub use types::{
-    Contract, ContractEvent, ContractLogEntry, ContractStatus, ContractTerms, LedgerEntry,
-    LedgerKind, LineOutcome, MonetaSignature, Party, PartySignature, ReconciliationReport,
-    RejectedEvent, ReportLine, Settlement, SettlementKind, Source,
+    ComparisonLine, ComparisonOutcome, Contract, ContractEvent, ContractLogEntry, ContractStatus,
+    ContractTerms, LedgerEntry, LedgerKind, LineOutcome, MonetaSignature, Party, PartySignature,
+    ReconciliationReport, RejectedEvent, ReportLine, Settlement, SettlementComparison,
+    SettlementKind, Source,
 };

@@ -3,6 +3,7 @@
 use crate::schema::SchemaName;
 use crate::types::{
     Contract, ContractEvent, LedgerEntry, ReconciliationReport, RejectedEvent, Settlement,
+    SettlementComparison,
 };
 
 /// A record value of one of Moneta's schemas. Topics are declared with the
@@ -22,6 +23,8 @@ pub enum Message {
     Settlement(Settlement),
     /// A reconciliation's outcome.
     ReconciliationReport(ReconciliationReport),
+    /// A submitted settlement compared with Moneta's.
+    SettlementComparison(SettlementComparison),
 }
 
 /// What a record is about, for the span it is processed in.
@@ -55,6 +58,7 @@ impl Message {
             Message::LedgerEntry(_) => SchemaName::LedgerEntry,
             Message::Settlement(_) => SchemaName::Settlement,
             Message::ReconciliationReport(_) => SchemaName::ReconciliationReport,
+            Message::SettlementComparison(_) => SchemaName::SettlementComparison,
         }
     }
 
@@ -91,6 +95,11 @@ impl Message {
                 event_id: "-",
                 partner: &r.mo_id,
             },
+            Message::SettlementComparison(c) => Trace {
+                contract_id: &c.submitted_contract_id,
+                event_id: "-",
+                partner: &c.mo_id,
+            },
         }
     }
 }
@@ -126,5 +135,6 @@ variants!(
     Contract,
     LedgerEntry,
     Settlement,
-    ReconciliationReport
+    ReconciliationReport,
+    SettlementComparison
 );

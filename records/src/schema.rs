@@ -17,11 +17,13 @@ pub enum SchemaName {
     Settlement,
     /// `reconciliation-report.avsc`: a reconciliation's outcome.
     ReconciliationReport,
+    /// `settlement-comparison.avsc`: a submitted settlement compared with Moneta's.
+    SettlementComparison,
 }
 
 impl SchemaName {
     /// Every schema.
-    pub const ALL: [SchemaName; 7] = [
+    pub const ALL: [SchemaName; 8] = [
         SchemaName::ContractKey,
         SchemaName::ContractEvent,
         SchemaName::RejectedEvent,
@@ -29,6 +31,7 @@ impl SchemaName {
         SchemaName::LedgerEntry,
         SchemaName::Settlement,
         SchemaName::ReconciliationReport,
+        SchemaName::SettlementComparison,
     ];
 
     /// The schema's JSON text, as shipped in `schemas/avro/`.
@@ -43,6 +46,9 @@ impl SchemaName {
             SchemaName::ReconciliationReport => {
                 include_str!("../../schemas/avro/reconciliation-report.avsc")
             }
+            SchemaName::SettlementComparison => {
+                include_str!("../../schemas/avro/settlement-comparison.avsc")
+            }
         }
     }
 
@@ -56,6 +62,7 @@ impl SchemaName {
             SchemaName::LedgerEntry => "ledger-entry.avsc",
             SchemaName::Settlement => "settlement.avsc",
             SchemaName::ReconciliationReport => "reconciliation-report.avsc",
+            SchemaName::SettlementComparison => "settlement-comparison.avsc",
         }
     }
 }

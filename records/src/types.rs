@@ -324,3 +324,61 @@ pub struct ReconciliationReport {
     /// Lines not matched.
     pub mismatched: i64,
 }
+
+/// How a submitted settlement compares with Moneta's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ComparisonOutcome {
+    /// Same contracts, same amounts, same total.
+    Agreed,
+    /// Anything else: the lines name the contracts.
+    Discrepancy,
+}
+
+/// One contract of a settlement comparison that differs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComparisonLine {
+    /// The contract.
+    pub contract_id: String,
+    /// How it differs.
+    pub outcome: LineOutcome,
+    /// Moneta's amount, from the ledger.
+    pub computed_amount_minor: Option<i64>,
+    /// The submitted amount.
+    pub submitted_amount_minor: Option<i64>,
+}
+
+/// A party's submitted settlement compared with Moneta's computed one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettlementComparison {
+    /// `cmp:<submitted settlement contract id>`.
+    pub comparison_id: String,
+    /// The submitted settlement contract.
+    pub submitted_contract_id: String,
+    /// Moneta's settlement of the period.
+    pub settlement_id: String,
+    /// The MO.
+    pub mo_id: String,
+    /// The publisher.
+    pub publisher_id: String,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// First day.
+    pub period_start: String,
+    /// Last day, as submitted.
+    pub period_end: String,
+    /// Agreed or not.
+    pub outcome: ComparisonOutcome,
+    /// Moneta's total: own contracts plus adjustments known then.
+    pub computed_total_minor: i64,
+    /// The submitted total.
+    pub submitted_total_minor: i64,
+    /// Moneta's adjustments counted.
+    pub adjustments: Vec<String>,
+    /// Every contract that differs.
+    pub lines: Vec<ComparisonLine>,
+    /// Contracts that match.
+    pub matched: i64,
+    /// Contracts that differ.
+    pub mismatched: i64,
+}

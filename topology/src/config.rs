@@ -443,6 +443,7 @@ impl Config {
             &mut topics.ledger,
             &mut topics.settlements,
             &mut topics.reconciliation_reports,
+            &mut topics.settlement_comparisons,
             &mut stages.copy.input,
             &mut stages.copy.output,
             &mut stages.copy.dead_letter,

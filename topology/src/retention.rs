@@ -16,7 +16,7 @@ pub enum DataClass {
     Events,
     /// What money and signed contracts rest on: countersigned contracts,
     /// the ledger, settlements and their adjustments, reconciliation
-    /// reports: kept 7 years.
+    /// reports, settlement comparisons: kept 7 years.
     Financial,
     /// Dead letters: kept long enough to be looked at and replayed.
     DeadLetters,

@@ -186,6 +186,7 @@ impl Topology {
     pub fn new(config: &Config) -> Self {
         use SchemaName::{
             Contract, ContractEvent, LedgerEntry, ReconciliationReport, RejectedEvent, Settlement,
+            SettlementComparison,
         };
         let t = &config.contracts.topics;
         let p = &config.processors;
@@ -260,14 +261,18 @@ impl Topology {
                 ),
                 typed(
                     "reconcile-match",
-                    "matches reconciliations against the ledger (read from the ledger topic) and the other party; reports to both",
+                    "matches reconciliations against the ledger (read from the ledger topic) and the other party, and submitted settlements against the computed ones; reports to both",
                     &p.reconcile_match,
                     vec![
                         contract(&t.countersigned),
                         Topic::avro(&t.ledger, LedgerEntry),
+                        Topic::avro(&t.settlements, Settlement),
                     ],
-                    vec![Topic::avro(&t.reconciliation_reports, ReconciliationReport)],
-                    "its view per MO and publisher (ledger entries by event day, reconciliations matched); webhook deliveries of reports",
+                    vec![
+                        Topic::avro(&t.reconciliation_reports, ReconciliationReport),
+                        Topic::avro(&t.settlement_comparisons, SettlementComparison),
+                    ],
+                    "its view per MO and publisher (ledger entries by event day, reconciliations matched, settlements computed and submitted per period); webhook deliveries of reports and comparisons",
                     |ctx, _| Box::new(ReconcileMatch::new(ctx)),
                 ),
             ],
@@ -280,6 +285,7 @@ impl Topology {
                 t.ledger.clone(),
                 t.settlements.clone(),
                 t.reconciliation_reports.clone(),
+                t.settlement_comparisons.clone(),
             ],
             registry_topic: config.state.registry_topic.clone(),
             webhook_dead_letter: config.webhooks.dead_letter.clone(),
@@ -467,6 +473,7 @@ mod tests {
                 ("moneta.reconcile-match.dlq", "dead_letters", 6),
                 ("moneta.reconciliation.reports", "financial", 6),
                 ("moneta.settle-aggregate.dlq", "dead_letters", 6),
+                ("moneta.settlement.comparisons", "financial", 6),
                 ("moneta.settlements", "financial", 6),
                 ("moneta.template-check.dlq", "dead_letters", 6),
                 ("moneta.validate.dlq", "dead_letters", 6),

@@ -23,10 +23,13 @@ pub struct ContractTopics {
     /// Ledger entries keyed by `mo|publisher|currency`; read by
     /// settle-aggregate and reconcile-match.
     pub ledger: String,
-    /// Settlements and adjustments, countersigned; what finance reads.
+    /// Settlements and adjustments, countersigned; what finance reads (and
+    /// reconcile-match, to compare partners' submitted settlements).
     pub settlements: String,
     /// Reconciliation reports.
     pub reconciliation_reports: String,
+    /// Partners' submitted settlements compared with Moneta's.
+    pub settlement_comparisons: String,
 }
 
 impl Default for ContractTopics {
@@ -41,6 +44,7 @@ impl Default for ContractTopics {
             ledger: "moneta.ledger.entries".into(),
             settlements: "moneta.settlements".into(),
             reconciliation_reports: "moneta.reconciliation.reports".into(),
+            settlement_comparisons: "moneta.settlement.comparisons".into(),
         }
     }
 }

@@ -14,10 +14,12 @@
 //! parties' endpoints that take `reconciliation.report`; a reconciliation
 //! processed again re-emits the report it first got.
 
+mod settlement;
 mod view;
 
 use moneta_records::{
     Contract, ContractStatus, LedgerEntry, LedgerKind, Message, ReconciliationReport, ReportLine,
+    Settlement, SettlementComparison,
 };
 use moneta_runtime::{Emit, Emitted, ProcessError, Record, Rejection, Stage};
 use moneta_settlement::reconcile;
@@ -28,6 +30,7 @@ use crate::contracts::PathContext;
 use crate::rules::format_rfc3339_ms;
 use crate::webhook_dispatch::{Notification, schedule};
 
+pub use settlement::{Compared, Computed, PeriodRow, Submitted};
 pub use view::{DayLedger, Matched, PairView, Reconciliations, ViewEntry, ledger_key, pair_key};
 
 /// The stage name.
@@ -35,6 +38,9 @@ pub const STAGE: &str = "reconcile-match";
 
 /// The event type of a reconciliation report.
 pub const RECONCILIATION_REPORT: &str = "reconciliation.report";
+
+/// The event type of a settlement comparison.
+pub const SETTLEMENT_COMPARISON: &str = "settlement.comparison";
 
 /// The reconcile-match processor.
 #[derive(Clone)]
@@ -86,11 +92,57 @@ impl ReconcileMatch {
     }
 
     async fn run(&self, contract: Contract, record: &Record) -> Result<Emitted, ProcessError> {
-        if contract.terms.contract_type != "reconciliation"
-            || contract.status != ContractStatus::Finalized
-        {
+        if contract.status != ContractStatus::Finalized {
             return Ok(Emitted::default());
         }
+        match contract.terms.contract_type.as_str() {
+            "reconciliation" => self.reconcile(contract, record).await,
+            "settlement" => {
+                let made =
+                    settlement::submitted(self.ctx.store.as_ref(), &contract, record).await?;
+                self.comparisons(made.into_iter().collect(), record).await
+            }
+            _ => Ok(Emitted::default()),
+        }
+    }
+
+    /// A settlement Moneta computed: the submissions waiting for it compared.
+    async fn computed(&self, s: Settlement, record: &Record) -> Result<Emitted, ProcessError> {
+        let made = settlement::computed(self.ctx.store.as_ref(), &s, record).await?;
+        self.comparisons(made, record).await
+    }
+
+    /// Each comparison to the comparisons topic and both parties' webhooks.
+    async fn comparisons(
+        &self,
+        made: Vec<SettlementComparison>,
+        record: &Record,
+    ) -> Result<Emitted, ProcessError> {
+        let topic = self.ctx.topics.settlement_comparisons.as_str();
+        let mut outputs = Vec::new();
+        for comparison in made {
+            let subject = comparison.comparison_id.clone();
+            let parties = [comparison.mo_id.clone(), comparison.publisher_id.clone()];
+            self.notify(
+                SETTLEMENT_COMPARISON,
+                &subject,
+                &parties,
+                &comparison,
+                record,
+            )
+            .await?;
+            tracing::info!(comparison_id = %subject, outcome = ?comparison.outcome, mismatched = comparison.mismatched, "settlement compared");
+            outputs.push(Emit::new(topic, subject, comparison));
+        }
+        Ok(Emitted::of(outputs))
+    }
+
+    /// A reconciliation matched against the ledger and the other party.
+    async fn reconcile(
+        &self,
+        contract: Contract,
+        record: &Record,
+    ) -> Result<Emitted, ProcessError> {
         let ours = submission(&contract.terms.terms_json)?;
         let (mo, publisher) = (&contract.terms.mo_id, &contract.terms.publisher_id);
         let store = self.ctx.store.as_ref();
@@ -121,7 +173,16 @@ impl ReconcileMatch {
                 report
             }
         };
-        self.deliver(&report, record).await?;
+        let parties = [report.mo_id.clone(), report.publisher_id.clone()];
+        self.notify(
+            RECONCILIATION_REPORT,
+            &report.report_id,
+            &parties,
+            &report,
+            record,
+        )
+        .await?;
+        tracing::info!(report_id = %report.report_id, matched = report.matched, mismatched = report.mismatched, "reconciled");
         let topic = self.ctx.topics.reconciliation_reports.as_str();
         let key = report.report_id.clone();
         Ok(Emitted::of(vec![Emit::new(topic, key, report)]))
@@ -151,30 +212,31 @@ impl ReconcileMatch {
         Ok(Emitted::default())
     }
 
-    /// Schedules the report for both parties' endpoints.
-    async fn deliver(
+    /// Schedules `data` as an `event_type` webhook for both parties' endpoints.
+    async fn notify(
         &self,
-        report: &ReconciliationReport,
+        event_type: &'static str,
+        subject_id: &str,
+        parties: &[String; 2],
+        data: &impl serde::Serialize,
         record: &Record,
     ) -> Result<(), ProcessError> {
         let at_ms = record.time_ms()?;
         let body = json!({
-            "type": RECONCILIATION_REPORT,
+            "type": event_type,
             "timestamp": format_rfc3339_ms(at_ms),
-            "data": report,
+            "data": data,
         });
         let message = Notification {
-            event_type: RECONCILIATION_REPORT,
-            subject_id: &report.report_id,
+            event_type,
+            subject_id,
             version: 1,
             payload: body.to_string(),
             at_ms,
             event_key: None,
         };
-        let parties = [report.mo_id.as_str(), report.publisher_id.as_str()];
-        schedule(&self.ctx, &self.deliveries, &parties, &message, record).await?;
-        tracing::info!(report_id = %report.report_id, matched = report.matched, mismatched = report.mismatched, "reconciled");
-        Ok(())
+        let parties = [parties[0].as_str(), parties[1].as_str()];
+        schedule(&self.ctx, &self.deliveries, &parties, &message, record).await
     }
 }
 
@@ -237,17 +299,18 @@ fn line(l: &reconcile::Line) -> ReportLine {
 }
 
 impl Stage for ReconcileMatch {
-    /// Countersigned contracts; ledger entries.
+    /// Countersigned contracts; ledger entries; settlements.
     type Input = Message;
 
     async fn process(&self, input: Message, record: &Record) -> Result<Emitted, ProcessError> {
         match input {
             Message::Contract(contract) => self.run(contract, record).await,
             Message::LedgerEntry(entry) => self.entry(entry).await,
+            Message::Settlement(s) => self.computed(s, record).await,
             other => Err(Rejection::new(
                 "unexpected_schema",
                 format!(
-                    "reconcile-match reads contracts and ledger entries, not {:?}",
+                    "reconcile-match reads contracts, ledger entries and settlements, not {:?}",
                     other.schema()
                 ),
             )

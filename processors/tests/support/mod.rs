@@ -414,7 +414,15 @@ pub fn record(topic: &str, offset: i64, ts: Option<i64>) -> Record {
     }
 }
 
-/// Terms of `template` (version 1) for `contract_id` with `attributes`.
+/// The version of the shipped template `name` (`schemas/templates/`).
+pub fn shipped_version(name: &str) -> u32 {
+    templates()
+        .into_iter()
+        .find(|t| t.name == name)
+        .map_or(1, |t| t.version)
+}
+
+/// Terms of the shipped version of `template` for `contract_id` with `attributes`.
 pub fn terms(
     contract_id: &str,
     template: &str,
@@ -425,7 +433,7 @@ pub fn terms(
         contract_id: contract_id.into(),
         contract_type: contract_type.into(),
         template_name: template.into(),
-        template_version: 1,
+        template_version: i32::try_from(shipped_version(template)).expect("small"),
         mo_id: MO.into(),
         publisher_id: PUBLISHER.into(),
         mpass_id: None,
