@@ -1,7 +1,9 @@
 //! Reconciliation end to end: five charges are countersigned into the
 //! ledger; the publisher, then the MO, submit their records for November.
 //! The MO's report has one line of every outcome class; both reports reach
-//! both parties' webhook endpoints.
+//! both parties' webhook endpoints. Then the day closes, the parties submit
+//! their own settlement of it without one contract, and the comparison with
+//! Moneta's names that contract, on its topic and at both endpoints.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -12,7 +14,10 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
-use moneta_avro::{AvroCodec, LineOutcome, ReconciliationReport, SchemaName};
+use moneta_avro::{
+    AvroCodec, ComparisonOutcome, LineOutcome, ReconciliationReport, SchemaName,
+    SettlementComparison,
+};
 use moneta_domain::ContractTerms;
 use moneta_ingest::PartnerClient;
 use moneta_testkit::kafka::read_topic;
@@ -91,6 +96,29 @@ async fn submit(
     wait_state(&client, event, want).await
 }
 
+/// The parties' own settlement of Nov 5, listing `contracts`.
+fn settlement(id: &str, contracts: &[(&str, i64)]) -> ContractTerms {
+    let total: i64 = contracts.iter().map(|(_, a)| a).sum();
+    let publisher = total * 7 / 10;
+    let mo = total / 4;
+    ContractTerms {
+        contract_id: id.into(),
+        contract_type: "settlement".into(),
+        template_name: "settlement".into(),
+        template_version: 2,
+        mo_id: ACME.organization_id.into(),
+        publisher_id: GLOBE.organization_id.into(),
+        mpass_id: None,
+        description: "Nov 5, as the parties count it".into(),
+        terms: json!({
+            "agreement_id": "agr-acme-globe", "period_start": "2026-11-05", "period_end": "2026-11-05",
+            "currency": "EUR", "total_minor": total, "publisher_minor": publisher, "mo_minor": mo,
+            "moneta_fee_minor": total - publisher - mo,
+            "contracts": contracts.iter().map(|(c, a)| json!({"contract_id": c, "amount_minor": a})).collect::<Vec<_>>(),
+        }),
+    }
+}
+
 type Received = Arc<Mutex<Vec<Value>>>;
 
 async fn receive(State(received): State<Received>, body: Bytes) -> StatusCode {
@@ -117,7 +145,7 @@ fn every_outcome_class_is_reported_to_both_parties() -> anyhow::Result<()> {
                 .admin(
                     "/webhook-endpoints",
                     json!({"id": id, "organization_id": org, "url": format!("http://{addr}/hook"),
-                           "event_types": ["reconciliation.report"], "enabled": true, "secret": null, "created_at": 0}),
+                           "event_types": ["reconciliation.report", "settlement.comparison"], "enabled": true, "secret": null, "created_at": 0}),
                 )
                 .await?;
         }
@@ -195,6 +223,37 @@ fn every_outcome_class_is_reported_to_both_parties() -> anyhow::Result<()> {
                 break;
             }
             ensure!(Instant::now() < deadline, "reports delivered: {ids:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+
+        // Nov 5 closes; the parties' own settlement of it leaves c5 out.
+        moneta.command(&["settlements", "watermark", "--at", "2026-11-07T00:00:00Z"])?;
+        let theirs = settlement("s-nov5", &[("c1", 999), ("c2", 500), ("c3", 700), ("c4", 300)]);
+        submit(&moneta, GLOBE, "settlements", "s-nov5-p", &theirs, "recorded").await?;
+        submit(&moneta, ACME, "settlements", "s-nov5-m", &theirs, "countersigned").await?;
+        let compared = read_topic(&moneta.bootstrap, &moneta.topic("moneta.settlement.comparisons"), 1, Duration::from_secs(30))?;
+        let payload = compared.first().and_then(|m| m.payload()).context("a comparison")?;
+        let comparison: SettlementComparison = codec.decode(SchemaName::SettlementComparison, payload).await?;
+        let lines: Vec<(&str, LineOutcome, Option<i64>)> = comparison
+            .lines
+            .iter()
+            .map(|l| (l.contract_id.as_str(), l.outcome, l.computed_amount_minor))
+            .collect();
+        ensure!(
+            comparison.outcome == ComparisonOutcome::Discrepancy
+                && comparison.settlement_id == "stl:mo-acme:pub-globe:EUR:2026-11-05"
+                && (comparison.computed_total_minor, comparison.submitted_total_minor) == (3299, 2499)
+                && lines == [("c5", LineOutcome::MissingOnTheirSide, Some(800))],
+            "comparison: {comparison:?}"
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let got = received.lock().map(|r| r.clone()).unwrap_or_default();
+            let delivered = got.iter().filter(|v| v["type"] == "settlement.comparison").count();
+            if delivered >= 2 {
+                break;
+            }
+            ensure!(Instant::now() < deadline, "comparisons delivered: {delivered}");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         Ok::<_, anyhow::Error>(())
