@@ -9,7 +9,7 @@ mod support;
 use std::collections::BTreeMap;
 
 use moneta_domain::Kind;
-use moneta_domain::SettlementAgreement;
+use moneta_domain::{SettlementAgreement, WebhookEndpoint};
 use moneta_processors::ledger::{aggregation_key, entry};
 use moneta_processors::settle_aggregate::{
     KeyState, SettleAggregate, SettlementConfig, signing_input,
@@ -20,6 +20,7 @@ use moneta_records::{
 };
 use moneta_runtime::{Record, Stage};
 use moneta_settlement::period::PeriodLength;
+use moneta_state::Deliveries;
 use moneta_state::Expect;
 use proptest::prelude::*;
 use support::{AGREEMENT, MO, PUBLISHER, World, moneta_keys};
@@ -89,7 +90,7 @@ impl Ledger {
             key: None,
             payload: None,
             headers: vec![],
-            timestamp_ms: None,
+            timestamp_ms: Some(support::TS),
         };
         let emitted = self
             .stage
@@ -508,6 +509,66 @@ async fn a_period_below_the_minimum_is_carried_to_the_next_settlement() {
     };
     let none = signing_input(&uncarried).expect("canonical");
     assert!(!String::from_utf8_lossy(&none).contains("carried_in"));
+}
+
+#[tokio::test]
+async fn a_settlement_statement_reaches_both_parties_once() {
+    let mut ledger = Ledger::new(SettlementConfig::default()).await;
+    for (id, org) in [("wh-mo", MO), ("wh-pub", PUBLISHER)] {
+        let endpoint = WebhookEndpoint {
+            id: id.into(),
+            organization_id: org.into(),
+            url: format!("https://{id}.example/hook"),
+            event_types: vec!["settlement.statement".into()],
+            enabled: true,
+            secret: None,
+            created_at: 0,
+            max_attempts: None,
+            timeout_ms: None,
+        };
+        ledger
+            .world
+            .ctx
+            .registry
+            .create(&endpoint)
+            .await
+            .expect("endpoint");
+    }
+    ledger.append(charge("c1", 1000, NOV_1)).await;
+    let closed = ledger.append(watermark(NOV_1 + 2 * DAY)).await;
+    assert_eq!(closed.len(), 1);
+    // Emitted again (a crash before the commit): nothing new scheduled.
+    assert_eq!(ledger.at(1, watermark(NOV_1 + 2 * DAY)).await, closed);
+    let deliveries = Deliveries::new(ledger.world.ctx.store.clone());
+    let pending = deliveries.pending().await.expect("deliveries");
+    let mut sent: Vec<(String, String, String)> = pending
+        .iter()
+        .map(|d| {
+            let body: serde_json::Value =
+                serde_json::from_str(&d.delivery.payload).expect("json body");
+            (
+                d.delivery.endpoint_id.clone(),
+                d.delivery.event_type.clone(),
+                body["data"]["settlement_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+        .collect();
+    sent.sort();
+    let statement = id("2026-11-01");
+    assert_eq!(
+        sent,
+        [
+            (
+                "wh-mo".into(),
+                "settlement.statement".into(),
+                statement.clone()
+            ),
+            ("wh-pub".into(), "settlement.statement".into(), statement),
+        ]
+    );
 }
 
 proptest! {

@@ -13,6 +13,11 @@
 //! goes to the reconciliation reports topic and, through webhooks, to both
 //! parties' endpoints that take `reconciliation.report`; a reconciliation
 //! processed again re-emits the report it first got.
+//!
+//! It also reads the settlements topic, and compares a settlement a party
+//! submitted with the one Moneta computed for the same period
+//! ([`settlement`]): to the settlement comparisons topic and, as
+//! `settlement.comparison`, to both parties' endpoints.
 
 mod settlement;
 mod view;

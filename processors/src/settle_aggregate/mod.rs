@@ -11,7 +11,8 @@
 //!   partition) passes the period's end plus the grace period. Closing emits
 //!   the period's settlement: split by the parties' settlement agreement
 //!   ([`moneta_settlement::split`]), countersigned by Moneta, to the
-//!   settlements topic.
+//!   settlements topic, and as a `settlement.statement` webhook to both
+//!   parties' endpoints that take it (adjustments too).
 //! - **Late events.** An entry for a closed period becomes an adjustment
 //!   record for that period (its own id, the delta split the same way);
 //!   never a silent drop. A period closed longer than `keep_closed_ms`
@@ -36,11 +37,14 @@ use moneta_runtime::{Emit, Emitted, ProcessError, Record, Rejection, Stage};
 use moneta_settlement::period::{PeriodLength, period_of};
 use moneta_settlement::split::{Shares, split};
 use moneta_signing::KeyRing;
-use moneta_state::Expect;
 use moneta_state::cas::{self, Attempt};
+use moneta_state::{Deliveries, Expect};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use crate::contracts::PathContext;
+use crate::rules::format_rfc3339_ms;
+use crate::webhook_dispatch::{Notification, schedule};
 
 mod rows;
 mod state;
@@ -53,6 +57,9 @@ pub use state::{
 
 /// The stage name.
 pub const STAGE: &str = "settle-aggregate";
+
+/// The event type of a settlement statement webhook.
+pub const SETTLEMENT_STATEMENT: &str = "settlement.statement";
 
 /// Index of key states by the ledger partition they live in.
 const INDEX_PARTITION: &str = "partition";
@@ -87,12 +94,18 @@ pub struct SettleAggregate {
     ctx: PathContext,
     keys: Arc<KeyRing>,
     config: SettlementConfig,
+    deliveries: Deliveries,
 }
 
 impl SettleAggregate {
     /// A settle-aggregate processor signing with `keys`.
     pub fn new(ctx: PathContext, keys: Arc<KeyRing>, config: SettlementConfig) -> Self {
-        Self { ctx, keys, config }
+        Self {
+            deliveries: Deliveries::new(ctx.store.clone()),
+            ctx,
+            keys,
+            config,
+        }
     }
 
     async fn run(&self, entry: LedgerEntry, record: &Record) -> Result<Emitted, ProcessError> {
@@ -121,7 +134,7 @@ impl SettleAggregate {
         };
         let mut outputs = Vec::new();
         for key in keys {
-            outputs.extend(self.apply(&key, &entry, record.partition, &at).await?);
+            outputs.extend(self.apply(&key, &entry, record, &at).await?);
         }
         Ok(Emitted::of(outputs))
     }
@@ -131,9 +144,10 @@ impl SettleAggregate {
         &self,
         key: &str,
         entry: &LedgerEntry,
-        partition: i32,
+        record: &Record,
         at: &Position,
     ) -> Result<Vec<Emit>, ProcessError> {
+        let partition = record.partition;
         let store = self.ctx.store.as_ref();
         let folded = cas::retry(&format!("settlement key {key}"), || async {
             let stored = store.get(Kind::SettlementState, key).await?;
@@ -208,9 +222,37 @@ impl SettleAggregate {
         let (state, closings) = folded;
         let mut outputs = Vec::new();
         for closing in closings {
-            outputs.push(self.emit(&state, closing).await?);
+            let settlement = self.emit(&state, closing).await?;
+            self.deliver(&settlement, record).await?;
+            let (topic, id) = (
+                self.ctx.topics.settlements.as_str(),
+                settlement.settlement_id.clone(),
+            );
+            outputs.push(Emit::new(topic, id, settlement));
         }
         Ok(outputs)
+    }
+
+    /// Schedules the statement (the countersigned settlement or adjustment)
+    /// for both parties' endpoints that take `settlement.statement`;
+    /// idempotent, so emitting it again schedules nothing new.
+    async fn deliver(&self, settlement: &Settlement, record: &Record) -> Result<(), ProcessError> {
+        let at_ms = record.time_ms()?;
+        let body = json!({
+            "type": SETTLEMENT_STATEMENT,
+            "timestamp": format_rfc3339_ms(at_ms),
+            "data": settlement,
+        });
+        let message = Notification {
+            event_type: SETTLEMENT_STATEMENT,
+            subject_id: &settlement.settlement_id,
+            version: 1,
+            payload: body.to_string(),
+            at_ms,
+            event_key: None,
+        };
+        let parties = [settlement.mo_id.as_str(), settlement.publisher_id.as_str()];
+        schedule(&self.ctx, &self.deliveries, &parties, &message, record).await
     }
 
     /// Decides what the settlement of `period`, closing now, takes in and
@@ -277,7 +319,7 @@ impl SettleAggregate {
     }
 
     /// Builds, splits and countersigns one settlement or adjustment.
-    async fn emit(&self, state: &KeyState, closing: Closing) -> Result<Emit, ProcessError> {
+    async fn emit(&self, state: &KeyState, closing: Closing) -> Result<Settlement, ProcessError> {
         let base_id = |start: &str| {
             format!(
                 "stl:{}:{}:{}:{start}",
@@ -373,11 +415,7 @@ impl SettleAggregate {
         };
         settlement.signature = self.countersign(&settlement)?;
         tracing::info!(settlement_id = %id, total, "settlement emitted");
-        Ok(Emit::new(
-            self.ctx.topics.settlements.as_str(),
-            id,
-            settlement,
-        ))
+        Ok(settlement)
     }
 
     /// The agreement between the parties in this currency in force at the period's start.
