@@ -145,7 +145,7 @@ fn every_outcome_class_is_reported_to_both_parties() -> anyhow::Result<()> {
                 .admin(
                     "/webhook-endpoints",
                     json!({"id": id, "organization_id": org, "url": format!("http://{addr}/hook"),
-                           "event_types": ["reconciliation.report", "settlement.comparison"], "enabled": true, "secret": null, "created_at": 0}),
+                           "event_types": ["reconciliation.report", "settlement.comparison", "settlement.statement"], "enabled": true, "secret": null, "created_at": 0}),
                 )
                 .await?;
         }
@@ -256,6 +256,49 @@ fn every_outcome_class_is_reported_to_both_parties() -> anyhow::Result<()> {
             ensure!(Instant::now() < deadline, "comparisons delivered: {delivered}");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+
+        // Moneta's statement of Nov 5 reached both parties; the MO accepts
+        // it, the publisher disputes it; finance sees both answers.
+        let statement = "stl:mo-acme:pub-globe:EUR:2026-11-05";
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let got = received.lock().map(|r| r.clone()).unwrap_or_default();
+            let delivered = got
+                .iter()
+                .filter(|v| v["type"] == "settlement.statement" && v["data"]["settlement_id"] == statement)
+                .count();
+            if delivered >= 2 {
+                break;
+            }
+            ensure!(Instant::now() < deadline, "statements delivered: {delivered}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let answer = |id: &str, decision: &str, reason: Option<&str>| {
+            let mut terms = settlement(id, &[]);
+            terms.contract_type = "settlement_statement".into();
+            terms.template_name = "settlement-statement".into();
+            terms.template_version = 1;
+            terms.terms = json!({"settlement_id": statement, "decision": decision});
+            if let Some(reason) = reason {
+                terms.terms["reason"] = json!(reason);
+            }
+            terms
+        };
+        submit(&moneta, ACME, "settlement_statements", "ans-mo", &answer("ans-mo", "accepted", None), "countersigned").await?;
+        let dispute = answer("ans-pub", "disputed", Some("c5 was refunded on Nov 6"));
+        submit(&moneta, GLOBE, "settlement_statements", "ans-pub", &dispute, "countersigned").await?;
+        let exported = moneta.command(&["settlements", "export", "--period", "2026-11-05", "--format", "json"])?;
+        let rows: Value = serde_json::from_str(&exported)?;
+        let row = rows
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r["settlement_id"] == statement))
+            .context("the statement in the export")?;
+        ensure!(
+            row["status"] == "disputed"
+                && row["mo_answer"]["decision"] == "accepted"
+                && row["publisher_answer"]["reason"] == "c5 was refunded on Nov 6",
+            "export row: {row}"
+        );
         Ok::<_, anyhow::Error>(())
     });
     if let Err(e) = outcome {

@@ -25,11 +25,12 @@ use crate::auth::{Partner, authenticate, internal};
 use crate::idempotency::{Claim, StoredResponse};
 
 /// The domains of ADR-001 and the contract type each takes.
-pub const DOMAINS: [(&str, &str); 4] = [
+pub const DOMAINS: [(&str, &str); 5] = [
     ("subscription_charges", "subscription_charge"),
     ("disputes", "dispute"),
     ("reconciliations", "reconciliation"),
     ("settlements", "settlement"),
+    ("settlement_statements", "settlement_statement"),
 ];
 
 /// The body of a submission.

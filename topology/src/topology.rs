@@ -252,11 +252,11 @@ impl Topology {
                 ),
                 typed(
                     "settle-aggregate",
-                    "closes settlement periods on the event-time watermark; splits and countersigns them",
+                    "closes settlement periods on the event-time watermark; splits, countersigns and delivers them to both parties",
                     &p.settle_aggregate,
                     vec![Topic::avro(&t.ledger, LedgerEntry)],
                     vec![Topic::avro(&t.settlements, Settlement)],
-                    "settlement state per MO, publisher and currency",
+                    "settlement state per MO, publisher and currency (counted entries, recently closed periods); webhook deliveries of statements",
                     |ctx, s| Box::new(SettleAggregate::new(ctx, s.keys.clone(), s.settlement)),
                 ),
                 typed(

@@ -12,11 +12,12 @@ use moneta_topology::Config;
 use moneta_topology::demo::{ACME, GLOBE};
 
 /// The example templates, shipped inside the binary.
-const TEMPLATES: [&str; 4] = [
+const TEMPLATES: [&str; 5] = [
     include_str!("../../../schemas/templates/subscription-charge.yaml"),
     include_str!("../../../schemas/templates/dispute.yaml"),
     include_str!("../../../schemas/templates/reconciliation.yaml"),
     include_str!("../../../schemas/templates/settlement.yaml"),
+    include_str!("../../../schemas/templates/settlement-statement.yaml"),
 ];
 
 fn entities() -> Vec<(&'static str, Value)> {

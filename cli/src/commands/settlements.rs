@@ -18,7 +18,10 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 use clap::{Subcommand, ValueEnum};
-use moneta_avro::{AvroCodec, LedgerEntry, LedgerKind, SchemaName, Settlement, SettlementKind};
+use moneta_avro::{
+    AvroCodec, Contract, ContractStatus, LedgerEntry, LedgerKind, Party, SchemaName, Settlement,
+    SettlementKind,
+};
 use moneta_kafka::partition_ids;
 use moneta_settlement::Scope;
 use moneta_topology::Config;
@@ -45,7 +48,7 @@ pub enum SettlementsCommand {
         period: String,
         /// Which party's settlements.
         #[command(flatten)]
-        party: Party,
+        party: PartyFilter,
         /// Output format.
         #[arg(long, value_enum, default_value = "csv")]
         format: Format,
@@ -63,7 +66,7 @@ pub enum SettlementsCommand {
         period: Option<String>,
         /// Which party's settlements.
         #[command(flatten)]
-        party: Party,
+        party: PartyFilter,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -78,7 +81,7 @@ pub enum SettlementsCommand {
 
 /// One party's settlements only (both: that pair's).
 #[derive(Debug, Clone, Default, clap::Args)]
-pub struct Party {
+pub struct PartyFilter {
     /// Only this MO's.
     #[arg(long)]
     mo: Option<String>,
@@ -88,7 +91,7 @@ pub struct Party {
 }
 
 /// The scope of `--period` (`None`: every period) and `party`.
-fn scope(period: Option<&str>, party: Party) -> anyhow::Result<Scope> {
+fn scope(period: Option<&str>, party: PartyFilter) -> anyhow::Result<Scope> {
     let (from, to) = match period {
         None => ("0000-01-01", "9999-12-31"),
         Some(period) => period.split_once("..").unwrap_or((period, period)),
@@ -215,7 +218,8 @@ async fn export(
         );
         unique.insert(key, s);
     }
-    let rows: Vec<&Settlement> = unique.values().collect();
+    let answers = read_answers(config).await?;
+    let rows: Vec<Row<'_>> = unique.values().map(|s| Row::new(s, &answers)).collect();
     let text = match format {
         Format::Json => serde_json::to_string_pretty(&rows)? + "\n",
         Format::Csv => csv(&rows),
@@ -234,14 +238,97 @@ async fn export(
     Ok(ExitCode::SUCCESS)
 }
 
+/// A party's answer to a settlement statement (a finalized
+/// `settlement-statement` contract it signed).
+#[derive(Debug, Clone, serde::Serialize)]
+struct Answer {
+    /// `accepted` or `disputed`.
+    decision: String,
+    /// Why, for a dispute.
+    reason: Option<String>,
+    /// The answering contract.
+    contract_id: String,
+}
+
+/// Each party's latest answer, by settlement id and party.
+type Answers = BTreeMap<(String, Party), Answer>;
+
+/// The parties' answers to statements, from the countersigned contracts
+/// (a later answer of a party replaces its earlier one).
+async fn read_answers(config: &Config) -> anyhow::Result<Answers> {
+    let contracts: Vec<Contract> = read_all(
+        config,
+        &config.contracts.topics.countersigned,
+        SchemaName::Contract,
+    )
+    .await?;
+    let mut answers = Answers::new();
+    for c in contracts {
+        if c.terms.contract_type != "settlement_statement" || c.status != ContractStatus::Finalized
+        {
+            continue;
+        }
+        let terms: serde_json::Value = serde_json::from_str(&c.terms.terms_json)?;
+        let text = |f: &str| terms.get(f).and_then(|v| v.as_str()).map(str::to_owned);
+        let Some(settlement_id) = text("settlement_id") else {
+            continue;
+        };
+        for party in c.signatures.iter().map(|s| s.party) {
+            if party == Party::Moneta {
+                continue;
+            }
+            let answer = Answer {
+                decision: text("decision").unwrap_or_default(),
+                reason: text("reason"),
+                contract_id: c.contract_id.clone(),
+            };
+            answers.insert((settlement_id.clone(), party), answer);
+        }
+    }
+    Ok(answers)
+}
+
+/// One exported settlement with the parties' answers to its statement.
+#[derive(serde::Serialize)]
+struct Row<'a> {
+    #[serde(flatten)]
+    settlement: &'a Settlement,
+    /// `final` (both accepted), `disputed` (either disputed) or `open`.
+    status: &'static str,
+    mo_answer: Option<&'a Answer>,
+    publisher_answer: Option<&'a Answer>,
+}
+
+impl<'a> Row<'a> {
+    fn new(settlement: &'a Settlement, answers: &'a Answers) -> Self {
+        let answer = |party| answers.get(&(settlement.settlement_id.clone(), party));
+        let (mo, publisher) = (answer(Party::Mo), answer(Party::Publisher));
+        let decided = |a: Option<&Answer>, d: &str| a.is_some_and(|a| a.decision == d);
+        let status = if decided(mo, "disputed") || decided(publisher, "disputed") {
+            "disputed"
+        } else if decided(mo, "accepted") && decided(publisher, "accepted") {
+            "final"
+        } else {
+            "open"
+        };
+        Self {
+            settlement,
+            status,
+            mo_answer: mo,
+            publisher_answer: publisher,
+        }
+    }
+}
+
 /// The CSV: one row per settlement or adjustment; in every row
 /// `publisher_minor + mo_minor + moneta_fee_minor + unallocated_minor +
 /// carried_forward_minor = total_minor`.
-fn csv(rows: &[&Settlement]) -> String {
+fn csv(rows: &[Row<'_>]) -> String {
     let mut out = String::from(
-        "settlement_id,kind,adjusts,period_start,period_end,mo_id,publisher_id,currency,agreement_id,total_minor,publisher_minor,mo_minor,moneta_fee_minor,unallocated_minor,carried_in_minor,carried_from,carried_forward_minor,contracts,signed_by\n",
+        "settlement_id,kind,adjusts,period_start,period_end,mo_id,publisher_id,currency,agreement_id,total_minor,publisher_minor,mo_minor,moneta_fee_minor,unallocated_minor,carried_in_minor,carried_from,carried_forward_minor,contracts,signed_by,status,mo_answer,publisher_answer,disputes\n",
     );
-    for s in rows {
+    for row in rows {
+        let s = row.settlement;
         let kind = match s.kind {
             SettlementKind::Settlement => "settlement",
             SettlementKind::Adjustment => "adjustment",
@@ -266,12 +353,29 @@ fn csv(rows: &[&Settlement]) -> String {
             s.carried_forward_minor.to_string(),
             s.contracts.join(" "),
             s.signature.key_id.clone(),
+            row.status.to_owned(),
+            decision(row.mo_answer),
+            decision(row.publisher_answer),
+            [("mo", row.mo_answer), ("publisher", row.publisher_answer)]
+                .iter()
+                .filter_map(|(who, a)| {
+                    let a = (*a)?;
+                    let reason = a.reason.as_deref()?;
+                    (a.decision == "disputed").then(|| format!("{who}: {reason}"))
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
         ];
         let line: Vec<String> = fields.iter().map(|f| quote(f)).collect();
         out.push_str(&line.join(","));
         out.push('\n');
     }
     out
+}
+
+/// A party's decision, or empty.
+fn decision(answer: Option<&Answer>) -> String {
+    answer.map(|a| a.decision.clone()).unwrap_or_default()
 }
 
 /// RFC 4180 quoting where needed.
@@ -339,4 +443,67 @@ async fn watermark(config: &Config, at: &str) -> anyhow::Result<ExitCode> {
         partitions.len()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settlement(id: &str) -> Settlement {
+        Settlement {
+            settlement_id: id.into(),
+            kind: SettlementKind::Settlement,
+            adjusts: None,
+            mo_id: "mo".into(),
+            publisher_id: "pub".into(),
+            currency: "EUR".into(),
+            period_start: "2026-11-01".into(),
+            period_end: "2026-11-01".into(),
+            agreement_id: None,
+            total_minor: 10,
+            publisher_minor: 0,
+            mo_minor: 0,
+            moneta_fee_minor: 0,
+            unallocated_minor: 10,
+            contracts: vec!["c1".into()],
+            closed_at_ms: 0,
+            signature: moneta_avro::MonetaSignature {
+                key_id: "k".into(),
+                signature: String::new(),
+            },
+            carried_in_minor: 0,
+            carried_from: None,
+            carried_forward_minor: 0,
+        }
+    }
+
+    fn answer(decision: &str, reason: Option<&str>) -> Answer {
+        Answer {
+            decision: decision.into(),
+            reason: reason.map(str::to_owned),
+            contract_id: "a".into(),
+        }
+    }
+
+    #[test]
+    fn a_statement_is_final_when_both_accept_and_disputed_when_either_disputes() {
+        let s = settlement("stl:1");
+        let mut answers = Answers::new();
+        assert_eq!(Row::new(&s, &answers).status, "open");
+        answers.insert(("stl:1".into(), Party::Mo), answer("accepted", None));
+        assert_eq!(Row::new(&s, &answers).status, "open");
+        answers.insert(("stl:1".into(), Party::Publisher), answer("accepted", None));
+        assert_eq!(Row::new(&s, &answers).status, "final");
+        answers.insert(
+            ("stl:1".into(), Party::Publisher),
+            answer("disputed", Some("c1, refunded")),
+        );
+        let row = Row::new(&s, &answers);
+        assert_eq!(row.status, "disputed");
+        let text = csv(&[row]);
+        assert!(
+            text.ends_with(",disputed,accepted,disputed,\"publisher: c1, refunded\"\n"),
+            "{text}"
+        );
+    }
 }

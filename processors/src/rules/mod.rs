@@ -6,6 +6,7 @@ mod currency;
 mod dispute;
 mod reconciliation;
 mod settlement;
+mod statement;
 mod subscription;
 mod time;
 
@@ -62,6 +63,7 @@ pub async fn check(rules: &RulesConfig, ctx: &PathContext, terms: &ContractTerms
         "dispute" => dispute::check(rules, ctx, terms).await,
         "settlement" => settlement::check(rules, ctx, terms).await,
         "reconciliation" => Ok(reconciliation::check(terms)),
+        "settlement_statement" => Ok(statement::check(terms)),
         _ => Ok(Ok(())),
     }
 }

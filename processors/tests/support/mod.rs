@@ -100,6 +100,7 @@ pub fn templates() -> Vec<ContractTemplate> {
         include_str!("../../../schemas/templates/dispute.yaml"),
         include_str!("../../../schemas/templates/settlement.yaml"),
         include_str!("../../../schemas/templates/reconciliation.yaml"),
+        include_str!("../../../schemas/templates/settlement-statement.yaml"),
         NOTICE_TEMPLATE,
     ]
     .into_iter()
