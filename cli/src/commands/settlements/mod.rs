@@ -20,7 +20,6 @@ use anyhow::{Context, anyhow, bail};
 use clap::{Subcommand, ValueEnum};
 use moneta_avro::{
     AvroCodec, Contract, ContractStatus, LedgerEntry, LedgerKind, Party, SchemaName, Settlement,
-    SettlementKind,
 };
 use moneta_kafka::partition_ids;
 use moneta_settlement::Scope;
@@ -29,11 +28,17 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 
 use super::io::read_values;
 
+mod table;
+
+use table::{Answer, Answers, Row};
+
 /// Output formats of `export`.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Format {
     /// Comma-separated values, one row per settlement or adjustment.
     Csv,
+    /// Apache Parquet (needs `--out`): the CSV's columns, minor units as INT64.
+    Parquet,
     /// A JSON array.
     Json,
 }
@@ -220,38 +225,25 @@ async fn export(
     }
     let answers = read_answers(config).await?;
     let rows: Vec<Row<'_>> = unique.values().map(|s| Row::new(s, &answers)).collect();
-    let text = match format {
-        Format::Json => serde_json::to_string_pretty(&rows)? + "\n",
-        Format::Csv => csv(&rows),
+    let bytes = match format {
+        Format::Json => (serde_json::to_string_pretty(&rows)? + "\n").into_bytes(),
+        Format::Csv => table::csv(&rows).into_bytes(),
+        Format::Parquet if out.is_none() => bail!("--format parquet writes a file: give --out"),
+        Format::Parquet => table::parquet(&rows)?,
     };
     match out {
         Some(path) => {
-            std::fs::write(&path, &text).with_context(|| format!("writing {}", path.display()))?;
+            std::fs::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
             eprintln!(
                 "wrote {} settlement record(s) to {}",
                 rows.len(),
                 path.display()
             );
         }
-        None => std::io::stdout().write_all(text.as_bytes())?,
+        None => std::io::stdout().write_all(&bytes)?,
     }
     Ok(ExitCode::SUCCESS)
 }
-
-/// A party's answer to a settlement statement (a finalized
-/// `settlement-statement` contract it signed).
-#[derive(Debug, Clone, serde::Serialize)]
-struct Answer {
-    /// `accepted` or `disputed`.
-    decision: String,
-    /// Why, for a dispute.
-    reason: Option<String>,
-    /// The answering contract.
-    contract_id: String,
-}
-
-/// Each party's latest answer, by settlement id and party.
-type Answers = BTreeMap<(String, Party), Answer>;
 
 /// The parties' answers to statements, from the countersigned contracts
 /// (a later answer of a party replaces its earlier one).
@@ -286,105 +278,6 @@ async fn read_answers(config: &Config) -> anyhow::Result<Answers> {
         }
     }
     Ok(answers)
-}
-
-/// One exported settlement with the parties' answers to its statement.
-#[derive(serde::Serialize)]
-struct Row<'a> {
-    #[serde(flatten)]
-    settlement: &'a Settlement,
-    /// `final` (both accepted), `disputed` (either disputed) or `open`.
-    status: &'static str,
-    mo_answer: Option<&'a Answer>,
-    publisher_answer: Option<&'a Answer>,
-}
-
-impl<'a> Row<'a> {
-    fn new(settlement: &'a Settlement, answers: &'a Answers) -> Self {
-        let answer = |party| answers.get(&(settlement.settlement_id.clone(), party));
-        let (mo, publisher) = (answer(Party::Mo), answer(Party::Publisher));
-        let decided = |a: Option<&Answer>, d: &str| a.is_some_and(|a| a.decision == d);
-        let status = if decided(mo, "disputed") || decided(publisher, "disputed") {
-            "disputed"
-        } else if decided(mo, "accepted") && decided(publisher, "accepted") {
-            "final"
-        } else {
-            "open"
-        };
-        Self {
-            settlement,
-            status,
-            mo_answer: mo,
-            publisher_answer: publisher,
-        }
-    }
-}
-
-/// The CSV: one row per settlement or adjustment; in every row
-/// `publisher_minor + mo_minor + moneta_fee_minor + unallocated_minor +
-/// carried_forward_minor = total_minor`.
-fn csv(rows: &[Row<'_>]) -> String {
-    let mut out = String::from(
-        "settlement_id,kind,adjusts,period_start,period_end,mo_id,publisher_id,currency,agreement_id,total_minor,publisher_minor,mo_minor,moneta_fee_minor,unallocated_minor,carried_in_minor,carried_from,carried_forward_minor,contracts,signed_by,status,mo_answer,publisher_answer,disputes\n",
-    );
-    for row in rows {
-        let s = row.settlement;
-        let kind = match s.kind {
-            SettlementKind::Settlement => "settlement",
-            SettlementKind::Adjustment => "adjustment",
-        };
-        let fields = [
-            s.settlement_id.clone(),
-            kind.to_owned(),
-            s.adjusts.clone().unwrap_or_default(),
-            s.period_start.clone(),
-            s.period_end.clone(),
-            s.mo_id.clone(),
-            s.publisher_id.clone(),
-            s.currency.clone(),
-            s.agreement_id.clone().unwrap_or_default(),
-            s.total_minor.to_string(),
-            s.publisher_minor.to_string(),
-            s.mo_minor.to_string(),
-            s.moneta_fee_minor.to_string(),
-            s.unallocated_minor.to_string(),
-            s.carried_in_minor.to_string(),
-            s.carried_from.clone().unwrap_or_default(),
-            s.carried_forward_minor.to_string(),
-            s.contracts.join(" "),
-            s.signature.key_id.clone(),
-            row.status.to_owned(),
-            decision(row.mo_answer),
-            decision(row.publisher_answer),
-            [("mo", row.mo_answer), ("publisher", row.publisher_answer)]
-                .iter()
-                .filter_map(|(who, a)| {
-                    let a = (*a)?;
-                    let reason = a.reason.as_deref()?;
-                    (a.decision == "disputed").then(|| format!("{who}: {reason}"))
-                })
-                .collect::<Vec<_>>()
-                .join("; "),
-        ];
-        let line: Vec<String> = fields.iter().map(|f| quote(f)).collect();
-        out.push_str(&line.join(","));
-        out.push('\n');
-    }
-    out
-}
-
-/// A party's decision, or empty.
-fn decision(answer: Option<&Answer>) -> String {
-    answer.map(|a| a.decision.clone()).unwrap_or_default()
-}
-
-/// RFC 4180 quoting where needed.
-fn quote(field: &str) -> String {
-    if field.contains([',', '"', '\n']) {
-        format!("\"{}\"", field.replace('"', "\"\""))
-    } else {
-        field.to_owned()
-    }
 }
 
 async fn watermark(config: &Config, at: &str) -> anyhow::Result<ExitCode> {
@@ -443,67 +336,4 @@ async fn watermark(config: &Config, at: &str) -> anyhow::Result<ExitCode> {
         partitions.len()
     );
     Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn settlement(id: &str) -> Settlement {
-        Settlement {
-            settlement_id: id.into(),
-            kind: SettlementKind::Settlement,
-            adjusts: None,
-            mo_id: "mo".into(),
-            publisher_id: "pub".into(),
-            currency: "EUR".into(),
-            period_start: "2026-11-01".into(),
-            period_end: "2026-11-01".into(),
-            agreement_id: None,
-            total_minor: 10,
-            publisher_minor: 0,
-            mo_minor: 0,
-            moneta_fee_minor: 0,
-            unallocated_minor: 10,
-            contracts: vec!["c1".into()],
-            closed_at_ms: 0,
-            signature: moneta_avro::MonetaSignature {
-                key_id: "k".into(),
-                signature: String::new(),
-            },
-            carried_in_minor: 0,
-            carried_from: None,
-            carried_forward_minor: 0,
-        }
-    }
-
-    fn answer(decision: &str, reason: Option<&str>) -> Answer {
-        Answer {
-            decision: decision.into(),
-            reason: reason.map(str::to_owned),
-            contract_id: "a".into(),
-        }
-    }
-
-    #[test]
-    fn a_statement_is_final_when_both_accept_and_disputed_when_either_disputes() {
-        let s = settlement("stl:1");
-        let mut answers = Answers::new();
-        assert_eq!(Row::new(&s, &answers).status, "open");
-        answers.insert(("stl:1".into(), Party::Mo), answer("accepted", None));
-        assert_eq!(Row::new(&s, &answers).status, "open");
-        answers.insert(("stl:1".into(), Party::Publisher), answer("accepted", None));
-        assert_eq!(Row::new(&s, &answers).status, "final");
-        answers.insert(
-            ("stl:1".into(), Party::Publisher),
-            answer("disputed", Some("c1, refunded")),
-        );
-        let row = Row::new(&s, &answers);
-        assert_eq!(row.status, "disputed");
-        let text = csv(&[row]);
-        assert!(
-            text.ends_with(",disputed,accepted,disputed,\"publisher: c1, refunded\"\n"),
-            "{text}"
-        );
-    }
 }
