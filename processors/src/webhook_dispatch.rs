@@ -74,6 +74,35 @@ pub struct Notification<'a> {
     pub event_key: Option<String>,
 }
 
+/// Schedules `data` as a Standard Webhooks message of `event_type` about
+/// `subject_id` (`{"type", "timestamp", "data"}`, timestamped with the
+/// record's time) for both parties' endpoints that take it.
+pub async fn notify(
+    ctx: &PathContext,
+    deliveries: &Deliveries,
+    event_type: &'static str,
+    subject_id: &str,
+    parties: [&str; 2],
+    data: &impl serde::Serialize,
+    record: &Record,
+) -> Result<(), ProcessError> {
+    let at_ms = record.time_ms()?;
+    let body = serde_json::json!({
+        "type": event_type,
+        "timestamp": crate::rules::format_rfc3339_ms(at_ms),
+        "data": data,
+    });
+    let message = Notification {
+        event_type,
+        subject_id,
+        version: 1,
+        payload: body.to_string(),
+        at_ms,
+        event_key: None,
+    };
+    schedule(ctx, deliveries, &parties, &message, record).await
+}
+
 /// Schedules `message` for every enabled endpoint of `parties` that takes
 /// its event type; idempotent by the deterministic `webhook-id`.
 pub async fn schedule(

@@ -45,16 +45,7 @@ fn charge(id: &str, amount: i64, at_ms: i64) -> LedgerEntry {
 }
 
 fn watermark(at_ms: i64) -> LedgerEntry {
-    LedgerEntry {
-        kind: LedgerKind::Watermark,
-        entry_id: String::new(),
-        mo_id: String::new(),
-        publisher_id: String::new(),
-        currency: String::new(),
-        amount_minor: 0,
-        event_time_ms: at_ms,
-        charge_contract_id: None,
-    }
+    LedgerEntry::watermark(at_ms)
 }
 
 /// A settle-aggregate stage over a fresh store, and the offset it is at.

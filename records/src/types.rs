@@ -190,6 +190,22 @@ pub struct LedgerEntry {
     pub charge_contract_id: Option<String>,
 }
 
+impl LedgerEntry {
+    /// A `WATERMARK` entry: event time has reached `event_time_ms`.
+    pub fn watermark(event_time_ms: i64) -> Self {
+        Self {
+            kind: LedgerKind::Watermark,
+            entry_id: String::new(),
+            mo_id: String::new(),
+            publisher_id: String::new(),
+            currency: String::new(),
+            amount_minor: 0,
+            event_time_ms,
+            charge_contract_id: None,
+        }
+    }
+}
+
 /// A settlement or an adjustment to a closed period.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]

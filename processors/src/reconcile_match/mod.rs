@@ -29,11 +29,10 @@ use moneta_records::{
 use moneta_runtime::{Emit, Emitted, ProcessError, Record, Rejection, Stage};
 use moneta_settlement::reconcile;
 use moneta_state::Deliveries;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::contracts::PathContext;
-use crate::rules::format_rfc3339_ms;
-use crate::webhook_dispatch::{Notification, schedule};
+use crate::webhook_dispatch::notify;
 
 pub use settlement::{Compared, Computed, PeriodRow, Submitted};
 pub use view::{DayLedger, Matched, PairView, Reconciliations, ViewEntry, ledger_key, pair_key};
@@ -62,16 +61,23 @@ struct Submission {
     records: Vec<reconcile::Record>,
 }
 
+/// A contract's terms as JSON (`malformed_terms` if they are not).
+fn terms_of(terms_json: &str) -> Result<Value, Rejection> {
+    serde_json::from_str(terms_json).map_err(|e| Rejection::new("malformed_terms", e.to_string()))
+}
+
+/// A text attribute of `terms` (empty if absent).
+fn text_of(terms: &Value, field: &str) -> String {
+    terms
+        .get(field)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
 fn submission(terms_json: &str) -> Result<Submission, Rejection> {
-    let terms: Value = serde_json::from_str(terms_json)
-        .map_err(|e| Rejection::new("malformed_terms", e.to_string()))?;
-    let text = |f: &str| {
-        terms
-            .get(f)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
-    };
+    let terms = terms_of(terms_json)?;
+    let text = |f: &str| text_of(&terms, f);
     let records = terms
         .get("records")
         .cloned()
@@ -127,11 +133,14 @@ impl ReconcileMatch {
         let mut outputs = Vec::new();
         for comparison in made {
             let subject = comparison.comparison_id.clone();
-            let parties = [comparison.mo_id.clone(), comparison.publisher_id.clone()];
-            self.notify(
+            let parties = [comparison.mo_id.as_str(), comparison.publisher_id.as_str()];
+            let (ctx, deliveries) = (&self.ctx, &self.deliveries);
+            notify(
+                ctx,
+                deliveries,
                 SETTLEMENT_COMPARISON,
                 &subject,
-                &parties,
+                parties,
                 &comparison,
                 record,
             )
@@ -178,11 +187,14 @@ impl ReconcileMatch {
                 report
             }
         };
-        let parties = [report.mo_id.clone(), report.publisher_id.clone()];
-        self.notify(
+        let parties = [report.mo_id.as_str(), report.publisher_id.as_str()];
+        let (ctx, deliveries, subject) = (&self.ctx, &self.deliveries, &report.report_id);
+        notify(
+            ctx,
+            deliveries,
             RECONCILIATION_REPORT,
-            &report.report_id,
-            &parties,
+            subject,
+            parties,
             &report,
             record,
         )
@@ -215,33 +227,6 @@ impl ReconcileMatch {
         })
         .await?;
         Ok(Emitted::default())
-    }
-
-    /// Schedules `data` as an `event_type` webhook for both parties' endpoints.
-    async fn notify(
-        &self,
-        event_type: &'static str,
-        subject_id: &str,
-        parties: &[String; 2],
-        data: &impl serde::Serialize,
-        record: &Record,
-    ) -> Result<(), ProcessError> {
-        let at_ms = record.time_ms()?;
-        let body = json!({
-            "type": event_type,
-            "timestamp": format_rfc3339_ms(at_ms),
-            "data": data,
-        });
-        let message = Notification {
-            event_type,
-            subject_id,
-            version: 1,
-            payload: body.to_string(),
-            at_ms,
-            event_key: None,
-        };
-        let parties = [parties[0].as_str(), parties[1].as_str()];
-        schedule(&self.ctx, &self.deliveries, &parties, &message, record).await
     }
 }
 

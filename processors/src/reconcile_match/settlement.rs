@@ -14,7 +14,6 @@
 
 use std::collections::BTreeMap;
 
-use moneta_domain::Kind;
 use moneta_records::{
     ComparisonLine, ComparisonOutcome, Contract, LineOutcome, Settlement, SettlementComparison,
     SettlementKind,
@@ -22,7 +21,6 @@ use moneta_records::{
 use moneta_runtime::{ProcessError, Record, Rejection};
 use moneta_settlement::reconcile;
 use moneta_state::StateStore;
-use moneta_state::cas::{self, Attempt};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -150,15 +148,8 @@ pub async fn submitted(
     contract: &Contract,
     record: &Record,
 ) -> Result<Option<SettlementComparison>, ProcessError> {
-    let terms: Value = serde_json::from_str(&contract.terms.terms_json)
-        .map_err(|e| Rejection::new("malformed_terms", e.to_string()))?;
-    let text = |f: &str| {
-        terms
-            .get(f)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
-    };
+    let terms = super::terms_of(&contract.terms.terms_json)?;
+    let text = |f: &str| super::text_of(&terms, f);
     let currency = text("currency");
     let contracts = terms
         .get("contracts")
@@ -229,22 +220,13 @@ where
     F: Fn(PeriodRow) -> Fut,
     Fut: std::future::Future<Output = Result<(PeriodRow, T), ProcessError>>,
 {
-    cas::retry(&format!("reconcile view {key}"), || async {
-        let (row, expect) = view::load::<PeriodRow>(store, key).await?;
+    view::decide(store, key, |row: PeriodRow| {
         let before = row.clone();
-        let (row, made) = decide(row).await?;
-        if row == before {
-            return Ok(Attempt::Done(made));
+        let decided = decide(row);
+        async move {
+            let (row, made) = decided.await?;
+            Ok(((row != before).then_some(row), made))
         }
-        let body =
-            serde_json::to_vec(&row).map_err(|e| Rejection::new("unencodable", e.to_string()))?;
-        let written = store
-            .put(Kind::ReconcileView, key, &body, &[], expect)
-            .await;
-        Ok::<_, ProcessError>(match cas::attempt(written)? {
-            Attempt::Done(_) => Attempt::Done(made),
-            Attempt::Lost => Attempt::Lost,
-        })
     })
     .await
 }

@@ -149,18 +149,39 @@ pub async fn update<T: Serialize + DeserializeOwned + Default>(
     key: &str,
     change: impl Fn(&mut T) -> bool,
 ) -> Result<(), ProcessError> {
+    decide(store, key, |mut row: T| {
+        let changed = change(&mut row);
+        std::future::ready(Ok((changed.then_some(row), ())))
+    })
+    .await
+}
+
+/// Reads `key`'s row and lets `decide` (which may read more) return the
+/// row to write, if any, and what it made; writes it (compare-and-set,
+/// retried from the read) and returns what it made.
+pub async fn decide<T, R, F, Fut>(
+    store: &dyn StateStore,
+    key: &str,
+    decide: F,
+) -> Result<R, ProcessError>
+where
+    T: Serialize + DeserializeOwned + Default,
+    F: Fn(T) -> Fut,
+    Fut: std::future::Future<Output = Result<(Option<T>, R), ProcessError>>,
+{
     cas::retry(&format!("reconcile view {key}"), || async {
-        let (mut row, expect) = load::<T>(store, key).await?;
-        if !change(&mut row) {
-            return Ok(Attempt::Done(()));
-        }
+        let (row, expect) = load::<T>(store, key).await?;
+        let (row, made) = decide(row).await?;
+        let Some(row) = row else {
+            return Ok(Attempt::Done(made));
+        };
         let body =
             serde_json::to_vec(&row).map_err(|e| Rejection::new("unencodable", e.to_string()))?;
         let written = store
             .put(Kind::ReconcileView, key, &body, &[], expect)
             .await;
         Ok::<_, ProcessError>(match cas::attempt(written)? {
-            Attempt::Done(_) => Attempt::Done(()),
+            Attempt::Done(_) => Attempt::Done(made),
             Attempt::Lost => Attempt::Lost,
         })
     })

@@ -40,11 +40,9 @@ use moneta_signing::KeyRing;
 use moneta_state::cas::{self, Attempt};
 use moneta_state::{Deliveries, Expect};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use crate::contracts::PathContext;
-use crate::rules::format_rfc3339_ms;
-use crate::webhook_dispatch::{Notification, schedule};
+use crate::webhook_dispatch::notify;
 
 mod rows;
 mod state;
@@ -237,22 +235,18 @@ impl SettleAggregate {
     /// for both parties' endpoints that take `settlement.statement`;
     /// idempotent, so emitting it again schedules nothing new.
     async fn deliver(&self, settlement: &Settlement, record: &Record) -> Result<(), ProcessError> {
-        let at_ms = record.time_ms()?;
-        let body = json!({
-            "type": SETTLEMENT_STATEMENT,
-            "timestamp": format_rfc3339_ms(at_ms),
-            "data": settlement,
-        });
-        let message = Notification {
-            event_type: SETTLEMENT_STATEMENT,
-            subject_id: &settlement.settlement_id,
-            version: 1,
-            payload: body.to_string(),
-            at_ms,
-            event_key: None,
-        };
         let parties = [settlement.mo_id.as_str(), settlement.publisher_id.as_str()];
-        schedule(&self.ctx, &self.deliveries, &parties, &message, record).await
+        let (event, subject) = (SETTLEMENT_STATEMENT, &settlement.settlement_id);
+        notify(
+            &self.ctx,
+            &self.deliveries,
+            event,
+            subject,
+            parties,
+            settlement,
+            record,
+        )
+        .await
     }
 
     /// Decides what the settlement of `period`, closing now, takes in and

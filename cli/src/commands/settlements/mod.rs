@@ -19,7 +19,7 @@ use std::time::Duration;
 use anyhow::{Context, anyhow, bail};
 use clap::{Subcommand, ValueEnum};
 use moneta_avro::{
-    AvroCodec, Contract, ContractStatus, LedgerEntry, LedgerKind, Party, SchemaName, Settlement,
+    AvroCodec, Contract, ContractStatus, LedgerEntry, Party, SchemaName, Settlement,
 };
 use moneta_kafka::partition_ids;
 use moneta_settlement::Scope;
@@ -286,16 +286,7 @@ async fn watermark(config: &Config, at: &str) -> anyhow::Result<ExitCode> {
         .ok_or_else(|| anyhow!("--at wants an RFC 3339 time, got {at}"))?;
     let topic = config.contracts.topics.ledger.clone();
     let codec = AvroCodec::new(&config.schema_registry.effective_url())?;
-    let entry = LedgerEntry {
-        kind: LedgerKind::Watermark,
-        entry_id: String::new(),
-        mo_id: String::new(),
-        publisher_id: String::new(),
-        currency: String::new(),
-        amount_minor: 0,
-        event_time_ms: at_ms,
-        charge_contract_id: None,
-    };
+    let entry = LedgerEntry::watermark(at_ms);
     let value = codec
         .encode(&topic, SchemaName::LedgerEntry, &entry)
         .await?;
