@@ -235,6 +235,7 @@ signatures:
                 "dispute",
                 "reconciliation",
                 "settlement",
+                "settlement_statement",
                 "subscription_charge"
             ]
         );
