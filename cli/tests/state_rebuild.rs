@@ -1,10 +1,15 @@
 //! `moneta state rebuild` on a real broker: a workload through `moneta up`
-//! (countersigned contracts, rejected events, webhook deliveries including
-//! a gone endpoint the worker disables, ledger entries and a closed
-//! settlement period), then Moneta stopped, the state digested, rebuilt
-//! from the log and digested again: the digests must be equal. A changed
-//! record must change the digest, a rebuild must refuse while Moneta runs,
-//! and Moneta must go on from the rebuilt state without redelivering.
+//! (countersigned contracts, a contract awaiting its second signature,
+//! rejected events, webhook deliveries including a gone endpoint the
+//! worker disables, ledger entries and a closed settlement period), then
+//! Moneta stopped, the state digested, rebuilt from the log and digested
+//! again: the digests must be equal. A changed record must change the
+//! digest and a rebuild must refuse while Moneta runs. Then every record
+//! of the event topics is deleted (what their 90-day retention does) and
+//! the rebuild gives the same state again; Moneta goes on from it without
+//! redelivering, and the contract that awaited a signature takes it. Last,
+//! a rebuild from the log alone (no old store) still has every contract
+//! and the settlement state.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -24,7 +29,7 @@ use moneta_domain::{ContractTerms, Kind};
 use moneta_ingest::PartnerClient;
 use moneta_state::rebuild::{StateDigest, digest};
 use moneta_state::{EmbeddedStore, StateStore};
-use moneta_testkit::kafka::read_topic;
+use moneta_testkit::kafka::{delete_all_records, read_topic};
 use moneta_topology::demo::{ACME, DemoPartner, GLOBE, subscription_charge};
 use serde_json::{Value, json};
 use support::{Moneta, TOKEN};
@@ -199,6 +204,13 @@ async fn workload(moneta: &Moneta, arrivals: &Arrivals) -> anyhow::Result<()> {
     for (contract, amount) in [("rb-1", 999), ("rb-2", 500), ("rb-3", 700)] {
         countersigned(moneta, contract, amount).await?;
     }
+    // Awaiting the MO's signature, after the MO's first try was refused
+    // (the publisher signs first): that refusal must stay one on rebuild,
+    // although the contract as it is now would take it.
+    let mut pending = subscription_charge("rb-5");
+    pending.terms["charged_at"] = json!("2026-11-06T10:00:00Z");
+    submit(moneta, ACME, "rb-5-m0", &pending, "rejected").await?;
+    submit(moneta, GLOBE, "rb-5-p", &pending, "recorded").await?;
     // Rejected: an unknown template version; a bad signature.
     let mut unknown = subscription_charge("rb-bad-1");
     unknown.template_version = 99;
@@ -289,7 +301,7 @@ fn a_rebuilt_state_digests_like_the_original_and_moneta_goes_on() -> anyhow::Res
     let runtime = tokio::runtime::Runtime::new()?;
     let arrivals: Arrivals = Arc::default();
 
-    let first = Moneta::start(&bootstrap, dir.path(), extra)?;
+    let mut first = Moneta::start(&bootstrap, dir.path(), extra)?;
     first.seed()?;
     if let Err(e) = runtime.block_on(workload(&first, &arrivals)) {
         bail!("workload: {e:#}\n--- moneta log ---\n{}", first.log_tail());
@@ -302,7 +314,17 @@ fn a_rebuilt_state_digests_like_the_original_and_moneta_goes_on() -> anyhow::Res
         text(&refused)
     );
     let config = first.config.clone();
-    drop(first); // stopped
+    let event_topics: Vec<String> = [
+        "moneta.contracts.ingest",
+        "moneta.contracts.partner-ingress",
+        "moneta.contracts.validated",
+        "moneta.contracts.recorded",
+        "moneta.contracts.rejected",
+    ]
+    .iter()
+    .map(|t| first.topic(t))
+    .collect();
+    first.stop()?;
 
     let before = cli_digest(&config)?;
     for (table, at_least) in [
@@ -312,8 +334,8 @@ fn a_rebuilt_state_digests_like_the_original_and_moneta_goes_on() -> anyhow::Res
         ("webhook_delivery", 3),
         ("delivery_attempt", 3),
         ("settlement_state", 1),
-        ("contracts", 3),
-        ("contract_events", 9),
+        ("contracts", 4),
+        ("contract_events", 10),
     ] {
         ensure!(
             rows(&before, table) >= at_least,
@@ -343,6 +365,35 @@ fn a_rebuilt_state_digests_like_the_original_and_moneta_goes_on() -> anyhow::Res
         after.differences(&before)
     );
 
+    // The event topics lose every record, as retention does after 90 days:
+    // the contract rows come from the contract changelog, the event records
+    // of the submissions gone from the old store.
+    for topic in &event_topics {
+        runtime.block_on(delete_all_records(&bootstrap, topic))?;
+    }
+    let rebuilt = cli(&config, &["state", "rebuild"])?;
+    let report = text(&rebuilt);
+    ensure!(
+        rebuilt.status.success() && report.contains("digests are equal"),
+        "state rebuild without the event topics: {report}"
+    );
+    ensure!(
+        report.contains("contracts   4 row(s)")
+            && report.contains("moneta.contracts.validated partition")
+            && report.contains(&format!(
+                "carried     {} event record(s) whose submission is gone",
+                rows(&before, "event_record")
+            )),
+        "{report}"
+    );
+    eprintln!("{report}");
+    let after = cli_digest(&config)?;
+    ensure!(
+        after == before,
+        "rebuilt state (event topics gone) differs in {:?}\n{report}",
+        after.differences(&before)
+    );
+
     // Moneta goes on from the rebuilt state: a new contract countersigns
     // and is delivered once; nothing delivered before is sent again.
     let delivered_before = arrivals.lock().map(|a| a.clone()).unwrap_or_default();
@@ -350,10 +401,15 @@ fn a_rebuilt_state_digests_like_the_original_and_moneta_goes_on() -> anyhow::Res
         delivered_before.len() == 3 && delivered_before.values().all(|n| *n == 1),
         "deliveries before the rebuild: {delivered_before:?}"
     );
-    let second = Moneta::start(&bootstrap, dir.path(), extra)?;
+    // The same processes on the same topics, from the rebuilt store.
+    first.kill_and_restart()?;
+    let second = &first;
     let after_restart = runtime.block_on(async {
-        countersigned(&second, "rb-4", 300).await?;
-        deliveries_done(&second, &["rb-4"], 1).await?;
+        countersigned(second, "rb-4", 300).await?;
+        let mut pending = subscription_charge("rb-5");
+        pending.terms["charged_at"] = json!("2026-11-06T10:00:00Z");
+        submit(second, ACME, "rb-5-m", &pending, "countersigned").await?;
+        deliveries_done(second, &["rb-4", "rb-5"], 2).await?;
         tokio::time::sleep(Duration::from_secs(3)).await;
         Ok::<_, anyhow::Error>(arrivals.lock().map(|a| a.clone()).unwrap_or_default())
     });
@@ -365,11 +421,39 @@ fn a_rebuilt_state_digests_like_the_original_and_moneta_goes_on() -> anyhow::Res
         ),
     };
     ensure!(
-        delivered.len() == 4 && delivered.values().all(|n| *n == 1),
+        delivered.len() == 5 && delivered.values().all(|n| *n == 1),
         "deliveries after the rebuild (each once): {delivered:?}"
     );
     for (id, n) in &delivered_before {
         ensure!(delivered.get(id) == Some(n), "{id} was redelivered");
+    }
+    first.stop()?;
+
+    // From the log alone, with no old store to carry anything from: every
+    // contract, the registry and the settlement state are back.
+    let whole = cli_digest(&config)?;
+    std::fs::rename(state.join("registry"), state.join("registry.aside"))?;
+    let alone = cli(&config, &["state", "rebuild"])?;
+    ensure!(
+        alone.status.success(),
+        "rebuild from the log alone: {}",
+        text(&alone)
+    );
+    let from_log = cli_digest(&config)?;
+    for table in [
+        "contracts",
+        "contract_events",
+        "settlement_state",
+        "reconcile_view",
+        "publisher",
+        "webhook_endpoint",
+    ] {
+        let of = |d: &StateDigest| d.tables.iter().find(|t| t.table == table).cloned();
+        ensure!(
+            of(&from_log) == of(&whole),
+            "{table} differs after a rebuild from the log alone:\n{}",
+            text(&alone)
+        );
     }
     eprintln!("state rebuild test took {:?}", started.elapsed());
     Ok(())

@@ -15,6 +15,12 @@
 //! countersigned topic and applies Moneta's countersignature (the record
 //! countersign emitted) to the row, and marks the partner event that
 //! completed the contract `countersigned`.
+//!
+//! Every row it writes (and the row a replayed event finds) goes to the
+//! contract changelog, compacted and keyed by contract id, in the same
+//! transaction as the record it processed: the rows are in the log as long
+//! as the contracts exist, whatever the event topics' retention, and
+//! `moneta state rebuild` restores them from there.
 
 use std::sync::Arc;
 
@@ -47,8 +53,14 @@ pub struct TemplateCheck {
 
 /// Why applying stopped.
 enum Applied {
-    /// The contract as the event left it.
-    Contract(Box<Contract>),
+    /// The contract as the event left it (`produced`) and the row as it is
+    /// now (`current`: later than `produced` when the event is replayed).
+    Contract {
+        /// What the event produced.
+        produced: Box<Contract>,
+        /// The row now.
+        current: Box<Contract>,
+    },
     /// The event is refused.
     Refused(Rejection),
 }
@@ -94,13 +106,14 @@ impl TemplateCheck {
                     .await?;
                 Ok(self.refuse(record, &event, &partner, refusal))
             }
-            Applied::Contract(contract) => {
+            Applied::Contract { produced, current } => {
                 self.ctx
                     .record_step(&partner, &event, STAGE, record, EventState::Recorded, None)
                     .await?;
                 let recorded = &self.ctx.topics.recorded;
                 Ok(Emitted::of(vec![
-                    self.ctx.contract(recorded, &contract, &event_key, &partner),
+                    self.ctx.contract(recorded, &produced, &event_key, &partner),
+                    self.ctx.row(&current),
                 ]))
             }
         }
@@ -108,7 +121,7 @@ impl TemplateCheck {
 
     /// Applies Moneta's countersignature, as countersign emitted it, to the
     /// contract's row, and marks the partner event that completed the
-    /// contract `countersigned`. Emits nothing: the record is on its topic.
+    /// contract `countersigned`. Emits the row to the contract changelog.
     async fn countersigned(
         &self,
         countersigned: records::Contract,
@@ -137,18 +150,23 @@ impl TemplateCheck {
             .map(|e| e.event_id.clone());
         let at_ms = record.time_ms()?;
         let id = contract.id.clone();
-        cas::retry(&format!("contract {id}"), || async {
+        let current: Contract = cas::retry(&format!("contract {id}"), || async {
             let current = self.load(&id).await?;
             let expected = match current {
                 Some(row)
                     if row.version >= contract.version || row.has_event(COUNTERSIGN_EVENT) =>
                 {
-                    return Ok(Attempt::Done(()));
+                    return Ok::<_, ProcessError>(Attempt::Done(row));
                 }
                 Some(row) => row.version,
                 None => 0,
             };
-            self.write(&contract, COUNTERSIGN_EVENT, expected).await
+            Ok(
+                match self.write(&contract, COUNTERSIGN_EVENT, expected).await? {
+                    Attempt::Done(()) => Attempt::Done(contract.clone()),
+                    Attempt::Lost => Attempt::Lost,
+                },
+            )
         })
         .await?;
         if let Some((partner, event_id)) = completed_by.as_deref().and_then(|k| k.split_once('/')) {
@@ -161,7 +179,7 @@ impl TemplateCheck {
             };
             self.ctx.events.advance(partner, event_id, step).await?;
         }
-        Ok(Emitted::default())
+        Ok(Emitted::of(vec![self.ctx.row(&current)]))
     }
 
     fn refuse(
@@ -255,7 +273,10 @@ impl TemplateCheck {
                 {
                     Some(entry) => {
                         let produced = as_of(&contract, entry.version, &template);
-                        return Ok(Attempt::Done(Applied::Contract(Box::new(produced))));
+                        return Ok(Attempt::Done(Applied::Contract {
+                            produced: Box::new(produced),
+                            current: Box::new(contract),
+                        }));
                     }
                     None => {
                         let expected = contract.version;
@@ -284,7 +305,10 @@ impl TemplateCheck {
                 }
             };
             Ok(match self.write(&next, event_key, expected).await? {
-                Attempt::Done(()) => Attempt::Done(Applied::Contract(Box::new(next))),
+                Attempt::Done(()) => Attempt::Done(Applied::Contract {
+                    produced: Box::new(next.clone()),
+                    current: Box::new(next),
+                }),
                 Attempt::Lost => Attempt::Lost,
             })
         })
@@ -480,7 +504,7 @@ fn cosign(
 }
 
 /// The contract's search keys.
-pub(crate) fn keys(contract: &Contract) -> ContractKeys {
+pub fn keys(contract: &Contract) -> ContractKeys {
     ContractKeys {
         mo_id: contract.mo_id.clone(),
         publisher_id: contract.publisher_id.clone(),

@@ -491,10 +491,26 @@ async fn run(case: &Case) -> Result<(), String> {
                 (version, status),
                 "version and status",
             )?;
+            let emitted = summary(&result)?;
+            let keys: Vec<(&str, &str)> = emitted
+                .iter()
+                .map(|e| (e.topic.as_str(), e.key.as_str()))
+                .collect();
             ensure_eq(
-                only(&result).map(|e| e.key.as_str()),
-                Some(contract_id.as_str()),
-                "key",
+                keys,
+                vec![
+                    (recorded.as_str(), contract_id.as_str()),
+                    (
+                        world.topics().contract_changelog.as_str(),
+                        contract_id.as_str(),
+                    ),
+                ],
+                "topics and keys",
+            )?;
+            ensure_eq(
+                contract_on(&result, &world.topics().contract_changelog),
+                Some(contract),
+                "the changelog row is the new version",
             )?;
             ensure_eq(
                 (contract.event_id.as_str(), contract.partner_id.as_str()),
@@ -721,13 +737,19 @@ async fn a_replay_re_emits_the_version_its_event_produced() {
     let v3 = countersigned(&world, &v2).await;
     let at = record(&world.topics().countersigned, 1, Some(TS + 120_000));
     let applied = stage.process(Message::Contract(v3.clone()), &at).await;
-    assert_eq!(summary(&applied), Ok(vec![]));
+    let changelog = &world.topics().contract_changelog;
+    assert_eq!(contract_on(&applied, changelog), Some(&v3));
     assert_eq!(world.row(CONTRACT).await.map(|r| r.revision), Some(3));
     let again = replay(pub_e1(), 1, TS).await;
     assert_eq!(
         contract_on(&again, &world.topics().recorded),
         Some(&v1),
         "e-1 after FINALIZED"
+    );
+    assert_eq!(
+        contract_on(&again, changelog),
+        Some(&v3),
+        "the changelog gets the row as it is now, never an older version"
     );
     let again = replay(mo_e2(), 2, TS + 60_000).await;
     assert_eq!(
@@ -782,10 +804,11 @@ async fn the_countersigned_contract_is_applied_to_the_row_once() {
     let at = record(&world.topics().countersigned, 1, Some(TS + 120_000));
     let applied = stage.process(Message::Contract(v3.clone()), &at).await;
     assert_eq!(
-        summary(&applied),
-        Ok(vec![]),
-        "nothing emitted: the record is on its topic"
+        contract_on(&applied, &world.topics().contract_changelog),
+        Some(&v3),
+        "the countersigned row, to the contract changelog"
     );
+    assert_eq!(summary(&applied).map(|e| e.len()), Ok(1));
     let row = world.row(CONTRACT).await.expect("row");
     assert_eq!(row.revision, 3);
     let contract = world.contract(CONTRACT).await.expect("row");
@@ -810,7 +833,7 @@ async fn the_countersigned_contract_is_applied_to_the_row_once() {
     for (offset, ts) in [(1, TS + 120_000), (2, TS + 999_000)] {
         let at = record(&world.topics().countersigned, offset, Some(ts));
         let again = stage.process(Message::Contract(v3.clone()), &at).await;
-        assert_eq!(summary(&again), Ok(vec![]));
+        assert_eq!(summary(&again), summary(&applied));
         assert_eq!(world.row(CONTRACT).await, Some(row.clone()));
         assert_eq!(
             world.event_record(MO, "e-2").await,
@@ -840,8 +863,13 @@ async fn disputes_are_checked_against_a_charge_finalized_on_the_path() {
     let active = apply(&world, &mo_e2().contract("c-charge"), 2, TS).await;
     let finalized = countersigned(&world, &active).await;
     let at = record(&world.topics().countersigned, 1, Some(TS));
-    let applied = stage.process(Message::Contract(finalized), &at).await;
-    assert_eq!(summary(&applied), Ok(vec![]));
+    let applied = stage
+        .process(Message::Contract(finalized.clone()), &at)
+        .await;
+    assert_eq!(
+        contract_on(&applied, &world.topics().contract_changelog),
+        Some(&finalized)
+    );
 
     // The charge: 999 EUR, charged 2026-11-01T00:00:00Z; 120-day window.
     let rows: [(&str, &str, Value, Option<&str>); 6] = [

@@ -554,6 +554,46 @@ pub async fn contract_events_are_listed(store: Arc<dyn StateStore>) {
     );
 }
 
+/// A contract restored from its latest row (what a rebuild reads from the
+/// contract changelog) has that row at its version, its events' ids and
+/// its search entries; restoring it again changes nothing.
+pub async fn contracts_are_restored_from_their_row(store: Arc<dyn StateStore>) {
+    let id = unique("contract");
+    let mo = unique("mo");
+    let k = keys(&mo, "pub", "subscription_charge", 1_700_000_000);
+    let body = b"{\"latest\":true}";
+    let events = [("created".to_owned(), 1), ("signed".to_owned(), 2)];
+    for _ in 0..2 {
+        crate::rebuild::restore_contract(store.as_ref(), &id, body, &k, &events)
+            .await
+            .expect("restore");
+        let row = store.get_contract(&id).await.expect("get").expect("row");
+        assert_eq!((row.revision, row.body.as_slice()), (2, &body[..]));
+    }
+    assert_eq!(
+        store.contract_events(&id).await.expect("events"),
+        events.to_vec()
+    );
+    let found = store
+        .search_contracts(&ContractQuery {
+            mo_id: Some(mo),
+            ..ContractQuery::default()
+        })
+        .await
+        .expect("search");
+    assert_eq!(
+        found.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+        [id.as_str()]
+    );
+    let gap = [("created".to_owned(), 1), ("late".to_owned(), 3)];
+    assert!(
+        crate::rebuild::restore_contract(store.as_ref(), &unique("contract"), body, &k, &gap)
+            .await
+            .is_err(),
+        "versions must follow one another"
+    );
+}
+
 /// A deferred handle's writes are visible at once through every handle,
 /// the two handles see one compare-and-set, and flushes succeed, also with
 /// many writers at once.
@@ -658,6 +698,7 @@ macro_rules! conformance_tests {
             contracts_are_searchable,
             records_are_restored_at_their_revision,
             contract_events_are_listed,
+            contracts_are_restored_from_their_row,
             deferred_writes_are_shared_and_flushed);
     };
     (@each $store:expr; $($check:ident),+) => {

@@ -26,7 +26,9 @@ use moneta_domain::{
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::store::{ContractQuery, StateStore, StoreError, Stored};
+use crate::store::{
+    ContractApplied, ContractKeys, ContractQuery, ContractWrite, StateStore, StoreError, Stored,
+};
 
 /// The registry's kinds: written by operators (admin API, seed commands)
 /// and by the webhook worker (disabling a gone endpoint); mirrored to the
@@ -127,6 +129,46 @@ pub fn indexes_of(
         Kind::SettlementState => return Ok(None),
     };
     Ok(Some(entries))
+}
+
+/// Restores a contract row as its changelog record gives it: `body` at
+/// the version of its last event, with `events` (event id, version it
+/// produced; versions 1, 2, … in order). It applies the events one by one
+/// through [`StateStore::apply_contract`], each writing `body`, so every
+/// backend builds the row, its applied event ids and its search entries
+/// with its own write path. A row already at that version is left alone.
+pub async fn restore_contract(
+    store: &dyn StateStore,
+    contract_id: &str,
+    body: &[u8],
+    keys: &ContractKeys,
+    events: &[(String, u64)],
+) -> Result<(), StoreError> {
+    let corrupt = |why: String| StoreError::Backend(format!("contract {contract_id}: {why}"));
+    for (at, (event_id, version)) in events.iter().enumerate() {
+        if *version != at as u64 + 1 {
+            return Err(corrupt(format!(
+                "event {event_id} made version {version}, expected {}",
+                at + 1
+            )));
+        }
+        let write = ContractWrite {
+            contract_id: contract_id.to_owned(),
+            event_id: event_id.clone(),
+            expected_version: at as u64,
+            body: body.to_vec(),
+            keys: keys.clone(),
+        };
+        match store.apply_contract(write).await? {
+            ContractApplied::Applied { .. } | ContractApplied::AlreadyApplied { .. } => {}
+            ContractApplied::Conflict { current } => {
+                return Err(corrupt(format!(
+                    "already at version {current} before event {event_id}"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Every record of `kind`, in id order.

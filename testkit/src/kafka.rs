@@ -228,3 +228,29 @@ pub fn leader_of(bootstrap: &str, topic: &str, partition: i32) -> anyhow::Result
         .filter(|leader| *leader >= 0)
         .ok_or_else(|| anyhow::anyhow!("{topic}[{partition}] has no leader"))
 }
+
+/// Deletes every record of every partition of `topic` (as retention would
+/// once they are old enough: DeleteRecords up to the end); returns how many
+/// offsets each partition lost, by partition.
+pub async fn delete_all_records(bootstrap: &str, topic: &str) -> anyhow::Result<Vec<(i32, i64)>> {
+    let consumer: BaseConsumer = client(bootstrap).create()?;
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    let mut ends = Vec::new();
+    let mut offsets = TopicPartitionList::new();
+    for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+        let (_, high) =
+            consumer.fetch_watermarks(topic, partition.id(), Duration::from_secs(10))?;
+        ends.push((partition.id(), high));
+        offsets.add_partition_offset(topic, partition.id(), Offset::End)?;
+    }
+    anyhow::ensure!(!ends.is_empty(), "{topic} has no partitions");
+    let admin: AdminClient<DefaultClientContext> = client(bootstrap).create()?;
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let deleted = admin.delete_records(&offsets, &options).await?;
+    for element in deleted.elements() {
+        if let Err(error) = element.error() {
+            anyhow::bail!("deleting {topic}[{}]: {error}", element.partition());
+        }
+    }
+    Ok(ends)
+}

@@ -439,6 +439,7 @@ impl Config {
             &mut topics.validated,
             &mut topics.rejected,
             &mut topics.recorded,
+            &mut topics.contract_changelog,
             &mut topics.countersigned,
             &mut topics.ledger,
             &mut topics.settlements,

@@ -3,6 +3,7 @@
 
 pub mod changelog;
 pub mod config;
+pub mod contract_changelog;
 pub mod demo;
 pub mod rebuild;
 pub mod retention;

@@ -6,32 +6,45 @@
 //! 2. the operational kinds no topic holds (webhook deliveries and
 //!    attempts, idempotency keys), copied from the old
 //!    store — see [`moneta_state::rebuild`] for why;
-//! 3. the derived state: every enabled signing-path stage's input topics,
-//!    from their first record to their end, through the stage's own
-//!    processor (the one the runtime runs), and the ingest topic through
-//!    what the edge derives from it (an HTTP event's `accepted` step). The
-//!    processors write the state as they did live; their outputs are
-//!    discarded (they are in the log already). Records are taken partition
-//!    by partition in offset order, and across partitions, topics and
-//!    stages in record-time order (ties in topology order), which is an
-//!    order the live topology could have processed them in: a stage's
-//!    output is always later than its input;
-//! 4. the `delivered` steps of event records, written by the webhook worker
-//!    from HTTP outcomes, copied from the old store.
+//! 3. the contract rows, from the contract changelog (compacted, kept as
+//!    long as the contracts: see [`crate::contract_changelog`]);
+//! 4. the derived state: every enabled signing-path stage's input topics,
+//!    from their first retained record to their end, through the stage's
+//!    own processor (the one the runtime runs), and the ingest topic
+//!    through what the edge derives from it (an HTTP event's `accepted`
+//!    step). The processors write the state as they did live; their
+//!    outputs are discarded (they are in the log already). Records are
+//!    taken partition by partition in offset order, and across partitions,
+//!    topics and stages in record-time order (ties in topology order),
+//!    which is an order the live topology could have processed them in: a
+//!    stage's output is always later than its input. template-check's
+//!    rows are restored already, so its validated events only get their
+//!    event-record step: `recorded` if the restored row applied the event,
+//!    else `rejected` with the reason its rejected record gives;
+//! 5. event records whose submission is gone from the log (the event
+//!    topics keep 90 days), and the `delivered` steps the webhook worker
+//!    wrote from HTTP outcomes, copied from the old store.
+//!
+//! Only the event topics may have lost their first records: the financial
+//! topics and the changelogs must be whole (unless `--allow-truncated`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use moneta_avro::{ContractEvent, SchemaName, Source};
-use moneta_domain::{EventRecord, EventState, EventStep, Kind};
-use moneta_runtime::{ProcessError, Processor, Record};
+use moneta_avro::{ContractEvent, RejectedEvent, SchemaName, Source};
+use moneta_domain::{Contract, EventRecord, EventState, EventStep, Kind, Party};
+use moneta_processors::contracts::{PathContext, domain_party};
+use moneta_processors::template_check;
+use moneta_runtime::{ProcessError, Processor, Record, Rejection};
 use moneta_state::rebuild::{OPERATIONAL_KINDS, indexes_of, kind_named, list_all};
 use moneta_state::{EventLog, StateStore, StoreError};
 
 use crate::changelog::{ChangelogError, read_changelog, read_to_end};
 use moneta_runtime::Typed;
 
+use crate::contract_changelog::{read_rows, restore_rows};
+use crate::retention::DataClass;
 use crate::{Config, Services, Topology};
 
 /// Attempts of one record whose processing failed transiently.
@@ -57,7 +70,7 @@ pub enum RebuildError {
     /// Records the rebuild needs are gone from the log.
     #[error(
         "records are gone from the log (retention or compaction): {0}; \
-         a rebuild needs every input topic from offset 0 (see [topics.retention])"
+         a rebuild needs the financial topics from offset 0 (see [topics.retention])"
     )]
     Truncated(String),
     /// A stage kept failing on one record.
@@ -92,6 +105,14 @@ pub struct StageReplay {
 pub struct RebuildReport {
     /// Registry records restored from the changelog.
     pub registry: usize,
+    /// Contract rows restored from the contract changelog.
+    pub contracts: usize,
+    /// Event topics whose first records retention removed, with where
+    /// each partition now starts.
+    pub truncated_events: Vec<String>,
+    /// Event records carried from the old store because their submission
+    /// is gone from the log.
+    pub carried_events: usize,
     /// Operational records copied from the old store, by kind.
     pub carried: BTreeMap<&'static str, usize>,
     /// Stages in the order records were first fed to them, with counts.
@@ -123,6 +144,9 @@ struct Stream {
 enum Feeder {
     /// What the edge derived from its ingest topic.
     Edge,
+    /// template-check's event-record steps of validated events, on the
+    /// restored contract rows.
+    Steps(Box<PathContext>),
     /// A stage.
     Stage(Box<Typed>),
 }
@@ -149,6 +173,7 @@ pub async fn rebuild(
         feeders.push(Feeder::Edge);
         inputs.push((0, config.contracts.topics.ingest.clone()));
     }
+    let validated = &config.contracts.topics.validated;
     for stage in topology
         .stages()
         .iter()
@@ -158,14 +183,24 @@ pub async fn rebuild(
         else {
             continue;
         };
+        let mut stage_inputs: Vec<&str> = stage.inputs.iter().map(|t| t.name.as_str()).collect();
+        if stage.name == template_check::STAGE {
+            stage_inputs.retain(|t| t != validated);
+            let ctx = PathContext::new(Arc::clone(&stages_state), services.topics.clone());
+            inputs.push((feeders.len(), validated.clone()));
+            names.push(format!("{} (steps)", stage.name));
+            feeders.push(Feeder::Steps(Box::new(ctx)));
+        }
         let at = feeders.len();
         names.push(stage.name.to_owned());
         feeders.push(Feeder::Stage(Box::new(processor)));
-        inputs.extend(stage.inputs.iter().map(|t| (at, t.name.clone())));
+        inputs.extend(stage_inputs.into_iter().map(|t| (at, t.to_owned())));
     }
     let mut topics: BTreeMap<String, Vec<Record>> = BTreeMap::new();
     let mut truncated = Vec::new();
-    for (_, topic) in &inputs {
+    let rejected_topic = &config.contracts.topics.rejected;
+    let read_too = std::iter::once(rejected_topic);
+    for topic in inputs.iter().map(|(_, t)| t).chain(read_too) {
         if topics.contains_key(topic) {
             continue;
         }
@@ -176,16 +211,21 @@ pub async fn rebuild(
                 what: topic.clone(),
                 reason: format!("reading task failed: {e}"),
             })??;
-        truncated.extend(
-            read.truncated
-                .iter()
-                .map(|(p, low)| format!("{topic} partition {p} starts at {low}")),
-        );
+        let starts = read
+            .truncated
+            .iter()
+            .map(|(p, low)| format!("{topic} partition {p} starts at {low}"));
+        if topology.class_of(topic) == DataClass::Events {
+            report.truncated_events.extend(starts);
+        } else {
+            truncated.extend(starts);
+        }
         topics.insert(topic.clone(), read.records);
     }
     if !truncated.is_empty() && !options.allow_truncated {
         return Err(RebuildError::Truncated(truncated.join(", ")));
     }
+    let refusals = refusals(services, topics.get(rejected_topic)).await;
 
     // 1. The registry.
     let reader = config.clone();
@@ -231,7 +271,11 @@ pub async fn rebuild(
         }
     }
 
-    // 3. The derived state, in an order the live topology could have taken.
+    // 3. The contract rows.
+    let rows = read_rows(config, &services.codec).await?;
+    report.contracts = restore_rows(fresh.as_ref(), &rows).await?;
+
+    // 4. The derived state, in an order the live topology could have taken.
     let mut streams: Vec<Stream> = Vec::new();
     for (feeder, topic) in &inputs {
         let mut by_partition: BTreeMap<i32, Vec<usize>> = BTreeMap::new();
@@ -288,6 +332,9 @@ pub async fn rebuild(
             Feeder::Edge => {
                 accepted(services, &events, record).await?;
             }
+            Feeder::Steps(ctx) => {
+                contract_step(services, ctx, &refusals, record).await?;
+            }
             Feeder::Stage(processor) => {
                 if process(&names[feeder_at], processor, record).await? {
                     stats.rejected += 1;
@@ -296,7 +343,8 @@ pub async fn rebuild(
         }
     }
 
-    // 4. What the webhook worker recorded from HTTP outcomes.
+    // 5. Event records whose submission is gone; what the webhook worker
+    // recorded from HTTP outcomes.
     if let Some(old) = &old {
         for stored in list_all(old.as_ref(), Kind::EventRecord).await? {
             let record: EventRecord =
@@ -304,6 +352,25 @@ pub async fn rebuild(
                     what: format!("event record {}", stored.id),
                     reason: e.to_string(),
                 })?;
+            if !report.truncated_events.is_empty()
+                && submission_gone(&events, &record)
+                    .await
+                    .map_err(|e| RebuildError::Record {
+                        what: format!("event record {}", stored.id),
+                        reason: e.to_string(),
+                    })?
+            {
+                restore(
+                    fresh.as_ref(),
+                    Kind::EventRecord,
+                    &stored.id,
+                    stored.revision,
+                    &stored.body,
+                )
+                .await?;
+                report.carried_events += 1;
+                continue;
+            }
             for step in record
                 .steps
                 .iter()
@@ -390,6 +457,109 @@ async fn accepted(
             what: format!("event record {partner}/{}", event.event_id),
             reason: e.to_string(),
         })?;
+    Ok(())
+}
+
+/// Whether the rebuilt store lacks `old`'s record or the step it began
+/// with: the event's submission is gone from the log.
+async fn submission_gone(
+    events: &EventLog,
+    old: &EventRecord,
+) -> Result<bool, moneta_state::EventLogError> {
+    let Some(first) = old.steps.first() else {
+        return Ok(false);
+    };
+    Ok(events
+        .get(&old.partner_id, &old.event_id)
+        .await?
+        .is_none_or(|rebuilt| rebuilt.step(first.state).is_none()))
+}
+
+/// template-check's refusals, by partner and event id, from the rejected topic.
+type Refusals = BTreeMap<(String, String), Rejection>;
+
+/// The refusals template-check wrote to the rejected topic.
+async fn refusals(services: &Services, rejected: Option<&Vec<Record>>) -> Refusals {
+    let mut found = Refusals::new();
+    for record in rejected.into_iter().flatten() {
+        let Some(payload) = record.payload.as_deref() else {
+            continue;
+        };
+        let Ok(rejected) = services
+            .codec
+            .decode::<RejectedEvent>(SchemaName::RejectedEvent, payload)
+            .await
+        else {
+            continue;
+        };
+        if let (true, Some(partner), Some(event)) = (
+            rejected.stage == template_check::STAGE,
+            rejected.partner_id,
+            rejected.event_id,
+        ) {
+            found.insert(
+                (partner, event),
+                Rejection::new(rejected.code, rejected.message),
+            );
+        }
+    }
+    found
+}
+
+/// template-check's step of a validated event on the restored rows:
+/// `recorded` if its contract's row applied it, `rejected` with its reason
+/// if template-check refused it.
+async fn contract_step(
+    services: &Services,
+    ctx: &PathContext,
+    refusals: &Refusals,
+    record: &Record,
+) -> Result<(), RebuildError> {
+    let Some(payload) = record.payload.as_deref() else {
+        return Ok(());
+    };
+    let Ok(event) = services
+        .codec
+        .decode::<ContractEvent>(SchemaName::ContractEvent, payload)
+        .await
+    else {
+        return Ok(());
+    };
+    let partner = match domain_party(event.signature.party) {
+        Some(Party::Mo) => event.contract.mo_id.clone(),
+        Some(Party::Publisher) => event.contract.publisher_id.clone(),
+        None => return Ok(()),
+    };
+    let what = || format!("event {partner}/{}", event.event_id);
+    let key = EventRecord::key(&partner, &event.event_id);
+    let applied = match ctx.store.get_contract(&event.contract.contract_id).await? {
+        Some(stored) => serde_json::from_slice::<Contract>(&stored.body)
+            .map_err(|e| RebuildError::Record {
+                what: format!("contract {}", stored.id),
+                reason: e.to_string(),
+            })?
+            .has_event(&key),
+        None => false,
+    };
+    let refusal = refusals.get(&(partner.clone(), event.event_id.clone()));
+    let (state, refusal) = match (applied, refusal) {
+        (true, _) => (EventState::Recorded, None),
+        (false, Some(refusal)) => (EventState::Rejected, Some(refusal)),
+        (false, None) => return Ok(()),
+    };
+    ctx.record_step(
+        &partner,
+        &event,
+        template_check::STAGE,
+        record,
+        state,
+        refusal,
+    )
+    .await
+    .map_err(|e| RebuildError::Record {
+        what: what(),
+        reason: e.to_string(),
+    })?;
     Ok(())
 }
 

@@ -20,7 +20,8 @@ pub enum DataClass {
     Financial,
     /// Dead letters: kept long enough to be looked at and replayed.
     DeadLetters,
-    /// The registry changelog: compacted, the latest record of every key kept.
+    /// The registry and contract changelogs: compacted, the latest record
+    /// of every key kept.
     Changelog,
 }
 

@@ -174,8 +174,10 @@ pub struct Topology {
     service_topics: Vec<(&'static str, Topic)>,
     /// Topics of the financial class (the rest are events or dead letters).
     financial: Vec<String>,
-    /// The registry changelog (compacted).
+    /// The registry changelog (compacted, one partition).
     registry_topic: String,
+    /// The contract changelog (compacted).
+    contract_changelog: String,
     /// The webhook worker's dead letters.
     webhook_dead_letter: String,
     topic_settings: TopicsConfig,
@@ -219,8 +221,12 @@ impl Topology {
                     "checks events against their template and rules; applies them and Moneta's countersignature to contracts",
                     &p.template_check,
                     vec![event(&t.validated), contract(&t.countersigned)],
-                    vec![contract(&t.recorded), rejected],
-                    "contract rows; event records: recorded, rejected and countersigned steps",
+                    vec![
+                        contract(&t.recorded),
+                        rejected,
+                        contract(&t.contract_changelog),
+                    ],
+                    "contract rows (in the contract changelog); event records: recorded, rejected and countersigned steps",
                     |ctx, s| Box::new(TemplateCheck::new(ctx, s.rules.clone())),
                 ),
                 typed(
@@ -288,6 +294,7 @@ impl Topology {
                 t.settlement_comparisons.clone(),
             ],
             registry_topic: config.state.registry_topic.clone(),
+            contract_changelog: t.contract_changelog.clone(),
             webhook_dead_letter: config.webhooks.dead_letter.clone(),
             topic_settings: config.topics.clone(),
         }
@@ -337,7 +344,7 @@ impl Topology {
     pub fn class_of(&self, name: &str) -> DataClass {
         let dead_letter =
             self.stages.iter().any(|s| s.dead_letter == name) || self.webhook_dead_letter == name;
-        if name == self.registry_topic {
+        if name == self.registry_topic || name == self.contract_changelog {
             DataClass::Changelog
         } else if self.financial.iter().any(|f| f == name) {
             DataClass::Financial
@@ -350,7 +357,8 @@ impl Topology {
 
     /// Every topic Moneta needs, each once, with its class and the
     /// configured settings: the topology's topics and the registry
-    /// changelog (one partition, compacted).
+    /// changelog. Changelogs are compacted; the registry's has one
+    /// partition, which keeps its records in commit order.
     pub fn topics(&self) -> Vec<(DataClass, TopicSpec)> {
         let settings = &self.topic_settings;
         let (partitions, replication) = (settings.partitions, settings.replication_factor);
@@ -362,7 +370,10 @@ impl Topology {
                 let class = self.class_of(&name);
                 let spec = match settings.retention.of(class) {
                     Some(ms) => TopicSpec::retained(&name, partitions, replication, ms),
-                    None => TopicSpec::compacted(&name, 1, replication),
+                    None if name == self.registry_topic => {
+                        TopicSpec::compacted(&name, 1, replication)
+                    }
+                    None => TopicSpec::compacted(&name, partitions, replication),
                 };
                 (class, spec)
             })
@@ -458,6 +469,7 @@ mod tests {
         assert_eq!(
             names,
             [
+                ("moneta.contracts.changelog", "changelog", 6),
                 ("moneta.contracts.countersigned", "financial", 6),
                 ("moneta.contracts.ingest", "events", 6),
                 ("moneta.contracts.partner-ingress", "events", 6),
@@ -499,6 +511,7 @@ mod tests {
             Some("2592000000")
         );
         assert_eq!(retention("moneta.registry"), None);
+        assert_eq!(retention("moneta.contracts.changelog"), None);
         assert!(topology.stage("copy").is_some());
         assert!(topology.stage("template-check").is_some());
         assert!(topology.stage("nope").is_none());

@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use clap::ValueEnum;
+use moneta_topology::retention::DataClass;
 use moneta_topology::{Config, Topic, Topology};
 
 /// Output formats.
@@ -234,6 +235,8 @@ fn markdown(topology: &Topology) -> String {
                 readers,
                 if dead_letters {
                     "operators (`moneta replay`)"
+                } else if topology.class_of(&topic.name) == DataClass::Changelog {
+                    "`moneta state rebuild`"
                 } else {
                     "finance, partners, operators"
                 }

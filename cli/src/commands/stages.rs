@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use moneta_ingest::Ingest;
 use moneta_ingest::pipeline::WatchedStage;
+use moneta_processors::template_check;
 use moneta_runtime::{Runtime, RuntimeError, RuntimeMetrics, Shutdown};
 use moneta_servers::broker::{KAFKA_VERSION, LocalBroker};
 use moneta_servers::cassandra::LocalCassandra;
@@ -51,6 +52,7 @@ pub async fn up(mut config: Config, cql: bool) -> anyhow::Result<ExitCode> {
         println!("signing     {note}");
     }
     let services = services::services(&config, store.clone(), keys)?;
+    publish_existing_contracts(&config, &services).await?;
     let registry = Registry::new();
     serve_ops(&config, &registry, Some(store.clone()));
     if config.admin.enabled {
@@ -87,6 +89,25 @@ pub async fn up(mut config: Config, cql: bool) -> anyhow::Result<ExitCode> {
         tokio::task::spawn_blocking(move || drop(cassandra)).await?;
     }
     code
+}
+
+/// Puts the contract rows of a store from before the contract changelog
+/// existed into it (nothing once the changelog has any record).
+async fn publish_existing_contracts(config: &Config, services: &Services) -> anyhow::Result<()> {
+    let published = moneta_topology::contract_changelog::publish_existing(
+        config,
+        services.store.as_ref(),
+        &services.codec,
+    )
+    .await
+    .context("contract changelog")?;
+    if published > 0 {
+        println!(
+            "changelog   {published} existing contract row(s) published to {}",
+            config.contracts.topics.contract_changelog
+        );
+    }
+    Ok(())
 }
 
 /// Starts a local Cassandra on the first address of `state.scylla_nodes`,
@@ -353,6 +374,9 @@ pub async fn run(config: Config, names: Vec<String>, instance: u32) -> anyhow::R
         services.as_ref().map(|s| s.store.clone()),
     );
     if let Some(services) = &services {
+        if stages.iter().any(|s| s == template_check::STAGE) {
+            publish_existing_contracts(&config, services).await?;
+        }
         if wanted.contains(&Service::Edge) {
             serve_ingest(&config, services, &registry)?;
         }

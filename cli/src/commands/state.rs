@@ -41,7 +41,8 @@ pub struct RebuildArgs {
     /// Swap the rebuilt store in even if its digest differs from the current one's.
     #[arg(long)]
     force: bool,
-    /// Go on even if an input topic lost records to retention or compaction.
+    /// Go on even if a financial topic lost records to retention (the event
+    /// topics may: contract rows come from the contract changelog).
     #[arg(long)]
     allow_truncated: bool,
     /// CQL backend: the keyspace to rebuild into (dropped first); by default
@@ -160,6 +161,19 @@ async fn rebuild_and_compare(
         "registry    {} record(s) from {}",
         report.registry, config.state.registry_topic
     );
+    println!(
+        "contracts   {} row(s) from {}",
+        report.contracts, config.contracts.topics.contract_changelog
+    );
+    for start in &report.truncated_events {
+        println!("retention   {start} (events before it are gone)");
+    }
+    if !report.truncated_events.is_empty() {
+        println!(
+            "carried     {} event record(s) whose submission is gone from the log, from the old store",
+            report.carried_events
+        );
+    }
     for (kind, count) in &report.carried {
         println!("carried     {count} {kind} record(s) from the old store");
     }

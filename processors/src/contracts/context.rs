@@ -49,6 +49,16 @@ impl PathContext {
         )
     }
 
+    /// The contract's row on the contract changelog, keyed by contract id:
+    /// the record names the last event applied and its submitter.
+    pub fn row(&self, contract: &Contract) -> Emit {
+        Emit::new(
+            self.topics.contract_changelog.as_str(),
+            contract.id.as_str(),
+            super::convert::row_record(contract),
+        )
+    }
+
     /// Logs the refusal and writes it to the rejected topic.
     pub fn refuse(
         &self,

@@ -87,6 +87,18 @@ fn domain_status(status: records::ContractStatus) -> ContractStatus {
     }
 }
 
+/// The record of a contract's row on the contract changelog: it names the
+/// last event applied and the organization that submitted it.
+pub fn row_record(contract: &Contract) -> records::Contract {
+    let last = contract
+        .event_log
+        .last()
+        .map(|e| e.event_id.as_str())
+        .unwrap_or_default();
+    let partner = last.split_once('/').map_or("", |(partner, _)| partner);
+    to_record(contract, last, partner)
+}
+
 /// The record of a contract, produced by `event_key` from `partner`.
 pub fn to_record(contract: &Contract, event_key: &str, partner: &str) -> records::Contract {
     let signatures = PARTIES

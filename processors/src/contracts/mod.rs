@@ -7,7 +7,7 @@ mod convert;
 mod topics;
 
 pub use context::{PathContext, stored_refusal};
-pub use convert::{domain_party, from_record, to_domain_terms, to_record};
+pub use convert::{domain_party, from_record, row_record, to_domain_terms, to_record};
 pub use topics::ContractTopics;
 
 /// The event id under which Moneta's countersignature is applied to a

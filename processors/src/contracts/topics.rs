@@ -16,6 +16,10 @@ pub struct ContractTopics {
     pub rejected: String,
     /// Contract state after each applied event; read by countersign.
     pub recorded: String,
+    /// Every contract row as template-check last wrote it, keyed by
+    /// contract id and compacted: what `moneta state rebuild` restores
+    /// contract rows from.
+    pub contract_changelog: String,
     /// Contracts countersigned by Moneta; read by template-check (which
     /// applies them to contract rows), webhook-dispatch, ledger and
     /// reconcile-match.
@@ -40,6 +44,7 @@ impl Default for ContractTopics {
             validated: "moneta.contracts.validated".into(),
             rejected: "moneta.contracts.rejected".into(),
             recorded: "moneta.contracts.recorded".into(),
+            contract_changelog: "moneta.contracts.changelog".into(),
             countersigned: "moneta.contracts.countersigned".into(),
             ledger: "moneta.ledger.entries".into(),
             settlements: "moneta.settlements".into(),

@@ -653,12 +653,18 @@ pub fn contract_on<'a>(
     result: &'a Result<Emitted, ProcessError>,
     topic: &str,
 ) -> Option<&'a records::Contract> {
-    match only(result) {
-        Some(Emit {
-            topic: t,
-            value: Message::Contract(c),
-            ..
-        }) if t == topic => Some(c),
+    let Ok(emitted) = result else {
+        return None;
+    };
+    let mut on_topic = emitted.outputs.iter().filter(|e| e.topic == topic);
+    match (on_topic.next(), on_topic.next()) {
+        (
+            Some(Emit {
+                value: Message::Contract(c),
+                ..
+            }),
+            None,
+        ) => Some(c),
         _ => None,
     }
 }
