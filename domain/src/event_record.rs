@@ -19,7 +19,8 @@ pub enum EventState {
     Recorded,
     /// countersign: Moneta countersigned the contract it completed.
     Countersigned,
-    /// webhook-dispatch: delivered to the counterparty.
+    /// The countersigned contract reached a party's webhook endpoint (one
+    /// step per party, stage `webhook-delivery:<organization id>`).
     Delivered,
     /// Refused, with a reason; final.
     Rejected,
@@ -88,10 +89,14 @@ impl EventRecord {
         self.steps.iter().find(|s| s.state == state)
     }
 
-    /// Adds `step` unless a step with its state is already there; returns
+    /// Adds `step` unless a step with its state is already there (for
+    /// `delivered`, one per receiving party: its state and stage); returns
     /// whether anything changed.
     pub fn merge(&mut self, step: EventStep) -> bool {
-        if self.step(step.state).is_some() {
+        let same = |s: &EventStep| {
+            s.state == step.state && (step.state != EventState::Delivered || s.stage == step.stage)
+        };
+        if self.steps.iter().any(same) {
             return false;
         }
         self.steps.push(step);
@@ -130,5 +135,25 @@ mod tests {
         assert!(record.merge(step(EventState::Rejected, 3)));
         assert_eq!(record.state(), Some(EventState::Rejected));
         assert_eq!(EventRecord::key("p", "e"), "p/e");
+    }
+
+    #[test]
+    fn each_party_has_its_own_delivered_step() {
+        let mut record = EventRecord {
+            event_id: "e".into(),
+            partner_id: "p".into(),
+            contract_id: "c".into(),
+            fingerprint: "f".into(),
+            steps: vec![],
+        };
+        let delivered = |to: &str, at_ms| EventStep {
+            stage: format!("webhook-delivery:{to}"),
+            ..step(EventState::Delivered, at_ms)
+        };
+        assert!(record.merge(delivered("mo-1", 5)));
+        assert!(record.merge(delivered("pub-1", 6)));
+        assert!(!record.merge(delivered("mo-1", 7)));
+        assert_eq!(record.steps.len(), 2);
+        assert_eq!(record.state(), Some(EventState::Delivered));
     }
 }

@@ -32,6 +32,16 @@ pub enum Party {
     Publisher,
 }
 
+impl Party {
+    /// The party's name in templates, contracts and webhooks: `mo`, `publisher`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Party::Mo => "mo",
+            Party::Publisher => "publisher",
+        }
+    }
+}
+
 /// Who signs, in what order, and whether Moneta countersigns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -166,6 +176,26 @@ impl TemplateDocument {
             && (rules.any_of.is_empty() || rules.any_of.iter().any(|p| signed.contains(p)))
     }
 
+    /// The parties a contract that `signed` have signed waits for now: the
+    /// next in the template's order, or else every required party that has
+    /// not signed. None once the signatures are complete.
+    pub fn awaited(&self, signed: &[Party]) -> Vec<Party> {
+        if self.signatures_complete(signed) {
+            return Vec::new();
+        }
+        if self.signatures.order.is_empty() {
+            let pending = |p: &&Party| !signed.contains(p);
+            self.signatures
+                .required
+                .iter()
+                .filter(pending)
+                .copied()
+                .collect()
+        } else {
+            self.next_signer(signed).into_iter().collect()
+        }
+    }
+
     /// The party that must sign next given those that have, if any.
     pub fn next_signer(&self, signed: &[Party]) -> Option<Party> {
         let pending = |p: &Party| !signed.contains(p);
@@ -215,6 +245,12 @@ signatures:
         assert_eq!(t.next_signer(&[]), Some(Party::Publisher));
         assert_eq!(t.next_signer(&[Party::Publisher]), Some(Party::Mo));
         assert_eq!(t.next_signer(&[Party::Publisher, Party::Mo]), None);
+        assert_eq!(t.awaited(&[Party::Publisher]), [Party::Mo]);
+        assert!(t.awaited(&[Party::Publisher, Party::Mo]).is_empty());
+        let unordered = VALID.replace("  order: [publisher, mo]\n", "");
+        let u = TemplateDocument::parse(&unordered).expect("valid");
+        assert_eq!(u.awaited(&[]), [Party::Publisher, Party::Mo]);
+        assert_eq!(u.awaited(&[Party::Mo]), [Party::Publisher]);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use moneta_domain::Contract;
+use moneta_domain::{Contract, ContractStatus, ContractTemplate, Party, TemplateDocument};
 use moneta_problem::Problem;
 use serde_json::json;
 
@@ -80,7 +80,38 @@ pub async fn contract(
     if contract.mo_id != *org && contract.publisher_id != *org {
         return Err(not_found());
     }
-    Ok(Json(contract).into_response())
+    let awaiting = awaiting(&ingest, &contract).await?;
+    let mut body = serde_json::to_value(&contract).map_err(|e| internal(&e))?;
+    body["awaiting"] = json!(awaiting);
+    Ok(Json(body).into_response())
+}
+
+/// The parties a pending contract waits for (`mo`, `publisher`), as its
+/// template says; none once every partner signature is there.
+async fn awaiting(ingest: &Ingest, contract: &Contract) -> Result<Vec<&'static str>, Problem> {
+    if contract.status != ContractStatus::Pending {
+        return Ok(Vec::new());
+    }
+    let key = ContractTemplate::key(&contract.template_name, contract.template_version);
+    let Some(template) = ingest
+        .registry
+        .get::<ContractTemplate>(&key)
+        .await
+        .map_err(|e| internal(&e))?
+    else {
+        return Ok(Vec::new());
+    };
+    let document =
+        TemplateDocument::parse(&template.entity.template_payload).map_err(|e| internal(&e))?;
+    let signed: Vec<Party> = [Party::Mo, Party::Publisher]
+        .into_iter()
+        .filter(|p| contract.is_signed_by(p.as_str()))
+        .collect();
+    Ok(document
+        .awaited(&signed)
+        .into_iter()
+        .map(Party::as_str)
+        .collect())
 }
 
 /// `GET /v1/keys`: Moneta's public keys, to verify countersignatures.

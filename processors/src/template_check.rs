@@ -361,10 +361,10 @@ fn signer_allowed(
                     rules
                         .any_of
                         .iter()
-                        .map(|p| party_label(*p))
+                        .map(|p| p.as_str())
                         .collect::<Vec<_>>()
                         .join(" or "),
-                    party_label(*other)
+                    other.as_str()
                 ),
             )),
             None => Ok(()),
@@ -376,17 +376,14 @@ fn signer_allowed(
             format!(
                 "template {} does not take a {} signature",
                 template.document.name,
-                party_label(party)
+                party.as_str()
             ),
         ));
     }
     if signed.contains(&party) {
         return Err(Rejection::new(
             "already_signed",
-            format!(
-                "the {} has already signed this contract",
-                party_label(party)
-            ),
+            format!("the {} has already signed this contract", party.as_str()),
         ));
     }
     match template.document.next_signer(signed) {
@@ -394,25 +391,18 @@ fn signer_allowed(
             "wrong_signer_order",
             format!(
                 "the {} must sign before the {}",
-                party_label(next),
-                party_label(party)
+                next.as_str(),
+                party.as_str()
             ),
         )),
         _ => Ok(()),
     }
 }
 
-fn party_label(party: Party) -> &'static str {
-    match party {
-        Party::Mo => "mo",
-        Party::Publisher => "publisher",
-    }
-}
-
 fn signed_parties(contract: &Contract) -> Vec<Party> {
     [Party::Mo, Party::Publisher]
         .into_iter()
-        .filter(|p| contract.is_signed_by(party_label(*p)))
+        .filter(|p| contract.is_signed_by(p.as_str()))
         .collect()
 }
 
@@ -441,7 +431,7 @@ fn create(
         contract_type: terms.contract_type.clone(),
         version: 1,
         payload: terms.terms.clone(),
-        signatures: [(party_label(party).to_owned(), signature)].into(),
+        signatures: [(party.as_str().to_owned(), signature)].into(),
         event_log: vec![EventLogEntry {
             event_id: event_key.to_owned(),
             version: 1,
@@ -490,7 +480,7 @@ fn cosign(
     contract.version += 1;
     contract
         .signatures
-        .insert(party_label(party).to_owned(), signature);
+        .insert(party.as_str().to_owned(), signature);
     contract.event_log.push(EventLogEntry {
         event_id: event_key.to_owned(),
         version: contract.version,
@@ -533,9 +523,9 @@ fn as_of(contract: &Contract, version: u64, template: &CachedTemplate) -> Contra
         if event_key == COUNTERSIGN_EVENT {
             Some("moneta")
         } else if partner == contract.mo_id {
-            Some(party_label(Party::Mo))
+            Some(Party::Mo.as_str())
         } else if partner == contract.publisher_id {
-            Some(party_label(Party::Publisher))
+            Some(Party::Publisher.as_str())
         } else {
             None
         }

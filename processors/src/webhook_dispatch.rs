@@ -1,33 +1,50 @@
-//! `webhook-dispatch`: schedules the delivery of each countersigned
-//! contract to its parties' webhook endpoints.
+//! `webhook-dispatch`: tells the parties' webhook endpoints what happened
+//! to their contracts.
 //!
-//! For every enabled endpoint of the MO and the publisher that takes
-//! `contract.countersigned`, it writes one pending delivery to the state
-//! store, keyed by its deterministic `webhook-id` (contract, version,
-//! endpoint): a replay finds it scheduled and adds nothing. The HTTP work is
-//! the delivery worker's (`moneta_webhooks::worker`), so a slow or dead
+//! - A contract still awaiting signatures (recorded `PENDING`): a
+//!   `contract.signature_requested` message to each party that must sign
+//!   now (the next in the template's order, or every required party that
+//!   has not signed), with the terms it signs.
+//! - A countersigned contract: `contract.countersigned`, and
+//!   `contract.finalized` (the same contract), to both parties.
+//!
+//! For every enabled endpoint that takes the message's type, it writes one
+//! pending delivery to the state store, keyed by its deterministic
+//! `webhook-id` (contract, version, endpoint, and the type for the
+//! `contract.signature_requested` and `contract.finalized` messages): a
+//! replay finds it scheduled and adds nothing. The HTTP work is the
+//! delivery worker's (`moneta_webhooks::worker`), so a slow or dead
 //! endpoint never holds up this partition.
 
-use moneta_domain::{Delivery, DeliveryState, WebhookEndpoint};
-use moneta_records::Contract;
+use std::sync::Arc;
+
+use moneta_domain::{Delivery, DeliveryState, Party, WebhookEndpoint};
+use moneta_records::{Contract, ContractStatus};
 use moneta_runtime::{Emitted, ProcessError, Record, Rejection, Stage};
 use moneta_state::Deliveries;
 use serde_json::{Value, json};
 
-use crate::contracts::PathContext;
+use crate::contracts::{PathContext, domain_party};
 use crate::rules::format_rfc3339_ms;
+use crate::templates::TemplateCache;
 
 /// The stage name.
 pub const STAGE: &str = "webhook-dispatch";
 
 /// The event type of a countersigned contract.
 pub const CONTRACT_COUNTERSIGNED: &str = "contract.countersigned";
+/// The event type of a contract every party and Moneta have signed (the
+/// same message as `contract.countersigned`, under the lifecycle's name).
+pub const CONTRACT_FINALIZED: &str = "contract.finalized";
+/// The event type of a contract awaiting the receiving party's signature.
+pub const CONTRACT_SIGNATURE_REQUESTED: &str = "contract.signature_requested";
 
 /// The webhook-dispatch processor.
 #[derive(Clone)]
 pub struct WebhookDispatch {
     ctx: PathContext,
     deliveries: Deliveries,
+    templates: Arc<TemplateCache>,
 }
 
 impl WebhookDispatch {
@@ -35,24 +52,81 @@ impl WebhookDispatch {
     pub fn new(ctx: PathContext) -> Self {
         Self {
             deliveries: Deliveries::new(ctx.store.clone()),
+            templates: Arc::new(TemplateCache::new(ctx.registry.clone())),
             ctx,
         }
     }
 
-    async fn run(&self, contract: Contract, record: &Record) -> Result<Emitted, ProcessError> {
+    /// A countersigned contract, to both parties.
+    async fn countersigned(
+        &self,
+        contract: Contract,
+        record: &Record,
+    ) -> Result<Emitted, ProcessError> {
         let at_ms = record.time_ms()?;
-        let message = Notification {
-            event_type: CONTRACT_COUNTERSIGNED,
-            subject_id: &contract.contract_id,
-            version: u64::try_from(contract.version).unwrap_or_default(),
-            payload: payload(&contract, at_ms)?,
-            at_ms,
-            event_key: completing_event(&contract),
-        };
         let parties = [
             contract.terms.mo_id.as_str(),
             contract.terms.publisher_id.as_str(),
         ];
+        for event_type in [CONTRACT_COUNTERSIGNED, CONTRACT_FINALIZED] {
+            let message = Notification {
+                event_type,
+                subject_id: &contract.contract_id,
+                version: u64::try_from(contract.version).unwrap_or_default(),
+                payload: payload(&contract, event_type, at_ms, &[])?,
+                at_ms,
+                // Either message delivered marks the completing event
+                // `delivered` for that party (once per party).
+                event_key: completing_event(&contract),
+            };
+            schedule(&self.ctx, &self.deliveries, &parties, &message, record).await?;
+        }
+        Ok(Emitted::default())
+    }
+
+    /// A recorded contract: if it awaits signatures, a request to each
+    /// party that must sign now.
+    async fn recorded(&self, contract: Contract, record: &Record) -> Result<Emitted, ProcessError> {
+        if contract.status != ContractStatus::Pending {
+            return Ok(Emitted::default());
+        }
+        let version = u32::try_from(contract.terms.template_version).unwrap_or_default();
+        let Some(template) = self
+            .templates
+            .get(&contract.terms.template_name, version)
+            .await?
+        else {
+            return Err(Rejection::new(
+                "unknown_template",
+                format!(
+                    "no template {} version {} for recorded contract {}",
+                    contract.terms.template_name, version, contract.contract_id
+                ),
+            )
+            .into());
+        };
+        let signed: Vec<Party> = contract
+            .signatures
+            .iter()
+            .filter_map(|s| domain_party(s.party))
+            .collect();
+        let awaited = template.document.awaited(&signed);
+        let at_ms = record.time_ms()?;
+        let message = Notification {
+            event_type: CONTRACT_SIGNATURE_REQUESTED,
+            subject_id: &contract.contract_id,
+            version: u64::try_from(contract.version).unwrap_or_default(),
+            payload: payload(&contract, CONTRACT_SIGNATURE_REQUESTED, at_ms, &awaited)?,
+            at_ms,
+            event_key: None,
+        };
+        let parties: Vec<&str> = awaited
+            .iter()
+            .map(|party| match party {
+                Party::Mo => contract.terms.mo_id.as_str(),
+                Party::Publisher => contract.terms.publisher_id.as_str(),
+            })
+            .collect();
         schedule(&self.ctx, &self.deliveries, &parties, &message, record).await?;
         Ok(Emitted::default())
     }
@@ -72,6 +146,23 @@ pub struct Notification<'a> {
     pub at_ms: i64,
     /// `partner/event_id` to mark delivered, if any.
     pub event_key: Option<String>,
+}
+
+impl Notification<'_> {
+    /// The message's `webhook-id` for `endpoint_id`. The lifecycle messages
+    /// about one contract version (a signature request, the finalization)
+    /// include their type, so they never share an id with the
+    /// `contract.countersigned` message of that version.
+    pub fn webhook_id(&self, endpoint_id: &str) -> String {
+        match self.event_type {
+            CONTRACT_SIGNATURE_REQUESTED | CONTRACT_FINALIZED => moneta_webhooks::webhook_id(
+                &format!("{}#{}", self.subject_id, self.event_type),
+                self.version,
+                endpoint_id,
+            ),
+            _ => moneta_webhooks::webhook_id(self.subject_id, self.version, endpoint_id),
+        }
+    }
 }
 
 /// Schedules `data` as a Standard Webhooks message of `event_type` about
@@ -122,7 +213,7 @@ pub async fn schedule(
                 continue;
             }
             let delivery = Delivery {
-                id: moneta_webhooks::webhook_id(message.subject_id, message.version, &endpoint.id),
+                id: message.webhook_id(&endpoint.id),
                 endpoint_id: endpoint.id.clone(),
                 organization_id: endpoint.organization_id.clone(),
                 contract_id: message.subject_id.to_owned(),
@@ -175,8 +266,25 @@ fn completing_event(contract: &Contract) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The Standard Webhooks body: `type`, `timestamp`, `data`.
-fn payload(contract: &Contract, at_ms: i64) -> Result<String, ProcessError> {
+/// The name of a contract status in webhook bodies and the API.
+fn status_name(status: ContractStatus) -> &'static str {
+    match status {
+        ContractStatus::Pending => "pending",
+        ContractStatus::Active => "active",
+        ContractStatus::Disputed => "disputed",
+        ContractStatus::Finalized => "finalized",
+        ContractStatus::Rejected => "rejected",
+    }
+}
+
+/// The Standard Webhooks body: `type`, `timestamp`, `data` (the contract;
+/// with `awaiting`, the parties asked to sign, for a signature request).
+fn payload(
+    contract: &Contract,
+    event_type: &str,
+    at_ms: i64,
+    awaiting: &[Party],
+) -> Result<String, ProcessError> {
     let terms: Value = serde_json::from_str(&contract.terms.terms_json)
         .map_err(|e| Rejection::new("malformed_terms", e.to_string()))?;
     let signatures: Vec<Value> = contract
@@ -188,30 +296,39 @@ fn payload(contract: &Contract, at_ms: i64) -> Result<String, ProcessError> {
         })
         .collect();
     let t = &contract.terms;
-    let body = json!({
-        "type": CONTRACT_COUNTERSIGNED,
-        "timestamp": format_rfc3339_ms(at_ms),
-        "data": {
-            "contract_id": contract.contract_id,
-            "version": contract.version,
-            "status": "finalized",
-            "terms": {
-                "contract_id": t.contract_id, "contract_type": t.contract_type,
-                "template_name": t.template_name, "template_version": t.template_version,
-                "mo_id": t.mo_id, "publisher_id": t.publisher_id, "mpass_id": t.mpass_id,
-                "description": t.description, "terms": terms,
-            },
-            "signatures": signatures,
-            "finalized_at": contract.finalized_at,
+    let mut data = json!({
+        "contract_id": contract.contract_id,
+        "version": contract.version,
+        "status": status_name(contract.status),
+        "terms": {
+            "contract_id": t.contract_id, "contract_type": t.contract_type,
+            "template_name": t.template_name, "template_version": t.template_version,
+            "mo_id": t.mo_id, "publisher_id": t.publisher_id, "mpass_id": t.mpass_id,
+            "description": t.description, "terms": terms,
         },
+        "signatures": signatures,
+        "finalized_at": contract.finalized_at,
+    });
+    if event_type == CONTRACT_SIGNATURE_REQUESTED {
+        data["awaiting"] = json!(awaiting.iter().map(|p| p.as_str()).collect::<Vec<_>>());
+    }
+    let body = json!({
+        "type": event_type,
+        "timestamp": format_rfc3339_ms(at_ms),
+        "data": data,
     });
     Ok(body.to_string())
 }
 
 impl Stage for WebhookDispatch {
+    /// Countersigned contracts; recorded contracts (for signature requests).
     type Input = Contract;
 
     async fn process(&self, contract: Contract, record: &Record) -> Result<Emitted, ProcessError> {
-        self.run(contract, record).await
+        if record.topic == self.ctx.topics.recorded {
+            self.recorded(contract, record).await
+        } else {
+            self.countersigned(contract, record).await
+        }
     }
 }

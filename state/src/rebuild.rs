@@ -261,7 +261,9 @@ fn canonical_body(kind: Kind, body: &[u8]) -> Vec<u8> {
     if kind == Kind::EventRecord
         && let Ok(mut record) = serde_json::from_slice::<EventRecord>(body)
     {
-        record.steps.sort_by_key(|s| s.state);
+        record
+            .steps
+            .sort_by(|a, b| (a.state, &a.stage).cmp(&(b.state, &b.stage)));
         if let Ok(bytes) = serde_json::to_vec(&record) {
             return bytes;
         }

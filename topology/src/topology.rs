@@ -240,9 +240,9 @@ impl Topology {
                 ),
                 typed(
                     "webhook-dispatch",
-                    "schedules delivery of countersigned contracts to the parties' webhooks",
+                    "asks the parties still to sign for their signature; delivers countersigned (finalized) contracts to both, through their webhooks",
                     &p.webhook_dispatch,
-                    vec![contract(&t.countersigned)],
+                    vec![contract(&t.countersigned), contract(&t.recorded)],
                     vec![],
                     "webhook deliveries of contracts (the webhook worker sends them)",
                     |ctx, _| Box::new(WebhookDispatch::new(ctx)),

@@ -484,7 +484,8 @@ impl Inner {
                     ..d
                 };
                 self.deliveries.update(&delivered, revision).await?;
-                self.mark_event_delivered(event_key.as_deref(), at_ms).await;
+                self.mark_event_delivered(event_key.as_deref(), &delivered.organization_id, at_ms)
+                    .await;
                 Ok(())
             }
             AttemptResult::Retry { after } => {
@@ -603,13 +604,15 @@ impl Inner {
         Ok(())
     }
 
-    async fn mark_event_delivered(&self, event_key: Option<&str>, at_ms: i64) {
+    /// Adds the `delivered` step of the organization that received the
+    /// contract to the event that completed it (one step per party).
+    async fn mark_event_delivered(&self, event_key: Option<&str>, organization: &str, at_ms: i64) {
         let Some((partner, event_id)) = event_key.and_then(|k| k.split_once('/')) else {
             return;
         };
         let step = EventStep {
             state: EventState::Delivered,
-            stage: "webhook-delivery".into(),
+            stage: format!("webhook-delivery:{organization}"),
             at_ms,
             code: None,
             message: None,

@@ -1,0 +1,215 @@
+//! The co-signing flow with no out-of-band step: the publisher signs a
+//! charge; the MO learns of it only from Moneta's
+//! `contract.signature_requested` webhook, signs the terms it received, and
+//! the contract finalizes: `contract.finalized` reaches both parties, and
+//! the completing event shows one `delivered` step per party. The
+//! publisher, who has signed, is never asked.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, ensure};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::post;
+use moneta_domain::ContractTerms;
+use moneta_ingest::PartnerClient;
+use moneta_topology::demo::{ACME, GLOBE, subscription_charge};
+use serde_json::{Value, json};
+use support::Moneta;
+
+mod support;
+
+/// (receiving organization's path, webhook body) of every request.
+type Received = Arc<Mutex<Vec<(String, Value)>>>;
+
+async fn receive(
+    State(received): State<Received>,
+    Path(to): Path<String>,
+    body: Bytes,
+) -> StatusCode {
+    if let (Ok(json), Ok(mut all)) = (serde_json::from_slice::<Value>(&body), received.lock()) {
+        all.push((to, json));
+    }
+    StatusCode::NO_CONTENT
+}
+
+/// The messages of `event_type` that `to` received so far.
+fn of_type(received: &Received, to: &str, event_type: &str) -> Vec<Value> {
+    received
+        .lock()
+        .map(|all| {
+            all.iter()
+                .filter(|(path, body)| path == to && body["type"] == event_type)
+                .map(|(_, body)| body["data"].clone())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Waits until `to` received a message of `event_type` about `contract`.
+async fn wait_for(
+    received: &Received,
+    to: &str,
+    event_type: &str,
+    contract: &str,
+) -> anyhow::Result<Value> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(data) = of_type(received, to, event_type)
+            .into_iter()
+            .find(|d| d["contract_id"] == contract)
+        {
+            return Ok(data);
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "{to} never received {event_type} for {contract}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn wait_state(client: &PartnerClient, event_id: &str, want: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let reply = client.get(&format!("/v1/events/{event_id}")).await?;
+        ensure!(
+            reply.body["status"] != "rejected",
+            "{event_id} rejected: {}",
+            reply.body
+        );
+        if reply.body["steps"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|s| s["state"] == want))
+        {
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "{event_id} never reached {want}: {}",
+            reply.body
+        );
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
+#[test]
+fn the_counterparty_signs_what_moneta_sent_it_and_the_contract_finalizes() -> anyhow::Result<()> {
+    let bootstrap = moneta_testkit::kafka()?;
+    let dir = tempfile::tempdir()?;
+    let extra = "[webhooks]\nallow_loopback = true\nallow_http = true\npoll_interval_ms = 50\n";
+    let moneta = Moneta::start(&bootstrap, dir.path(), extra)?;
+    moneta.seed()?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let outcome = runtime.block_on(async {
+        let received: Received = Arc::default();
+        let app = Router::new()
+            .route("/{to}", post(receive))
+            .with_state(received.clone());
+        let addr = support::serve(app).await?;
+        for (id, org, path) in [
+            ("wh-acme-co", ACME.organization_id, "acme"),
+            ("wh-globe-co", GLOBE.organization_id, "globe"),
+        ] {
+            moneta
+                .admin(
+                    "/webhook-endpoints",
+                    json!({"id": id, "organization_id": org, "url": format!("http://{addr}/{path}"),
+                           "event_types": ["contract.signature_requested", "contract.finalized"],
+                           "enabled": true, "secret": null, "created_at": 0}),
+                )
+                .await?;
+        }
+
+        // The publisher signs first, as the template's order says.
+        let mut terms = subscription_charge("co-1");
+        terms.terms["charged_at"] = json!("2026-11-05T10:00:00Z");
+        let globe = GLOBE.client(&moneta.base());
+        let body = globe.submission("co-1-p", &terms, GLOBE.party)?;
+        let reply = globe.submit("subscription_charges", &body, None).await?;
+        ensure!(reply.status == 202, "{} {}", reply.status, reply.body);
+        wait_state(&globe, "co-1-p", "recorded").await?;
+
+        // Its status says who has signed and who is awaited.
+        let pending = globe.get("/v1/contracts/co-1").await?.body;
+        ensure!(
+            pending["status"] == "pending" && pending["awaiting"] == json!(["mo"]),
+            "pending contract: {pending}"
+        );
+
+        // The MO hears of it from Moneta alone, and signs what it received.
+        let request = wait_for(&received, "acme", "contract.signature_requested", "co-1").await?;
+        ensure!(
+            request["status"] == "pending" && request["awaiting"] == json!(["mo"]),
+            "signature request: {request}"
+        );
+        let signers: Vec<&str> = request["signatures"]
+            .as_array()
+            .context("signatures")?
+            .iter()
+            .filter_map(|s| s["party"].as_str())
+            .collect();
+        ensure!(signers == ["publisher"], "signed so far: {signers:?}");
+        let received_terms: ContractTerms = serde_json::from_value(request["terms"].clone())
+            .context("the request's terms are the terms a partner signs")?;
+        let acme = ACME.client(&moneta.base());
+        let body = acme.submission("co-1-m", &received_terms, ACME.party)?;
+        let reply = acme.submit("subscription_charges", &body, None).await?;
+        ensure!(reply.status == 202, "{} {}", reply.status, reply.body);
+        wait_state(&acme, "co-1-m", "countersigned").await?;
+
+        // Both parties hear that it is final, with all three signatures.
+        for to in ["acme", "globe"] {
+            let finalized = wait_for(&received, to, "contract.finalized", "co-1").await?;
+            let signatures = finalized["signatures"].as_array().map_or(0, Vec::len);
+            ensure!(
+                finalized["status"] == "finalized" && signatures == 3,
+                "{to}: {finalized}"
+            );
+        }
+        let done = globe.get("/v1/contracts/co-1").await?.body;
+        ensure!(
+            done["status"] == "finalized" && done["awaiting"] == json!([]),
+            "finalized contract: {done}"
+        );
+        // The event that completed it shows one `delivered` step per party.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let event = acme.get("/v1/events/co-1-m").await?.body;
+            let mut delivered_to: Vec<&str> = event["steps"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|s| s["state"] == "delivered")
+                .filter_map(|s| s["stage"].as_str())
+                .collect();
+            delivered_to.sort_unstable();
+            let want = [
+                format!("webhook-delivery:{}", ACME.organization_id),
+                format!("webhook-delivery:{}", GLOBE.organization_id),
+            ];
+            if delivered_to == want {
+                ensure!(event["status"] == "delivered", "{event}");
+                break;
+            }
+            ensure!(Instant::now() < deadline, "delivered steps: {event}");
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+        // The publisher, who had signed, was never asked; the MO once.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        ensure!(
+            of_type(&received, "globe", "contract.signature_requested").is_empty(),
+            "the publisher was asked to sign"
+        );
+        let asked = of_type(&received, "acme", "contract.signature_requested").len();
+        ensure!(asked == 1, "the MO was asked {asked} times");
+        Ok::<_, anyhow::Error>(())
+    });
+    if let Err(error) = outcome {
+        anyhow::bail!("{error:#}\n--- moneta log ---\n{}", moneta.log_tail());
+    }
+    Ok(())
+}
