@@ -40,27 +40,28 @@ pub async fn upload(
             ),
         ));
     }
+    // The latest version is the highest one, whatever the upload order.
+    let versions = state
+        .registry
+        .find::<ContractTemplate>("name", &name)
+        .await?;
+    let latest = versions.iter().all(|v| v.entity.version < version);
     let template = ContractTemplate::new(
         &name,
         version,
         &document.description,
         state.now(),
-        true,
+        latest,
         yaml,
     );
     let revision = state.registry.create(&template).await?;
-    // Older versions stop being the latest.
-    for mut older in state
-        .registry
-        .find::<ContractTemplate>("name", &name)
-        .await?
-    {
-        if older.entity.version != version
-            && older.entity.is_latest
-            && older.entity.version < version
-        {
-            older.entity.is_latest = false;
-            state.registry.update(&older.entity, older.revision).await?;
+    if latest {
+        // Older versions stop being the latest.
+        for mut older in versions {
+            if older.entity.is_latest {
+                older.entity.is_latest = false;
+                state.registry.update(&older.entity, older.revision).await?;
+            }
         }
     }
     tracing::info!(%name, version, "template uploaded");

@@ -561,6 +561,24 @@ async fn template_versions_are_validated_and_the_latest_is_served() {
     )
     .await;
     assert_eq!(first["entity"]["is_latest"], false);
+
+    // An older version uploaded after a newer one never becomes the latest.
+    let (status, _, _) = send(&app, upload(5, yaml.replace("version: 1", "version: 5"))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, late, _) = send(&app, upload(4, yaml.replace("version: 1", "version: 4"))).await;
+    assert_eq!(
+        (status, &late["entity"]["is_latest"]),
+        (StatusCode::CREATED, &json!(false))
+    );
+    let (_, latest, _) = call(
+        &app,
+        "GET",
+        "/v1/admin/templates/dispute/latest",
+        None,
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(latest["entity"]["version"], 5);
 }
 
 mod base64_for_tests {

@@ -295,7 +295,7 @@ impl TemplateCheck {
                     }
                 },
                 None => {
-                    if let Err(refusal) = self.check_new(&template, terms, party).await? {
+                    if let Err(refusal) = self.check_new(&template, terms, party, at).await? {
                         return Ok(Attempt::Done(Applied::Refused(refusal)));
                     }
                     (
@@ -326,12 +326,14 @@ impl TemplateCheck {
             .map_err(|e| ProcessError::corrupt(format!("stored contract {contract_id}: {e}")))
     }
 
-    /// The checks a contract's first event passes: schema, signer, rules.
+    /// The checks a contract's first event, which reached Moneta at
+    /// `at_s`, passes: schema, signer, rules.
     async fn check_new(
         &self,
         template: &CachedTemplate,
         terms: &ContractTerms,
         party: Party,
+        at_s: i64,
     ) -> Result<Result<(), Rejection>, ProcessError> {
         let errors = template.payload_errors(&terms.terms);
         if !errors.is_empty() {
@@ -340,7 +342,7 @@ impl TemplateCheck {
         if let Err(refusal) = signer_allowed(template, &[], party) {
             return Ok(Err(refusal));
         }
-        rules::check(&self.rules, &self.ctx, terms).await
+        rules::check(&self.rules, &self.ctx, terms, at_s).await
     }
 }
 

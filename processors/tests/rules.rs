@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use moneta_domain::{
-    Contract, ContractStatus, ContractTerms, MPass, MPassStatus, SettlementAgreement,
+    AccountType, BillingAccount, BillingAccountStatus, Contract, ContractStatus, ContractTerms,
+    MPass, MPassStatus, SettlementAgreement,
 };
 use moneta_processors::contracts::{ContractTopics, PathContext};
 use moneta_processors::rules::{self, RulesConfig};
@@ -16,10 +17,58 @@ struct World {
     _dir: tempfile::TempDir,
 }
 
+/// When the charges below reach Moneta: an hour after they say they happened.
+const AT_S: i64 = 1_793_491_200 + 3600;
+
+/// The charges' `charged_at`, 2026-11-01T00:00:00Z.
+const CHARGED_S: i64 = 1_793_491_200;
+
 async fn world() -> World {
     let dir = tempfile::tempdir().expect("dir");
     let store: Arc<dyn StateStore> = Arc::new(EmbeddedStore::open(dir.path()).expect("store"));
     let ctx = PathContext::new(store, ContractTopics::default());
+    let account = |id: &str, status| BillingAccount {
+        id: id.into(),
+        mo_id: "mo-1".into(),
+        account_type: AccountType::Family,
+        owner_entity_id: "mp-1".into(),
+        status,
+        payment_responsibility_info: json!({}),
+        policy_settings: json!({}),
+        created_at: 0,
+        updated_at: 0,
+    };
+    for (id, status) in [
+        ("ba-ok", BillingAccountStatus::Active),
+        ("ba-suspended", BillingAccountStatus::Suspended),
+    ] {
+        ctx.registry
+            .create(&account(id, status))
+            .await
+            .expect("account");
+    }
+    for (id, account, expires_at) in [
+        ("mp-expired", Some("ba-ok"), CHARGED_S),
+        ("mp-suspended-account", Some("ba-suspended"), 0),
+        ("mp-missing-account", Some("ba-none"), 0),
+        ("mp-ok", Some("ba-ok"), CHARGED_S + 1),
+    ] {
+        let mpass = MPass {
+            id: id.into(),
+            mpass_number: "0001".into(),
+            mo_id: "mo-1".into(),
+            billing_account_id: account.map(str::to_owned),
+            user_id_internal: "u".into(),
+            status: MPassStatus::Active,
+            tier: "Gold".into(),
+            active_public_key_id: None,
+            created_at: 0,
+            updated_at: 0,
+            expires_at,
+            metadata: json!({}),
+        };
+        ctx.registry.create(&mpass).await.expect("mpass");
+    }
     let mpass = MPass {
         id: "mp-1".into(),
         mpass_number: "0001".into(),
@@ -77,7 +126,7 @@ fn charge(amount: i64) -> ContractTerms {
 }
 
 async fn code(world: &World, terms: &ContractTerms) -> Option<String> {
-    match rules::check(&RulesConfig::default(), &world.ctx, terms).await {
+    match rules::check(&RulesConfig::default(), &world.ctx, terms, AT_S).await {
         Ok(Ok(())) => None,
         Ok(Err(refusal)) => Some(refusal.code),
         Err(e) => panic!("infrastructure failure: {e}"),
@@ -126,6 +175,47 @@ async fn subscription_charge_rules() {
         code(&w, &other_mo).await.as_deref(),
         Some("mpass_not_found")
     );
+}
+
+#[tokio::test]
+async fn a_charge_is_no_later_than_it_reached_moneta_and_its_mpass_is_valid_then() {
+    let w = world().await;
+    // `charged_at` up to 300 s (the allowed skew) after the charge reached Moneta.
+    let at = |s: &str| with(charge(5), "charged_at", json!(s));
+    assert_eq!(code(&w, &at("2026-11-01T01:05:00Z")).await, None);
+    assert_eq!(
+        code(&w, &at("2026-11-01T01:05:01Z")).await.as_deref(),
+        Some("charged_in_future")
+    );
+    assert_eq!(
+        code(&w, &at("2027-01-01T00:00:00Z")).await.as_deref(),
+        Some("charged_in_future")
+    );
+    assert_eq!(
+        code(&w, &at("yesterday")).await.as_deref(),
+        Some("invalid_charged_at")
+    );
+    let on = |mpass: &str| {
+        let mut t = charge(5);
+        t.mpass_id = Some(mpass.into());
+        t
+    };
+    assert_eq!(
+        code(&w, &on("mp-ok")).await,
+        None,
+        "valid the second before"
+    );
+    assert_eq!(
+        code(&w, &on("mp-expired")).await.as_deref(),
+        Some("mpass_expired")
+    );
+    for mpass in ["mp-suspended-account", "mp-missing-account"] {
+        assert_eq!(
+            code(&w, &on(mpass)).await.as_deref(),
+            Some("billing_account_inactive"),
+            "{mpass}"
+        );
+    }
 }
 
 async fn store_charge(w: &World, id: &str, status: ContractStatus) {

@@ -123,11 +123,12 @@ fn invalid(i: usize) -> ContractTerms {
     terms
 }
 
-/// The contract that closes November: charged on 20 December.
+/// The contract that closes November: charged on 1 December (past November
+/// and its grace, and not later than the day it reaches Moneta).
 fn closer() -> ContractTerms {
     let mut terms = subscription_charge("chaos-closer");
     terms.terms["subscription_id"] = json!("sub-closer");
-    terms.terms["charged_at"] = json!("2026-12-20T12:00:00Z");
+    terms.terms["charged_at"] = json!("2026-12-01T12:00:00Z");
     terms
 }
 

@@ -35,6 +35,9 @@ pub struct RulesConfig {
     pub dispute_window_days: i64,
     /// Smallest settlement total, minor units.
     pub min_settlement_minor: i64,
+    /// How far past the moment it reaches Moneta (its record's time) a
+    /// charge's `charged_at` may be, seconds: the clock skew allowed.
+    pub max_charge_ahead_s: i64,
 }
 
 impl Default for RulesConfig {
@@ -48,6 +51,7 @@ impl Default for RulesConfig {
             ]),
             dispute_window_days: 120,
             min_settlement_minor: 100,
+            max_charge_ahead_s: 300,
         }
     }
 }
@@ -56,10 +60,16 @@ impl Default for RulesConfig {
 /// infrastructure failure to retry.
 pub type RuleResult = Result<Result<(), Rejection>, ProcessError>;
 
-/// Runs the rules of `terms.contract_type` (types without rules pass).
-pub async fn check(rules: &RulesConfig, ctx: &PathContext, terms: &ContractTerms) -> RuleResult {
+/// Runs the rules of `terms.contract_type` (types without rules pass);
+/// `at_s` is when the creating event reached Moneta (its record's time).
+pub async fn check(
+    rules: &RulesConfig,
+    ctx: &PathContext,
+    terms: &ContractTerms,
+    at_s: i64,
+) -> RuleResult {
     match terms.contract_type.as_str() {
-        "subscription_charge" => subscription::check(rules, ctx, terms).await,
+        "subscription_charge" => subscription::check(rules, ctx, terms, at_s).await,
         "dispute" => dispute::check(rules, ctx, terms).await,
         "settlement" => settlement::check(rules, ctx, terms).await,
         "reconciliation" => Ok(reconciliation::check(terms)),

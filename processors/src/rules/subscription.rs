@@ -1,13 +1,20 @@
-//! Subscription charges: amount, currency, period, and the mPass tier cap.
+//! Subscription charges: amount, currency, period, a `charged_at` no later
+//! than it can be, and the mPass (its MO, status, expiry, billing account,
+//! tier cap).
 
-use moneta_domain::{ContractTerms, MPass, MPassStatus};
+use moneta_domain::{BillingAccount, BillingAccountStatus, ContractTerms, MPass, MPassStatus};
 
-use super::{RuleResult, RulesConfig, int, known_currency, ordered_period, text};
+use super::{RuleResult, RulesConfig, int, known_currency, ordered_period, parse_rfc3339, text};
 use crate::contracts::PathContext;
 use moneta_runtime::Rejection;
 
-/// Checks a subscription charge.
-pub async fn check(rules: &RulesConfig, ctx: &PathContext, terms: &ContractTerms) -> RuleResult {
+/// Checks a subscription charge that reached Moneta at `at_s`.
+pub async fn check(
+    rules: &RulesConfig,
+    ctx: &PathContext,
+    terms: &ContractTerms,
+    at_s: i64,
+) -> RuleResult {
     let amount = int(terms, "amount_minor");
     if amount < rules.min_charge_minor {
         return Ok(Err(Rejection::new(
@@ -23,6 +30,23 @@ pub async fn check(rules: &RulesConfig, ctx: &PathContext, terms: &ContractTerms
     }
     if let Err(refusal) = ordered_period(text(terms, "period_start"), text(terms, "period_end")) {
         return Ok(Err(refusal));
+    }
+    let charged_at = text(terms, "charged_at");
+    let Some(charged_s) = parse_rfc3339(charged_at) else {
+        return Ok(Err(Rejection::new(
+            "invalid_charged_at",
+            format!("charged_at {charged_at:?} is not an RFC 3339 timestamp"),
+        )));
+    };
+    if charged_s > at_s + rules.max_charge_ahead_s {
+        return Ok(Err(Rejection::new(
+            "charged_in_future",
+            format!(
+                "charged_at {charged_at} is {} s after the charge reached Moneta (at most {} s allowed)",
+                charged_s - at_s,
+                rules.max_charge_ahead_s
+            ),
+        )));
     }
     let Some(mpass_id) = &terms.mpass_id else {
         return Ok(Ok(()));
@@ -46,6 +70,37 @@ pub async fn check(rules: &RulesConfig, ctx: &PathContext, terms: &ContractTerms
             "mpass_inactive",
             format!("mPass {mpass_id} is {}", mpass.status.as_str()),
         )));
+    }
+    if mpass.expires_at > 0 && charged_s >= mpass.expires_at {
+        return Ok(Err(Rejection::new(
+            "mpass_expired",
+            format!("mPass {mpass_id} expired before charged_at {charged_at}"),
+        )));
+    }
+    if let Some(account_id) = &mpass.billing_account_id {
+        let account = ctx
+            .registry
+            .get::<BillingAccount>(account_id)
+            .await?
+            .map(|v| v.entity);
+        match account {
+            Some(account) if account.status == BillingAccountStatus::Active => {}
+            Some(account) => {
+                return Ok(Err(Rejection::new(
+                    "billing_account_inactive",
+                    format!(
+                        "billing account {account_id} of mPass {mpass_id} is {}",
+                        account.status.as_str()
+                    ),
+                )));
+            }
+            None => {
+                return Ok(Err(Rejection::new(
+                    "billing_account_inactive",
+                    format!("billing account {account_id} of mPass {mpass_id} does not exist"),
+                )));
+            }
+        }
     }
     match rules.max_charge_minor_by_tier.get(&mpass.tier) {
         Some(cap) if amount > *cap => Ok(Err(Rejection::new(
