@@ -5,6 +5,7 @@
 //! problem+json with a stable `code`.
 
 mod auth;
+mod contracts;
 mod deliveries;
 mod events;
 pub mod handlers;
@@ -91,6 +92,8 @@ pub fn router(state: AdminState) -> Router {
             put(rate_limits::set::<Publisher>).delete(rate_limits::clear::<Publisher>),
         )
         .route("/keys/{id}/revoke", post(revoke_key))
+        .route("/contracts", get(contracts::search))
+        .route("/contracts/{id}", get(contracts::get_one))
         .route("/deliveries", get(deliveries::list))
         .route("/deliveries/redeliver", post(deliveries::redeliver_range))
         .route("/deliveries/{id}", get(deliveries::get_one))

@@ -85,6 +85,11 @@ enum Command {
         #[command(subcommand)]
         command: TopologyCommand,
     },
+    /// Find contracts (by party, mPass, type, status, creation time) and read one.
+    Contracts {
+        #[command(subcommand)]
+        command: commands::contracts::ContractsCommand,
+    },
     /// The webhook delivery log.
     Deliveries {
         #[command(subcommand)]
@@ -206,6 +211,9 @@ fn main() -> ExitCode {
             Command::Topology {
                 command: TopologyCommand::Describe { format },
             } => commands::describe::describe(&config, format),
+            Command::Contracts { command } => {
+                commands::contracts::contracts(&config, command).await
+            }
             Command::Deliveries { command } => {
                 commands::deliveries::deliveries(&config, command).await
             }

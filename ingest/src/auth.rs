@@ -8,7 +8,7 @@
 
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use moneta_domain::{
-    KeyState, LifecycleStatus, MembershipOrganization, Organization, PartnerKey, Publisher,
+    KeyState, LifecycleStatus, MembershipOrganization, Organization, PartnerKey, Party, Publisher,
     RateLimit,
 };
 use moneta_problem::Problem;
@@ -21,6 +21,8 @@ use crate::Ingest;
 pub struct Partner {
     /// The MO or publisher id that owns the key.
     pub organization_id: String,
+    /// Which side of its contracts the organization is on.
+    pub party: Party,
     /// The key that signed the request.
     pub key_id: String,
     /// The organization's own submission rate limit, if it has one.
@@ -110,9 +112,10 @@ pub async fn authenticate(
             "this signature was already used; sign each request anew",
         ));
     }
-    let rate_limit = check_standing(ingest, &key.organization_id).await?;
+    let (rate_limit, party) = check_standing(ingest, &key.organization_id).await?;
     Ok(Partner {
         organization_id: key.organization_id,
+        party,
         key_id,
         rate_limit,
     })
@@ -130,13 +133,14 @@ fn decode_key(key: &PartnerKey) -> Result<VerifyingKey, Problem> {
 }
 
 /// 403 unless the key's organization (and the legal organization behind
-/// it) is active; else the organization's own rate limit, if any.
+/// it) is active; else the organization's own rate limit, if any, and its
+/// side (MO or publisher).
 async fn check_standing(
     ingest: &Ingest,
     organization_id: &str,
-) -> Result<Option<RateLimit>, Problem> {
+) -> Result<(Option<RateLimit>, Party), Problem> {
     let registry = &ingest.registry;
-    let (status, legal, rate_limit) = if let Some(mo) = registry
+    let (status, legal, rate_limit, party) = if let Some(mo) = registry
         .get::<MembershipOrganization>(organization_id)
         .await
         .map_err(|e| internal(&e))?
@@ -145,6 +149,7 @@ async fn check_standing(
             mo.entity.status,
             mo.entity.organization_id,
             mo.entity.rate_limit,
+            Party::Mo,
         )
     } else if let Some(publisher) = registry
         .get::<Publisher>(organization_id)
@@ -152,7 +157,7 @@ async fn check_standing(
         .map_err(|e| internal(&e))?
     {
         let p = publisher.entity;
-        (p.status, p.organization_id, p.rate_limit)
+        (p.status, p.organization_id, p.rate_limit, Party::Publisher)
     } else {
         return Err(forbidden(format!(
             "{organization_id} is neither an MO nor a publisher"
@@ -176,7 +181,7 @@ async fn check_standing(
             org.entity.status.as_str()
         )));
     }
-    Ok(rate_limit)
+    Ok((rate_limit, party))
 }
 
 fn forbidden(detail: String) -> Problem {

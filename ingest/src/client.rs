@@ -116,6 +116,9 @@ impl PartnerClient {
         let sign_error = |e: String| ClientError::Sign(e);
         let mut headers = http::HeaderMap::new();
         let mut components = vec!["@method", "@path"];
+        if path.contains('?') {
+            components.push("@query");
+        }
         if !body.is_empty() {
             let digest = moneta_signing::content_digest(body);
             headers.insert(

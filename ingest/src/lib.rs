@@ -2,6 +2,7 @@
 //!
 //! - `POST /v1/events/{domain}`: submit a signed contract event ([`submit`]).
 //! - `GET /v1/events/{id}`, `GET /v1/contracts/{id}`: follow it ([`status`]).
+//! - `GET /v1/contracts`: search the caller's own contracts ([`search`]).
 //! - `GET /v1/keys`: Moneta's public countersigning keys.
 //! - `GET /v1/openapi.json`: the edge's OpenAPI document ([`OPENAPI`]).
 //!
@@ -16,6 +17,7 @@ pub mod idempotency;
 pub mod metrics;
 pub mod pipeline;
 mod replay;
+pub mod search;
 pub mod status;
 pub mod submit;
 
@@ -248,6 +250,7 @@ pub fn router(ingest: Arc<Ingest>) -> Router {
     Router::new()
         // One path, two meanings: POST takes a domain, GET an event id.
         .route("/v1/events/{key}", post(submit::submit).get(status::event))
+        .route("/v1/contracts", get(search::contracts))
         .route("/v1/contracts/{id}", get(status::contract))
         .route("/v1/keys", get(status::keys))
         .route("/v1/openapi.json", get(openapi))

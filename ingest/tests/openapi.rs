@@ -173,6 +173,7 @@ fn every_error_code_is_documented() {
         "auth.rs",
         "submit.rs",
         "status.rs",
+        "search.rs",
         "idempotency.rs",
     ] {
         let path = format!("{}/src/{file}", env!("CARGO_MANIFEST_DIR"));

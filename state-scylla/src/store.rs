@@ -74,7 +74,7 @@ fn removal_timestamp(revision: u64) -> Result<i64, StoreError> {
 
 /// The inclusive `created_at` range of a query, or `None` if it is empty.
 fn created_range(query: &ContractQuery) -> Option<(i64, i64)> {
-    let from = query.created_from.unwrap_or(i64::MIN);
+    let from = query.scan_from();
     let to = match query.created_until {
         Some(until) => until.checked_sub(1)?,
         None => i64::MAX,
@@ -1088,6 +1088,10 @@ impl StateStore for ScyllaStore {
             for (created_at, id) in page {
                 if out.len() >= limit {
                     break;
+                }
+                // Rows of the cursor's second up to the cursor itself.
+                if !query.is_after(created_at, &id) {
+                    continue;
                 }
                 // Only the entries written from the creation keys count (a
                 // failed creation can leave others), then the query decides

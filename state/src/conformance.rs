@@ -554,6 +554,68 @@ pub async fn contract_events_are_listed(store: Arc<dyn StateStore>) {
     );
 }
 
+/// Pages through a search with the cursor of the last result: every
+/// contract once, in (`created_at`, id) order, also among contracts created
+/// in the same second.
+pub async fn contracts_page_by_cursor(store: Arc<dyn StateStore>) {
+    let mo = unique("mo");
+    let mut want = Vec::new();
+    for (n, created_at) in [30, 10, 10, 20, 10, 30, 10].into_iter().enumerate() {
+        let id = format!("{}-{n}", unique("c"));
+        let k = keys(&mo, "pub", "subscription_charge", created_at);
+        store
+            .apply_contract(write(&id, "created", 0, &k))
+            .await
+            .expect("apply");
+        want.push((created_at, id));
+    }
+    want.sort();
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .search_contracts(&ContractQuery {
+                mo_id: Some(mo.clone()),
+                limit: 2,
+                after: after.clone(),
+                ..ContractQuery::default()
+            })
+            .await
+            .expect("search");
+        if page.is_empty() {
+            break;
+        }
+        for stored in &page {
+            let at = want
+                .iter()
+                .find(|(_, id)| *id == stored.id)
+                .map(|(at, _)| *at)
+                .expect("one of ours");
+            seen.push((at, stored.id.clone()));
+        }
+        after = seen.last().cloned();
+        assert!(seen.len() <= want.len(), "no end: {seen:?}");
+    }
+    assert_eq!(seen, want);
+    let from_twenty = store
+        .search_contracts(&ContractQuery {
+            mo_id: Some(mo.clone()),
+            created_from: Some(20),
+            after: Some(want[1].clone()),
+            ..ContractQuery::default()
+        })
+        .await
+        .expect("search");
+    assert_eq!(
+        from_twenty.iter().map(|c| c.id.clone()).collect::<Vec<_>>(),
+        want[4..]
+            .iter()
+            .map(|(_, id)| id.clone())
+            .collect::<Vec<_>>(),
+        "the later of created_from and the cursor"
+    );
+}
+
 /// A contract restored from its latest row (what a rebuild reads from the
 /// contract changelog) has that row at its version, its events' ids and
 /// its search entries; restoring it again changes nothing.
@@ -699,6 +761,7 @@ macro_rules! conformance_tests {
             records_are_restored_at_their_revision,
             contract_events_are_listed,
             contracts_are_restored_from_their_row,
+            contracts_page_by_cursor,
             deferred_writes_are_shared_and_flushed);
     };
     (@each $store:expr; $($check:ident),+) => {

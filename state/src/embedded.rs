@@ -442,11 +442,15 @@ impl StateStore for EmbeddedStore {
         let query = query.clone();
         self.read(move |view| {
             let (field, value) = query.scan_entry();
-            let from = query.created_from.unwrap_or(i64::MIN);
+            let from = query.scan_from();
+            let start = match &query.after {
+                Some((at, id)) if *at == from => id.as_str(),
+                _ => "",
+            };
             with_tables!(view, [index = CONTRACT_INDEX, contracts = CONTRACTS], {
                 let mut out = Vec::new();
                 for entry in index
-                    .range((field, value.as_str(), from, "")..)
+                    .range((field, value.as_str(), from, start)..)
                     .map_err(backend)?
                 {
                     let (key, _) = entry.map_err(backend)?;
@@ -457,6 +461,9 @@ impl StateStore for EmbeddedStore {
                         || out.len() >= query.effective_limit()
                     {
                         break;
+                    }
+                    if !query.is_after(created_at, id) {
+                        continue;
                     }
                     let Some(g) = contracts.get(id).map_err(backend)? else {
                         continue;

@@ -12,6 +12,7 @@
 
 pub mod cas;
 pub mod conformance;
+pub mod contract_search;
 mod deliveries;
 mod embedded;
 mod events;

@@ -115,6 +115,9 @@ pub struct ContractQuery {
     pub created_until: Option<i64>,
     /// Most results returned (0 = 100).
     pub limit: usize,
+    /// Only contracts after this position of the result order
+    /// (`created_at`, then id): where the previous page ended.
+    pub after: Option<(i64, String)>,
 }
 
 impl ContractQuery {
@@ -131,6 +134,21 @@ impl ContractQuery {
             && self
                 .created_until
                 .is_none_or(|until| keys.created_at < until)
+    }
+
+    /// Whether a contract created at `created_at` with `id` comes after
+    /// [`ContractQuery::after`] (always, without one).
+    pub fn is_after(&self, created_at: i64, id: &str) -> bool {
+        self.after
+            .as_ref()
+            .is_none_or(|(at, after)| (created_at, id) > (*at, after.as_str()))
+    }
+
+    /// The first `created_at` to scan: [`ContractQuery::created_from`], or
+    /// the cursor's, whichever is later.
+    pub fn scan_from(&self) -> i64 {
+        let from = self.created_from.unwrap_or(i64::MIN);
+        self.after.as_ref().map_or(from, |(at, _)| from.max(*at))
     }
 
     /// The most selective search-index entry this query can scan.

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod broker;
+pub mod contracts;
 pub mod deliveries;
 pub mod demo;
 pub mod describe;
