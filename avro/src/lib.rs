@@ -15,8 +15,8 @@ pub use catalog::ParseSchema;
 pub use catalog::{SchemaName, Subject};
 pub use codec::{AvroCodec, CodecError, decode_framed};
 pub use moneta_records::{
-    ComparisonLine, ComparisonOutcome, Contract, ContractEvent, ContractLogEntry, ContractStatus,
-    ContractTerms, LedgerEntry, LedgerKind, LineOutcome, Message, MonetaSignature, Party,
-    PartySignature, ReconciliationReport, RejectedEvent, ReportLine, Settlement,
-    SettlementComparison, SettlementKind, Source,
+    ChargeDispute, ComparisonLine, ComparisonOutcome, Contract, ContractEvent, ContractLogEntry,
+    ContractStatus, ContractTerms, DisputeState, LedgerEntry, LedgerKind, LineOutcome, Message,
+    MonetaSignature, Party, PartySignature, ReconciliationReport, RejectedEvent, ReportLine,
+    Settlement, SettlementComparison, SettlementKind, Source,
 };

@@ -92,6 +92,7 @@ mod tests {
             }],
             created_at: 5,
             finalized_at: Some(6),
+            disputes: Vec::new(),
         };
         assert_eq!(round_trip(SchemaName::Contract, &contract), contract);
         assert_eq!(

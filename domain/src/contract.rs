@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::charge_dispute::{ChargeDispute, DisputeState};
 use crate::partner_key::KeyAlgorithm;
 use crate::status::{ContractStatus, TransitionError};
 
@@ -73,9 +74,32 @@ pub struct Contract {
     /// When it was finalized, Unix seconds.
     #[serde(default)]
     pub finalized_at: Option<i64>,
+    /// A charge's disputes (none for other contract types), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disputes: Vec<ChargeDispute>,
 }
 
 impl Contract {
+    /// How much of this charge its resolved disputes reversed, minor units.
+    pub fn reversed_minor(&self) -> i64 {
+        self.disputes.iter().map(|d| d.upheld_minor).sum()
+    }
+
+    /// The dispute `dispute_id` of this charge, if it has one.
+    pub fn dispute(&self, dispute_id: &str) -> Option<&ChargeDispute> {
+        self.disputes.iter().find(|d| d.dispute_id == dispute_id)
+    }
+
+    /// `disputed` while a dispute is open, else `finalized` (for a
+    /// finalized charge's status as its disputes come and go).
+    pub fn status_after_disputes(&self) -> ContractStatus {
+        if self.disputes.iter().any(|d| d.state == DisputeState::Open) {
+            ContractStatus::Disputed
+        } else {
+            ContractStatus::Finalized
+        }
+    }
+
     /// Whether the event `event_id` has already been applied.
     pub fn has_event(&self, event_id: &str) -> bool {
         self.event_log.iter().any(|e| e.event_id == event_id)
@@ -130,6 +154,7 @@ mod tests {
             status: ContractStatus::Pending,
             created_at: 5,
             finalized_at: None,
+            disputes: Vec::new(),
         }
     }
 
@@ -151,11 +176,11 @@ mod tests {
             .expect("finalize");
         assert_eq!(c.finalized_at, Some(7));
         let err = c
-            .set_status(ContractStatus::Disputed, 8)
-            .expect_err("terminal");
+            .set_status(ContractStatus::Pending, 8)
+            .expect_err("never back to pending");
         assert_eq!(
             (err.entity, err.from, err.to),
-            ("contract", "finalized", "disputed")
+            ("contract", "finalized", "pending")
         );
     }
 

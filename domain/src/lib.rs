@@ -2,6 +2,7 @@
 //! status lifecycles. Pure data and rules; no I/O.
 
 mod billing_account;
+mod charge_dispute;
 mod contract;
 mod delivery;
 mod developer;
@@ -21,6 +22,7 @@ mod terms;
 mod webhook;
 
 pub use billing_account::{AccountType, BillingAccount};
+pub use charge_dispute::{ChargeDispute, DisputeState};
 pub use contract::{Contract, EventLogEntry, Signature};
 pub use delivery::{Delivery, DeliveryAttempt, DeliveryState};
 pub use developer::{MoDeveloper, PublisherDeveloper};

@@ -237,19 +237,20 @@ status_enum! {
     ///
     /// The design document only says contracts have a `status` string; this
     /// lifecycle is ours:
-    /// - `Pending` (awaiting signatures) `→ Active` (all required signatures,
-    ///   including Moneta's countersignature) `| Rejected`
-    /// - `Active → Finalized | Disputed`
-    /// - `Disputed → Active` (dispute resolved) `| Finalized`
-    /// - `Finalized` and `Rejected` are terminal.
+    /// - `Pending` (awaiting partner signatures) `→ Active` (every required
+    ///   partner signature) `| Rejected`
+    /// - `Active → Finalized` (Moneta countersigned)
+    /// - `Finalized → Disputed` (a charge with a dispute open) `→ Finalized`
+    ///   (no dispute open any more)
+    /// - `Rejected` is terminal.
     pub enum ContractStatus in "contract" {
-        /// Awaiting the required signatures.
+        /// Awaiting the required partner signatures.
         Pending => "pending",
-        /// Fully signed and countersigned by Moneta.
+        /// Every partner signed; awaiting Moneta's countersignature.
         Active => "active",
-        /// Under dispute.
+        /// A charge with a dispute open.
         Disputed => "disputed",
-        /// Closed for good (terminal).
+        /// Countersigned by Moneta.
         Finalized => "finalized",
         /// Refused before becoming active (terminal).
         Rejected => "rejected",
@@ -263,8 +264,9 @@ impl ContractStatus {
         matches!(
             (self, to),
             (Pending, Active | Rejected)
-                | (Active, Finalized | Disputed)
-                | (Disputed, Active | Finalized)
+                | (Active, Finalized)
+                | (Finalized, Disputed)
+                | (Disputed, Finalized)
         )
     }
 }
@@ -399,11 +401,10 @@ mod tests {
                 (Pending, Active),
                 (Pending, Rejected),
                 (Active, Finalized),
-                (Active, Disputed),
-                (Disputed, Active),
+                (Finalized, Disputed),
                 (Disputed, Finalized),
             ],
-            &[Finalized, Rejected]
+            &[Rejected]
         );
     }
 

@@ -269,6 +269,8 @@ signatures:
             names,
             [
                 "dispute",
+                "dispute",
+                "dispute_resolution",
                 "reconciliation",
                 "settlement",
                 "settlement_statement",

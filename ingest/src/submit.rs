@@ -25,9 +25,10 @@ use crate::auth::{Partner, authenticate, internal};
 use crate::idempotency::{Claim, StoredResponse};
 
 /// The domains of ADR-001 and the contract type each takes.
-pub const DOMAINS: [(&str, &str); 5] = [
+pub const DOMAINS: [(&str, &str); 6] = [
     ("subscription_charges", "subscription_charge"),
     ("disputes", "dispute"),
+    ("dispute_resolutions", "dispute_resolution"),
     ("reconciliations", "reconciliation"),
     ("settlements", "settlement"),
     ("settlement_statements", "settlement_statement"),

@@ -4,8 +4,12 @@
 //!
 //! - A finalized subscription charge is a `CHARGE` of `+amount_minor` at its
 //!   `charged_at`.
-//! - A finalized dispute with `resolution: upheld` is a `REVERSAL` of
-//!   `-amount_minor` at its `opened_at`; other resolutions move no money.
+//! - A finalized dispute (template version 1) with `resolution: upheld` is
+//!   a `REVERSAL` of `-amount_minor` at its `opened_at`; other resolutions
+//!   move no money.
+//! - A finalized dispute resolution `upheld` or `partially_upheld` is a
+//!   `REVERSAL` of `-amount_minor` at its `resolved_at`; `rejected` moves
+//!   no money. (A version-2 dispute itself moves none: it only opens.)
 //! - Other contract types produce nothing.
 //!
 //! Each entry's id is its contract id, so a replay produces the same entries.
@@ -59,6 +63,16 @@ pub fn entry(contract: &Contract) -> Result<Option<LedgerEntry>, Rejection> {
     };
     let (kind, amount_minor, event_time_ms, charge) = match contract.terms.contract_type.as_str() {
         "subscription_charge" => (LedgerKind::Charge, amount, time("charged_at")?, None),
+        "dispute_resolution"
+            if matches!(text("outcome"), "upheld" | "partially_upheld") && amount > 0 =>
+        {
+            (
+                LedgerKind::Reversal,
+                -amount,
+                time("resolved_at")?,
+                Some(text("charge_contract_id").to_owned()),
+            )
+        }
         "dispute" if text("resolution") == "upheld" => (
             LedgerKind::Reversal,
             -amount,

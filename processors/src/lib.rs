@@ -7,6 +7,7 @@
 pub mod contracts;
 pub mod copy;
 pub mod countersign;
+pub mod disputes;
 pub mod ledger;
 pub mod reconcile_match;
 pub mod rules;

@@ -37,6 +37,7 @@ use crate::contracts::{
     COUNTERSIGN_EVENT, COUNTERSIGN_STAGE, PathContext, domain_party, from_record, stored_refusal,
     to_domain_terms,
 };
+use crate::disputes::ChargeChange;
 use crate::rules::{self, RulesConfig};
 use crate::templates::{CachedTemplate, TemplateCache};
 
@@ -60,6 +61,8 @@ enum Applied {
         produced: Box<Contract>,
         /// The row now.
         current: Box<Contract>,
+        /// The row of the charge a dispute or resolution changed.
+        charge: Option<Box<Contract>>,
     },
     /// The event is refused.
     Refused(Rejection),
@@ -106,15 +109,21 @@ impl TemplateCheck {
                     .await?;
                 Ok(self.refuse(record, &event, &partner, refusal))
             }
-            Applied::Contract { produced, current } => {
+            Applied::Contract {
+                produced,
+                current,
+                charge,
+            } => {
                 self.ctx
                     .record_step(&partner, &event, STAGE, record, EventState::Recorded, None)
                     .await?;
                 let recorded = &self.ctx.topics.recorded;
-                Ok(Emitted::of(vec![
+                let mut emits = vec![
                     self.ctx.contract(recorded, &produced, &event_key, &partner),
                     self.ctx.row(&current),
-                ]))
+                ];
+                emits.extend(charge.map(|charge| self.ctx.row(&charge)));
+                Ok(Emitted::of(emits))
             }
         }
     }
@@ -273,9 +282,18 @@ impl TemplateCheck {
                 {
                     Some(entry) => {
                         let produced = as_of(&contract, entry.version, &template);
+                        // A replay emits the charge's row again too: the
+                        // first attempt's may not have been committed.
+                        let charge = match ChargeChange::of(&contract) {
+                            Some(change) if contract.status != ContractStatus::Pending => {
+                                change.charge(&self.ctx).await?.map(Box::new)
+                            }
+                            _ => None,
+                        };
                         return Ok(Attempt::Done(Applied::Contract {
                             produced: Box::new(produced),
                             current: Box::new(contract),
+                            charge,
                         }));
                     }
                     None => {
@@ -304,10 +322,22 @@ impl TemplateCheck {
                     )
                 }
             };
+            // The signatures are complete with this event: a dispute or a
+            // resolution changes its charge first (and may be refused there).
+            let charge = match ChargeChange::of(&next) {
+                Some(change) if next.status == ContractStatus::Active => {
+                    match change.make(&self.ctx, at).await? {
+                        Ok(charge) => Some(Box::new(charge)),
+                        Err(refusal) => return Ok(Attempt::Done(Applied::Refused(refusal))),
+                    }
+                }
+                _ => None,
+            };
             Ok(match self.write(&next, event_key, expected).await? {
                 Attempt::Done(()) => Attempt::Done(Applied::Contract {
                     produced: Box::new(next.clone()),
                     current: Box::new(next),
+                    charge,
                 }),
                 Attempt::Lost => Attempt::Lost,
             })
@@ -443,6 +473,7 @@ fn create(
         status: ContractStatus::Pending,
         created_at: at,
         finalized_at: None,
+        disputes: Vec::new(),
     };
     if complete(&contract, template) {
         contract.status = ContractStatus::Active;
@@ -547,6 +578,8 @@ fn as_of(contract: &Contract, version: u64, template: &CachedTemplate) -> Contra
         event_log,
         status: ContractStatus::Pending,
         finalized_at: None,
+        // A charge's disputes come after it was finalized.
+        disputes: Vec::new(),
         ..contract.clone()
     };
     if complete(&then, template) {

@@ -122,6 +122,7 @@ fn active_charge() -> records::Contract {
         ],
         created_at: T1,
         finalized_at: None,
+        disputes: Vec::new(),
     }
 }
 
@@ -159,6 +160,7 @@ fn single_signature(template: &str, contract_type: &str, party: Party) -> record
         events: vec![entry(&format!("{partner}/e-1"), 1, "created", T1)],
         created_at: T1,
         finalized_at: None,
+        disputes: Vec::new(),
     }
 }
 

@@ -46,6 +46,7 @@ fn reconciliation(id: &str, by: &str, records: serde_json::Value, created_at: i6
         events: Vec::new(),
         created_at,
         finalized_at: Some(created_at),
+        disputes: Vec::new(),
     })
 }
 
@@ -257,6 +258,7 @@ fn submitted(id: &str, day: &str, total: i64, lines: serde_json::Value) -> Messa
         events: Vec::new(),
         created_at: 100,
         finalized_at: Some(100),
+        disputes: Vec::new(),
     })
 }
 

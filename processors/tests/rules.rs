@@ -236,6 +236,7 @@ async fn store_charge(w: &World, id: &str, status: ContractStatus) {
         status,
         created_at: 0,
         finalized_at: None,
+        disputes: Vec::new(),
     };
     let write = ContractWrite {
         contract_id: id.into(),

@@ -207,6 +207,7 @@ fn contract(contract_type: &str, terms: serde_json::Value) -> Contract {
         events: vec![],
         created_at: 0,
         finalized_at: Some(1),
+        disputes: Vec::new(),
     }
 }
 

@@ -1186,3 +1186,227 @@ async fn an_outage_between_the_contract_write_and_the_event_record_is_retried_cl
         .and_then(|r| r.step(EventState::Recorded).cloned());
     assert_eq!(step.map(|s| s.at_ms), Some(TS));
 }
+
+/// A dispute (template version 2) by the MO of the charge "c-charge".
+fn dispute_v2(event_id: &str, id: &str, amount: i64) -> Draft {
+    let mut attrs = dispute_attrs("c-charge");
+    attrs["amount_minor"] = json!(amount);
+    if let Some(object) = attrs.as_object_mut() {
+        object.remove("resolution");
+    }
+    let mut t = terms(id, "dispute", "dispute", attrs);
+    t.template_version = 2;
+    Draft::new(Party::Mo, event_id, t)
+}
+
+/// `party`'s signature on resolution `id` of dispute `dispute_id`.
+fn resolution(
+    party: Party,
+    event_id: &str,
+    id: &str,
+    dispute_id: &str,
+    outcome: &str,
+    amount: i64,
+) -> Draft {
+    let attrs = json!({"dispute_contract_id": dispute_id, "charge_contract_id": "c-charge",
+                       "outcome": outcome, "amount_minor": amount, "currency": "EUR",
+                       "resolved_at": "2026-12-10T00:00:00Z"});
+    Draft::new(
+        party,
+        event_id,
+        terms(id, "dispute-resolution", "dispute_resolution", attrs),
+    )
+}
+
+#[tokio::test]
+async fn a_charges_disputes_open_resolve_and_never_reverse_more_than_the_charge() {
+    let world = World::new().await;
+    let stage = world.template_check();
+    let mut offset = 0;
+    let mut process = |draft: Draft| {
+        offset += 1;
+        let at = validated(&world, offset, Some(TS));
+        let stage = stage.clone();
+        async move {
+            stage
+                .process(Message::ContractEvent(draft.sign()), &at)
+                .await
+        }
+    };
+    // The charge: 999 EUR, finalized.
+    apply(&world, &pub_e1().contract("c-charge"), 900, TS).await;
+    let active = apply(&world, &mo_e2().contract("c-charge"), 901, TS).await;
+    let finalized = countersigned(&world, &active).await;
+    let at = record(&world.topics().countersigned, 1, Some(TS));
+    stage
+        .process(Message::Contract(finalized), &at)
+        .await
+        .expect("countersigned");
+    let charge = || async { world.contract("c-charge").await.expect("charge") };
+    // Finalizes a complete dispute or resolution: countersigned, applied.
+    let countersign = |active: records::Contract| {
+        let world = &world;
+        let stage = stage.clone();
+        async move {
+            let done = countersigned(world, &active).await;
+            let at = record(&world.topics().countersigned, 2, Some(TS));
+            stage
+                .process(Message::Contract(done), &at)
+                .await
+                .expect("countersigned");
+        }
+    };
+
+    // Two disputes open: the charge is disputed, and its row goes to the changelog.
+    let opened = process(dispute_v2("e-d1", "d-1", 600)).await;
+    let d1 = contract_on(&opened, &world.topics().recorded)
+        .expect("d-1 recorded")
+        .clone();
+    assert_eq!(d1.status, ContractStatus::Active, "the MO alone opens it");
+    let logged = contract_on(&opened, &world.topics().contract_changelog);
+    assert!(
+        logged.is_none(),
+        "two rows to the changelog: {:?}",
+        summary(&opened)
+    );
+    let emitted = summary(&opened).expect("emitted");
+    let rows: Vec<&str> = emitted
+        .iter()
+        .filter(|e| e.topic == world.topics().contract_changelog)
+        .map(|e| e.key.as_str())
+        .collect();
+    assert_eq!(rows, ["d-1", "c-charge"]);
+    countersign(d1).await;
+    let d2 = process(dispute_v2("e-d2", "d-2", 500)).await;
+    countersign(
+        contract_on(&d2, &world.topics().recorded)
+            .expect("d-2")
+            .clone(),
+    )
+    .await;
+    let c = charge().await;
+    assert_eq!(c.status, moneta_domain::ContractStatus::Disputed);
+    assert_eq!(c.disputes.len(), 2);
+
+    // Both resolutions proposed (each within the charge on its own) ...
+    let proposed = process(resolution(
+        Party::Publisher,
+        "e-r1p",
+        "r-1",
+        "d-1",
+        "upheld",
+        600,
+    ))
+    .await;
+    assert!(
+        contract_on(&proposed, &world.topics().recorded).is_some(),
+        "{:?}",
+        summary(&proposed)
+    );
+    let proposed = process(resolution(
+        Party::Publisher,
+        "e-r2p",
+        "r-2",
+        "d-2",
+        "upheld",
+        500,
+    ))
+    .await;
+    assert!(
+        contract_on(&proposed, &world.topics().recorded).is_some(),
+        "{:?}",
+        summary(&proposed)
+    );
+    // ... the first agreed reverses 600; the charge stays disputed (d-2 open).
+    let agreed = process(resolution(Party::Mo, "e-r1m", "r-1", "d-1", "upheld", 600)).await;
+    let r1 = contract_on(&agreed, &world.topics().recorded)
+        .expect("r-1 complete")
+        .clone();
+    assert_eq!(r1.status, ContractStatus::Active);
+    let c = charge().await;
+    assert_eq!(
+        (c.reversed_minor(), c.status),
+        (600, moneta_domain::ContractStatus::Disputed)
+    );
+    // ... the second would reverse 1,100 of 999: refused, nothing changes.
+    let too_much = process(resolution(Party::Mo, "e-r2m", "r-2", "d-2", "upheld", 500)).await;
+    assert_eq!(
+        refusal(&too_much, world.topics()).map(|r| r.code.as_str()),
+        Some("reversal_exceeds_charge")
+    );
+    assert_eq!(charge().await.reversed_minor(), 600);
+    // Resolved for what is left: the charge is whole again, every cent accounted.
+    let proposed = process(resolution(
+        Party::Publisher,
+        "e-r3p",
+        "r-3",
+        "d-2",
+        "partially_upheld",
+        399,
+    ))
+    .await;
+    assert!(contract_on(&proposed, &world.topics().recorded).is_some());
+    let last = process(resolution(
+        Party::Mo,
+        "e-r3m",
+        "r-3",
+        "d-2",
+        "partially_upheld",
+        399,
+    ))
+    .await;
+    assert!(
+        contract_on(&last, &world.topics().recorded).is_some(),
+        "{:?}",
+        summary(&last)
+    );
+    let c = charge().await;
+    assert_eq!(
+        (c.reversed_minor(), c.status),
+        (999, moneta_domain::ContractStatus::Finalized)
+    );
+    let states: Vec<(&str, &str, i64)> = c
+        .disputes
+        .iter()
+        .map(|d| (d.dispute_id.as_str(), d.state.as_str(), d.upheld_minor))
+        .collect();
+    assert_eq!(
+        states,
+        [("d-1", "upheld", 600), ("d-2", "partially_upheld", 399)]
+    );
+    // Nothing is left to dispute; a resolved dispute takes no other resolution.
+    let more = process(dispute_v2("e-d3", "d-3", 1)).await;
+    assert_eq!(
+        refusal(&more, world.topics()).map(|r| r.code.as_str()),
+        Some("dispute_amount_exceeds_charge")
+    );
+    let again = process(resolution(
+        Party::Publisher,
+        "e-r4p",
+        "r-4",
+        "d-1",
+        "rejected",
+        0,
+    ))
+    .await;
+    assert_eq!(
+        refusal(&again, world.topics()).map(|r| r.code.as_str()),
+        Some("dispute_not_open")
+    );
+    // The ledger reverses exactly what was upheld, at the resolution's time.
+    let finalized = records::Contract {
+        status: ContractStatus::Finalized,
+        ..r1
+    };
+    let entry = moneta_processors::ledger::entry(&finalized)
+        .expect("entry")
+        .expect("a reversal");
+    assert_eq!(
+        (
+            entry.kind,
+            entry.amount_minor,
+            entry.charge_contract_id.as_deref()
+        ),
+        (records::LedgerKind::Reversal, -600, Some("c-charge"))
+    );
+}

@@ -13,8 +13,8 @@ pub mod types;
 pub use message::{Message, Trace, UnexpectedMessage};
 pub use schema::SchemaName;
 pub use types::{
-    ComparisonLine, ComparisonOutcome, Contract, ContractEvent, ContractLogEntry, ContractStatus,
-    ContractTerms, LedgerEntry, LedgerKind, LineOutcome, MonetaSignature, Party, PartySignature,
-    ReconciliationReport, RejectedEvent, ReportLine, Settlement, SettlementComparison,
-    SettlementKind, Source,
+    ChargeDispute, ComparisonLine, ComparisonOutcome, Contract, ContractEvent, ContractLogEntry,
+    ContractStatus, ContractTerms, DisputeState, LedgerEntry, LedgerKind, LineOutcome,
+    MonetaSignature, Party, PartySignature, ReconciliationReport, RejectedEvent, ReportLine,
+    Settlement, SettlementComparison, SettlementKind, Source,
 };

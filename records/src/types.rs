@@ -155,6 +155,39 @@ pub struct Contract {
     pub created_at: i64,
     /// Countersigning time, Unix seconds.
     pub finalized_at: Option<i64>,
+    /// A charge's disputes (empty for other types).
+    #[serde(default)]
+    pub disputes: Vec<ChargeDispute>,
+}
+
+/// Where a dispute of a charge is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DisputeState {
+    /// Opened, not resolved.
+    Open,
+    /// The whole disputed amount reversed.
+    Upheld,
+    /// Part of it reversed.
+    PartiallyUpheld,
+    /// Nothing reversed.
+    Rejected,
+}
+
+/// One dispute of a charge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChargeDispute {
+    /// The dispute contract.
+    pub dispute_id: String,
+    /// The amount disputed, minor units.
+    pub claimed_minor: i64,
+    /// Where it stands.
+    pub state: DisputeState,
+    /// The amount its resolution reversed, minor units.
+    pub upheld_minor: i64,
+    /// The resolution contract, once resolved.
+    #[serde(default)]
+    pub resolution_id: Option<String>,
 }
 
 /// What a ledger entry is.

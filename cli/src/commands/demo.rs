@@ -12,9 +12,11 @@ use moneta_topology::Config;
 use moneta_topology::demo::{ACME, GLOBE};
 
 /// The example templates, shipped inside the binary.
-const TEMPLATES: [&str; 5] = [
+const TEMPLATES: [&str; 7] = [
     include_str!("../../../schemas/templates/subscription-charge.yaml"),
     include_str!("../../../schemas/templates/dispute.yaml"),
+    include_str!("../../../schemas/templates/dispute-v2.yaml"),
+    include_str!("../../../schemas/templates/dispute-resolution.yaml"),
     include_str!("../../../schemas/templates/reconciliation.yaml"),
     include_str!("../../../schemas/templates/settlement.yaml"),
     include_str!("../../../schemas/templates/settlement-statement.yaml"),

@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 
 use moneta_domain::{
-    Contract, ContractStatus, ContractTerms, EventLogEntry, KeyAlgorithm, Party, Signature,
+    ChargeDispute, Contract, ContractStatus, ContractTerms, DisputeState, EventLogEntry,
+    KeyAlgorithm, Party, Signature,
 };
 use moneta_records::{self as records, ContractLogEntry, PartySignature};
 use moneta_runtime::Rejection;
@@ -146,6 +147,22 @@ pub fn to_record(contract: &Contract, event_key: &str, partner: &str) -> records
             .collect(),
         created_at: contract.created_at,
         finalized_at: contract.finalized_at,
+        disputes: contract
+            .disputes
+            .iter()
+            .map(|d| records::ChargeDispute {
+                dispute_id: d.dispute_id.clone(),
+                claimed_minor: d.claimed_minor,
+                state: match d.state {
+                    DisputeState::Open => records::DisputeState::Open,
+                    DisputeState::Upheld => records::DisputeState::Upheld,
+                    DisputeState::PartiallyUpheld => records::DisputeState::PartiallyUpheld,
+                    DisputeState::Rejected => records::DisputeState::Rejected,
+                },
+                upheld_minor: d.upheld_minor,
+                resolution_id: d.resolution_id.clone(),
+            })
+            .collect(),
     }
 }
 
@@ -196,6 +213,22 @@ pub fn from_record(record: &records::Contract) -> Result<Contract, Rejection> {
         status: domain_status(record.status),
         created_at: record.created_at,
         finalized_at: record.finalized_at,
+        disputes: record
+            .disputes
+            .iter()
+            .map(|d| ChargeDispute {
+                dispute_id: d.dispute_id.clone(),
+                claimed_minor: d.claimed_minor,
+                state: match d.state {
+                    records::DisputeState::Open => DisputeState::Open,
+                    records::DisputeState::Upheld => DisputeState::Upheld,
+                    records::DisputeState::PartiallyUpheld => DisputeState::PartiallyUpheld,
+                    records::DisputeState::Rejected => DisputeState::Rejected,
+                },
+                upheld_minor: d.upheld_minor,
+                resolution_id: d.resolution_id.clone(),
+            })
+            .collect(),
     })
 }
 
@@ -246,6 +279,7 @@ mod tests {
             status: ContractStatus::Active,
             created_at: 10,
             finalized_at: None,
+            disputes: Vec::new(),
         }
     }
 

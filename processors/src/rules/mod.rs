@@ -3,7 +3,7 @@
 //! stable code listed in `docs/errors.md`.
 
 mod currency;
-mod dispute;
+pub mod dispute;
 mod reconciliation;
 mod settlement;
 mod statement;
@@ -71,6 +71,7 @@ pub async fn check(
     match terms.contract_type.as_str() {
         "subscription_charge" => subscription::check(rules, ctx, terms, at_s).await,
         "dispute" => dispute::check(rules, ctx, terms).await,
+        "dispute_resolution" => dispute::check_resolution(ctx, terms).await,
         "settlement" => settlement::check(rules, ctx, terms).await,
         "reconciliation" => Ok(reconciliation::check(terms)),
         "settlement_statement" => Ok(statement::check(terms)),

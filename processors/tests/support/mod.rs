@@ -98,6 +98,8 @@ pub fn templates() -> Vec<ContractTemplate> {
     [
         include_str!("../../../schemas/templates/subscription-charge.yaml"),
         include_str!("../../../schemas/templates/dispute.yaml"),
+        include_str!("../../../schemas/templates/dispute-v2.yaml"),
+        include_str!("../../../schemas/templates/dispute-resolution.yaml"),
         include_str!("../../../schemas/templates/settlement.yaml"),
         include_str!("../../../schemas/templates/reconciliation.yaml"),
         include_str!("../../../schemas/templates/settlement-statement.yaml"),
