@@ -96,9 +96,35 @@ pub async fn create<R: Resource>(
     let mut entity: R = json_body(&headers, &body)?;
     entity.prepare(state.now())?;
     entity.admit(&state)?;
+    check_references(&state, &entity).await?;
     let revision = state.registry.create(&entity).await?;
     tracing::info!(kind = R::KIND.as_str(), id = entity.id(), "created");
     Ok(item_response(StatusCode::CREATED, revision, entity))
+}
+
+/// `422 unknown_reference` unless every record `entity` names exists.
+async fn check_references<R: Resource>(state: &AdminState, entity: &R) -> Result<(), Problem> {
+    let store = state.registry.store();
+    for (field, id, kinds) in entity.references() {
+        let mut found = false;
+        for kind in kinds {
+            found |= store
+                .get(*kind, &id)
+                .await
+                .map_err(|e| Problem::from(moneta_state::RegistryError::Store(e)))?
+                .is_some();
+        }
+        if !found {
+            let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_reference",
+                "Unknown reference",
+                format!("{field} {id} is not an existing {}", names.join(" or ")),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `GET /v1/admin/<collection>/{id}`.
@@ -197,6 +223,106 @@ pub async fn apply_status<R: Lifecycle>(
     Ok(item_response(StatusCode::OK, revision, entity))
 }
 
+/// Fields a patch never changes: identity, lifecycle (through `…/status`)
+/// and creation.
+const FIXED: [&str; 6] = [
+    "id",
+    "status",
+    "state",
+    "created_at",
+    "created_by",
+    "revoked_at",
+];
+
+/// `PATCH /v1/admin/<collection>/{id}`: a JSON merge patch (RFC 7396) of
+/// the entity, which must name the revision it changes in `If-Match`
+/// (`428 precondition_required` without, `412 precondition_failed` if it
+/// moved on). Identity, status and creation fields are refused
+/// (`422 immutable_field`); the result must be a valid entity. The change
+/// goes to the registry changelog like every registry write.
+pub async fn patch<R: Resource>(
+    State(state): State<AdminState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let expected = if_match(&headers)?.ok_or_else(|| {
+        Problem::new(
+            StatusCode::PRECONDITION_REQUIRED,
+            "precondition_required",
+            "Precondition required",
+            "send If-Match with the revision (ETag) you are changing",
+        )
+    })?;
+    let changes: serde_json::Map<String, serde_json::Value> = merge_patch_body(&headers, &body)?;
+    if let Some(field) = changes
+        .keys()
+        .find(|k| FIXED.contains(&k.as_str()) || R::FIXED.contains(&k.as_str()))
+    {
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "immutable_field",
+            "Immutable field",
+            format!("{field} cannot be changed here (status changes go to …/status)"),
+        ));
+    }
+    let current = current_at::<R>(&state, &id, Some(expected)).await?;
+    let mut document = serde_json::to_value(&current.entity)
+        .map_err(|e| Problem::invalid(format!("stored {}: {e}", R::COLLECTION)))?;
+    merge(&mut document, serde_json::Value::Object(changes));
+    let mut entity: R = serde_json::from_value(document)
+        .map_err(|e| Problem::invalid(format!("the patched entity: {e}")))?;
+    entity.revise(state.now())?;
+    entity.admit(&state)?;
+    let revision = state.registry.update(&entity, current.revision).await?;
+    tracing::info!(kind = R::KIND.as_str(), id, "updated");
+    Ok(item_response(StatusCode::OK, revision, entity))
+}
+
+/// A merge-patch body: a JSON object, as `application/merge-patch+json` or
+/// `application/json`.
+fn merge_patch_body(
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<serde_json::Map<String, serde_json::Value>, Problem> {
+    let media = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !(media.starts_with("application/merge-patch+json") || media.starts_with("application/json"))
+    {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Unsupported media type",
+            "send the patch as application/merge-patch+json",
+        ));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| Problem::malformed(format!("body: a JSON object of changes: {e}")))
+}
+
+/// RFC 7396: `patch`'s members replace `target`'s, `null` removes one,
+/// objects merge recursively.
+fn merge(target: &mut serde_json::Value, patch: serde_json::Value) {
+    let serde_json::Value::Object(changes) = patch else {
+        *target = patch;
+        return;
+    };
+    if !target.is_object() {
+        *target = serde_json::Value::Object(serde_json::Map::new());
+    }
+    if let serde_json::Value::Object(fields) = target {
+        for (name, value) in changes {
+            if value.is_null() {
+                fields.remove(&name);
+            } else {
+                merge(fields.entry(name).or_insert(serde_json::Value::Null), value);
+            }
+        }
+    }
+}
+
 /// The revision of `If-Match: "<revision>"`, if sent.
 pub(crate) fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Problem> {
     headers
@@ -209,4 +335,27 @@ pub(crate) fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Problem> {
                 .ok_or_else(|| Problem::malformed("If-Match must be a quoted revision number"))
         })
         .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge;
+    use serde_json::json;
+
+    #[test]
+    fn merge_patch_follows_rfc_7396() {
+        // The RFC's own example (section 3).
+        let mut target = json!({"title": "Goodbye!", "author": {"givenName": "John",
+            "familyName": "Doe"}, "tags": ["example", "sample"], "content": "This will be unchanged"});
+        merge(
+            &mut target,
+            json!({"title": "Hello!", "phoneNumber": "+01-123-456-7890",
+            "author": {"familyName": null}, "tags": ["example"]}),
+        );
+        assert_eq!(
+            target,
+            json!({"title": "Hello!", "author": {"givenName": "John"}, "tags": ["example"],
+                "content": "This will be unchanged", "phoneNumber": "+01-123-456-7890"})
+        );
+    }
 }

@@ -141,7 +141,7 @@ fn collection<R: Resource>() -> Router<AdminState> {
         )
         .route(
             &format!("/{}/{{id}}", R::COLLECTION),
-            get(handlers::get_one::<R>),
+            get(handlers::get_one::<R>).patch(handlers::patch::<R>),
         )
 }
 

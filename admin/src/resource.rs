@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use moneta_domain::{
     BillingAccount, BillingAccountStatus, ContractTemplate, DeveloperStatus, Entity, KeyState,
-    LifecycleStatus, MPass, MPassStatus, MembershipOrganization, MoDeveloper, Organization,
+    Kind, LifecycleStatus, MPass, MPassStatus, MembershipOrganization, MoDeveloper, Organization,
     PartnerKey, Publisher, PublisherDeveloper, SettlementAgreement, TransitionError,
     WebhookEndpoint,
 };
@@ -25,9 +25,25 @@ pub trait Resource: Entity + Clone + 'static {
     /// several parameters form a composite value in the listed order.
     const LOOKUPS: &'static [(&'static str, &'static [&'static str])];
 
+    /// Fields of this entity a `PATCH` never changes (besides identity,
+    /// status and creation, which none may).
+    const FIXED: &'static [&'static str] = &[];
+
     /// Sets server-side fields (timestamps, initial status) and checks the
     /// entity before it is created.
     fn prepare(&mut self, now: i64) -> Result<(), Problem>;
+
+    /// Sets server-side fields (`updated_at`) and checks the entity after a
+    /// `PATCH`, before it is written.
+    fn revise(&mut self, _now: i64) -> Result<(), Problem> {
+        Ok(())
+    }
+
+    /// The records this entity names that must exist when it is created:
+    /// `(field, id, the kinds it may be)`.
+    fn references(&self) -> Vec<(&'static str, String, &'static [Kind])> {
+        Vec::new()
+    }
 
     /// Checks the entity against the deployment's policy before it is
     /// created (e.g. cleartext webhook endpoints).
@@ -112,6 +128,10 @@ impl Resource for MembershipOrganization {
         (self.created_at, self.updated_at, self.status) = (now, now, LifecycleStatus::Pending);
         crate::rate_limits::check(self.rate_limit.as_ref())
     }
+    fn revise(&mut self, now: i64) -> Result<(), Problem> {
+        self.updated_at = now;
+        crate::rate_limits::check(self.rate_limit.as_ref())
+    }
 }
 lifecycle!(MembershipOrganization, LifecycleStatus);
 
@@ -120,6 +140,10 @@ impl Resource for Publisher {
     const LOOKUPS: &'static [(&'static str, &'static [&'static str])] = &[("mpc", &["mpc"])];
     fn prepare(&mut self, now: i64) -> Result<(), Problem> {
         (self.created_at, self.updated_at, self.status) = (now, now, LifecycleStatus::Pending);
+        crate::rate_limits::check(self.rate_limit.as_ref())
+    }
+    fn revise(&mut self, now: i64) -> Result<(), Problem> {
+        self.updated_at = now;
         crate::rate_limits::check(self.rate_limit.as_ref())
     }
 }
@@ -157,6 +181,10 @@ impl Resource for MPass {
         (self.created_at, self.updated_at, self.status) = (now, now, MPassStatus::Pending);
         Ok(())
     }
+    fn revise(&mut self, now: i64) -> Result<(), Problem> {
+        self.updated_at = now;
+        Ok(())
+    }
 }
 lifecycle!(MPass, MPassStatus);
 
@@ -168,6 +196,10 @@ impl Resource for BillingAccount {
         (self.created_at, self.updated_at, self.status) = (now, now, BillingAccountStatus::Active);
         Ok(())
     }
+    fn revise(&mut self, now: i64) -> Result<(), Problem> {
+        self.updated_at = now;
+        Ok(())
+    }
 }
 lifecycle!(BillingAccount, BillingAccountStatus);
 
@@ -175,6 +207,16 @@ impl Resource for PartnerKey {
     const COLLECTION: &'static str = "keys";
     const LOOKUPS: &'static [(&'static str, &'static [&'static str])] =
         &[("organization", &["organization_id"])];
+    /// A key is rotated by registering a new one, never by editing it.
+    const FIXED: &'static [&'static str] = &["organization_id", "algorithm", "public_key"];
+    /// A key belongs to an MO or a publisher (not a legal organization).
+    fn references(&self) -> Vec<(&'static str, String, &'static [Kind])> {
+        vec![(
+            "organization_id",
+            self.organization_id.clone(),
+            &[Kind::MembershipOrganization, Kind::Publisher],
+        )]
+    }
     fn prepare(&mut self, now: i64) -> Result<(), Problem> {
         (self.created_at, self.state, self.revoked_at) = (now, KeyState::Active, None);
         self.validate().map_err(|e| Problem::invalid(e.to_string()))
@@ -186,8 +228,12 @@ impl Resource for WebhookEndpoint {
     const COLLECTION: &'static str = "webhook-endpoints";
     const LOOKUPS: &'static [(&'static str, &'static [&'static str])] =
         &[("organization", &["organization_id"])];
+    const FIXED: &'static [&'static str] = &["organization_id"];
     fn prepare(&mut self, now: i64) -> Result<(), Problem> {
         self.created_at = now;
+        self.revise(now)
+    }
+    fn revise(&mut self, _now: i64) -> Result<(), Problem> {
         let scheme_ok = self.url.starts_with("https://") || self.url.starts_with("http://");
         if !scheme_ok {
             return Err(Problem::invalid("url must be an http(s) URL"));
@@ -218,8 +264,12 @@ impl Resource for SettlementAgreement {
     const COLLECTION: &'static str = "settlement-agreements";
     const LOOKUPS: &'static [(&'static str, &'static [&'static str])] =
         &[("mo_id", &["mo_id"]), ("publisher_id", &["publisher_id"])];
+    const FIXED: &'static [&'static str] = &["mo_id", "publisher_id", "currency"];
     fn prepare(&mut self, now: i64) -> Result<(), Problem> {
         self.created_at = now;
+        self.revise(now)
+    }
+    fn revise(&mut self, _now: i64) -> Result<(), Problem> {
         self.validate().map_err(|e| Problem::invalid(e.to_string()))
     }
 }

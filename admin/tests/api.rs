@@ -449,9 +449,30 @@ async fn keys_rotate_with_several_active_and_revoke_at_once() {
     let (app, _dir) = app();
     let key = |id: &str, fill: u8| {
         use base64_for_tests::encode;
-        json!({"id": id, "organization_id": "org-1", "algorithm": "ed25519", "public_key": encode(&[fill; 32]),
+        json!({"id": id, "organization_id": "mo-1", "algorithm": "ed25519", "public_key": encode(&[fill; 32]),
                "state": "active", "created_at": 0, "revoked_at": null})
     };
+    // A key of an organization that is not an MO or a publisher: refused.
+    let (status, problem, _) = call(
+        &app,
+        "POST",
+        "/v1/admin/keys",
+        Some(key("k0", 9)),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("unknown_reference"))
+    );
+    call(
+        &app,
+        "POST",
+        "/v1/admin/membership-organizations",
+        Some(mo("mo-1", "MIC1")),
+        Some(TOKEN),
+    )
+    .await;
     for (id, fill) in [("k1", 1), ("k2", 2)] {
         let (status, body, _) = call(
             &app,
@@ -466,7 +487,7 @@ async fn keys_rotate_with_several_active_and_revoke_at_once() {
     let (_, keys, _) = call(
         &app,
         "GET",
-        "/v1/admin/keys?organization_id=org-1",
+        "/v1/admin/keys?organization_id=mo-1",
         None,
         Some(TOKEN),
     )
@@ -652,4 +673,136 @@ async fn partner_rate_limits_are_set_checked_and_cleared() {
     )
     .await;
     assert_eq!(problem["code"], "invalid_entity");
+}
+
+/// A `PATCH` with `If-Match`, as `application/merge-patch+json`.
+async fn patch(
+    app: &Router,
+    uri: &str,
+    if_match: Option<&str>,
+    body: Value,
+) -> (StatusCode, Value) {
+    let mut request = Request::builder()
+        .method("PATCH")
+        .uri(uri)
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .header(header::CONTENT_TYPE, "application/merge-patch+json");
+    if let Some(revision) = if_match {
+        request = request.header(header::IF_MATCH, revision);
+    }
+    let (status, body, _) = send(
+        app,
+        request.body(Body::from(body.to_string())).expect("request"),
+    )
+    .await;
+    (status, body)
+}
+
+#[tokio::test]
+async fn registry_records_change_by_merge_patch_at_the_revision_they_name() {
+    let (app, _dir) = app();
+    let endpoint = json!({"id": "wh1", "organization_id": "org-1", "url": "https://example.test/hook",
+        "event_types": ["contract.finalized"], "enabled": true, "secret": "whsec_b2xkLXNlY3JldA",
+        "created_at": 0});
+    let (status, _, _) = call(
+        &app,
+        "POST",
+        "/v1/admin/webhook-endpoints",
+        Some(endpoint),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let uri = "/v1/admin/webhook-endpoints/wh1";
+
+    // Without the revision: 428. Disabled at revision 1: revision 2.
+    let (status, problem) = patch(&app, uri, None, json!({"enabled": false})).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (
+            StatusCode::PRECONDITION_REQUIRED,
+            Some("precondition_required")
+        )
+    );
+    let (status, changed) = patch(&app, uri, Some("\"1\""), json!({"enabled": false})).await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(
+        (changed["revision"].as_u64(), &changed["entity"]["enabled"]),
+        (Some(2), &json!(false))
+    );
+    assert_eq!(
+        changed["entity"]["url"], "https://example.test/hook",
+        "other fields unchanged"
+    );
+    // The same revision again: someone else's change would be lost, 412.
+    let (status, problem) = patch(&app, uri, Some("\"1\""), json!({"enabled": true})).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (StatusCode::PRECONDITION_FAILED, Some("precondition_failed"))
+    );
+    // A new secret is stored and never shown; null removes it.
+    let (status, rotated) = patch(
+        &app,
+        uri,
+        Some("\"2\""),
+        json!({"secret": "whsec_bmV3LXNlY3JldA"}),
+    )
+    .await;
+    assert_eq!(
+        (status, &rotated["entity"]["secret"]),
+        (StatusCode::OK, &json!("***"))
+    );
+    assert!(!rotated.to_string().contains("whsec_"));
+    for (fields, code) in [
+        (json!({"id": "wh2"}), "immutable_field"),
+        (json!({"organization_id": "org-2"}), "immutable_field"),
+        (json!({"created_at": 5}), "immutable_field"),
+        (json!({"url": "ftp://example.test/hook"}), "invalid_entity"),
+        (json!({"enabled": "no"}), "invalid_entity"),
+    ] {
+        let (status, problem) = patch(&app, uri, Some("\"3\""), fields.clone()).await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some(code)),
+            "{fields}"
+        );
+    }
+    let (_, stored, _) = call(&app, "GET", uri, None, Some(TOKEN)).await;
+    assert_eq!(stored["revision"], 3, "refused patches changed nothing");
+
+    // An MO: its name changes, updated_at follows, a bad rate limit is refused.
+    call(
+        &app,
+        "POST",
+        "/v1/admin/membership-organizations",
+        Some(mo("mo-1", "MIC1")),
+        Some(TOKEN),
+    )
+    .await;
+    let mo_uri = "/v1/admin/membership-organizations/mo-1";
+    let (status, renamed) = patch(
+        &app,
+        mo_uri,
+        Some("\"1\""),
+        json!({"name": "Acme Members Ltd"}),
+    )
+    .await;
+    assert_eq!(
+        (status, &renamed["entity"]["name"]),
+        (StatusCode::OK, &json!("Acme Members Ltd"))
+    );
+    let (status, _) = patch(&app, mo_uri, Some("\"2\""), json!({"status": "active"})).await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "status changes go to …/status"
+    );
+    let (status, problem) = patch(
+        &app,
+        mo_uri,
+        Some("\"2\""),
+        json!({"rate_limit": {"rate_per_s": 0, "burst": 1}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
 }

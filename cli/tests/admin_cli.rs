@@ -121,6 +121,26 @@ fn seed_demo_then_admin_commands_show_the_demo_network() -> anyhow::Result<()> {
         TOKEN,
     ));
     assert_eq!(agreement["entity"]["publisher_bps"], 7000);
+    let raised = json(&moneta(
+        &config,
+        &[
+            "admin",
+            "patch",
+            "settlement-agreements",
+            "agr-acme-globe",
+            "--revision",
+            "1",
+            r#"{"min_settlement_minor": 500}"#,
+        ],
+        TOKEN,
+    ));
+    assert_eq!(
+        (
+            &raised["revision"],
+            &raised["entity"]["min_settlement_minor"]
+        ),
+        (&serde_json::json!(2), &serde_json::json!(500))
+    );
     let suspended = json(&moneta(
         &config,
         &["admin", "status", "publishers", "pub-globe", "suspended"],

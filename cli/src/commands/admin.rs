@@ -50,6 +50,20 @@ pub enum AdminCommand {
         /// New status.
         status: String,
     },
+    /// Change fields of an entity: a JSON merge patch, based on the revision
+    /// the entity is at (`moneta admin get` shows it); status changes go
+    /// through `status`.
+    Patch {
+        /// Collection.
+        collection: String,
+        /// Entity id.
+        id: String,
+        /// The revision the change is based on (refused if it moved on).
+        #[arg(long)]
+        revision: u64,
+        /// The changes, a JSON object, e.g. '{"enabled": false}'.
+        changes: String,
+    },
     /// Revoke a partner key; it stops working at once.
     RevokeKey {
         /// Key id.
@@ -189,6 +203,23 @@ pub async fn execute(config: &Config, command: AdminCommand) -> anyhow::Result<E
                 )
                 .await?
         }
+        AdminCommand::Patch {
+            collection,
+            id,
+            revision,
+            changes,
+        } => {
+            let changes: Value =
+                serde_json::from_str(&changes).context("the changes must be a JSON object")?;
+            client
+                .call(
+                    reqwest::Method::PATCH,
+                    &format!("/{collection}/{id}"),
+                    &[],
+                    Some(Body::MergePatch { changes, revision }),
+                )
+                .await?
+        }
         AdminCommand::RevokeKey { id } => {
             client
                 .call(
@@ -228,6 +259,13 @@ pub enum Body {
     Json(Value),
     /// YAML text.
     Yaml(String),
+    /// A JSON merge patch of the entity at `revision` (sent as `If-Match`).
+    MergePatch {
+        /// The changes.
+        changes: Value,
+        /// The revision they are based on.
+        revision: u64,
+    },
 }
 
 /// A client of the admin API at `admin.listen`, with `admin.token`.
@@ -285,6 +323,10 @@ impl Client {
             Some(Body::Yaml(yaml)) => request
                 .header("content-type", "application/yaml")
                 .body(yaml),
+            Some(Body::MergePatch { changes, revision }) => request
+                .header("content-type", "application/merge-patch+json")
+                .header("if-match", format!("\"{revision}\""))
+                .body(changes.to_string()),
             None => request,
         };
         let response = request.send().await.with_context(|| {
