@@ -273,6 +273,7 @@ pub async fn patch<R: Resource>(
     let mut entity: R = serde_json::from_value(document)
         .map_err(|e| Problem::invalid(format!("the patched entity: {e}")))?;
     entity.revise(state.now())?;
+    entity.carry(&current.entity, state.now());
     entity.admit(&state)?;
     let revision = state.registry.update(&entity, current.revision).await?;
     tracing::info!(kind = R::KIND.as_str(), id, "updated");

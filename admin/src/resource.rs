@@ -17,6 +17,10 @@ use moneta_problem::Problem;
 
 use crate::AdminState;
 
+/// How long a webhook endpoint's replaced secret keeps signing beside the
+/// new one, seconds (one day).
+pub const SECRET_OVERLAP_S: i64 = 86_400;
+
 /// A registry entity served under `/v1/admin/<COLLECTION>`.
 pub trait Resource: Entity + Clone + 'static {
     /// URL segment of the collection.
@@ -38,6 +42,10 @@ pub trait Resource: Entity + Clone + 'static {
     fn revise(&mut self, _now: i64) -> Result<(), Problem> {
         Ok(())
     }
+
+    /// Carries over what a `PATCH` keeps from the entity as it was `before`
+    /// (a rotated secret's overlap).
+    fn carry(&mut self, _before: &Self, _now: i64) {}
 
     /// The records this entity names that must exist when it is created:
     /// `(field, id, the kinds it may be)`.
@@ -228,10 +236,24 @@ impl Resource for WebhookEndpoint {
     const COLLECTION: &'static str = "webhook-endpoints";
     const LOOKUPS: &'static [(&'static str, &'static [&'static str])] =
         &[("organization", &["organization_id"])];
-    const FIXED: &'static [&'static str] = &["organization_id"];
+    const FIXED: &'static [&'static str] = &[
+        "organization_id",
+        "previous_secret",
+        "previous_secret_until",
+    ];
     fn prepare(&mut self, now: i64) -> Result<(), Problem> {
         self.created_at = now;
+        (self.previous_secret, self.previous_secret_until) = (None, None);
         self.revise(now)
+    }
+    /// A new secret signs at once; the one it replaces signs beside it for
+    /// [`SECRET_OVERLAP_S`], so receivers can switch without losing one
+    /// delivery (Standard Webhooks: several `v1` signatures).
+    fn carry(&mut self, before: &Self, now: i64) {
+        if self.secret != before.secret && before.secret.is_some() {
+            self.previous_secret = before.secret.clone();
+            self.previous_secret_until = Some(now + SECRET_OVERLAP_S);
+        }
     }
     fn revise(&mut self, _now: i64) -> Result<(), Problem> {
         let scheme_ok = self.url.starts_with("https://") || self.url.starts_with("http://");
@@ -254,8 +276,10 @@ impl Resource for WebhookEndpoint {
     }
 
     fn redact(&mut self) {
-        if self.secret.is_some() {
-            self.secret = Some("***".into());
+        for secret in [&mut self.secret, &mut self.previous_secret] {
+            if secret.is_some() {
+                *secret = Some("***".into());
+            }
         }
     }
 }

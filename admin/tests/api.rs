@@ -753,10 +753,17 @@ async fn registry_records_change_by_merge_patch_at_the_revision_they_name() {
         (StatusCode::OK, &json!("***"))
     );
     assert!(!rotated.to_string().contains("whsec_"));
+    // The old secret keeps signing for a day beside the new one.
+    assert_eq!(rotated["entity"]["previous_secret"], "***");
+    assert_eq!(
+        rotated["entity"]["previous_secret_until"],
+        1_700_000_000 + 86_400
+    );
     for (fields, code) in [
         (json!({"id": "wh2"}), "immutable_field"),
         (json!({"organization_id": "org-2"}), "immutable_field"),
         (json!({"created_at": 5}), "immutable_field"),
+        (json!({"previous_secret_until": 5}), "immutable_field"),
         (json!({"url": "ftp://example.test/hook"}), "invalid_entity"),
         (json!({"enabled": "no"}), "invalid_entity"),
     ] {

@@ -35,6 +35,13 @@ pub struct WebhookEndpoint {
     /// Per-attempt timeout, ms, when not the default.
     #[serde(default)]
     pub timeout_ms: Option<u64>,
+    /// The secret `secret` replaced, still signing beside it until
+    /// `previous_secret_until` (a rotation's overlap window).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_secret: Option<String>,
+    /// When the previous secret stops signing, Unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_secret_until: Option<i64>,
 }
 
 impl WebhookEndpoint {
@@ -43,6 +50,16 @@ impl WebhookEndpoint {
 
     /// The prefix every webhook signing secret carries.
     pub const SECRET_PREFIX: &'static str = "whsec_";
+
+    /// The secrets deliveries are signed with at `now` (Unix seconds): the
+    /// current one, and the previous one during a rotation's overlap.
+    pub fn signing_secrets(&self, now: i64) -> Vec<&str> {
+        let previous = self
+            .previous_secret
+            .as_deref()
+            .filter(|_| self.previous_secret_until.is_some_and(|until| now < until));
+        self.secret.as_deref().into_iter().chain(previous).collect()
+    }
 
     /// Whether the endpoint wants events of type `event_type`.
     pub fn accepts(&self, event_type: &str) -> bool {
@@ -62,6 +79,11 @@ impl fmt::Debug for WebhookEndpoint {
             .field("created_at", &self.created_at)
             .field("max_attempts", &self.max_attempts)
             .field("timeout_ms", &self.timeout_ms)
+            .field(
+                "previous_secret",
+                &self.previous_secret.as_ref().map(|_| Redacted),
+            )
+            .field("previous_secret_until", &self.previous_secret_until)
             .finish()
     }
 }
@@ -102,7 +124,20 @@ mod tests {
             created_at: 1,
             max_attempts: None,
             timeout_ms: None,
+            previous_secret: None,
+            previous_secret_until: None,
         }
+    }
+
+    #[test]
+    fn the_previous_secret_signs_only_within_its_overlap() {
+        let mut e = endpoint(Some("whsec_new"));
+        assert_eq!(e.signing_secrets(100), ["whsec_new"]);
+        e.previous_secret = Some("whsec_old".into());
+        e.previous_secret_until = Some(200);
+        assert_eq!(e.signing_secrets(199), ["whsec_new", "whsec_old"]);
+        assert_eq!(e.signing_secrets(200), ["whsec_new"]);
+        assert!(!format!("{e:?}").contains("whsec_old"));
     }
 
     #[test]

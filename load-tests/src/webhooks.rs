@@ -124,6 +124,8 @@ pub async fn scenario(settings: Settings, with_dead: bool) -> anyhow::Result<Lat
                 created_at: 0,
                 max_attempts: None,
                 timeout_ms: None,
+                previous_secret: None,
+                previous_secret_until: None,
             })
             .await?;
     }

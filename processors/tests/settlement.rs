@@ -517,6 +517,8 @@ async fn a_settlement_statement_reaches_both_parties_once() {
             created_at: 0,
             max_attempts: None,
             timeout_ms: None,
+            previous_secret: None,
+            previous_secret_until: None,
         };
         ledger
             .world

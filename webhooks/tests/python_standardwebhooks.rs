@@ -85,14 +85,25 @@ fn official_python_library_verifies_our_v1_signatures() {
     };
 
     // `v1a` and `v1` together: the library skips `v1a` and matches `v1`.
-    let both = headers(&msg, &keys, Some(&secret));
+    let both = headers(&msg, &keys, std::slice::from_ref(&secret));
     assert_eq!(python_verify(&whsec, &both, body), "ok");
 
     // A tampered body is rejected.
     assert!(python_verify(&whsec, &both, b"{}").starts_with("fail"));
 
+    // During a secret rotation both secrets sign: a receiver verifies with
+    // either, so it can switch whenever it likes within the overlap.
+    let new = HmacSecret::generate();
+    let rotating = headers(&msg, &keys, &[new.clone(), secret.clone()]);
+    assert_eq!(python_verify(&whsec, &rotating, body), "ok", "the old secret");
+    assert_eq!(
+        python_verify(&new.expose_whsec(), &rotating, body),
+        "ok",
+        "the new secret"
+    );
+
     // The Python library has no `v1a` (ed25519) support: v1a alone fails.
-    let v1a_only = headers(&msg, &keys, None);
+    let v1a_only = headers(&msg, &keys, &[]);
     assert_eq!(
         python_verify(&whsec, &v1a_only, body),
         "fail: No matching signature found"

@@ -199,7 +199,11 @@ fn signed_headers(
         timestamp: now(),
         body: BODY,
     };
-    headers(&msg, keys, secret)
+    headers(
+        &msg,
+        keys,
+        secret.map(std::slice::from_ref).unwrap_or_default(),
+    )
 }
 
 // -------------------------------------------------------------------- tests

@@ -69,6 +69,8 @@ fn endpoint(id: &str, url: &str, enabled: bool) -> WebhookEndpoint {
         created_at: 0,
         max_attempts: None,
         timeout_ms: None,
+        previous_secret: None,
+        previous_secret_until: None,
     }
 }
 

@@ -56,15 +56,16 @@ pub fn sign_v1a(keys: &KeyRing, msg: &WebhookMessage<'_>) -> String {
     format!("v1a,{}", STANDARD.encode(signature.to_bytes()))
 }
 
-/// The three Standard Webhooks headers: `v1a` always, plus `v1` when the
-/// endpoint has an HMAC secret (space-separated, `v1a` first).
+/// The three Standard Webhooks headers: `v1a` always, plus one `v1` per
+/// HMAC secret of the endpoint (during a rotation, the new and the old;
+/// space-separated, `v1a` first).
 pub fn headers(
     msg: &WebhookMessage<'_>,
     keys: &KeyRing,
-    hmac: Option<&HmacSecret>,
+    hmac: &[HmacSecret],
 ) -> Vec<(&'static str, String)> {
     let mut signature = sign_v1a(keys, msg);
-    if let Some(secret) = hmac {
+    for secret in hmac {
         signature.push(' ');
         signature.push_str(&secret.sign_v1(msg));
     }

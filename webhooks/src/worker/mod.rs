@@ -410,17 +410,18 @@ impl Inner {
                 )
                 .await;
         };
-        let secret = endpoint
-            .secret
-            .as_deref()
-            .and_then(|s| HmacSecret::parse(s).ok());
         let at_ms = now_ms();
+        let secrets: Vec<HmacSecret> = endpoint
+            .signing_secrets(at_ms.div_euclid(1000))
+            .into_iter()
+            .filter_map(|s| HmacSecret::parse(s).ok())
+            .collect();
         let message = WebhookMessage {
             id: &d.id,
             timestamp: at_ms.div_euclid(1000),
             body: d.payload.as_bytes(),
         };
-        let mut sent = headers(&message, &self.keys, secret.as_ref());
+        let mut sent = headers(&message, &self.keys, &secrets);
         // The delivery span's own context when spans are exported, else
         // the one the delivery was scheduled with.
         let traceparent = moneta_telemetry::current()
