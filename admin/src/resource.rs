@@ -184,6 +184,7 @@ impl Resource for MPass {
         ("mpass_number", &["mpass_number"]),
         ("mo_number", &["mo_id", "mpass_number"]),
         ("billing_account", &["billing_account_id"]),
+        ("mo", &["mo_id"]),
     ];
     fn prepare(&mut self, now: i64) -> Result<(), Problem> {
         (self.created_at, self.updated_at, self.status) = (now, now, MPassStatus::Pending);
@@ -198,8 +199,10 @@ lifecycle!(MPass, MPassStatus);
 
 impl Resource for BillingAccount {
     const COLLECTION: &'static str = "billing-accounts";
-    const LOOKUPS: &'static [(&'static str, &'static [&'static str])] =
-        &[("mo_account_type", &["mo_id", "account_type"])];
+    const LOOKUPS: &'static [(&'static str, &'static [&'static str])] = &[
+        ("mo_account_type", &["mo_id", "account_type"]),
+        ("mo", &["mo_id"]),
+    ];
     fn prepare(&mut self, now: i64) -> Result<(), Problem> {
         (self.created_at, self.updated_at, self.status) = (now, now, BillingAccountStatus::Active);
         Ok(())

@@ -103,6 +103,18 @@ fn seed_demo_then_admin_commands_show_the_demo_network() -> anyhow::Result<()> {
         TOKEN,
     ));
     assert_eq!(pass["items"][0]["entity"]["id"], "mp-0001");
+    for collection in ["mpasses", "billing-accounts"] {
+        let of_mo = json(&moneta(
+            &config,
+            &["admin", "list", collection, "mo_id=mo-acme"],
+            TOKEN,
+        ));
+        assert_eq!(
+            of_mo["items"].as_array().map(Vec::len),
+            Some(1),
+            "{collection} of mo-acme: {of_mo}"
+        );
+    }
     let keys = json(&moneta(
         &config,
         &["admin", "list", "keys", "organization_id=pub-globe"],

@@ -70,6 +70,8 @@ pub struct BillingAccount {
 impl BillingAccount {
     /// Index on MO + account type (see [`BillingAccount::mo_account_type_key`]).
     pub const INDEX_MO_ACCOUNT_TYPE: &'static str = "mo_account_type";
+    /// Index on the MO: every billing account of one MO.
+    pub const INDEX_MO: &'static str = "mo";
 
     /// The `mo_account_type` index value for an MO and an account type.
     pub fn mo_account_type_key(mo_id: &str, account_type: AccountType) -> String {
@@ -99,10 +101,13 @@ impl Entity for BillingAccount {
     }
 
     fn indexes(&self) -> Vec<(&'static str, String)> {
-        vec![(
-            Self::INDEX_MO_ACCOUNT_TYPE,
-            Self::mo_account_type_key(&self.mo_id, self.account_type),
-        )]
+        vec![
+            (
+                Self::INDEX_MO_ACCOUNT_TYPE,
+                Self::mo_account_type_key(&self.mo_id, self.account_type),
+            ),
+            (Self::INDEX_MO, self.mo_id.clone()),
+        ]
     }
 }
 
@@ -128,7 +133,10 @@ mod tests {
     fn index_joins_mo_and_account_type() {
         assert_eq!(
             account(AccountType::Family).indexes(),
-            vec![("mo_account_type", "mo-1\u{1f}family".to_string())]
+            vec![
+                ("mo_account_type", "mo-1\u{1f}family".to_string()),
+                ("mo", "mo-1".to_string())
+            ]
         );
         for t in AccountType::ALL {
             let json = serde_json::to_string(&t).expect("serialize");

@@ -43,6 +43,8 @@ impl MPass {
     pub const INDEX_MO_NUMBER: &'static str = "mo_number";
     /// Index on the billing account (only for passes that have one).
     pub const INDEX_BILLING_ACCOUNT: &'static str = "billing_account";
+    /// Index on the MO: every mPass of one MO.
+    pub const INDEX_MO: &'static str = "mo";
 
     /// The `mo_number` index value for an MO and a pass number.
     pub fn mo_number_key(mo_id: &str, mpass_number: &str) -> String {
@@ -78,6 +80,7 @@ impl Entity for MPass {
         if let Some(account) = &self.billing_account_id {
             indexes.push((Self::INDEX_BILLING_ACCOUNT, account.clone()));
         }
+        indexes.push((Self::INDEX_MO, self.mo_id.clone()));
         indexes
     }
 }
@@ -111,6 +114,7 @@ mod tests {
                 ("mpass_number", "0042".to_string()),
                 ("mo_number", "mo-1\u{1f}0042".to_string()),
                 ("billing_account", "ba-7".to_string()),
+                ("mo", "mo-1".to_string()),
             ]
         );
     }
@@ -122,6 +126,7 @@ mod tests {
             vec![
                 ("mpass_number", "0042".to_string()),
                 ("mo_number", "mo-1\u{1f}0042".to_string()),
+                ("mo", "mo-1".to_string()),
             ]
         );
     }

@@ -95,7 +95,11 @@ fn official_python_library_verifies_our_v1_signatures() {
     // either, so it can switch whenever it likes within the overlap.
     let new = HmacSecret::generate();
     let rotating = headers(&msg, &keys, &[new.clone(), secret.clone()]);
-    assert_eq!(python_verify(&whsec, &rotating, body), "ok", "the old secret");
+    assert_eq!(
+        python_verify(&whsec, &rotating, body),
+        "ok",
+        "the old secret"
+    );
     assert_eq!(
         python_verify(&new.expose_whsec(), &rotating, body),
         "ok",
