@@ -2,49 +2,16 @@
 //! HTTP API (filters, status, cursor pages, refusals), an operator every
 //! contract through the admin API and `moneta contracts search`.
 
-use std::time::{Duration, Instant};
-
 use anyhow::{Context, ensure};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use moneta_domain::ContractTerms;
 use moneta_ingest::PartnerClient;
 use moneta_signing::SigningKey;
-use moneta_topology::demo::{ACME, DemoPartner, GLOBE, subscription_charge};
+use moneta_topology::demo::{ACME, GLOBE, subscription_charge};
 use serde_json::{Value, json};
-use support::Moneta;
+use support::{Moneta, submit_as};
 
 mod support;
-
-async fn wait_state(client: &PartnerClient, event_id: &str, want: &str) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let reply = client.get(&format!("/v1/events/{event_id}")).await?;
-        ensure!(reply.body["status"] != "rejected", "{}", reply.body);
-        if reply.body["steps"]
-            .as_array()
-            .is_some_and(|s| s.iter().any(|s| s["state"] == want))
-        {
-            return Ok(());
-        }
-        ensure!(Instant::now() < deadline, "{event_id}: {}", reply.body);
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
-}
-
-async fn sign(
-    moneta: &Moneta,
-    partner: DemoPartner,
-    event: &str,
-    terms: &ContractTerms,
-    want: &str,
-) -> anyhow::Result<()> {
-    let client = partner.client(&moneta.base());
-    let body = client.submission(event, terms, partner.party)?;
-    let reply = client.submit("subscription_charges", &body, None).await?;
-    ensure!(reply.status == 202, "{} {}", reply.status, reply.body);
-    wait_state(&client, event, want).await
-}
 
 fn sorted(mut ids: Vec<String>) -> Vec<String> {
     ids.sort();
@@ -71,9 +38,9 @@ fn partners_find_their_contracts_page_by_page_and_operators_find_all() -> anyhow
         // Two finalized charges, one awaiting the MO.
         for id in ["cs-1", "cs-2", "cs-3"] {
             let terms = subscription_charge(id);
-            sign(&moneta, GLOBE, &format!("{id}-p"), &terms, "recorded").await?;
+            submit_as(&moneta, GLOBE, "subscription_charges", &format!("{id}-p"), &terms, "recorded").await?;
             if id != "cs-3" {
-                sign(&moneta, ACME, &format!("{id}-m"), &terms, "countersigned").await?;
+                submit_as(&moneta, ACME, "subscription_charges", &format!("{id}-m"), &terms, "countersigned").await?;
             }
         }
         // A contract of the same MO with another publisher, which Globe
@@ -105,7 +72,7 @@ fn partners_find_their_contracts_page_by_page_and_operators_find_all() -> anyhow
         let body = other.submission("cs-0-other-p", &theirs, "publisher")?;
         let reply = other.submit("subscription_charges", &body, None).await?;
         ensure!(reply.status == 202, "{} {}", reply.status, reply.body);
-        wait_state(&other, "cs-0-other-p", "recorded").await?;
+        support::wait_event(&other, "cs-0-other-p", "recorded").await?;
 
         let globe = GLOBE.client(&moneta.base());
         let all = globe.get("/v1/contracts").await?;

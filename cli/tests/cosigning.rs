@@ -15,7 +15,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::post;
 use moneta_domain::ContractTerms;
-use moneta_ingest::PartnerClient;
 use moneta_topology::demo::{ACME, GLOBE, subscription_charge};
 use serde_json::{Value, json};
 use support::Moneta;
@@ -72,30 +71,6 @@ async fn wait_for(
     }
 }
 
-async fn wait_state(client: &PartnerClient, event_id: &str, want: &str) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let reply = client.get(&format!("/v1/events/{event_id}")).await?;
-        ensure!(
-            reply.body["status"] != "rejected",
-            "{event_id} rejected: {}",
-            reply.body
-        );
-        if reply.body["steps"]
-            .as_array()
-            .is_some_and(|s| s.iter().any(|s| s["state"] == want))
-        {
-            return Ok(());
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "{event_id} never reached {want}: {}",
-            reply.body
-        );
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
-}
-
 #[test]
 fn the_counterparty_signs_what_moneta_sent_it_and_the_contract_finalizes() -> anyhow::Result<()> {
     let bootstrap = moneta_testkit::kafka()?;
@@ -131,7 +106,7 @@ fn the_counterparty_signs_what_moneta_sent_it_and_the_contract_finalizes() -> an
         let body = globe.submission("co-1-p", &terms, GLOBE.party)?;
         let reply = globe.submit("subscription_charges", &body, None).await?;
         ensure!(reply.status == 202, "{} {}", reply.status, reply.body);
-        wait_state(&globe, "co-1-p", "recorded").await?;
+        support::wait_event(&globe, "co-1-p", "recorded").await?;
 
         // Its status says who has signed and who is awaited.
         let pending = globe.get("/v1/contracts/co-1").await?.body;
@@ -159,7 +134,7 @@ fn the_counterparty_signs_what_moneta_sent_it_and_the_contract_finalizes() -> an
         let body = acme.submission("co-1-m", &received_terms, ACME.party)?;
         let reply = acme.submit("subscription_charges", &body, None).await?;
         ensure!(reply.status == 202, "{} {}", reply.status, reply.body);
-        wait_state(&acme, "co-1-m", "countersigned").await?;
+        support::wait_event(&acme, "co-1-m", "countersigned").await?;
 
         // Both parties hear that it is final, with all three signatures.
         for to in ["acme", "globe"] {

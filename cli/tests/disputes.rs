@@ -9,53 +9,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, ensure};
 use moneta_avro::{AvroCodec, LedgerEntry, LedgerKind, SchemaName};
 use moneta_domain::ContractTerms;
-use moneta_ingest::PartnerClient;
 use moneta_testkit::kafka::read_topic;
-use moneta_topology::demo::{ACME, DemoPartner, GLOBE, subscription_charge};
+use moneta_topology::demo::{ACME, GLOBE, subscription_charge};
 use rdkafka::message::Message;
 use serde_json::{Value, json};
-use support::Moneta;
+use support::{Moneta, submit_as};
 
 mod support;
-
-/// Waits for `event_id` to reach `want`; its final record.
-async fn wait_state(client: &PartnerClient, event_id: &str, want: &str) -> anyhow::Result<Value> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let reply = client.get(&format!("/v1/events/{event_id}")).await?;
-        let steps = reply.body["steps"].as_array().cloned().unwrap_or_default();
-        if steps.iter().any(|s| s["state"] == want) {
-            return Ok(reply.body);
-        }
-        ensure!(
-            want == "rejected" || reply.body["status"] != "rejected",
-            "{event_id} rejected: {}",
-            reply.body
-        );
-        ensure!(Instant::now() < deadline, "{event_id}: {}", reply.body);
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
-}
-
-async fn submit(
-    moneta: &Moneta,
-    partner: DemoPartner,
-    domain: &str,
-    event: &str,
-    terms: &ContractTerms,
-    want: &str,
-) -> anyhow::Result<Value> {
-    let client = partner.client(&moneta.base());
-    let body = client.submission(event, terms, partner.party)?;
-    let reply = client.submit(domain, &body, None).await?;
-    ensure!(
-        reply.status == 202,
-        "{event}: {} {}",
-        reply.status,
-        reply.body
-    );
-    wait_state(&client, event, want).await
-}
 
 fn dispute(id: &str, amount: i64) -> ContractTerms {
     ContractTerms {
@@ -98,7 +58,7 @@ fn a_dispute_opens_resolves_and_reverses_its_charge_once() -> anyhow::Result<()>
     let runtime = tokio::runtime::Runtime::new()?;
     let outcome = runtime.block_on(async {
         let charge = subscription_charge("dc-1");
-        submit(
+        submit_as(
             &moneta,
             GLOBE,
             "subscription_charges",
@@ -107,7 +67,7 @@ fn a_dispute_opens_resolves_and_reverses_its_charge_once() -> anyhow::Result<()>
             "recorded",
         )
         .await?;
-        submit(
+        submit_as(
             &moneta,
             ACME,
             "subscription_charges",
@@ -125,7 +85,7 @@ fn a_dispute_opens_resolves_and_reverses_its_charge_once() -> anyhow::Result<()>
         };
 
         // Opened by the MO alone: the charge is disputed.
-        submit(
+        submit_as(
             &moneta,
             ACME,
             "disputes",
@@ -142,7 +102,7 @@ fn a_dispute_opens_resolves_and_reverses_its_charge_once() -> anyhow::Result<()>
 
         // Resolved upheld by both: the charge is final again, reversed in full.
         let upheld = resolution("dr-1", "dd-1", "upheld", 999);
-        submit(
+        submit_as(
             &moneta,
             GLOBE,
             "dispute_resolutions",
@@ -151,7 +111,7 @@ fn a_dispute_opens_resolves_and_reverses_its_charge_once() -> anyhow::Result<()>
             "recorded",
         )
         .await?;
-        submit(
+        submit_as(
             &moneta,
             ACME,
             "dispute_resolutions",
@@ -169,7 +129,7 @@ fn a_dispute_opens_resolves_and_reverses_its_charge_once() -> anyhow::Result<()>
         );
 
         // Nothing is left of the charge to dispute.
-        let refused = submit(
+        let refused = submit_as(
             &moneta,
             ACME,
             "disputes",

@@ -670,3 +670,56 @@ pub async fn serve(app: axum::Router) -> anyhow::Result<std::net::SocketAddr> {
     tokio::spawn(async move { axum::serve(listener, app).await });
     Ok(addr)
 }
+
+/// Polls `client`'s event `event_id` until it reaches step `want` (60 s at
+/// most); fails as soon as it is rejected unless `want` is `rejected`.
+/// Returns the event's last status document.
+pub async fn wait_event(
+    client: &PartnerClient,
+    event_id: &str,
+    want: &str,
+) -> anyhow::Result<Value> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let reply = client.get(&format!("/v1/events/{event_id}")).await?;
+        if reply.body["steps"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|s| s["state"] == want))
+        {
+            return Ok(reply.body);
+        }
+        ensure!(
+            want == "rejected" || reply.body["status"] != "rejected",
+            "{event_id} rejected: {}",
+            reply.body
+        );
+        ensure!(
+            Instant::now() < deadline,
+            "{event_id} never reached {want}: {}",
+            reply.body
+        );
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
+/// Signs `terms` as `partner`, submits them to `/v1/events/{domain}` as
+/// event `event_id` and waits until it reaches `want`.
+pub async fn submit_as(
+    moneta: &Moneta,
+    partner: moneta_topology::demo::DemoPartner,
+    domain: &str,
+    event_id: &str,
+    terms: &moneta_domain::ContractTerms,
+    want: &str,
+) -> anyhow::Result<Value> {
+    let client = partner.client(&moneta.base());
+    let body = client.submission(event_id, terms, partner.party)?;
+    let reply = client.submit(domain, &body, None).await?;
+    ensure!(
+        reply.status == 202,
+        "{event_id}: {} {}",
+        reply.status,
+        reply.body
+    );
+    wait_event(&client, event_id, want).await
+}

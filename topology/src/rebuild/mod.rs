@@ -32,11 +32,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use moneta_avro::{ContractEvent, RejectedEvent, SchemaName, Source};
-use moneta_domain::{Contract, EventRecord, EventState, EventStep, Kind, Party};
-use moneta_processors::contracts::{PathContext, domain_party};
+use moneta_domain::{EventRecord, EventState, Kind};
+use moneta_processors::contracts::PathContext;
 use moneta_processors::template_check;
-use moneta_runtime::{ProcessError, Processor, Record, Rejection};
+use moneta_runtime::{ProcessError, Processor, Record};
 use moneta_state::rebuild::{OPERATIONAL_KINDS, indexes_of, kind_named, list_all};
 use moneta_state::{EventLog, StateStore, StoreError};
 
@@ -46,6 +45,10 @@ use moneta_runtime::Typed;
 use crate::contract_changelog::{read_rows, restore_rows};
 use crate::retention::DataClass;
 use crate::{Config, Services, Topology};
+
+mod steps;
+
+use steps::{accepted, contract_step, refusals, submission_gone};
 
 /// Attempts of one record whose processing failed transiently.
 const ATTEMPTS: u32 = 10;
@@ -410,156 +413,6 @@ async fn restore(
         })?
         .unwrap_or_default();
     store.restore(kind, id, revision, body, &indexes).await?;
-    Ok(())
-}
-
-/// The edge's `accepted` step of an HTTP event (what `moneta up`'s ingest
-/// edge writes after the broker acknowledged the record).
-async fn accepted(
-    services: &Services,
-    events: &EventLog,
-    record: &Record,
-) -> Result<(), RebuildError> {
-    let Some(payload) = record.payload.as_deref() else {
-        return Ok(());
-    };
-    let Ok(event) = services
-        .codec
-        .decode::<ContractEvent>(SchemaName::ContractEvent, payload)
-        .await
-    else {
-        // Undecodable: validate dead-letters it; the edge never wrote it.
-        return Ok(());
-    };
-    let (Source::Http, Some(partner), Some(at_ms)) =
-        (&event.source, &event.submitted_by, event.received_at_ms)
-    else {
-        return Ok(());
-    };
-    let template = EventRecord {
-        event_id: event.event_id.clone(),
-        partner_id: partner.clone(),
-        contract_id: event.contract.contract_id.clone(),
-        fingerprint: event.fingerprint(),
-        steps: Vec::new(),
-    };
-    let step = EventStep {
-        state: EventState::Accepted,
-        stage: "ingest".into(),
-        at_ms,
-        code: None,
-        message: None,
-    };
-    events
-        .merge(&template, step)
-        .await
-        .map_err(|e| RebuildError::Record {
-            what: format!("event record {partner}/{}", event.event_id),
-            reason: e.to_string(),
-        })?;
-    Ok(())
-}
-
-/// Whether the rebuilt store lacks `old`'s record or the step it began
-/// with: the event's submission is gone from the log.
-async fn submission_gone(
-    events: &EventLog,
-    old: &EventRecord,
-) -> Result<bool, moneta_state::EventLogError> {
-    let Some(first) = old.steps.first() else {
-        return Ok(false);
-    };
-    Ok(events
-        .get(&old.partner_id, &old.event_id)
-        .await?
-        .is_none_or(|rebuilt| rebuilt.step(first.state).is_none()))
-}
-
-/// template-check's refusals, by partner and event id, from the rejected topic.
-type Refusals = BTreeMap<(String, String), Rejection>;
-
-/// The refusals template-check wrote to the rejected topic.
-async fn refusals(services: &Services, rejected: Option<&Vec<Record>>) -> Refusals {
-    let mut found = Refusals::new();
-    for record in rejected.into_iter().flatten() {
-        let Some(payload) = record.payload.as_deref() else {
-            continue;
-        };
-        let Ok(rejected) = services
-            .codec
-            .decode::<RejectedEvent>(SchemaName::RejectedEvent, payload)
-            .await
-        else {
-            continue;
-        };
-        if let (true, Some(partner), Some(event)) = (
-            rejected.stage == template_check::STAGE,
-            rejected.partner_id,
-            rejected.event_id,
-        ) {
-            found.insert(
-                (partner, event),
-                Rejection::new(rejected.code, rejected.message),
-            );
-        }
-    }
-    found
-}
-
-/// template-check's step of a validated event on the restored rows:
-/// `recorded` if its contract's row applied it, `rejected` with its reason
-/// if template-check refused it.
-async fn contract_step(
-    services: &Services,
-    ctx: &PathContext,
-    refusals: &Refusals,
-    record: &Record,
-) -> Result<(), RebuildError> {
-    let Some(payload) = record.payload.as_deref() else {
-        return Ok(());
-    };
-    let Ok(event) = services
-        .codec
-        .decode::<ContractEvent>(SchemaName::ContractEvent, payload)
-        .await
-    else {
-        return Ok(());
-    };
-    let partner = match domain_party(event.signature.party) {
-        Some(Party::Mo) => event.contract.mo_id.clone(),
-        Some(Party::Publisher) => event.contract.publisher_id.clone(),
-        None => return Ok(()),
-    };
-    let what = || format!("event {partner}/{}", event.event_id);
-    let key = EventRecord::key(&partner, &event.event_id);
-    let applied = match ctx.store.get_contract(&event.contract.contract_id).await? {
-        Some(stored) => serde_json::from_slice::<Contract>(&stored.body)
-            .map_err(|e| RebuildError::Record {
-                what: format!("contract {}", stored.id),
-                reason: e.to_string(),
-            })?
-            .has_event(&key),
-        None => false,
-    };
-    let refusal = refusals.get(&(partner.clone(), event.event_id.clone()));
-    let (state, refusal) = match (applied, refusal) {
-        (true, _) => (EventState::Recorded, None),
-        (false, Some(refusal)) => (EventState::Rejected, Some(refusal)),
-        (false, None) => return Ok(()),
-    };
-    ctx.record_step(
-        &partner,
-        &event,
-        template_check::STAGE,
-        record,
-        state,
-        refusal,
-    )
-    .await
-    .map_err(|e| RebuildError::Record {
-        what: what(),
-        reason: e.to_string(),
-    })?;
     Ok(())
 }
 
