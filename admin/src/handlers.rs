@@ -8,6 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use moneta_domain::id::{ID_RULE, is_valid_id};
 use moneta_problem::Problem;
 use moneta_state::Versioned;
 use serde::de::DeserializeOwned;
@@ -94,6 +95,14 @@ pub async fn create<R: Resource>(
     body: Bytes,
 ) -> Result<Response, Problem> {
     let mut entity: R = json_body(&headers, &body)?;
+    if !is_valid_id(entity.id()) {
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_id",
+            "Invalid id",
+            format!("an id must be {ID_RULE}"),
+        ));
+    }
     entity.prepare(state.now())?;
     entity.admit(&state)?;
     check_references(&state, &entity).await?;

@@ -786,6 +786,21 @@ async fn registry_records_change_by_merge_patch_at_the_revision_they_name() {
         Some(TOKEN),
     )
     .await;
+    for bad in ["mo/2", "mo 2", ""] {
+        let (status, problem, _) = call(
+            &app,
+            "POST",
+            "/v1/admin/membership-organizations",
+            Some(mo(bad, "MIC2")),
+            Some(TOKEN),
+        )
+        .await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_id")),
+            "{bad:?}"
+        );
+    }
     let mo_uri = "/v1/admin/membership-organizations/mo-1";
     let (status, renamed) = patch(
         &app,

@@ -8,6 +8,7 @@ mod delivery;
 mod developer;
 mod entity;
 mod event_record;
+pub mod id;
 mod membership_organization;
 mod mpass;
 mod organization;

@@ -10,6 +10,7 @@
 //! An event id seen before re-emits the earlier result and changes nothing;
 //! the same id with other content is refused as `duplicate_event_id`.
 
+use moneta_domain::id::{ID_RULE, is_valid_id};
 use moneta_domain::{
     EventState, KeyState, LifecycleStatus, MembershipOrganization, Organization, PartnerKey, Party,
     Publisher,
@@ -22,9 +23,6 @@ use crate::contracts::{PathContext, domain_party, stored_refusal, to_domain_term
 
 /// The stage name, as recorded in event steps and rejections.
 pub const STAGE: &str = "validate";
-
-/// Longest event or contract id accepted.
-const MAX_ID_LEN: usize = 128;
 
 /// The validate processor.
 #[derive(Clone)]
@@ -316,17 +314,12 @@ fn unknown_key(key_id: &str) -> Rejection {
 }
 
 fn check_id(what: &str, id: &str) -> Result<(), Rejection> {
-    let valid = !id.is_empty()
-        && id.len() <= MAX_ID_LEN
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
-    if valid {
+    if is_valid_id(id) {
         Ok(())
     } else {
         Err(Rejection::new(
             "invalid_id",
-            format!("{what} must be 1-{MAX_ID_LEN} characters of A-Z a-z 0-9 - _ . :"),
+            format!("{what} must be {ID_RULE}"),
         ))
     }
 }
