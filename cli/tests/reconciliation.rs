@@ -19,12 +19,11 @@ use moneta_avro::{
     SettlementComparison,
 };
 use moneta_domain::ContractTerms;
-use moneta_ingest::PartnerClient;
 use moneta_testkit::kafka::read_topic;
-use moneta_topology::demo::{ACME, DemoPartner, GLOBE, subscription_charge};
+use moneta_topology::demo::{ACME, GLOBE, subscription_charge};
 use rdkafka::message::Message;
 use serde_json::{Value, json};
-use support::Moneta;
+use support::{Moneta, submit_as};
 
 mod support;
 
@@ -52,48 +51,6 @@ fn reconciliation(id: &str, by: &str, records: &[(&str, i64, &str)]) -> Contract
             "records": records.iter().map(|(c, a, cur)| json!({"contract_id": c, "amount_minor": a, "currency": cur})).collect::<Vec<_>>(),
         }),
     }
-}
-
-async fn wait_state(client: &PartnerClient, event_id: &str, want: &str) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let reply = client.get(&format!("/v1/events/{event_id}")).await?;
-        if reply.body["status"] == "rejected" {
-            bail!("{event_id} rejected: {}", reply.body["reason"]);
-        }
-        if reply.body["steps"]
-            .as_array()
-            .is_some_and(|s| s.iter().any(|s| s["state"] == want))
-        {
-            return Ok(());
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "{event_id} never reached {want}: {}",
-            reply.body
-        );
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
-}
-
-async fn submit(
-    moneta: &Moneta,
-    partner: DemoPartner,
-    domain: &str,
-    event: &str,
-    terms: &ContractTerms,
-    want: &str,
-) -> anyhow::Result<()> {
-    let client = partner.client(&moneta.base());
-    let body = client.submission(event, terms, partner.party)?;
-    let reply = client.submit(domain, &body, None).await?;
-    ensure!(
-        reply.status == 202,
-        "{event}: {} {}",
-        reply.status,
-        reply.body
-    );
-    wait_state(&client, event, want).await
 }
 
 /// The parties' own settlement of Nov 5, listing `contracts`.
@@ -152,8 +109,8 @@ fn every_outcome_class_is_reported_to_both_parties() -> anyhow::Result<()> {
         // The ledger: five charges, countersigned.
         for (id, amount) in [("c1", 999), ("c2", 500), ("c3", 700), ("c4", 300), ("c5", 800)] {
             let terms = charge(id, amount);
-            submit(&moneta, GLOBE, "subscription_charges", &format!("{id}-p"), &terms, "recorded").await?;
-            submit(&moneta, ACME, "subscription_charges", &format!("{id}-m"), &terms, "countersigned").await?;
+            submit_as(&moneta, GLOBE, "subscription_charges", &format!("{id}-p"), &terms, "recorded").await?;
+            submit_as(&moneta, ACME, "subscription_charges", &format!("{id}-m"), &terms, "countersigned").await?;
         }
         let ledger = read_topic(&moneta.bootstrap, &moneta.topic("moneta.ledger.entries"), 5, Duration::from_secs(20))?;
         ensure!(ledger.len() == 5, "ledger entries: {}", ledger.len());
@@ -165,7 +122,7 @@ fn every_outcome_class_is_reported_to_both_parties() -> anyhow::Result<()> {
             "publisher",
             &[("c1", 999, "EUR"), ("c2", 500, "EUR"), ("c3", 700, "EUR"), ("c4", 300, "EUR"), ("c5", 810, "EUR")],
         );
-        submit(&moneta, GLOBE, "reconciliations", "r-pub-1", &by_publisher, "countersigned").await?;
+        submit_as(&moneta, GLOBE, "reconciliations", "r-pub-1", &by_publisher, "countersigned").await?;
         tokio::time::sleep(Duration::from_secs(1)).await;
         // The MO's view: one of every class.
         let by_mo = reconciliation(
@@ -181,7 +138,7 @@ fn every_outcome_class_is_reported_to_both_parties() -> anyhow::Result<()> {
                                     // c4 missing: missing on their side
             ],
         );
-        submit(&moneta, ACME, "reconciliations", "r-mo-1", &by_mo, "countersigned").await?;
+        submit_as(&moneta, ACME, "reconciliations", "r-mo-1", &by_mo, "countersigned").await?;
 
         let codec = AvroCodec::new(&format!("http://{}", moneta.registry))?;
         let reports = read_topic(&moneta.bootstrap, &moneta.topic("moneta.reconciliation.reports"), 2, Duration::from_secs(30))?;
@@ -229,8 +186,8 @@ fn every_outcome_class_is_reported_to_both_parties() -> anyhow::Result<()> {
         // Nov 5 closes; the parties' own settlement of it leaves c5 out.
         moneta.command(&["settlements", "watermark", "--at", "2026-11-07T00:00:00Z"])?;
         let theirs = settlement("s-nov5", &[("c1", 999), ("c2", 500), ("c3", 700), ("c4", 300)]);
-        submit(&moneta, GLOBE, "settlements", "s-nov5-p", &theirs, "recorded").await?;
-        submit(&moneta, ACME, "settlements", "s-nov5-m", &theirs, "countersigned").await?;
+        submit_as(&moneta, GLOBE, "settlements", "s-nov5-p", &theirs, "recorded").await?;
+        submit_as(&moneta, ACME, "settlements", "s-nov5-m", &theirs, "countersigned").await?;
         let compared = read_topic(&moneta.bootstrap, &moneta.topic("moneta.settlement.comparisons"), 1, Duration::from_secs(30))?;
         let payload = compared.first().and_then(|m| m.payload()).context("a comparison")?;
         let comparison: SettlementComparison = codec.decode(SchemaName::SettlementComparison, payload).await?;
@@ -284,9 +241,9 @@ fn every_outcome_class_is_reported_to_both_parties() -> anyhow::Result<()> {
             }
             terms
         };
-        submit(&moneta, ACME, "settlement_statements", "ans-mo", &answer("ans-mo", "accepted", None), "countersigned").await?;
+        submit_as(&moneta, ACME, "settlement_statements", "ans-mo", &answer("ans-mo", "accepted", None), "countersigned").await?;
         let dispute = answer("ans-pub", "disputed", Some("c5 was refunded on Nov 6"));
-        submit(&moneta, GLOBE, "settlement_statements", "ans-pub", &dispute, "countersigned").await?;
+        submit_as(&moneta, GLOBE, "settlement_statements", "ans-pub", &dispute, "countersigned").await?;
         let exported = moneta.command(&["settlements", "export", "--period", "2026-11-05", "--format", "json"])?;
         let rows: Value = serde_json::from_str(&exported)?;
         let row = rows

@@ -26,7 +26,6 @@ use axum::routing::post;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use moneta_domain::{ContractTerms, Kind};
-use moneta_ingest::PartnerClient;
 use moneta_state::rebuild::{StateDigest, digest};
 use moneta_state::{EmbeddedStore, StateStore};
 use moneta_testkit::kafka::{delete_all_records, read_topic};
@@ -93,31 +92,7 @@ fn rows(digest: &StateDigest, table: &str) -> u64 {
         .map_or(0, |t| t.rows)
 }
 
-/// Polls an event until it reaches `want` (or is rejected, if `want` is `rejected`).
-async fn wait_state(client: &PartnerClient, event_id: &str, want: &str) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let reply = client.get(&format!("/v1/events/{event_id}")).await?;
-        if reply.body["steps"]
-            .as_array()
-            .is_some_and(|s| s.iter().any(|s| s["state"] == want))
-        {
-            return Ok(());
-        }
-        ensure!(
-            want == "rejected" || reply.body["status"] != "rejected",
-            "{event_id} rejected: {}",
-            reply.body
-        );
-        ensure!(
-            Instant::now() < deadline,
-            "{event_id} never reached {want}: {}",
-            reply.body
-        );
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
-}
-
+/// Signs and submits a subscription charge event; waits until it reaches `want`.
 async fn submit(
     moneta: &Moneta,
     partner: DemoPartner,
@@ -125,16 +100,9 @@ async fn submit(
     terms: &ContractTerms,
     want: &str,
 ) -> anyhow::Result<()> {
-    let client = partner.client(&moneta.base());
-    let body = client.submission(event, terms, partner.party)?;
-    let reply = client.submit("subscription_charges", &body, None).await?;
-    ensure!(
-        reply.status == 202,
-        "{event}: {} {}",
-        reply.status,
-        reply.body
-    );
-    wait_state(&client, event, want).await
+    support::submit_as(moneta, partner, "subscription_charges", event, terms, want)
+        .await
+        .map(|_| ())
 }
 
 /// Publisher signs, MO co-signs, Moneta countersigns.
@@ -221,7 +189,7 @@ async fn workload(moneta: &Moneta, arrivals: &Arrivals) -> anyhow::Result<()> {
     body["signature"]["signature"] = json!(STANDARD.encode([0u8; 64]));
     let reply = client.submit("subscription_charges", &body, None).await?;
     ensure!(reply.status == 202, "{} {}", reply.status, reply.body);
-    wait_state(&client, "rb-bad-2-p", "rejected").await?;
+    support::wait_event(&client, "rb-bad-2-p", "rejected").await?;
     // Every contract delivered to ACME; the gone endpoint failed (and was
     // disabled by the worker: a registry write from outside the admin API).
     deliveries_done(moneta, &["rb-1", "rb-2", "rb-3"], 3).await?;
