@@ -18,7 +18,6 @@
 use moneta_domain::{ChargeDispute, Contract, DisputeState, EventLogEntry};
 use moneta_runtime::{ProcessError, Rejection};
 use moneta_state::cas::{self, Attempt};
-use moneta_state::{ContractApplied, ContractWrite};
 
 use crate::contracts::PathContext;
 use crate::rules::dispute::{resolved_state, within_charge};
@@ -192,7 +191,7 @@ impl ChargeChange {
     ) -> Result<Result<Contract, Rejection>, ProcessError> {
         let event_id = self.event_id();
         cas::retry(&format!("contract {}", self.charge_id), || async {
-            let Some(charge) = load(ctx, &self.charge_id).await? else {
+            let Some(charge) = ctx.load_contract(&self.charge_id).await? else {
                 return Ok::<_, ProcessError>(Attempt::Done(Err(Rejection::new(
                     "charge_not_found",
                     format!("no charge {}", self.charge_id),
@@ -206,20 +205,12 @@ impl ChargeChange {
                 Ok(next) => next,
                 Err(refusal) => return Ok(Attempt::Done(Err(refusal))),
             };
-            let write = ContractWrite {
-                contract_id: next.id.clone(),
-                event_id: event_id.clone(),
-                expected_version: expected,
-                body: serde_json::to_vec(&next)
-                    .map_err(|e| Rejection::new("unencodable", e.to_string()))?,
-                keys: crate::template_check::keys(&next),
-            };
-            Ok(match ctx.store.apply_contract(write).await? {
-                ContractApplied::Applied { .. } => Attempt::Done(Ok(next)),
-                ContractApplied::AlreadyApplied { .. } | ContractApplied::Conflict { .. } => {
-                    Attempt::Lost
-                }
-            })
+            Ok(
+                match ctx.write_contract(&next, &event_id, expected).await? {
+                    Attempt::Done(()) => Attempt::Done(Ok(next)),
+                    Attempt::Lost => Attempt::Lost,
+                },
+            )
         })
         .await
     }
@@ -227,15 +218,6 @@ impl ChargeChange {
     /// The charge's row as it is now (to go to the contract changelog again
     /// when the dispute's event is replayed).
     pub async fn charge(&self, ctx: &PathContext) -> Result<Option<Contract>, ProcessError> {
-        load(ctx, &self.charge_id).await
+        ctx.load_contract(&self.charge_id).await
     }
-}
-
-async fn load(ctx: &PathContext, id: &str) -> Result<Option<Contract>, ProcessError> {
-    let Some(stored) = ctx.store.get_contract(id).await? else {
-        return Ok(None);
-    };
-    serde_json::from_slice(&stored.body)
-        .map(Some)
-        .map_err(|e| ProcessError::corrupt(format!("stored contract {id}: {e}")))
 }

@@ -30,8 +30,8 @@ use moneta_domain::{
 };
 use moneta_records::{self as records, ContractEvent, Message};
 use moneta_runtime::{Emitted, ProcessError, Record, Rejection, Stage};
+use moneta_state::ContractKeys;
 use moneta_state::cas::{self, Attempt};
-use moneta_state::{ContractApplied, ContractKeys, ContractWrite};
 
 use crate::contracts::{
     COUNTERSIGN_EVENT, COUNTERSIGN_STAGE, PathContext, domain_party, from_record, stored_refusal,
@@ -160,7 +160,7 @@ impl TemplateCheck {
         let at_ms = record.time_ms()?;
         let id = contract.id.clone();
         let current: Contract = cas::retry(&format!("contract {id}"), || async {
-            let current = self.load(&id).await?;
+            let current = self.ctx.load_contract(&id).await?;
             let expected = match current {
                 Some(row)
                     if row.version >= contract.version || row.has_event(COUNTERSIGN_EVENT) =>
@@ -171,7 +171,11 @@ impl TemplateCheck {
                 None => 0,
             };
             Ok(
-                match self.write(&contract, COUNTERSIGN_EVENT, expected).await? {
+                match self
+                    .ctx
+                    .write_contract(&contract, COUNTERSIGN_EVENT, expected)
+                    .await?
+                {
                     Attempt::Done(()) => Attempt::Done(contract.clone()),
                     Attempt::Lost => Attempt::Lost,
                 },
@@ -200,30 +204,6 @@ impl TemplateCheck {
     ) -> Emitted {
         self.ctx
             .refuse(STAGE, record, event, Some(partner), refusal)
-    }
-
-    /// Writes `next` over the row at `expected` (0: absent), applying
-    /// `event_key`; a lost race is retried by the caller.
-    async fn write(
-        &self,
-        next: &Contract,
-        event_key: &str,
-        expected: u64,
-    ) -> Result<Attempt<()>, ProcessError> {
-        let write = ContractWrite {
-            contract_id: next.id.clone(),
-            event_id: event_key.to_owned(),
-            expected_version: expected,
-            body: serde_json::to_vec(next)
-                .map_err(|e| Rejection::new("unencodable", e.to_string()))?,
-            keys: keys(next),
-        };
-        Ok(match self.ctx.store.apply_contract(write).await? {
-            ContractApplied::Applied { .. } => Attempt::Done(()),
-            ContractApplied::AlreadyApplied { .. } | ContractApplied::Conflict { .. } => {
-                Attempt::Lost
-            }
-        })
     }
 
     async fn template(
@@ -276,7 +256,7 @@ impl TemplateCheck {
             signed_at: event.signature.signed_at,
         };
         cas::retry(&format!("contract {}", terms.contract_id), || async {
-            let current = self.load(&terms.contract_id).await?;
+            let current = self.ctx.load_contract(&terms.contract_id).await?;
             let (next, expected) = match current {
                 Some(contract) => match contract.event_log.iter().find(|e| e.event_id == event_key)
                 {
@@ -333,27 +313,18 @@ impl TemplateCheck {
                 }
                 _ => None,
             };
-            Ok(match self.write(&next, event_key, expected).await? {
-                Attempt::Done(()) => Attempt::Done(Applied::Contract {
-                    produced: Box::new(next.clone()),
-                    current: Box::new(next),
-                    charge,
-                }),
-                Attempt::Lost => Attempt::Lost,
-            })
+            Ok(
+                match self.ctx.write_contract(&next, event_key, expected).await? {
+                    Attempt::Done(()) => Attempt::Done(Applied::Contract {
+                        produced: Box::new(next.clone()),
+                        current: Box::new(next),
+                        charge,
+                    }),
+                    Attempt::Lost => Attempt::Lost,
+                },
+            )
         })
         .await
-    }
-
-    /// The contract's row; a row that does not decode is corrupt
-    /// (`corrupt_state`: the record is dead-lettered, the partition moves on).
-    async fn load(&self, contract_id: &str) -> Result<Option<Contract>, ProcessError> {
-        let Some(stored) = self.ctx.store.get_contract(contract_id).await? else {
-            return Ok(None);
-        };
-        serde_json::from_slice(&stored.body)
-            .map(Some)
-            .map_err(|e| ProcessError::corrupt(format!("stored contract {contract_id}: {e}")))
     }
 
     /// The checks a contract's first event, which reached Moneta at

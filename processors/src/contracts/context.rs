@@ -6,7 +6,8 @@ use std::sync::Arc;
 use moneta_domain::{Contract, EventRecord, EventState, EventStep};
 use moneta_records::{ContractEvent, RejectedEvent};
 use moneta_runtime::{Emit, Emitted, ProcessError, Record, Rejection};
-use moneta_state::{EventLog, Merged, Registry, StateStore};
+use moneta_state::cas::Attempt;
+use moneta_state::{ContractApplied, ContractWrite, EventLog, Merged, Registry, StateStore};
 
 use super::topics::ContractTopics;
 
@@ -57,6 +58,42 @@ impl PathContext {
             contract.id.as_str(),
             super::convert::row_record(contract),
         )
+    }
+
+    /// The contract row `id`; a row that does not decode is corrupt
+    /// (`corrupt_state`: the record is dead-lettered, the partition moves on).
+    pub async fn load_contract(&self, id: &str) -> Result<Option<Contract>, ProcessError> {
+        let Some(stored) = self.store.get_contract(id).await? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&stored.body)
+            .map(Some)
+            .map_err(|e| ProcessError::corrupt(format!("stored contract {id}: {e}")))
+    }
+
+    /// Writes `next` over the row at `expected` (0: absent) as the event
+    /// `event_key`; `Lost` when another writer got there first (the caller
+    /// reads again and retries).
+    pub async fn write_contract(
+        &self,
+        next: &Contract,
+        event_key: &str,
+        expected: u64,
+    ) -> Result<Attempt<()>, ProcessError> {
+        let write = ContractWrite {
+            contract_id: next.id.clone(),
+            event_id: event_key.to_owned(),
+            expected_version: expected,
+            body: serde_json::to_vec(next)
+                .map_err(|e| Rejection::new("unencodable", e.to_string()))?,
+            keys: crate::template_check::keys(next),
+        };
+        Ok(match self.store.apply_contract(write).await? {
+            ContractApplied::Applied { .. } => Attempt::Done(()),
+            ContractApplied::AlreadyApplied { .. } | ContractApplied::Conflict { .. } => {
+                Attempt::Lost
+            }
+        })
     }
 
     /// Logs the refusal and writes it to the rejected topic.

@@ -100,12 +100,7 @@ async fn load(
     contract_type: &str,
     terms: &ContractTerms,
 ) -> Result<Option<Contract>, ProcessError> {
-    let Some(stored) = ctx.store.get_contract(id).await? else {
-        return Ok(None);
-    };
-    let contract: Contract = serde_json::from_slice(&stored.body)
-        .map_err(|e| ProcessError::corrupt(format!("stored contract {id}: {e}")))?;
-    Ok(Some(contract).filter(|c| {
+    Ok(ctx.load_contract(id).await?.filter(|c| {
         c.contract_type == contract_type
             && c.mo_id == terms.mo_id
             && c.publisher_id == terms.publisher_id

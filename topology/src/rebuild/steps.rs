@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use moneta_avro::{ContractEvent, RejectedEvent, SchemaName, Source};
-use moneta_domain::{Contract, EventRecord, EventState, EventStep, Party};
+use moneta_domain::{EventRecord, EventState, EventStep, Party};
 use moneta_processors::contracts::{PathContext, domain_party};
 use moneta_processors::template_check;
 use moneta_runtime::{Record, Rejection};
@@ -130,15 +130,14 @@ pub(super) async fn contract_step(
     };
     let what = || format!("event {partner}/{}", event.event_id);
     let key = EventRecord::key(&partner, &event.event_id);
-    let applied = match ctx.store.get_contract(&event.contract.contract_id).await? {
-        Some(stored) => serde_json::from_slice::<Contract>(&stored.body)
-            .map_err(|e| RebuildError::Record {
-                what: format!("contract {}", stored.id),
-                reason: e.to_string(),
-            })?
-            .has_event(&key),
-        None => false,
-    };
+    let applied = ctx
+        .load_contract(&event.contract.contract_id)
+        .await
+        .map_err(|e| RebuildError::Record {
+            what: format!("contract {}", event.contract.contract_id),
+            reason: e.to_string(),
+        })?
+        .is_some_and(|row| row.has_event(&key));
     let refusal = refusals.get(&(partner.clone(), event.event_id.clone()));
     let (state, refusal) = match (applied, refusal) {
         (true, _) => (EventState::Recorded, None),
