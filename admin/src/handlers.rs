@@ -3,19 +3,19 @@
 
 use std::collections::BTreeMap;
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use moneta_domain::id::{ID_RULE, is_valid_id};
 use moneta_problem::Problem;
 use moneta_state::Versioned;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::AdminState;
 use crate::resource::{Lifecycle, Resource, lookup};
+use crate::{AdminState, Operator};
 
 /// Most records one list call returns.
 const MAX_PAGE: usize = 1000;
@@ -91,6 +91,7 @@ pub(crate) fn item_response<R: Resource>(
 /// `POST /v1/admin/<collection>`: creates an entity.
 pub async fn create<R: Resource>(
     State(state): State<AdminState>,
+    Extension(operator): Extension<Operator>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
@@ -104,6 +105,9 @@ pub async fn create<R: Resource>(
         ));
     }
     entity.prepare(state.now())?;
+    if let Some(created_by) = entity.created_by() {
+        created_by.clone_from(&operator.0);
+    }
     entity.admit(&state)?;
     check_references(&state, &entity).await?;
     let revision = state.registry.create(&entity).await?;

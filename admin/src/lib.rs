@@ -27,7 +27,7 @@ use moneta_domain::{
 use moneta_problem::{Problem, ensure_problem};
 use moneta_state::Registry;
 
-pub use auth::AdminToken;
+pub use auth::{AdminToken, InvalidDigest, Operator, Operators, SHARED_OPERATOR, token_digest};
 pub use resource::{Lifecycle, Resource};
 
 /// The OpenAPI document of this API.
@@ -38,8 +38,8 @@ pub const OPENAPI: &str = include_str!("../openapi.json");
 pub struct AdminState {
     /// The registry on the configured store.
     pub registry: Registry,
-    /// The operators' bearer token.
-    pub token: AdminToken,
+    /// Who may call it.
+    pub operators: Operators,
     /// Unix seconds now (replaceable in tests).
     pub clock: Arc<dyn Fn() -> i64 + Send + Sync>,
     /// Accept cleartext `http://` webhook endpoints (`webhooks.allow_http`);
@@ -49,7 +49,7 @@ pub struct AdminState {
 
 impl AdminState {
     /// State with the system clock.
-    pub fn new(registry: Registry, token: AdminToken) -> Self {
+    pub fn new(registry: Registry, operators: impl Into<Operators>) -> Self {
         let clock = Arc::new(|| {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -57,7 +57,7 @@ impl AdminState {
         });
         Self {
             registry,
-            token,
+            operators: operators.into(),
             clock,
             allow_http: false,
         }

@@ -37,6 +37,12 @@ pub trait Resource: Entity + Clone + 'static {
     /// entity before it is created.
     fn prepare(&mut self, now: i64) -> Result<(), Problem>;
 
+    /// Its `created_by`, for entities that record who created them: set
+    /// from the authenticated operator, never taken from the body.
+    fn created_by(&mut self) -> Option<&mut String> {
+        None
+    }
+
     /// Sets server-side fields (`updated_at`) and checks the entity after a
     /// `PATCH`, before it is written.
     fn revise(&mut self, _now: i64) -> Result<(), Problem> {
@@ -121,6 +127,9 @@ macro_rules! lifecycle {
 impl Resource for Organization {
     const COLLECTION: &'static str = "organizations";
     const LOOKUPS: &'static [(&'static str, &'static [&'static str])] = &[];
+    fn created_by(&mut self) -> Option<&mut String> {
+        Some(&mut self.created_by)
+    }
     fn prepare(&mut self, now: i64) -> Result<(), Problem> {
         self.created_at = now;
         self.status = LifecycleStatus::Pending;
@@ -146,6 +155,9 @@ lifecycle!(MembershipOrganization, LifecycleStatus);
 impl Resource for Publisher {
     const COLLECTION: &'static str = "publishers";
     const LOOKUPS: &'static [(&'static str, &'static [&'static str])] = &[("mpc", &["mpc"])];
+    fn created_by(&mut self) -> Option<&mut String> {
+        Some(&mut self.created_by)
+    }
     fn prepare(&mut self, now: i64) -> Result<(), Problem> {
         (self.created_at, self.updated_at, self.status) = (now, now, LifecycleStatus::Pending);
         crate::rate_limits::check(self.rate_limit.as_ref())
@@ -160,6 +172,9 @@ lifecycle!(Publisher, LifecycleStatus);
 impl Resource for MoDeveloper {
     const COLLECTION: &'static str = "mo-developers";
     const LOOKUPS: &'static [(&'static str, &'static [&'static str])] = &[("mo_id", &["mo_id"])];
+    fn created_by(&mut self) -> Option<&mut String> {
+        Some(&mut self.created_by)
+    }
     fn prepare(&mut self, now: i64) -> Result<(), Problem> {
         (self.created_at, self.status) = (now, DeveloperStatus::Active);
         Ok(())
@@ -171,6 +186,9 @@ impl Resource for PublisherDeveloper {
     const COLLECTION: &'static str = "publisher-developers";
     const LOOKUPS: &'static [(&'static str, &'static [&'static str])] =
         &[("publisher_id", &["publisher_id"])];
+    fn created_by(&mut self) -> Option<&mut String> {
+        Some(&mut self.created_by)
+    }
     fn prepare(&mut self, now: i64) -> Result<(), Problem> {
         (self.created_at, self.status) = (now, DeveloperStatus::Active);
         Ok(())

@@ -7,7 +7,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
-use moneta_admin::{AdminState, AdminToken, router};
+use moneta_admin::{AdminState, AdminToken, Operators, router, token_digest};
 use moneta_state::{EmbeddedStore, Registry};
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -115,6 +115,45 @@ async fn every_route_but_the_openapi_document_needs_the_token() {
     assert_eq!(doc["openapi"].as_str().map(|v| &v[..2]), Some("3."));
     let (status, _, _) = call(&app, "GET", "/v1/admin/organizations", None, Some(TOKEN)).await;
     assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn created_by_is_the_authenticated_operator_never_the_body() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(EmbeddedStore::open(dir.path()).expect("store"));
+    let operators = Operators::from(AdminToken::new(TOKEN))
+        .with_named("alice", &token_digest("alice-token"))
+        .expect("digest");
+    let app = router(AdminState::new(Registry::new(store), operators));
+    let org = |id: &str| {
+        json!({"id": id, "name": "Acme", "description": "", "created_at": 0,
+               "created_by": "mallory", "status": "active"})
+    };
+    let path = "/v1/admin/organizations";
+    let (status, by_alice, _) =
+        call(&app, "POST", path, Some(org("org-a")), Some("alice-token")).await;
+    assert_eq!(status, StatusCode::CREATED, "{by_alice}");
+    assert_eq!(by_alice["entity"]["created_by"], "alice");
+    let (_, by_shared, _) = call(&app, "POST", path, Some(org("org-b")), Some(TOKEN)).await;
+    assert_eq!(by_shared["entity"]["created_by"], "admin");
+    let mut without = org("org-c");
+    without
+        .as_object_mut()
+        .expect("object")
+        .remove("created_by");
+    let (status, _, _) = call(&app, "POST", path, Some(without), Some("alice-token")).await;
+    assert_eq!(status, StatusCode::CREATED, "created_by may be left out");
+    let (_, stored, _) = call(
+        &app,
+        "GET",
+        "/v1/admin/organizations/org-a",
+        None,
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(stored["entity"]["created_by"], "alice");
+    let (status, _, _) = call(&app, "GET", path, None, Some("alice-tokem")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

@@ -19,7 +19,9 @@ pub struct MoDeveloper {
     pub email: String,
     /// When they were added, Unix seconds.
     pub created_at: i64,
-    /// The user who added them.
+    /// The operator who created the record: set by the admin API from
+    /// the authenticated operator; a body's value is ignored.
+    #[serde(default)]
     pub created_by: String,
     /// Status.
     pub status: DeveloperStatus,
@@ -64,7 +66,9 @@ pub struct PublisherDeveloper {
     pub email: String,
     /// When they were added, Unix seconds.
     pub created_at: i64,
-    /// The user who added them.
+    /// The operator who created the record: set by the admin API from
+    /// the authenticated operator; a body's value is ignored.
+    #[serde(default)]
     pub created_by: String,
     /// Status.
     pub status: DeveloperStatus,

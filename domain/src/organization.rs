@@ -17,7 +17,9 @@ pub struct Organization {
     pub description: String,
     /// When it was registered, Unix seconds.
     pub created_at: i64,
-    /// The user who created the record.
+    /// The operator who created the record: set by the admin API from
+    /// the authenticated operator; a body's value is ignored.
+    #[serde(default)]
     pub created_by: String,
     /// Lifecycle status.
     pub status: LifecycleStatus,

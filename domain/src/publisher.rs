@@ -25,7 +25,9 @@ pub struct Publisher {
     pub created_at: i64,
     /// Last update, Unix seconds.
     pub updated_at: i64,
-    /// The user who created the record.
+    /// The operator who created the record: set by the admin API from
+    /// the authenticated operator; a body's value is ignored.
+    #[serde(default)]
     pub created_by: String,
     /// Publisher-specific details (service endpoints, categories, logo URL).
     pub metadata: serde_json::Value,

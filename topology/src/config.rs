@@ -3,6 +3,7 @@
 //! `processing.guarantee`). Every key and its default is documented in
 //! `docs/configuration.md` and `moneta.example.toml`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
@@ -159,6 +160,13 @@ pub struct AdminConfig {
     /// Operators' bearer token; empty refuses every request. Set it with
     /// `MONETA_ADMIN__TOKEN` rather than in a file.
     pub token: Secret,
+    /// `[admin.operators]`: named operators, `name = "sha256:<hex>"` (the
+    /// SHA-256 of the operator's bearer token, `moneta admin token-digest`
+    /// prints it). What a named operator creates carries their name in
+    /// `created_by`, and every admin log line names the operator; the
+    /// shared `token` acts as operator `admin`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub operators: BTreeMap<String, String>,
     /// `[admin.tls]`: serve HTTPS; with `client_ca`, mutual TLS (clients
     /// must present a certificate that CA signed).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -187,6 +195,7 @@ impl Default for AdminConfig {
             enabled: true,
             listen: "127.0.0.1:8081".into(),
             token: Secret::default(),
+            operators: BTreeMap::new(),
             tls: None,
             client: None,
         }

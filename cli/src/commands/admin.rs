@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, anyhow};
 use clap::Subcommand;
-use moneta_admin::{AdminState, AdminToken};
+use moneta_admin::{AdminState, AdminToken, Operators};
 use moneta_state::{Registry, StateStore};
 use moneta_topology::Config;
 use serde_json::Value;
@@ -69,6 +69,9 @@ pub enum AdminCommand {
         /// Key id.
         id: String,
     },
+    /// Print the digest of an operator's token (read from stdin) for
+    /// `[admin.operators]`; the token itself never goes into configuration.
+    TokenDigest,
     /// Upload a template version from its YAML file.
     UploadTemplate {
         /// Template YAML (see docs/templates.md).
@@ -92,12 +95,16 @@ pub async fn serve(
     store: Arc<dyn StateStore>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    if config.admin.token.0.is_empty() {
+    if config.admin.token.0.is_empty() && config.admin.operators.is_empty() {
         tracing::warn!(
-            "admin.token is empty: the admin API refuses every request (set MONETA_ADMIN__TOKEN)"
+            "admin.token is empty and no admin.operators are named: the admin API refuses every request (set MONETA_ADMIN__TOKEN)"
         );
     }
-    let mut state = AdminState::new(Registry::new(store), AdminToken::new(&config.admin.token.0));
+    let mut operators = Operators::from(AdminToken::new(&config.admin.token.0));
+    for (name, digest) in &config.admin.operators {
+        operators = operators.with_named(name, digest)?;
+    }
+    let mut state = AdminState::new(Registry::new(store), operators);
     state.allow_http = config.webhooks.allow_http;
     let tls = config
         .admin
@@ -229,6 +236,16 @@ pub async fn execute(config: &Config, command: AdminCommand) -> anyhow::Result<E
                     None,
                 )
                 .await?
+        }
+        AdminCommand::TokenDigest => {
+            let mut token = String::new();
+            std::io::stdin()
+                .read_line(&mut token)
+                .context("reading the token from stdin")?;
+            let token = token.trim_end_matches(['\r', '\n']);
+            anyhow::ensure!(!token.is_empty(), "no token on stdin");
+            println!("{}", moneta_admin::token_digest(token));
+            return Ok(ExitCode::SUCCESS);
         }
         AdminCommand::UploadTemplate { file } => client.upload_template(&read(&file)?).await?,
         AdminCommand::LatestTemplate { name } => {
