@@ -72,6 +72,7 @@ mod tests {
             payload: Some(payload.to_vec()),
             headers: vec![],
             timestamp_ms: None,
+            stream_time: Default::default(),
         }
     }
 

@@ -82,6 +82,7 @@ impl Ledger {
             payload: None,
             headers: vec![],
             timestamp_ms: Some(support::TS),
+            stream_time: Default::default(),
         };
         let emitted = self
             .stage

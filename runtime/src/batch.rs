@@ -18,6 +18,9 @@ struct Span {
     next: Option<i64>,
     /// The last offset read.
     last: i64,
+    /// The partition's stream time after its last record fully processed:
+    /// committed with the offset (see `crate::stream_time`).
+    stream_time: Option<i64>,
 }
 
 /// A place to rewind a partition to.
@@ -47,6 +50,7 @@ impl Batch {
                 start: record.offset,
                 next: None,
                 last: record.offset,
+                stream_time: None,
             })
             .last = record.offset;
     }
@@ -58,6 +62,7 @@ impl Batch {
             .get_mut(&(record.topic.clone(), record.partition))
         {
             span.next = Some(record.offset + 1);
+            span.stream_time = record.stream_time.now_ms.or(span.stream_time);
         }
         self.records += 1;
         self.effects.extend(effects);
@@ -84,7 +89,8 @@ impl Batch {
         &self.effects
     }
 
-    /// The offsets a commit stores: the next record to read per partition.
+    /// The offsets a commit stores: the next record to read per partition,
+    /// each with its partition's stream time in the offset's metadata.
     /// Where every record read from a partition is processed, that is the
     /// consumer's `position` if it lies further on: the reader has skipped
     /// transaction markers (or aborted records) there, and a committed
@@ -100,8 +106,12 @@ impl Batch {
                     Some(position) if next == span.last + 1 => next.max(position),
                     _ => next,
                 };
-                // Cannot fail: the partition was just added with a valid offset.
-                let _ = list.add_partition_offset(topic, *partition, Offset::Offset(next));
+                let mut element = list.add_partition(topic, *partition);
+                // Cannot fail: a valid offset.
+                let _ = element.set_offset(Offset::Offset(next));
+                if let Some(ms) = span.stream_time {
+                    element.set_metadata(crate::stream_time::encode(ms));
+                }
             }
         }
         list
@@ -138,6 +148,7 @@ mod tests {
             payload: None,
             headers: vec![],
             timestamp_ms: None,
+            stream_time: crate::processor::StreamTime::default(),
         }
     }
 

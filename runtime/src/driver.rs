@@ -27,6 +27,7 @@ use crate::protocol::{AtLeastOnce, CommitProtocol, ExactlyOnce, Failure};
 use crate::shutdown::Shutdown;
 use crate::spec::ProcessorSpec;
 use crate::stores::Stores;
+use crate::stream_time::{self, StreamTimes};
 
 /// Longest a single consumer poll waits, so stop requests are seen quickly.
 const MAX_POLL_WAIT: Duration = Duration::from_millis(100);
@@ -93,6 +94,7 @@ impl Runtime {
             shutdown: self.shutdown.clone(),
             fencings: Vec::new(),
             spec: spec.clone(),
+            stream_times: StreamTimes::default(),
         }));
         let hooks = Hooks {
             engine: Arc::clone(&engine),
@@ -249,6 +251,8 @@ struct Engine {
     fencings: Vec<Instant>,
     /// The instance this engine runs.
     spec: ProcessorSpec,
+    /// Stream time of each partition it processes.
+    stream_times: StreamTimes,
 }
 
 impl Engine {
@@ -256,10 +260,31 @@ impl Engine {
     fn handle<P: Processor>(
         &mut self,
         processor: &mut P,
-        record: Record,
+        mut record: Record,
         consumer: &BaseConsumer<Hooks>,
     ) -> Result<Step, RuntimeError> {
         let mut backoff = Duration::from_millis(self.processing.retry_backoff_ms);
+        while self.stream_times.needs_load(&record) {
+            match committed_stream_time(consumer, &record, self.processing.operation_timeout()) {
+                Ok(committed) => self
+                    .stream_times
+                    .load(&record.topic, record.partition, committed),
+                Err(error) => {
+                    tracing::warn!(
+                        processor = %self.spec.name,
+                        topic = %record.topic,
+                        partition = record.partition,
+                        %error,
+                        "stream time unreadable from the group; retrying"
+                    );
+                    if !pause(&self.shutdown, backoff) {
+                        return Ok(Step::Continue);
+                    }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+        record.stream_time = self.stream_times.advance(&record);
         loop {
             self.batch.track(&record);
             if let Err(failure) = self.protocol.begin() {
@@ -474,6 +499,9 @@ impl Engine {
 
     fn take_redo(&mut self) -> Step {
         let points = self.batch.rewind_points();
+        for point in &points {
+            self.stream_times.forget(&point.topic, point.partition);
+        }
         self.batch.clear();
         Step::Redo(points)
     }
@@ -489,7 +517,13 @@ impl ClientContext for Hooks {}
 impl ConsumerContext for Hooks {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(partitions) = rebalance {
-            match lock(&self.engine).commit(consumer) {
+            let mut engine = lock(&self.engine);
+            for revoked in partitions.elements() {
+                engine
+                    .stream_times
+                    .forget(revoked.topic(), revoked.partition());
+            }
+            match engine.commit(consumer) {
                 Ok(Step::Continue) => {
                     tracing::info!(
                         partitions = partitions.count(),
@@ -614,6 +648,22 @@ fn committed_offsets(
             std::collections::HashMap::new()
         }
     }
+}
+
+/// The stream time the group committed for `record`'s partition (`None`
+/// if no commit stored one).
+fn committed_stream_time(
+    consumer: &BaseConsumer<Hooks>,
+    record: &Record,
+    timeout: Duration,
+) -> Result<Option<i64>, rdkafka::error::KafkaError> {
+    let mut wanted = rdkafka::TopicPartitionList::new();
+    wanted.add_partition(&record.topic, record.partition);
+    let committed = consumer.committed_offsets(wanted, timeout)?;
+    Ok(committed
+        .elements()
+        .first()
+        .and_then(|e| stream_time::decode(e.metadata())))
 }
 
 /// Seconds since the edge accepted the record's event, if it says.

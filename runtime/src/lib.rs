@@ -38,6 +38,7 @@ mod shutdown;
 mod spec;
 mod stage;
 mod stores;
+mod stream_time;
 
 pub use clients::{group_id, transactional_id};
 pub use config::{Guarantee, ProcessingConfig};
@@ -45,7 +46,7 @@ pub use driver::{Runtime, require_transactions};
 pub use error::RuntimeError;
 pub use metrics::{ProcessorMetrics, RuntimeMetrics};
 pub use processor::{
-    CORRUPT_STATE, Effect, Outcome, Output, ProcessError, Processor, Record, Rejection,
+    CORRUPT_STATE, Effect, Outcome, Output, ProcessError, Processor, Record, Rejection, StreamTime,
 };
 pub use serdes::{Emit, Serdes};
 pub use shutdown::Shutdown;

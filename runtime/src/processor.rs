@@ -22,6 +22,35 @@ pub struct Record {
     pub headers: Vec<(String, Option<Vec<u8>>)>,
     /// Producer or log-append time in milliseconds since the epoch, if known.
     pub timestamp_ms: Option<i64>,
+    /// Its partition's stream time, set by the runtime.
+    pub stream_time: StreamTime,
+}
+
+/// The stream time of a record's partition (Kafka Streams' notion): the
+/// newest record timestamp seen in it, before and with this record. The
+/// runtime keeps it with the committed offsets, so the same record always
+/// sees the same values: a processor may act on it (expire what is overdue)
+/// and stay deterministic.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamTime {
+    /// Before this record; `None` before the partition's first timestamp.
+    pub prior_ms: Option<i64>,
+    /// With this record.
+    pub now_ms: Option<i64>,
+}
+
+impl StreamTime {
+    /// The stream time, if this record moved it across a multiple of
+    /// `every_ms` (or gave the partition its first one): when a task
+    /// scheduled "every `every_ms` of stream time" is due.
+    pub fn crossed(&self, every_ms: i64) -> Option<i64> {
+        let now = self.now_ms?;
+        let every = every_ms.max(1);
+        match self.prior_ms {
+            Some(prior) if prior.div_euclid(every) >= now.div_euclid(every) => None,
+            _ => Some(now),
+        }
+    }
 }
 
 impl Record {
@@ -45,6 +74,7 @@ impl Record {
             payload: message.payload().map(<[u8]>::to_vec),
             headers,
             timestamp_ms: message.timestamp().to_millis(),
+            stream_time: StreamTime::default(),
         }
     }
 

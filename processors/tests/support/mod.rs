@@ -414,6 +414,7 @@ pub fn record(topic: &str, offset: i64, ts: Option<i64>) -> Record {
         payload: Some(format!("payload of {topic}@{offset}").into_bytes()),
         headers: vec![],
         timestamp_ms: ts,
+        stream_time: Default::default(),
     }
 }
 
