@@ -723,3 +723,98 @@ pub async fn submit_as(
     );
     wait_event(&client, event_id, want).await
 }
+
+/// A partner producing its signed events straight to
+/// `moneta.contracts.partner-ingress`, as docs/contracts.md ("Producing to
+/// Kafka directly") describes: Avro `ContractEvent` in the Confluent wire
+/// format (schemas from Moneta's registry), keyed by the contract id.
+pub struct PartnerIngress {
+    codec: moneta_avro::AvroCodec,
+    producer: rdkafka::producer::ThreadedProducer<rdkafka::producer::DefaultProducerContext>,
+    topic: String,
+}
+
+impl PartnerIngress {
+    /// A producer to `moneta`'s partner-ingress topic.
+    pub fn new(moneta: &Moneta) -> anyhow::Result<Self> {
+        Ok(Self {
+            codec: moneta_avro::AvroCodec::new(&format!("http://{}", moneta.registry))?,
+            producer: moneta_testkit::kafka::client(&moneta.bootstrap).create()?,
+            topic: moneta.topic("moneta.contracts.partner-ingress"),
+        })
+    }
+
+    /// The event `event_id`: `terms` signed (ed25519 over the canonical
+    /// terms) by `partner` as its party, with no edge fields (source Kafka).
+    pub fn event(
+        partner: moneta_topology::demo::DemoPartner,
+        event_id: &str,
+        terms: &moneta_domain::ContractTerms,
+    ) -> anyhow::Result<moneta_avro::ContractEvent> {
+        let party = match partner.party {
+            "mo" => moneta_avro::Party::Mo,
+            "publisher" => moneta_avro::Party::Publisher,
+            other => bail!("no party {other}"),
+        };
+        let signed_at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs();
+        Ok(moneta_avro::ContractEvent {
+            event_id: event_id.into(),
+            contract: moneta_avro::ContractTerms {
+                contract_id: terms.contract_id.clone(),
+                contract_type: terms.contract_type.clone(),
+                template_name: terms.template_name.clone(),
+                template_version: i32::try_from(terms.template_version)?,
+                mo_id: terms.mo_id.clone(),
+                publisher_id: terms.publisher_id.clone(),
+                mpass_id: terms.mpass_id.clone(),
+                description: terms.description.clone(),
+                terms_json: terms.terms.to_string(),
+            },
+            signature: moneta_avro::PartySignature {
+                party,
+                key_id: partner.key_id.into(),
+                signature: moneta_signing::sign_ed25519(
+                    &partner.signing_key(),
+                    &terms.signing_input()?,
+                ),
+                signed_at: i64::try_from(signed_at)?,
+            },
+            source: moneta_avro::Source::Kafka,
+            submitted_by: None,
+            received_at_ms: None,
+        })
+    }
+
+    /// Produces `event` and waits for the broker's acknowledgement.
+    pub async fn send(&self, event: &moneta_avro::ContractEvent) -> anyhow::Result<()> {
+        use rdkafka::producer::Producer;
+        let key = self
+            .codec
+            .encode_key(&self.topic, &event.contract.contract_id)
+            .await?;
+        let value = self
+            .codec
+            .encode(&self.topic, moneta_avro::SchemaName::ContractEvent, event)
+            .await?;
+        moneta_testkit::kafka::produce_raw(&self.producer, &self.topic, Some(&key), &value)?;
+        self.producer.flush(Duration::from_secs(10))?;
+        Ok(())
+    }
+
+    /// Signs `terms` as `partner`, produces them as event `event_id`, and
+    /// waits (following the event as `partner` at `GET /v1/events/{id}`)
+    /// until it reaches `want`. Returns the event's status document.
+    pub async fn produce(
+        &self,
+        moneta: &Moneta,
+        partner: moneta_topology::demo::DemoPartner,
+        event_id: &str,
+        terms: &moneta_domain::ContractTerms,
+        want: &str,
+    ) -> anyhow::Result<Value> {
+        self.send(&Self::event(partner, event_id, terms)?).await?;
+        wait_event(&partner.client(&moneta.base()), event_id, want).await
+    }
+}
