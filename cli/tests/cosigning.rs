@@ -5,71 +5,15 @@
 //! the completing event shows one `delivered` step per party. The
 //! publisher, who has signed, is never asked.
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::routing::post;
 use moneta_domain::ContractTerms;
 use moneta_topology::demo::{ACME, GLOBE, subscription_charge};
-use serde_json::{Value, json};
+use serde_json::json;
 use support::Moneta;
 
 mod support;
-
-/// (receiving organization's path, webhook body) of every request.
-type Received = Arc<Mutex<Vec<(String, Value)>>>;
-
-async fn receive(
-    State(received): State<Received>,
-    Path(to): Path<String>,
-    body: Bytes,
-) -> StatusCode {
-    if let (Ok(json), Ok(mut all)) = (serde_json::from_slice::<Value>(&body), received.lock()) {
-        all.push((to, json));
-    }
-    StatusCode::NO_CONTENT
-}
-
-/// The messages of `event_type` that `to` received so far.
-fn of_type(received: &Received, to: &str, event_type: &str) -> Vec<Value> {
-    received
-        .lock()
-        .map(|all| {
-            all.iter()
-                .filter(|(path, body)| path == to && body["type"] == event_type)
-                .map(|(_, body)| body["data"].clone())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Waits until `to` received a message of `event_type` about `contract`.
-async fn wait_for(
-    received: &Received,
-    to: &str,
-    event_type: &str,
-    contract: &str,
-) -> anyhow::Result<Value> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(data) = of_type(received, to, event_type)
-            .into_iter()
-            .find(|d| d["contract_id"] == contract)
-        {
-            return Ok(data);
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "{to} never received {event_type} for {contract}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 #[test]
 fn the_counterparty_signs_what_moneta_sent_it_and_the_contract_finalizes() -> anyhow::Result<()> {
@@ -80,11 +24,8 @@ fn the_counterparty_signs_what_moneta_sent_it_and_the_contract_finalizes() -> an
     moneta.seed()?;
     let runtime = tokio::runtime::Runtime::new()?;
     let outcome = runtime.block_on(async {
-        let received: Received = Arc::default();
-        let app = Router::new()
-            .route("/{to}", post(receive))
-            .with_state(received.clone());
-        let addr = support::serve(app).await?;
+        let received = support::Inbox::default();
+        let addr = received.serve().await?;
         for (id, org, path) in [
             ("wh-acme-co", ACME.organization_id, "acme"),
             ("wh-globe-co", GLOBE.organization_id, "globe"),
@@ -116,7 +57,9 @@ fn the_counterparty_signs_what_moneta_sent_it_and_the_contract_finalizes() -> an
         );
 
         // The MO hears of it from Moneta alone, and signs what it received.
-        let request = wait_for(&received, "acme", "contract.signature_requested", "co-1").await?;
+        let request = received
+            .wait_for("acme", "contract.signature_requested", "co-1")
+            .await?;
         ensure!(
             request["status"] == "pending" && request["awaiting"] == json!(["mo"]),
             "signature request: {request}"
@@ -138,7 +81,7 @@ fn the_counterparty_signs_what_moneta_sent_it_and_the_contract_finalizes() -> an
 
         // Both parties hear that it is final, with all three signatures.
         for to in ["acme", "globe"] {
-            let finalized = wait_for(&received, to, "contract.finalized", "co-1").await?;
+            let finalized = received.wait_for(to, "contract.finalized", "co-1").await?;
             let signatures = finalized["signatures"].as_array().map_or(0, Vec::len);
             ensure!(
                 finalized["status"] == "finalized" && signatures == 3,
@@ -176,10 +119,14 @@ fn the_counterparty_signs_what_moneta_sent_it_and_the_contract_finalizes() -> an
         // The publisher, who had signed, was never asked; the MO once.
         tokio::time::sleep(Duration::from_secs(1)).await;
         ensure!(
-            of_type(&received, "globe", "contract.signature_requested").is_empty(),
+            received
+                .of_type("globe", "contract.signature_requested")
+                .is_empty(),
             "the publisher was asked to sign"
         );
-        let asked = of_type(&received, "acme", "contract.signature_requested").len();
+        let asked = received
+            .of_type("acme", "contract.signature_requested")
+            .len();
         ensure!(asked == 1, "the MO was asked {asked} times");
         Ok::<_, anyhow::Error>(())
     });

@@ -4,15 +4,9 @@
 //! of submitted over HTTP: partners follow their events and contracts over
 //! the public HTTP API and hear from Moneta by webhook, as HTTP partners do.
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::routing::post;
 use moneta_avro::{AvroCodec, LedgerEntry, LedgerKind, RejectedEvent, SchemaName};
 use moneta_domain::ContractTerms;
 use moneta_testkit::kafka::read_topic;
@@ -22,56 +16,6 @@ use serde_json::{Value, json};
 use support::{Moneta, PartnerIngress};
 
 mod support;
-
-/// (receiving organization's path, webhook body) of every request.
-type Received = Arc<Mutex<Vec<(String, Value)>>>;
-
-async fn receive(
-    State(received): State<Received>,
-    Path(to): Path<String>,
-    body: Bytes,
-) -> StatusCode {
-    if let (Ok(json), Ok(mut all)) = (serde_json::from_slice::<Value>(&body), received.lock()) {
-        all.push((to, json));
-    }
-    StatusCode::NO_CONTENT
-}
-
-/// The messages of `event_type` that `to` received so far.
-fn of_type(received: &Received, to: &str, event_type: &str) -> Vec<Value> {
-    received
-        .lock()
-        .map(|all| {
-            all.iter()
-                .filter(|(path, body)| path == to && body["type"] == event_type)
-                .map(|(_, body)| body["data"].clone())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Waits until `to` received a message of `event_type` about `contract`.
-async fn webhook(
-    received: &Received,
-    to: &str,
-    event_type: &str,
-    contract: &str,
-) -> anyhow::Result<Value> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(data) = of_type(received, to, event_type)
-            .into_iter()
-            .find(|d| d["contract_id"] == contract)
-        {
-            return Ok(data);
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "{to} never received {event_type} for {contract}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// The states of an event's steps, in order.
 fn states(event: &Value) -> Vec<String> {
@@ -105,11 +49,8 @@ fn over_kafka_the_counterparty_signs_what_moneta_sent_it_and_the_contract_finali
     moneta.seed()?;
     let runtime = tokio::runtime::Runtime::new()?;
     let outcome = runtime.block_on(async {
-        let received: Received = Arc::default();
-        let app = Router::new()
-            .route("/{to}", post(receive))
-            .with_state(received.clone());
-        let addr = support::serve(app).await?;
+        let received = support::Inbox::default();
+        let addr = received.serve().await?;
         for (id, org, path) in [
             ("wh-acme-kco", ACME.organization_id, "acme"),
             ("wh-globe-kco", GLOBE.organization_id, "globe"),
@@ -142,7 +83,9 @@ fn over_kafka_the_counterparty_signs_what_moneta_sent_it_and_the_contract_finali
         );
 
         // The MO hears of it from Moneta alone, and signs what it received.
-        let request = webhook(&received, "acme", "contract.signature_requested", "kco-1").await?;
+        let request = received
+            .wait_for("acme", "contract.signature_requested", "kco-1")
+            .await?;
         ensure!(
             request["status"] == "pending" && request["awaiting"] == json!(["mo"]),
             "signature request: {request}"
@@ -163,7 +106,7 @@ fn over_kafka_the_counterparty_signs_what_moneta_sent_it_and_the_contract_finali
 
         // Both parties hear that it is final, with all three signatures.
         for to in ["acme", "globe"] {
-            let finalized = webhook(&received, to, "contract.finalized", "kco-1").await?;
+            let finalized = received.wait_for(to, "contract.finalized", "kco-1").await?;
             let mut parties: Vec<&str> = finalized["signatures"]
                 .as_array()
                 .into_iter()
@@ -212,10 +155,14 @@ fn over_kafka_the_counterparty_signs_what_moneta_sent_it_and_the_contract_finali
         // The publisher, who had signed, was never asked; the MO once.
         tokio::time::sleep(Duration::from_secs(1)).await;
         ensure!(
-            of_type(&received, "globe", "contract.signature_requested").is_empty(),
+            received
+                .of_type("globe", "contract.signature_requested")
+                .is_empty(),
             "the publisher was asked to sign"
         );
-        let asked = of_type(&received, "acme", "contract.signature_requested").len();
+        let asked = received
+            .of_type("acme", "contract.signature_requested")
+            .len();
         ensure!(asked == 1, "the MO was asked {asked} times");
         Ok::<_, anyhow::Error>(())
     });

@@ -671,6 +671,72 @@ pub async fn serve(app: axum::Router) -> anyhow::Result<std::net::SocketAddr> {
     Ok(addr)
 }
 
+/// A webhook receiver for the parties' endpoints: keeps every body POSTed
+/// to `/{to}` (`to` names the receiving organization), answers 204.
+#[derive(Clone, Default)]
+pub struct Inbox(std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>>);
+
+impl Inbox {
+    /// Serves the inbox on a free loopback port.
+    pub async fn serve(&self) -> anyhow::Result<std::net::SocketAddr> {
+        use axum::extract::{Path, State};
+        async fn receive(
+            State(inbox): State<Inbox>,
+            Path(to): Path<String>,
+            body: axum::body::Bytes,
+        ) -> axum::http::StatusCode {
+            if let (Ok(json), Ok(mut all)) =
+                (serde_json::from_slice::<Value>(&body), inbox.0.lock())
+            {
+                all.push((to, json));
+            }
+            axum::http::StatusCode::NO_CONTENT
+        }
+        let app = axum::Router::new()
+            .route("/{to}", axum::routing::post(receive))
+            .with_state(self.clone());
+        serve(app).await
+    }
+
+    /// The `data` of the messages of `event_type` that `to` received so far.
+    pub fn of_type(&self, to: &str, event_type: &str) -> Vec<Value> {
+        self.0
+            .lock()
+            .map(|all| {
+                all.iter()
+                    .filter(|(path, body)| path == to && body["type"] == event_type)
+                    .map(|(_, body)| body["data"].clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Waits (60 s at most) until `to` received a message of `event_type`
+    /// about `contract`; its `data`.
+    pub async fn wait_for(
+        &self,
+        to: &str,
+        event_type: &str,
+        contract: &str,
+    ) -> anyhow::Result<Value> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(data) = self
+                .of_type(to, event_type)
+                .into_iter()
+                .find(|d| d["contract_id"] == contract)
+            {
+                return Ok(data);
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "{to} never received {event_type} for {contract}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
 /// Polls `client`'s event `event_id` until it reaches step `want` (60 s at
 /// most); fails as soon as it is rejected unless `want` is `rejected`.
 /// Returns the event's last status document.
