@@ -238,11 +238,12 @@ status_enum! {
     /// The design document only says contracts have a `status` string; this
     /// lifecycle is ours:
     /// - `Pending` (awaiting partner signatures) `→ Active` (every required
-    ///   partner signature) `| Rejected`
+    ///   partner signature) `| Rejected | Expired` (the template's signing
+    ///   deadline passed first)
     /// - `Active → Finalized` (Moneta countersigned)
     /// - `Finalized → Disputed` (a charge with a dispute open) `→ Finalized`
     ///   (no dispute open any more)
-    /// - `Rejected` is terminal.
+    /// - `Rejected` and `Expired` are terminal.
     pub enum ContractStatus in "contract" {
         /// Awaiting the required partner signatures.
         Pending => "pending",
@@ -254,6 +255,9 @@ status_enum! {
         Finalized => "finalized",
         /// Refused before becoming active (terminal).
         Rejected => "rejected",
+        /// Not every required party signed before the template's signing
+        /// deadline (terminal).
+        Expired => "expired",
     }
 }
 
@@ -263,7 +267,7 @@ impl ContractStatus {
         use ContractStatus::*;
         matches!(
             (self, to),
-            (Pending, Active | Rejected)
+            (Pending, Active | Rejected | Expired)
                 | (Active, Finalized)
                 | (Finalized, Disputed)
                 | (Disputed, Finalized)
@@ -400,11 +404,12 @@ mod tests {
             &[
                 (Pending, Active),
                 (Pending, Rejected),
+                (Pending, Expired),
                 (Active, Finalized),
                 (Finalized, Disputed),
                 (Disputed, Finalized),
             ],
-            &[Rejected]
+            &[Rejected, Expired]
         );
     }
 

@@ -57,6 +57,11 @@ pub struct SignatureRules {
     pub any_of: Vec<Party>,
     /// Whether Moneta countersigns once every required party has signed.
     pub moneta_countersigns: bool,
+    /// Seconds after its creation within which every required party must
+    /// have signed a contract of this template; past it the contract is
+    /// `expired`. Unset: `[rules] signature_expiry_s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_after_s: Option<i64>,
 }
 
 /// A parsed and validated contract template.
@@ -139,6 +144,9 @@ impl TemplateDocument {
         }
         if rules.any_of.iter().any(|p| rules.required.contains(p)) {
             return bad("a party is both `required` and in `any_of`".into());
+        }
+        if rules.expires_after_s.is_some_and(|s| s <= 0) {
+            return bad("`expires_after_s` must be a positive number of seconds".into());
         }
         let mut required = rules.required.clone();
         required.sort();

@@ -8,6 +8,7 @@ pub mod contracts;
 pub mod copy;
 pub mod countersign;
 pub mod disputes;
+pub mod expiry;
 pub mod ledger;
 pub mod reconcile_match;
 pub mod rules;

@@ -38,6 +38,7 @@ use crate::contracts::{
     to_domain_terms,
 };
 use crate::disputes::ChargeChange;
+use crate::expiry;
 use crate::rules::{self, RulesConfig};
 use crate::templates::{CachedTemplate, TemplateCache};
 
@@ -278,6 +279,10 @@ impl TemplateCheck {
                     }
                     None => {
                         let expected = contract.version;
+                        let expiry_s = expiry::expiry_s(&template.document, &self.rules);
+                        if let Some(refusal) = expiry::refusal(&contract, expiry_s, at) {
+                            return Ok(Attempt::Done(Applied::Refused(refusal)));
+                        }
                         match cosign(
                             contract,
                             terms,
@@ -565,7 +570,25 @@ impl Stage for TemplateCheck {
 
     async fn process(&self, input: Message, record: &Record) -> Result<Emitted, ProcessError> {
         match input {
-            Message::ContractEvent(event) => self.run(event, record).await,
+            Message::ContractEvent(event) => {
+                // Stream time moved on with this event: what is overdue
+                // expires first, then the event applies.
+                let mut expired = match expiry::crossing(&record.stream_time, &self.rules) {
+                    Some((since, at)) => {
+                        let sweep = expiry::Sweep {
+                            ctx: &self.ctx,
+                            templates: &self.templates,
+                            rules: &self.rules,
+                        };
+                        sweep.run(since, at).await?
+                    }
+                    None => Vec::new(),
+                };
+                let mut emitted = self.run(event, record).await?;
+                expired.append(&mut emitted.outputs);
+                emitted.outputs = expired;
+                Ok(emitted)
+            }
             Message::Contract(contract) => self.countersigned(contract, record).await,
             other => Err(Rejection::new(
                 "unexpected_schema",

@@ -7,6 +7,8 @@
 //!   has not signed), with the terms it signs.
 //! - A countersigned contract: `contract.countersigned`, and
 //!   `contract.finalized` (the same contract), to both parties.
+//! - A contract expired unsigned (recorded `EXPIRED`, see
+//!   [`crate::expiry`]): `contract.expired` to both parties.
 //!
 //! For every enabled endpoint that takes the message's type, it writes one
 //! pending delivery to the state store, keyed by its deterministic
@@ -25,7 +27,8 @@ use moneta_state::Deliveries;
 use serde_json::{Value, json};
 
 use crate::contracts::{PathContext, domain_party};
-use crate::rules::format_rfc3339_ms;
+use crate::expiry;
+use crate::rules::{RulesConfig, format_rfc3339_ms};
 use crate::templates::TemplateCache;
 
 /// The stage name.
@@ -38,6 +41,8 @@ pub const CONTRACT_COUNTERSIGNED: &str = "contract.countersigned";
 pub const CONTRACT_FINALIZED: &str = "contract.finalized";
 /// The event type of a contract awaiting the receiving party's signature.
 pub const CONTRACT_SIGNATURE_REQUESTED: &str = "contract.signature_requested";
+/// The event type of a contract whose signing deadline passed unsigned.
+pub const CONTRACT_EXPIRED: &str = "contract.expired";
 
 /// The webhook-dispatch processor.
 #[derive(Clone)]
@@ -45,12 +50,14 @@ pub struct WebhookDispatch {
     ctx: PathContext,
     deliveries: Deliveries,
     templates: Arc<TemplateCache>,
+    rules: RulesConfig,
 }
 
 impl WebhookDispatch {
-    /// A dispatcher in `ctx`.
-    pub fn new(ctx: PathContext) -> Self {
+    /// A dispatcher in `ctx`; `rules` give the default signing deadline.
+    pub fn new(ctx: PathContext, rules: RulesConfig) -> Self {
         Self {
+            rules,
             deliveries: Deliveries::new(ctx.store.clone()),
             templates: Arc::new(TemplateCache::new(ctx.registry.clone())),
             ctx,
@@ -73,7 +80,7 @@ impl WebhookDispatch {
                 event_type,
                 subject_id: &contract.contract_id,
                 version: u64::try_from(contract.version).unwrap_or_default(),
-                payload: payload(&contract, event_type, at_ms, &[])?,
+                payload: payload(&contract, event_type, at_ms, &[], None)?,
                 at_ms,
                 // Either message delivered marks the completing event
                 // `delivered` for that party (once per party).
@@ -84,9 +91,31 @@ impl WebhookDispatch {
         Ok(Emitted::default())
     }
 
+    /// A contract expired unsigned, to both parties.
+    async fn expired(&self, contract: Contract, record: &Record) -> Result<Emitted, ProcessError> {
+        let at_ms = record.time_ms()?;
+        let message = Notification {
+            event_type: CONTRACT_EXPIRED,
+            subject_id: &contract.contract_id,
+            version: u64::try_from(contract.version).unwrap_or_default(),
+            payload: payload(&contract, CONTRACT_EXPIRED, at_ms, &[], None)?,
+            at_ms,
+            event_key: None,
+        };
+        let parties = [
+            contract.terms.mo_id.as_str(),
+            contract.terms.publisher_id.as_str(),
+        ];
+        schedule(&self.ctx, &self.deliveries, &parties, &message, record).await?;
+        Ok(Emitted::default())
+    }
+
     /// A recorded contract: if it awaits signatures, a request to each
     /// party that must sign now.
     async fn recorded(&self, contract: Contract, record: &Record) -> Result<Emitted, ProcessError> {
+        if contract.status == ContractStatus::Expired {
+            return self.expired(contract, record).await;
+        }
         if contract.status != ContractStatus::Pending {
             return Ok(Emitted::default());
         }
@@ -116,7 +145,13 @@ impl WebhookDispatch {
             event_type: CONTRACT_SIGNATURE_REQUESTED,
             subject_id: &contract.contract_id,
             version: u64::try_from(contract.version).unwrap_or_default(),
-            payload: payload(&contract, CONTRACT_SIGNATURE_REQUESTED, at_ms, &awaited)?,
+            payload: payload(
+                &contract,
+                CONTRACT_SIGNATURE_REQUESTED,
+                at_ms,
+                &awaited,
+                Some(contract.created_at + expiry::expiry_s(&template.document, &self.rules)),
+            )?,
             at_ms,
             event_key: None,
         };
@@ -155,11 +190,13 @@ impl Notification<'_> {
     /// `contract.countersigned` message of that version.
     pub fn webhook_id(&self, endpoint_id: &str) -> String {
         match self.event_type {
-            CONTRACT_SIGNATURE_REQUESTED | CONTRACT_FINALIZED => moneta_webhooks::webhook_id(
-                &format!("{}#{}", self.subject_id, self.event_type),
-                self.version,
-                endpoint_id,
-            ),
+            CONTRACT_SIGNATURE_REQUESTED | CONTRACT_FINALIZED | CONTRACT_EXPIRED => {
+                moneta_webhooks::webhook_id(
+                    &format!("{}#{}", self.subject_id, self.event_type),
+                    self.version,
+                    endpoint_id,
+                )
+            }
             _ => moneta_webhooks::webhook_id(self.subject_id, self.version, endpoint_id),
         }
     }
@@ -274,6 +311,7 @@ fn status_name(status: ContractStatus) -> &'static str {
         ContractStatus::Disputed => "disputed",
         ContractStatus::Finalized => "finalized",
         ContractStatus::Rejected => "rejected",
+        ContractStatus::Expired => "expired",
     }
 }
 
@@ -284,6 +322,7 @@ fn payload(
     event_type: &str,
     at_ms: i64,
     awaiting: &[Party],
+    expires_at: Option<i64>,
 ) -> Result<String, ProcessError> {
     let terms: Value = serde_json::from_str(&contract.terms.terms_json)
         .map_err(|e| Rejection::new("malformed_terms", e.to_string()))?;
@@ -311,6 +350,9 @@ fn payload(
     });
     if event_type == CONTRACT_SIGNATURE_REQUESTED {
         data["awaiting"] = json!(awaiting.iter().map(|p| p.as_str()).collect::<Vec<_>>());
+    }
+    if let Some(expires_at) = expires_at {
+        data["expires_at"] = json!(expires_at);
     }
     let body = json!({
         "type": event_type,

@@ -1410,3 +1410,141 @@ async fn a_charges_disputes_open_resolve_and_never_reverse_more_than_the_charge(
         (records::LedgerKind::Reversal, -600, Some("c-charge"))
     );
 }
+
+/// The contracts `result` emitted to `topic`, as `(id, version, status)`.
+fn contracts_on(
+    result: &Result<moneta_runtime::Emitted, moneta_runtime::ProcessError>,
+    topic: &str,
+) -> Vec<(String, i64, ContractStatus)> {
+    summary(result)
+        .expect("emitted")
+        .into_iter()
+        .filter(|e| e.topic == topic)
+        .filter_map(|e| match e.value {
+            Message::Contract(c) => Some((c.contract_id, c.version, c.status)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn unsigned_contracts_expire_by_stream_time_and_late_signatures_are_refused() {
+    use moneta_processors::rules::RulesConfig;
+    use moneta_runtime::StreamTime;
+    let world = World::new().await;
+    let stage = world.template_check();
+    let rules = RulesConfig::default();
+    let topics = world.topics().clone();
+    let deadline_s = TS / 1000 + rules.signature_expiry_s;
+    // Created at TS; c-open awaits the MO, c-done gets it at once.
+    apply(
+        &world,
+        &Draft::charge(Party::Publisher, "e-open").contract("c-open"),
+        1,
+        TS,
+    )
+    .await;
+    apply(
+        &world,
+        &Draft::charge(Party::Publisher, "e-done").contract("c-done"),
+        2,
+        TS,
+    )
+    .await;
+    apply(
+        &world,
+        &Draft::charge(Party::Mo, "e-done-mo").contract("c-done"),
+        3,
+        TS,
+    )
+    .await;
+
+    // A signature that reached Moneta a second past the deadline is late,
+    // even before any sweep.
+    let late = stage
+        .process(
+            Message::ContractEvent(Draft::charge(Party::Mo, "e-late").contract("c-open").sign()),
+            &validated(&world, 4, Some((deadline_s + 1) * 1000)),
+        )
+        .await;
+    assert_eq!(
+        refusal(&late, &topics).map(|r| r.code.as_str()),
+        Some("contract_expired")
+    );
+
+    // Stream time crosses a sweep boundary past deadline + grace: c-open
+    // expires (version 2) before the event that moved stream time applies.
+    let swept_at_ms = (deadline_s + rules.expiry_grace_s + 60) * 1000;
+    let mut mover = validated(&world, 5, Some(swept_at_ms));
+    mover.stream_time = StreamTime {
+        prior_ms: Some(TS),
+        now_ms: Some(swept_at_ms),
+    };
+    let new_charge = || {
+        Message::ContractEvent(
+            Draft::charge(Party::Publisher, "e-new")
+                .contract("c-new")
+                .sign(),
+        )
+    };
+    let swept = stage.process(new_charge(), &mover).await;
+    assert_eq!(
+        contracts_on(&swept, &topics.recorded),
+        [
+            ("c-open".to_owned(), 2, ContractStatus::Expired),
+            ("c-new".to_owned(), 1, ContractStatus::Pending)
+        ],
+        "only the unsigned contract expires, first"
+    );
+    assert!(contracts_on(&swept, &topics.contract_changelog).contains(&(
+        "c-open".to_owned(),
+        2,
+        ContractStatus::Expired
+    )));
+    let row = world.contract("c-open").await.expect("row");
+    assert_eq!(row.status, moneta_domain::ContractStatus::Expired);
+    assert_eq!(
+        world.contract("c-done").await.expect("row").status,
+        moneta_domain::ContractStatus::Active
+    );
+
+    // The same record again (its batch redone): the same expiry, emitted again.
+    let redone = stage.process(new_charge(), &mover).await;
+    assert_eq!(
+        contracts_on(&redone, &topics.recorded),
+        contracts_on(&swept, &topics.recorded)
+    );
+
+    // An on-time signature that arrives after the expiry is refused too.
+    let after = stage
+        .process(
+            Message::ContractEvent(Draft::charge(Party::Mo, "e-slow").contract("c-open").sign()),
+            &validated(&world, 6, Some(TS + 1000)),
+        )
+        .await;
+    assert_eq!(
+        refusal(&after, &topics).map(|r| r.code.as_str()),
+        Some("contract_expired")
+    );
+
+    // The next boundary has nothing more to expire.
+    let mut next = validated(&world, 7, Some(swept_at_ms + 60_000));
+    next.stream_time = StreamTime {
+        prior_ms: Some(swept_at_ms),
+        now_ms: Some(swept_at_ms + 60_000),
+    };
+    let quiet = stage
+        .process(
+            Message::ContractEvent(
+                Draft::charge(Party::Publisher, "e-later")
+                    .contract("c-later")
+                    .sign(),
+            ),
+            &next,
+        )
+        .await;
+    assert_eq!(
+        contracts_on(&quiet, &topics.recorded),
+        [("c-later".to_owned(), 1, ContractStatus::Pending)]
+    );
+}

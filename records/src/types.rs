@@ -117,6 +117,8 @@ pub enum ContractStatus {
     Finalized,
     /// Refused.
     Rejected,
+    /// Not every required party signed before the signing deadline.
+    Expired,
 }
 
 /// One applied event in a contract's log.

@@ -218,7 +218,7 @@ impl Topology {
                 ),
                 typed(
                     "template-check",
-                    "checks events against their template and rules; applies them and Moneta's countersignature to contracts",
+                    "checks events against their template and rules; applies them and Moneta's countersignature to contracts; expires unsigned ones past their deadline (by stream time)",
                     &p.template_check,
                     vec![event(&t.validated), contract(&t.countersigned)],
                     vec![
@@ -240,12 +240,12 @@ impl Topology {
                 ),
                 typed(
                     "webhook-dispatch",
-                    "asks the parties still to sign for their signature; delivers countersigned (finalized) contracts to both, through their webhooks",
+                    "asks the parties still to sign for their signature; delivers countersigned (finalized) and expired contracts to both, through their webhooks",
                     &p.webhook_dispatch,
                     vec![contract(&t.countersigned), contract(&t.recorded)],
                     vec![],
                     "webhook deliveries of contracts (the webhook worker sends them)",
-                    |ctx, _| Box::new(WebhookDispatch::new(ctx)),
+                    |ctx, s| Box::new(WebhookDispatch::new(ctx, s.rules.clone())),
                 ),
                 typed(
                     "ledger",

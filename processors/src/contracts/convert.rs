@@ -75,6 +75,7 @@ fn record_status(status: ContractStatus) -> records::ContractStatus {
         ContractStatus::Disputed => records::ContractStatus::Disputed,
         ContractStatus::Finalized => records::ContractStatus::Finalized,
         ContractStatus::Rejected => records::ContractStatus::Rejected,
+        ContractStatus::Expired => records::ContractStatus::Expired,
     }
 }
 
@@ -85,6 +86,7 @@ fn domain_status(status: records::ContractStatus) -> ContractStatus {
         records::ContractStatus::Disputed => ContractStatus::Disputed,
         records::ContractStatus::Finalized => ContractStatus::Finalized,
         records::ContractStatus::Rejected => ContractStatus::Rejected,
+        records::ContractStatus::Expired => ContractStatus::Expired,
     }
 }
 

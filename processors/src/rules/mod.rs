@@ -38,6 +38,16 @@ pub struct RulesConfig {
     /// How far past the moment it reaches Moneta (its record's time) a
     /// charge's `charged_at` may be, seconds: the clock skew allowed.
     pub max_charge_ahead_s: i64,
+    /// Seconds after its creation within which every required party must
+    /// sign a contract whose template sets no `expires_after_s`.
+    pub signature_expiry_s: i64,
+    /// How often, in seconds of stream time, template-check looks for
+    /// contracts whose signing deadline passed.
+    pub expiry_sweep_s: i64,
+    /// Seconds past a deadline before a contract is expired: a signature
+    /// made in time but still on its way (another partition lagging) may
+    /// land in that window.
+    pub expiry_grace_s: i64,
 }
 
 impl Default for RulesConfig {
@@ -52,6 +62,9 @@ impl Default for RulesConfig {
             dispute_window_days: 120,
             min_settlement_minor: 100,
             max_charge_ahead_s: 300,
+            signature_expiry_s: 7 * 86_400,
+            expiry_sweep_s: 60,
+            expiry_grace_s: 300,
         }
     }
 }
