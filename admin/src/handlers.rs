@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use moneta_domain::id::{ID_RULE, is_valid_id};
+use moneta_domain::id::{ID_RULE, is_uuid_v4, is_valid_id};
 use moneta_problem::Problem;
 use moneta_state::Versioned;
 use serde::de::DeserializeOwned;
@@ -102,6 +102,17 @@ pub async fn create<R: Resource>(
             "invalid_id",
             "Invalid id",
             format!("an id must be {ID_RULE}"),
+        ));
+    }
+    if state.uuid_ids && R::UUID_IDS && !is_uuid_v4(entity.id()) {
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_id",
+            "Invalid id",
+            format!(
+                "{} are keyed by a UUID v4 (8-4-4-4-12 hex digits, version 4)",
+                R::COLLECTION
+            ),
         ));
     }
     entity.prepare(state.now())?;

@@ -45,6 +45,9 @@ pub struct AdminState {
     /// Accept cleartext `http://` webhook endpoints (`webhooks.allow_http`);
     /// `false` refuses them with 422 `insecure_endpoint`.
     pub allow_http: bool,
+    /// Require UUID v4 ids where the design document keys by them
+    /// (`admin.uuid_ids`); otherwise any id of the safe characters.
+    pub uuid_ids: bool,
 }
 
 impl AdminState {
@@ -60,6 +63,7 @@ impl AdminState {
             operators: operators.into(),
             clock,
             allow_http: false,
+            uuid_ids: false,
         }
     }
 

@@ -29,6 +29,10 @@ pub trait Resource: Entity + Clone + 'static {
     /// several parameters form a composite value in the listed order.
     const LOOKUPS: &'static [(&'static str, &'static [&'static str])];
 
+    /// Whether the design document keys this entity by a UUID v4 (checked
+    /// when `[admin] uuid_ids` is on).
+    const UUID_IDS: bool = false;
+
     /// Fields of this entity a `PATCH` never changes (besides identity,
     /// status and creation, which none may).
     const FIXED: &'static [&'static str] = &[];
@@ -125,6 +129,7 @@ macro_rules! lifecycle {
 }
 
 impl Resource for Organization {
+    const UUID_IDS: bool = true;
     const COLLECTION: &'static str = "organizations";
     const LOOKUPS: &'static [(&'static str, &'static [&'static str])] = &[];
     fn created_by(&mut self) -> Option<&mut String> {
@@ -139,6 +144,7 @@ impl Resource for Organization {
 lifecycle!(Organization, LifecycleStatus);
 
 impl Resource for MembershipOrganization {
+    const UUID_IDS: bool = true;
     const COLLECTION: &'static str = "membership-organizations";
     const LOOKUPS: &'static [(&'static str, &'static [&'static str])] = &[("mic", &["mic"])];
     fn prepare(&mut self, now: i64) -> Result<(), Problem> {
@@ -153,6 +159,7 @@ impl Resource for MembershipOrganization {
 lifecycle!(MembershipOrganization, LifecycleStatus);
 
 impl Resource for Publisher {
+    const UUID_IDS: bool = true;
     const COLLECTION: &'static str = "publishers";
     const LOOKUPS: &'static [(&'static str, &'static [&'static str])] = &[("mpc", &["mpc"])];
     fn created_by(&mut self) -> Option<&mut String> {
@@ -170,6 +177,7 @@ impl Resource for Publisher {
 lifecycle!(Publisher, LifecycleStatus);
 
 impl Resource for MoDeveloper {
+    const UUID_IDS: bool = true;
     const COLLECTION: &'static str = "mo-developers";
     const LOOKUPS: &'static [(&'static str, &'static [&'static str])] = &[("mo_id", &["mo_id"])];
     fn created_by(&mut self) -> Option<&mut String> {
@@ -183,6 +191,7 @@ impl Resource for MoDeveloper {
 lifecycle!(MoDeveloper, DeveloperStatus);
 
 impl Resource for PublisherDeveloper {
+    const UUID_IDS: bool = true;
     const COLLECTION: &'static str = "publisher-developers";
     const LOOKUPS: &'static [(&'static str, &'static [&'static str])] =
         &[("publisher_id", &["publisher_id"])];
@@ -197,6 +206,7 @@ impl Resource for PublisherDeveloper {
 lifecycle!(PublisherDeveloper, DeveloperStatus);
 
 impl Resource for MPass {
+    const UUID_IDS: bool = true;
     const COLLECTION: &'static str = "mpasses";
     const LOOKUPS: &'static [(&'static str, &'static [&'static str])] = &[
         ("mpass_number", &["mpass_number"]),
@@ -216,6 +226,7 @@ impl Resource for MPass {
 lifecycle!(MPass, MPassStatus);
 
 impl Resource for BillingAccount {
+    const UUID_IDS: bool = true;
     const COLLECTION: &'static str = "billing-accounts";
     const LOOKUPS: &'static [(&'static str, &'static [&'static str])] = &[
         ("mo_account_type", &["mo_id", "account_type"]),

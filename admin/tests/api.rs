@@ -867,3 +867,23 @@ async fn registry_records_change_by_merge_patch_at_the_revision_they_name() {
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
 }
+
+#[tokio::test]
+async fn with_uuid_ids_on_the_seeds_kinds_take_uuid_v4_ids_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(EmbeddedStore::open(dir.path()).expect("store"));
+    let mut state = AdminState::new(Registry::new(store), AdminToken::new(TOKEN));
+    state.uuid_ids = true;
+    let app = router(state);
+    let path = "/v1/admin/membership-organizations";
+    let (status, problem, _) =
+        call(&app, "POST", path, Some(mo("mo-1", "MIC1")), Some(TOKEN)).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_id")),
+        "{problem}"
+    );
+    let uuid = "3f2b8c1e-9d4a-4e6b-8f1c-2a7d9e0b5c43";
+    let (status, created, _) = call(&app, "POST", path, Some(mo(uuid, "MIC1")), Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+}

@@ -167,6 +167,10 @@ pub struct AdminConfig {
     /// shared `token` acts as operator `admin`.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub operators: BTreeMap<String, String>,
+    /// Require UUID v4 ids for organizations, MOs, publishers, developers,
+    /// mPasses and billing accounts, as the design document keys them
+    /// (`422 invalid_id` otherwise). Off: any id of the safe characters.
+    pub uuid_ids: bool,
     /// `[admin.tls]`: serve HTTPS; with `client_ca`, mutual TLS (clients
     /// must present a certificate that CA signed).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -196,6 +200,7 @@ impl Default for AdminConfig {
             listen: "127.0.0.1:8081".into(),
             token: Secret::default(),
             operators: BTreeMap::new(),
+            uuid_ids: false,
             tls: None,
             client: None,
         }

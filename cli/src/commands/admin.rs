@@ -106,6 +106,7 @@ pub async fn serve(
     }
     let mut state = AdminState::new(Registry::new(store), operators);
     state.allow_http = config.webhooks.allow_http;
+    state.uuid_ids = config.admin.uuid_ids;
     let tls = config
         .admin
         .tls
