@@ -2,9 +2,11 @@
 //! change the status of every registry entity; register, rotate and revoke
 //! partner keys; upload template versions. Every route but the OpenAPI
 //! document needs the admin bearer token; every error is RFC 9457
-//! problem+json with a stable `code`.
+//! problem+json with a stable `code`. The operators' console, HTML under
+//! `/console/`, is served beside it for the same operators.
 
 mod auth;
+mod console;
 mod contracts;
 mod deliveries;
 mod events;
@@ -48,6 +50,12 @@ pub struct AdminState {
     /// Require UUID v4 ids where the design document keys by them
     /// (`admin.uuid_ids`); otherwise any id of the safe characters.
     pub uuid_ids: bool,
+    /// Signs the console's session cookies (a new key per process).
+    pub console_key: console::SessionKey,
+    /// Mark the console's cookies `Secure` (the API serves HTTPS).
+    pub secure_cookies: bool,
+    /// Moneta's own public keys, to verify its countersignatures.
+    pub moneta_keys: Vec<moneta_signing::PublishedKey>,
 }
 
 impl AdminState {
@@ -64,6 +72,9 @@ impl AdminState {
             clock,
             allow_http: false,
             uuid_ids: false,
+            console_key: console::SessionKey::random(),
+            secure_cookies: false,
+            moneta_keys: Vec::new(),
         }
     }
 
@@ -121,6 +132,7 @@ pub fn router(state: AdminState) -> Router {
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(axum::middleware::map_response(ensure_problem))
+        .merge(console::router(state.clone()))
         .with_state(state)
 }
 

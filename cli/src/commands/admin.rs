@@ -107,6 +107,15 @@ pub async fn serve(
     let mut state = AdminState::new(Registry::new(store), operators);
     state.allow_http = config.webhooks.allow_http;
     state.uuid_ids = config.admin.uuid_ids;
+    state.secure_cookies = config.admin.tls.is_some();
+    // The console verifies Moneta's countersignatures with its public keys.
+    match moneta_topology::services::load_keys(config, false) {
+        Ok((ring, _)) => state.moneta_keys = ring.published(),
+        Err(error) => tracing::warn!(
+            %error,
+            "Moneta's signing keys are not readable here: the console cannot verify countersignatures"
+        ),
+    }
     let tls = config
         .admin
         .tls

@@ -1,0 +1,275 @@
+//! The console over HTTP, in process on the embedded store: every page is
+//! 401 without an operator (a partner's credentials and forged cookies
+//! included), an operator logs in with their token and browses with the
+//! session cookie; the contract page shows every signature verified on the
+//! server, and a tampered one as not verified.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use http_body_util::BodyExt;
+use moneta_admin::{AdminState, AdminToken, router};
+use moneta_domain::{Contract, ContractStatus, EventLogEntry, KeyAlgorithm, PartnerKey, Signature};
+use moneta_signing::{PublishedKey, SigningKey, sign_ed25519};
+use moneta_state::{ContractKeys, ContractWrite, EmbeddedStore, Registry, StateStore};
+use tower::ServiceExt;
+
+const TOKEN: &str = "console-operator-token";
+const AT: i64 = 1_795_435_200;
+
+struct Console {
+    app: Router,
+    store: Arc<EmbeddedStore>,
+    _dir: tempfile::TempDir,
+}
+
+fn key(seed: u8) -> SigningKey {
+    SigningKey::from_bytes(&[seed; 32])
+}
+
+fn public(key: &SigningKey) -> String {
+    STANDARD.encode(key.verifying_key().as_bytes())
+}
+
+async fn start() -> Console {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(EmbeddedStore::open(dir.path()).expect("store"));
+    let registry = Registry::new(store.clone());
+    for (id, org, seed) in [("k-mo", "mo-1", 1), ("k-pub", "pub-1", 2)] {
+        let partner =
+            PartnerKey::new(id, org, KeyAlgorithm::Ed25519, public(&key(seed)), AT).expect("key");
+        registry.create(&partner).await.expect("registered");
+    }
+    let mut state = AdminState::new(registry, AdminToken::new(TOKEN));
+    state.clock = Arc::new(|| AT);
+    state.moneta_keys = vec![PublishedKey {
+        kid: "moneta-1".into(),
+        alg: "ed25519".into(),
+        public_key: public(&key(3)),
+        status: "active".into(),
+    }];
+    Console {
+        app: router(state),
+        store,
+        _dir: dir,
+    }
+}
+
+/// Stores contract `id`, signed by the MO, the publisher and Moneta over
+/// its canonical terms; `tamper` spoils the publisher's signature.
+async fn contract(console: &Console, id: &str, tamper: bool) {
+    let mut contract = Contract {
+        id: id.into(),
+        description: "May subscription".into(),
+        template_name: "subscription-charge".into(),
+        template_version: 1,
+        mo_id: "mo-1".into(),
+        publisher_id: "pub-1".into(),
+        mpass_id: Some("mp-1".into()),
+        contract_type: "subscription_charge".into(),
+        version: 3,
+        payload: serde_json::json!({"amount_minor": 999, "currency": "EUR"}),
+        signatures: BTreeMap::new(),
+        event_log: vec![EventLogEntry {
+            event_id: "pub-1/e-1".into(),
+            version: 1,
+            kind: "created".into(),
+            at: AT,
+        }],
+        status: ContractStatus::Finalized,
+        created_at: AT,
+        finalized_at: Some(AT),
+        disputes: Vec::new(),
+    };
+    let input = contract.terms().signing_input().expect("canonical");
+    for (party, key_id, seed) in [
+        ("mo", "k-mo", 1),
+        ("publisher", "k-pub", 2),
+        ("moneta", "moneta-1", 3),
+    ] {
+        let signer = if tamper && party == "publisher" {
+            key(9)
+        } else {
+            key(seed)
+        };
+        contract.signatures.insert(
+            party.into(),
+            Signature {
+                key_id: key_id.into(),
+                algorithm: KeyAlgorithm::Ed25519,
+                signature: sign_ed25519(&signer, &input),
+                signed_at: AT,
+            },
+        );
+    }
+    let write = ContractWrite {
+        contract_id: id.into(),
+        event_id: "pub-1/e-1".into(),
+        expected_version: 0,
+        body: serde_json::to_vec(&contract).expect("json"),
+        keys: ContractKeys {
+            mo_id: contract.mo_id.clone(),
+            publisher_id: contract.publisher_id.clone(),
+            mpass_id: contract.mpass_id.clone(),
+            contract_type: contract.contract_type.clone(),
+            created_at: contract.created_at,
+        },
+    };
+    console.store.apply_contract(write).await.expect("stored");
+}
+
+/// (status, `Set-Cookie`, body) of a request.
+async fn get(app: &Router, request: Request<Body>) -> (StatusCode, Option<String>, String) {
+    let response = app.clone().oneshot(request).await.expect("response");
+    let status = response.status();
+    let cookie = response
+        .headers()
+        .get(header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (status, cookie, String::from_utf8_lossy(&body).into_owned())
+}
+
+fn page(uri: &str, cookie: Option<&str>) -> Request<Body> {
+    let mut request = Request::get(uri);
+    if let Some(cookie) = cookie {
+        request = request.header(header::COOKIE, cookie);
+    }
+    request.body(Body::empty()).expect("request")
+}
+
+async fn log_in(app: &Router, token: &str) -> (StatusCode, Option<String>) {
+    let request = Request::post("/console/login")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(format!("token={token}")))
+        .expect("request");
+    let (status, cookie, _) = get(app, request).await;
+    (status, cookie)
+}
+
+#[tokio::test]
+async fn every_page_needs_an_operator() {
+    let console = start().await;
+    contract(&console, "c-1", false).await;
+    let pages = ["/console/", "/console/contracts", "/console/contracts/c-1"];
+    for uri in pages {
+        let (status, _, body) = get(&console.app, page(uri, None)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri}");
+        assert!(
+            body.contains("Operator token"),
+            "{uri} shows the login form"
+        );
+    }
+    let logout = Request::post("/console/logout")
+        .body(Body::empty())
+        .expect("request");
+    assert_eq!(get(&console.app, logout).await.0, StatusCode::UNAUTHORIZED);
+    // A partner's credentials, a wrong token, a forged or foreign cookie: no.
+    let partner = Request::get("/console/contracts")
+        .header(header::AUTHORIZATION, format!("Bearer {}", public(&key(1))))
+        .header("signature-input", "sig1=(\"@method\");keyid=\"k-mo\"")
+        .body(Body::empty())
+        .expect("request");
+    assert_eq!(get(&console.app, partner).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        log_in(&console.app, "k-mo").await,
+        (StatusCode::UNAUTHORIZED, None)
+    );
+    let forged = "moneta_console=YWRtaW58OTk5OTk5OTk5OQ.AAAA";
+    let (status, _, _) = get(&console.app, page("/console/contracts", Some(forged))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let elsewhere = start().await;
+    let other = console_cookie(&elsewhere.app).await;
+    let (status, _, _) = get(&console.app, page("/console/contracts", Some(&other))).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "another process's session"
+    );
+}
+
+/// The session cookie (`name=value`) of an operator logged in to `app`.
+async fn console_cookie(app: &Router) -> String {
+    let (status, cookie) = log_in(app, TOKEN).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let cookie = cookie.expect("a session cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    assert!(
+        !cookie.contains(TOKEN),
+        "the token never goes into the cookie"
+    );
+    cookie.split(';').next().expect("name=value").to_owned()
+}
+
+#[tokio::test]
+async fn an_operator_finds_a_contract_and_sees_its_signatures_verified() {
+    let console = start().await;
+    contract(&console, "c-good", false).await;
+    contract(&console, "c-tampered", true).await;
+    let cookie = console_cookie(&console.app).await;
+
+    let (status, _, body) = get(
+        &console.app,
+        page(
+            "/console/contracts?mo=mo-1&status=finalized&from=2026-11-01&to=2026-11-30",
+            Some(&cookie),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        body.contains("/console/contracts/c-good")
+            && body.contains("/console/contracts/c-tampered")
+    );
+    let (_, _, none) = get(
+        &console.app,
+        page("/console/contracts?mo=mo-2", Some(&cookie)),
+    )
+    .await;
+    assert!(none.contains("No contract matches."), "{none}");
+    let (status, _, refused) = get(
+        &console.app,
+        page("/console/contracts?from=last-week", Some(&cookie)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+
+    let (status, _, good) = get(
+        &console.app,
+        page("/console/contracts/c-good", Some(&cookie)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(good.matches("data-verified=\"true\"").count(), 3, "{good}");
+    assert!(good.contains("operator admin"));
+    let (_, _, tampered) = get(
+        &console.app,
+        page("/console/contracts/c-tampered", Some(&cookie)),
+    )
+    .await;
+    assert_eq!(tampered.matches("data-verified=\"true\"").count(), 2);
+    assert_eq!(tampered.matches("data-verified=\"false\"").count(), 1);
+    let (status, _, _) = get(&console.app, page("/console/contracts/nope", Some(&cookie))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The bearer token opens it too (scripts, tests).
+    let scripted = Request::get("/console/contracts/c-good")
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .body(Body::empty())
+        .expect("request");
+    assert_eq!(get(&console.app, scripted).await.0, StatusCode::OK);
+}
