@@ -30,6 +30,7 @@ use moneta_problem::{Problem, ensure_problem};
 use moneta_state::Registry;
 
 pub use auth::{AdminToken, InvalidDigest, Operator, Operators, SHARED_OPERATOR, token_digest};
+pub use console::{Live, StageSummary};
 pub use resource::{Lifecycle, Resource};
 
 /// The OpenAPI document of this API.
@@ -56,6 +57,8 @@ pub struct AdminState {
     pub secure_cookies: bool,
     /// Moneta's own public keys, to verify its countersignatures.
     pub moneta_keys: Vec<moneta_signing::PublishedKey>,
+    /// The running process's stages and metrics, for the console.
+    pub live: console::Live,
 }
 
 impl AdminState {
@@ -75,6 +78,7 @@ impl AdminState {
             console_key: console::SessionKey::random(),
             secure_cookies: false,
             moneta_keys: Vec::new(),
+            live: console::Live::default(),
         }
     }
 

@@ -162,7 +162,15 @@ async fn log_in(app: &Router, token: &str) -> (StatusCode, Option<String>) {
 async fn every_page_needs_an_operator() {
     let console = start().await;
     contract(&console, "c-1", false).await;
-    let pages = ["/console/", "/console/contracts", "/console/contracts/c-1"];
+    let pages = [
+        "/console/",
+        "/console/contracts",
+        "/console/contracts/c-1",
+        "/console/deliveries",
+        "/console/deliveries/msg_1",
+        "/console/endpoints/wh-1",
+        "/console/topology",
+    ];
     for uri in pages {
         let (status, _, body) = get(&console.app, page(uri, None)).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri}");
@@ -272,4 +280,180 @@ async fn an_operator_finds_a_contract_and_sees_its_signatures_verified() {
         .body(Body::empty())
         .expect("request");
     assert_eq!(get(&console.app, scripted).await.0, StatusCode::OK);
+}
+
+fn form(uri: &str, cookie: &str, body: &str) -> Request<Body> {
+    Request::post(uri)
+        .header(header::COOKIE, cookie)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(body.to_owned()))
+        .expect("request")
+}
+
+#[tokio::test]
+async fn a_failed_delivery_is_redelivered_and_an_endpoint_disabled_after_confirmation() {
+    use moneta_domain::{Delivery, DeliveryAttempt, DeliveryState, WebhookEndpoint};
+    use moneta_state::Deliveries;
+    let console = start().await;
+    let registry = Registry::new(console.store.clone());
+    let endpoint: WebhookEndpoint = serde_json::from_value(serde_json::json!({
+        "id": "wh-1", "organization_id": "mo-1", "url": "https://mo.example/hooks",
+        "event_types": ["contract.finalized"], "enabled": true, "created_at": AT}))
+    .expect("endpoint");
+    registry.create(&endpoint).await.expect("created");
+    let log = Deliveries::new(console.store.clone());
+    let delivery: Delivery = serde_json::from_value(serde_json::json!({
+        "id": "msg_1", "endpoint_id": "wh-1", "organization_id": "mo-1", "contract_id": "c-1",
+        "contract_version": 3, "event_type": "contract.finalized", "payload": "{}",
+        "state": "pending", "attempts": 0, "next_attempt_at_ms": AT * 1000,
+        "created_at_ms": AT * 1000}))
+    .expect("delivery");
+    log.schedule(&delivery).await.expect("scheduled");
+    let stored = log.get("msg_1").await.expect("read").expect("there");
+    let failed = Delivery {
+        state: DeliveryState::Failed,
+        attempts: 1,
+        total_attempts: 1,
+        last_status: Some(500),
+        ..delivery
+    };
+    log.update(&failed, stored.revision).await.expect("failed");
+    log.record_attempt(&DeliveryAttempt {
+        id: "msg_1/1".into(),
+        delivery_id: "msg_1".into(),
+        endpoint_id: "wh-1".into(),
+        contract_id: "c-1".into(),
+        attempt: 1,
+        at_ms: AT * 1000,
+        status: Some(500),
+        latency_ms: 42,
+        error: Some("HTTP 500: upstream broke".into()),
+        outcome: "retry".into(),
+    })
+    .await
+    .expect("attempt");
+    let cookie = console_cookie(&console.app).await;
+
+    let (status, _, overview) = get(&console.app, page("/console/deliveries", Some(&cookie))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        overview.contains("wh-1") && overview.contains("msg_1"),
+        "{overview}"
+    );
+    let (_, _, detail) = get(
+        &console.app,
+        page("/console/deliveries/msg_1", Some(&cookie)),
+    )
+    .await;
+    assert!(
+        detail.contains("42 ms") && detail.contains("upstream broke"),
+        "{detail}"
+    );
+
+    // The first POST only asks; nothing changes.
+    let (status, _, asked) = get(
+        &console.app,
+        form("/console/deliveries/msg_1/redeliver", &cookie, ""),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(asked.contains("name=\"confirm\" value=\"yes\""), "{asked}");
+    let state = |log: Deliveries| async move {
+        log.get("msg_1")
+            .await
+            .expect("read")
+            .expect("there")
+            .delivery
+            .state
+    };
+    assert_eq!(state(log.clone()).await, DeliveryState::Failed);
+    let (status, _, _) = get(
+        &console.app,
+        form(
+            "/console/deliveries/msg_1/redeliver",
+            &cookie,
+            "confirm=yes",
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(state(log.clone()).await, DeliveryState::Pending);
+
+    let (status, _, _) = get(
+        &console.app,
+        form(
+            "/console/endpoints/wh-1/enabled",
+            &cookie,
+            "enabled=false&confirm=yes",
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let changed = registry
+        .get::<WebhookEndpoint>("wh-1")
+        .await
+        .expect("read")
+        .expect("there");
+    assert!(!changed.entity.enabled);
+    assert_eq!(changed.revision, 2);
+
+    // Without the session, actions are refused like pages.
+    let anonymous = Request::post("/console/endpoints/wh-1/enabled")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from("enabled=true&confirm=yes"))
+        .expect("request");
+    assert_eq!(
+        get(&console.app, anonymous).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn the_topology_page_shows_each_stage_with_its_live_metrics() {
+    use moneta_admin::{Live, StageSummary};
+    use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry as Metrics};
+    let metrics = Metrics::new();
+    let records = IntCounterVec::new(Opts::new("moneta_records_in_total", "in"), &["processor"])
+        .expect("counter");
+    let lag = IntGaugeVec::new(
+        Opts::new("moneta_consumer_lag", "lag"),
+        &["processor", "topic", "partition"],
+    )
+    .expect("gauge");
+    metrics
+        .register(Box::new(records.clone()))
+        .expect("registered");
+    metrics.register(Box::new(lag.clone())).expect("registered");
+    records.with_label_values(&["validate"]).inc_by(1234);
+    lag.with_label_values(&["validate", "in", "0"]).set(5);
+    lag.with_label_values(&["validate", "in", "1"]).set(7);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(EmbeddedStore::open(dir.path()).expect("store"));
+    let mut state = AdminState::new(Registry::new(store), AdminToken::new(TOKEN));
+    state.live = Live::new(
+        vec![StageSummary {
+            name: "validate".into(),
+            description: "authenticates contract events".into(),
+            reads: vec!["moneta.contracts.ingest".into()],
+            writes: vec!["moneta.contracts.validated".into()],
+            dead_letters: "moneta.validate.dlq".into(),
+        }],
+        metrics,
+    );
+    let app = router(state);
+    let cookie = console_cookie(&app).await;
+    let (status, _, first) = get(&app, page("/console/topology", Some(&cookie))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(first.contains("http-equiv=\"refresh\""), "refreshes itself");
+    assert!(
+        first.contains("moneta.contracts.validated") && first.contains("1234"),
+        "{first}"
+    );
+    assert!(
+        first.contains("<td class=\"lag\">12</td>"),
+        "lag summed over partitions: {first}"
+    );
+    records.with_label_values(&["validate"]).inc_by(100);
+    let (_, _, second) = get(&app, page("/console/topology", Some(&cookie))).await;
+    assert!(second.contains("1334") && second.contains("/s"), "{second}");
 }

@@ -28,6 +28,16 @@ dl{display:grid;grid-template-columns:max-content auto;gap:.2rem 1rem}dt{color:#
 
 /// A full page titled `title` for `operator` (absent on the login page).
 pub fn page(title: &str, operator: Option<&Operator>, body: Markup) -> Markup {
+    framed(title, operator, None, body)
+}
+
+/// [`page`], reloading itself every `refresh_s` seconds if given.
+pub fn framed(
+    title: &str,
+    operator: Option<&Operator>,
+    refresh_s: Option<u32>,
+    body: Markup,
+) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -35,6 +45,7 @@ pub fn page(title: &str, operator: Option<&Operator>, body: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · Moneta console" }
+                @if let Some(seconds) = refresh_s { meta http-equiv="refresh" content=(seconds); }
                 style { (PreEscaped(STYLE)) }
             }
             body {
@@ -42,6 +53,8 @@ pub fn page(title: &str, operator: Option<&Operator>, body: Markup) -> Markup {
                     strong { "Moneta" }
                     @if let Some(operator) = operator {
                         a href="/console/contracts" { "Contracts" }
+                        a href="/console/deliveries" { "Deliveries" }
+                        a href="/console/topology" { "Topology" }
                         span.who {
                             "operator " (operator.0) " "
                             form method="post" action="/console/logout" style="display:inline" {

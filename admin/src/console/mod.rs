@@ -5,9 +5,13 @@
 //! scripts may send the bearer token instead. Without either, every page
 //! answers 401 with the login form. Pages read without JavaScript.
 
+mod actions;
 mod contracts;
+mod deliveries;
 mod layout;
+mod live;
 mod session;
+mod topology;
 mod verify;
 
 use axum::extract::{Form, Request, State};
@@ -20,6 +24,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use tracing::Instrument;
 
+pub use live::{Live, StageSummary};
 pub use session::SessionKey;
 
 use crate::{AdminState, Operator};
@@ -31,6 +36,22 @@ pub fn router(state: AdminState) -> Router<AdminState> {
         .route("/console/", get(home))
         .route("/console/contracts", get(contracts::search))
         .route("/console/contracts/{id}", get(contracts::detail))
+        .route("/console/deliveries", get(deliveries::overview))
+        .route(
+            "/console/deliveries/redeliver",
+            post(deliveries::redeliver_range),
+        )
+        .route("/console/deliveries/{id}", get(deliveries::delivery))
+        .route(
+            "/console/deliveries/{id}/redeliver",
+            post(deliveries::redeliver),
+        )
+        .route("/console/endpoints/{id}", get(deliveries::endpoint))
+        .route(
+            "/console/endpoints/{id}/enabled",
+            post(deliveries::set_enabled),
+        )
+        .route("/console/topology", get(topology::show))
         .route("/console/logout", post(logout))
         .route_layer(axum::middleware::from_fn_with_state(
             state,

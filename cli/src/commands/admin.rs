@@ -89,10 +89,12 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn StateStore>> 
     Ok(moneta_topology::services::open_store(config).await?)
 }
 
-/// Serves the admin API until `stop` resolves.
+/// Serves the admin API (and the console, with `live`: the stages and
+/// metrics of the process it runs in) until `stop` resolves.
 pub async fn serve(
     config: &Config,
     store: Arc<dyn StateStore>,
+    live: moneta_admin::Live,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     if config.admin.token.0.is_empty() && config.admin.operators.is_empty() {
@@ -108,6 +110,7 @@ pub async fn serve(
     state.allow_http = config.webhooks.allow_http;
     state.uuid_ids = config.admin.uuid_ids;
     state.secure_cookies = config.admin.tls.is_some();
+    state.live = live;
     // The console verifies Moneta's countersignatures with its public keys.
     match moneta_topology::services::load_keys(config, false) {
         Ok((ring, _)) => state.moneta_keys = ring.published(),
@@ -165,7 +168,7 @@ pub async fn execute(config: &Config, command: AdminCommand) -> anyhow::Result<E
                     }
                 });
             }
-            serve(config, store, stop_signal()).await?;
+            serve(config, store, moneta_admin::Live::default(), stop_signal()).await?;
             return Ok(ExitCode::SUCCESS);
         }
         AdminCommand::List { collection, params } => {
