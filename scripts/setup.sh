@@ -10,6 +10,7 @@
 #   scripts/setup.sh quick      all but Java and the servers (what a build needs)
 #   scripts/setup.sh kafka      only Java, Maven and the Kafka jars (what running needs)
 #   scripts/setup.sh cassandra  only Java, Maven and the Cassandra jars
+#   scripts/setup.sh browser    only Chromium and ChromeDriver (the console's browser tests)
 #
 # The jars go to $MONETA_KAFKA_LIBS and $MONETA_CASSANDRA_LIBS, by default
 # ${XDG_CACHE_HOME:-~/.cache}/moneta/<server>-<version>/libs, where `moneta`
@@ -18,9 +19,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 part="${1:-all}"
 case "$part" in
-all | quick | kafka | cassandra) ;;
+all | quick | kafka | cassandra | browser) ;;
 *)
-    echo "setup: unknown part '$part' (all, quick, kafka or cassandra)" >&2
+    echo "setup: unknown part '$part' (all, quick, kafka, cassandra or browser)" >&2
     exit 2
     ;;
 esac
@@ -32,6 +33,18 @@ apt_install() {
     "${sudo[@]}" apt-get update -q
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q "$@"
 }
+
+# Debian's Chromium and ChromeDriver: the console's browser tests drive a
+# real headless browser (cli/tests/console_browser.rs).
+if [[ "$part" == all || "$part" == browser ]]; then
+    if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+        apt_install --no-install-recommends chromium chromium-driver
+    fi
+    if [[ "$part" == browser ]]; then
+        echo "setup: ok ($(chromium --version 2>/dev/null | head -n 1))"
+        exit 0
+    fi
+fi
 
 if [[ "$part" == all || "$part" == quick ]]; then
     missing=()

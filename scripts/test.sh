@@ -15,7 +15,14 @@ start=$SECONDS
 step() { printf '\n== test: %s (at %ds)\n' "$1" $((SECONDS - start)); }
 
 step "setup"
-scripts/setup.sh
+scripts/setup.sh quick
+scripts/setup.sh kafka
+scripts/setup.sh cassandra
+# Chromium for the console's browser tests installs while the build runs
+# (apt is mostly download and unpacking); the tests wait for it.
+browser_log="$(mktemp)"
+scripts/setup.sh browser >"$browser_log" 2>&1 &
+browser_setup=$!
 
 step "deploy files"
 scripts/check-deploy.sh
@@ -33,6 +40,15 @@ cargo test --workspace --no-run
 fuzz_log="$(mktemp)"
 FUZZ_BUILD=quick nice -n 19 scripts/fuzz.sh build >"$fuzz_log" 2>&1 &
 fuzz_build=$!
+
+step "browser"
+if ! wait "$browser_setup"; then
+    cat "$browser_log"
+    echo "test: installing Chromium failed" >&2
+    exit 1
+fi
+browser_setup=""
+tail -n 1 "$browser_log"
 
 step "kafka"
 kafka_dir="$(mktemp -d)"

@@ -16,6 +16,7 @@
 //! A test that needs Kafka and cannot start it fails, naming the fix
 //! (`scripts/setup.sh kafka`); it never passes by returning early.
 
+pub mod browser;
 pub mod cql;
 pub mod kafka;
 pub mod tls;
