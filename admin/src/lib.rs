@@ -30,7 +30,7 @@ use moneta_problem::{Problem, ensure_problem};
 use moneta_state::Registry;
 
 pub use auth::{AdminToken, InvalidDigest, Operator, Operators, SHARED_OPERATOR, token_digest};
-pub use console::{Live, StageSummary};
+pub use console::{DeadLetter, Live, LogAccess, Pending, Replayed, SettlementExport, StageSummary};
 pub use resource::{Lifecycle, Resource};
 
 /// The OpenAPI document of this API.
@@ -59,6 +59,9 @@ pub struct AdminState {
     pub moneta_keys: Vec<moneta_signing::PublishedKey>,
     /// The running process's stages and metrics, for the console.
     pub live: console::Live,
+    /// Kafka for the console (dead letters, replay, settlements), when the
+    /// serving process has it.
+    pub logs: Option<Arc<dyn console::LogAccess>>,
 }
 
 impl AdminState {
@@ -79,6 +82,7 @@ impl AdminState {
             secure_cookies: false,
             moneta_keys: Vec::new(),
             live: console::Live::default(),
+            logs: None,
         }
     }
 

@@ -1,6 +1,7 @@
 //! `moneta`: run and operate the Moneta Core topology.
 
 mod commands;
+mod console;
 mod observability;
 mod ops;
 mod otlp;

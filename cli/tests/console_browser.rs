@@ -1,8 +1,9 @@
 //! The console in a real headless Chromium against a real Moneta on real
 //! Kafka: an operator is refused without logging in, logs in with the
 //! token, finds a contract the test submitted and sees its three signatures
-//! verified, redelivers a webhook that failed and sees the new attempt, and
-//! watches the topology. With `MONETA_CONSOLE_SCREENSHOTS=<dir>` it saves a
+//! verified, redelivers a webhook that failed and sees the new attempt,
+//! replays a dead letter, reads the day's settlement and downloads the CSV,
+//! and watches the topology. With `MONETA_CONSOLE_SCREENSHOTS=<dir>` it saves a
 //! screenshot of each page there (the README shows those of a run, from
 //! `docs/console/`).
 
@@ -120,8 +121,19 @@ fn an_operator_works_through_the_console_in_a_real_browser() -> anyhow::Result<(
             tokio::time::sleep(Duration::from_millis(200)).await;
         };
 
+        // A record validate cannot read: a dead letter.
+        let ingress = moneta.topic("moneta.contracts.partner-ingress");
+        let producer: rdkafka::producer::ThreadedProducer<
+            rdkafka::producer::DefaultProducerContext,
+        > = moneta_testkit::kafka::client(&moneta.bootstrap).create()?;
+        moneta_testkit::kafka::produce_raw(&producer, &ingress, Some(b"cons-bad"), b"not avro")?;
+        rdkafka::producer::Producer::flush(&producer, Duration::from_secs(10))?;
+        // The charge's day closes: a settlement.
+        moneta.command(&["settlements", "watermark", "--at", "2026-11-07T00:00:00Z"])?;
+
         let console = moneta.admin_base().replace("/v1/admin", "/console");
-        let browser = Browser::start().await?;
+        let downloads = tempfile::tempdir()?;
+        let browser = Browser::start_with(Some(downloads.path())).await?;
 
         // Refused until the operator logs in.
         browser.goto(&format!("{console}/contracts")).await?;
@@ -196,6 +208,62 @@ fn an_operator_works_through_the_console_in_a_real_browser() -> anyhow::Result<(
         })
         .await?;
         snap(&browser, "delivery").await?;
+
+        // The dead letter, decoded where it can be, replayed to its source.
+        let validate = format!("{console}/dead-letters/validate");
+        until(&browser, &validate, "no dead letter", |html| {
+            html.contains("class=\"dead-letter\"")
+        })
+        .await?;
+        snap(&browser, "dead-letters").await?;
+        browser
+            .click(&browser.find("tr.dead-letter input[type=checkbox]").await?)
+            .await?;
+        browser
+            .click(&browser.find("main form button").await?)
+            .await?;
+        browser.click(&browser.wait_for("#confirm").await?).await?;
+        let replayed = browser.text(&browser.wait_for("#replayed").await?).await?;
+        ensure!(
+            replayed.starts_with("1 record(s) written back"),
+            "{replayed}"
+        );
+        // Replayed unchanged, it fails again: a second dead letter.
+        until(
+            &browser,
+            &validate,
+            "the replayed record never came back",
+            |html| html.matches("class=\"dead-letter\"").count() == 2,
+        )
+        .await?;
+
+        // The settlement of the charge's day, and its CSV.
+        let html = until(
+            &browser,
+            &format!("{console}/settlements"),
+            "no settlement",
+            |html| html.contains("class=\"settlement\""),
+        )
+        .await?;
+        ensure!(
+            html.contains("<td class=\"total\">999</td>"),
+            "settlements: {html}"
+        );
+        snap(&browser, "settlements").await?;
+        browser.click(&browser.find("#csv").await?).await?;
+        let csv = downloads.path().join("settlements.csv");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !csv.exists() {
+            ensure!(Instant::now() < deadline, "the CSV was not downloaded");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let text = std::fs::read_to_string(&csv)?;
+        ensure!(
+            text.starts_with("settlement_id,")
+                && text.contains("mo-acme")
+                && text.contains(",999,"),
+            "CSV: {text}"
+        );
 
         // The topology with each stage's live numbers.
         browser.goto(&format!("{console}/topology")).await?;

@@ -37,6 +37,11 @@ pub struct Element(String);
 impl Browser {
     /// Starts `chromedriver` on a free port and a headless Chromium session.
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(None).await
+    }
+
+    /// [`Browser::start`], saving downloads into `downloads` if given.
+    pub async fn start_with(downloads: Option<&Path>) -> anyhow::Result<Self> {
         let chromedriver = program("MONETA_CHROMEDRIVER", "/usr/bin/chromedriver");
         let chromium = program("MONETA_CHROMIUM", "/usr/bin/chromium");
         ensure!(
@@ -71,13 +76,21 @@ impl Browser {
             session: String::new(),
             base,
         };
+        let mut options = json!({
+            "binary": chromium,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                     "--disable-dev-shm-usage", "--window-size=1280,1000"]
+        });
+        if let Some(dir) = downloads {
+            options["prefs"] = json!({
+                "download.default_directory": dir.display().to_string(),
+                "download.prompt_for_download": false,
+                "download.directory_upgrade": true
+            });
+        }
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": chromium,
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                         "--disable-dev-shm-usage", "--window-size=1280,1000"]
-            }
+            "goog:chromeOptions": options
         }}});
         let created = browser.call("POST", "/session", Some(caps)).await?;
         browser.session = created["sessionId"]

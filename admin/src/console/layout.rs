@@ -54,6 +54,8 @@ pub fn framed(
                     @if let Some(operator) = operator {
                         a href="/console/contracts" { "Contracts" }
                         a href="/console/deliveries" { "Deliveries" }
+                        a href="/console/dead-letters" { "Dead letters" }
+                        a href="/console/settlements" { "Settlements" }
                         a href="/console/topology" { "Topology" }
                         span.who {
                             "operator " (operator.0) " "

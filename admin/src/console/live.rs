@@ -78,6 +78,22 @@ impl Live {
             .collect()
     }
 
+    /// The stages of a topology declared but not run in this process.
+    pub fn declared(stages: Vec<StageSummary>) -> Self {
+        Self {
+            stages,
+            ..Self::default()
+        }
+    }
+
+    /// The dead-letter topic of stage `name`.
+    pub fn dead_letter_topic(&self, name: &str) -> Option<String> {
+        self.stages
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.dead_letters.clone())
+    }
+
     /// The sum of metric `name` over the samples whose `label` is `value`.
     pub fn sum(&self, name: &str, label: &str, value: &str) -> Option<f64> {
         let samples = self.samples(name);

@@ -7,10 +7,13 @@
 
 mod actions;
 mod contracts;
+mod dead_letters;
 mod deliveries;
 mod layout;
 mod live;
+mod logs;
 mod session;
+mod settlements;
 mod topology;
 mod verify;
 
@@ -25,6 +28,7 @@ use serde::Deserialize;
 use tracing::Instrument;
 
 pub use live::{Live, StageSummary};
+pub use logs::{DeadLetter, LogAccess, Pending, Replayed, SettlementExport};
 pub use session::SessionKey;
 
 use crate::{AdminState, Operator};
@@ -52,6 +56,14 @@ pub fn router(state: AdminState) -> Router<AdminState> {
             post(deliveries::set_enabled),
         )
         .route("/console/topology", get(topology::show))
+        .route("/console/dead-letters", get(dead_letters::overview))
+        .route("/console/dead-letters/{stage}", get(dead_letters::stage))
+        .route(
+            "/console/dead-letters/{stage}/replay",
+            post(dead_letters::replay),
+        )
+        .route("/console/settlements", get(settlements::show))
+        .route("/console/settlements.csv", get(settlements::csv))
         .route("/console/logout", post(logout))
         .route_layer(axum::middleware::from_fn_with_state(
             state,

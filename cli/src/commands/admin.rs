@@ -106,11 +106,12 @@ pub async fn serve(
     for (name, digest) in &config.admin.operators {
         operators = operators.with_named(name, digest)?;
     }
-    let mut state = AdminState::new(Registry::new(store), operators);
+    let mut state = AdminState::new(Registry::new(store.clone()), operators);
     state.allow_http = config.webhooks.allow_http;
     state.uuid_ids = config.admin.uuid_ids;
     state.secure_cookies = config.admin.tls.is_some();
     state.live = live;
+    state.logs = Some(crate::console::ConsoleLogs::shared(config, store.clone()));
     // The console verifies Moneta's countersignatures with its public keys.
     match moneta_topology::services::load_keys(config, false) {
         Ok((ring, _)) => state.moneta_keys = ring.published(),
@@ -168,7 +169,8 @@ pub async fn execute(config: &Config, command: AdminCommand) -> anyhow::Result<E
                     }
                 });
             }
-            serve(config, store, moneta_admin::Live::default(), stop_signal()).await?;
+            let live = moneta_admin::Live::declared(super::stages::stage_summaries(config));
+            serve(config, store, live, stop_signal()).await?;
             return Ok(ExitCode::SUCCESS);
         }
         AdminCommand::List { collection, params } => {

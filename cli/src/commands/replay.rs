@@ -63,12 +63,18 @@ fn time_ms(text: &Option<String>) -> anyhow::Result<Option<i64>> {
 }
 
 /// Which records of which topic to read.
-#[derive(Debug, Clone)]
-struct Selection {
-    from: String,
-    partition: Option<i32>,
-    from_offset: Option<i64>,
-    to_offset: Option<i64>,
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// The topic.
+    pub from: String,
+    /// Only this partition.
+    pub partition: Option<i32>,
+    /// First offset, inclusive.
+    pub from_offset: Option<i64>,
+    /// Last offset, inclusive.
+    pub to_offset: Option<i64>,
+    /// Only the last this many records of each partition.
+    pub tail: Option<i64>,
 }
 
 /// How long one metadata or offset request may take.
@@ -76,8 +82,13 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 /// How long reading the selected records may take.
 const READ_LIMIT: Duration = Duration::from_secs(300);
 
-/// Reads the selected partitions from their start offsets to their current ends.
-fn read(config: &Config, args: &Selection, since_ms: Option<i64>) -> anyhow::Result<Vec<Record>> {
+/// Reads the selected partitions from their start offsets to their current
+/// ends (blocking).
+pub fn read(
+    config: &Config,
+    args: &Selection,
+    since_ms: Option<i64>,
+) -> anyhow::Result<Vec<Record>> {
     let reader = TopicReader::new(&config.kafka, &args.from, "moneta-replay-cli")?;
     let mut ranges = reader.partitions(TIMEOUT)?;
     if let Some(partition) = args.partition {
@@ -91,6 +102,9 @@ fn read(config: &Config, args: &Selection, since_ms: Option<i64>) -> anyhow::Res
     for range in &mut ranges {
         range.end = args.to_offset.map_or(range.end, |o| (o + 1).min(range.end));
         range.start = args.from_offset.unwrap_or(range.start).max(range.start);
+        if let Some(tail) = args.tail {
+            range.start = range.start.max(range.end - tail);
+        }
     }
     if let Some(since) = since_ms {
         reader.start_at_time(&mut ranges, since, TIMEOUT)?;
@@ -102,21 +116,27 @@ fn read(config: &Config, args: &Selection, since_ms: Option<i64>) -> anyhow::Res
     Ok(out)
 }
 
-/// Whether a contract event was already applied: `Some(true|false)`, or
-/// `None` if the value is not a contract event.
-async fn applied(codec: &AvroCodec, client: &Client, value: &[u8]) -> anyhow::Result<Option<bool>> {
-    let Ok(event) = codec
+/// The `(partner, event id)` of a contract event's value, if it is one.
+pub async fn event_of(codec: &AvroCodec, value: &[u8]) -> Option<(String, String)> {
+    let event = codec
         .decode::<ContractEvent>(SchemaName::ContractEvent, value)
         .await
-    else {
-        return Ok(None);
-    };
+        .ok()?;
     let partner = match event.signature.party {
         Party::Mo => event.contract.mo_id,
         Party::Publisher => event.contract.publisher_id,
-        Party::Moneta => return Ok(None),
+        Party::Moneta => return None,
     };
-    let path = format!("/events/{partner}/{}", event.event_id);
+    Some((partner, event.event_id))
+}
+
+/// Whether a contract event was already applied: `Some(true|false)`, or
+/// `None` if the value is not a contract event.
+async fn applied(codec: &AvroCodec, client: &Client, value: &[u8]) -> anyhow::Result<Option<bool>> {
+    let Some((partner, event_id)) = event_of(codec, value).await else {
+        return Ok(None);
+    };
+    let path = format!("/events/{partner}/{event_id}");
     match client.call(reqwest::Method::GET, &path, &[], None).await {
         Ok(record) => Ok(Some(record["steps"].as_array().is_some_and(|steps| {
             steps
@@ -143,6 +163,7 @@ pub async fn replay(config: &Config, args: ReplayArgs) -> anyhow::Result<ExitCod
         partition: args.partition,
         from_offset: args.from_offset,
         to_offset: args.to_offset,
+        tail: None,
     };
     let records = tokio::task::spawn_blocking(move || read(&reader, &selection, since)).await??;
     let client = Client::new(config)?;
@@ -165,10 +186,7 @@ pub async fn replay(config: &Config, args: ReplayArgs) -> anyhow::Result<ExitCod
             }
         }
         selected += 1;
-        let target = match (
-            &args.to,
-            header(&record, moneta_runtime::dead_letter::SOURCE_TOPIC),
-        ) {
+        let target = match (&args.to, source_topic(&record)) {
             (Some(to), _) => to.clone(),
             (None, Some(source)) => source,
             (None, None) => bail!(
@@ -192,28 +210,7 @@ pub async fn replay(config: &Config, args: ReplayArgs) -> anyhow::Result<ExitCod
             );
             continue;
         }
-        let mut headers = OwnedHeaders::new();
-        for (name, value) in record
-            .headers
-            .iter()
-            .filter(|(n, _)| !n.starts_with("moneta.dlq."))
-        {
-            headers = headers.insert(Header {
-                key: name,
-                value: value.as_deref(),
-            });
-        }
-        let mut out = FutureRecord::<[u8], [u8]>::to(&target).headers(headers);
-        if let Some(key) = record.key.as_deref() {
-            out = out.key(key);
-        }
-        if let Some(value) = record.payload.as_deref() {
-            out = out.payload(value);
-        }
-        producer
-            .send(out, Duration::from_secs(30))
-            .await
-            .map_err(|(e, _)| e)?;
+        reinject(&producer, &record, &target).await?;
         emitted += 1;
     }
     let verb = if args.dry_run {
@@ -229,7 +226,44 @@ pub async fn replay(config: &Config, args: ReplayArgs) -> anyhow::Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-fn header(record: &Record, name: &str) -> Option<String> {
+/// Writes `record` to `target` as it was, without the dead-letter headers.
+pub async fn reinject(
+    producer: &FutureProducer,
+    record: &Record,
+    target: &str,
+) -> anyhow::Result<()> {
+    let mut headers = OwnedHeaders::new();
+    for (name, value) in record
+        .headers
+        .iter()
+        .filter(|(n, _)| !n.starts_with("moneta.dlq."))
+    {
+        headers = headers.insert(Header {
+            key: name,
+            value: value.as_deref(),
+        });
+    }
+    let mut out = FutureRecord::<[u8], [u8]>::to(target).headers(headers);
+    if let Some(key) = record.key.as_deref() {
+        out = out.key(key);
+    }
+    if let Some(value) = record.payload.as_deref() {
+        out = out.payload(value);
+    }
+    producer
+        .send(out, Duration::from_secs(30))
+        .await
+        .map_err(|(e, _)| e)?;
+    Ok(())
+}
+
+/// The topic a dead letter's record failed on.
+pub fn source_topic(record: &Record) -> Option<String> {
+    header(record, moneta_runtime::dead_letter::SOURCE_TOPIC)
+}
+
+/// The text of header `name`.
+pub fn header(record: &Record, name: &str) -> Option<String> {
     record
         .header(name)
         .map(|v| String::from_utf8_lossy(v).into_owned())

@@ -61,21 +61,7 @@ pub async fn up(mut config: Config, cql: bool) -> anyhow::Result<ExitCode> {
             moneta_tls::server_config(tls).context("[admin.tls]")?;
         }
         let (admin_config, store) = (config.clone(), store.clone());
-        let live = moneta_admin::Live::new(
-            Topology::new(&config)
-                .stages()
-                .iter()
-                .filter(|s| s.enabled)
-                .map(|s| moneta_admin::StageSummary {
-                    name: s.name.to_owned(),
-                    description: s.summary.to_owned(),
-                    reads: s.input_names(),
-                    writes: s.output_names(),
-                    dead_letters: s.dead_letter.clone(),
-                })
-                .collect(),
-            registry.clone(),
-        );
+        let live = moneta_admin::Live::new(stage_summaries(&config), registry.clone());
         tokio::spawn(async move {
             if let Err(error) = admin::serve(&admin_config, store, live, stop_signal()).await {
                 tracing::error!(error = %format!("{error:#}"), "admin API stopped");
@@ -104,6 +90,22 @@ pub async fn up(mut config: Config, cql: bool) -> anyhow::Result<ExitCode> {
         tokio::task::spawn_blocking(move || drop(cassandra)).await?;
     }
     code
+}
+
+/// The stages `moneta up` runs, as the console shows them.
+pub fn stage_summaries(config: &Config) -> Vec<moneta_admin::StageSummary> {
+    Topology::new(config)
+        .stages()
+        .iter()
+        .filter(|s| s.enabled)
+        .map(|s| moneta_admin::StageSummary {
+            name: s.name.to_owned(),
+            description: s.summary.to_owned(),
+            reads: s.input_names(),
+            writes: s.output_names(),
+            dead_letters: s.dead_letter.clone(),
+        })
+        .collect()
 }
 
 /// Puts the contract rows of a store from before the contract changelog

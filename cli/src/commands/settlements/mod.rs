@@ -202,16 +202,16 @@ async fn verify(config: &Config, scope: &Scope, json: bool) -> anyhow::Result<Ex
     })
 }
 
-async fn export(
+/// The settlements `scope` covers, each once, in (period, MO, publisher,
+/// currency, id) order, with the parties' answers: the export's rows.
+pub async fn collect(
     config: &Config,
-    scope: &Scope,
-    format: Format,
-    out: Option<PathBuf>,
-) -> anyhow::Result<ExitCode> {
+    scope: Option<&Scope>,
+) -> anyhow::Result<(Vec<Settlement>, Answers)> {
     let mut unique: BTreeMap<(String, String, String, String, String), Settlement> =
         BTreeMap::new();
     for s in read_settlements(config).await?.into_values() {
-        if !scope.covers(&s.mo_id, &s.publisher_id, &s.period_start) {
+        if scope.is_some_and(|scope| !scope.covers(&s.mo_id, &s.publisher_id, &s.period_start)) {
             continue;
         }
         let key = (
@@ -223,8 +223,34 @@ async fn export(
         );
         unique.insert(key, s);
     }
-    let answers = read_answers(config).await?;
-    let rows: Vec<Row<'_>> = unique.values().map(|s| Row::new(s, &answers)).collect();
+    Ok((unique.into_values().collect(), read_answers(config).await?))
+}
+
+/// Every settlement, as the console shows it: rows by column name, and the CSV.
+pub async fn export_all(config: &Config) -> anyhow::Result<moneta_admin::SettlementExport> {
+    let (settlements, answers) = collect(config, None).await?;
+    let rows: Vec<Row<'_>> = settlements.iter().map(|s| Row::new(s, &answers)).collect();
+    let json = rows
+        .iter()
+        .map(|row| match serde_json::to_value(row)? {
+            serde_json::Value::Object(map) => Ok(map),
+            other => Err(anyhow!("a settlement row is not an object: {other}")),
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok(moneta_admin::SettlementExport {
+        rows: json,
+        csv: table::csv(&rows),
+    })
+}
+
+async fn export(
+    config: &Config,
+    scope: &Scope,
+    format: Format,
+    out: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let (settlements, answers) = collect(config, Some(scope)).await?;
+    let rows: Vec<Row<'_>> = settlements.iter().map(|s| Row::new(s, &answers)).collect();
     let bytes = match format {
         Format::Json => (serde_json::to_string_pretty(&rows)? + "\n").into_bytes(),
         Format::Csv => table::csv(&rows).into_bytes(),
