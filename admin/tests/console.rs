@@ -170,6 +170,10 @@ async fn every_page_needs_an_operator() {
         "/console/deliveries/msg_1",
         "/console/endpoints/wh-1",
         "/console/topology",
+        "/console/dead-letters",
+        "/console/dead-letters/validate",
+        "/console/settlements",
+        "/console/settlements.csv",
     ];
     for uri in pages {
         let (status, _, body) = get(&console.app, page(uri, None)).await;
@@ -179,10 +183,23 @@ async fn every_page_needs_an_operator() {
             "{uri} shows the login form"
         );
     }
-    let logout = Request::post("/console/logout")
-        .body(Body::empty())
-        .expect("request");
-    assert_eq!(get(&console.app, logout).await.0, StatusCode::UNAUTHORIZED);
+    for action in [
+        "/console/logout",
+        "/console/deliveries/msg_1/redeliver",
+        "/console/deliveries/redeliver",
+        "/console/endpoints/wh-1/enabled",
+        "/console/dead-letters/validate/replay",
+    ] {
+        let request = Request::post(action)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from("confirm=yes"))
+            .expect("request");
+        assert_eq!(
+            get(&console.app, request).await.0,
+            StatusCode::UNAUTHORIZED,
+            "{action}"
+        );
+    }
     // A partner's credentials, a wrong token, a forged or foreign cookie: no.
     let partner = Request::get("/console/contracts")
         .header(header::AUTHORIZATION, format!("Bearer {}", public(&key(1))))

@@ -130,6 +130,41 @@ fn an_operator_works_through_the_console_in_a_real_browser() -> anyhow::Result<(
         rdkafka::producer::Producer::flush(&producer, Duration::from_secs(10))?;
         // The charge's day closes: a settlement.
         moneta.command(&["settlements", "watermark", "--at", "2026-11-07T00:00:00Z"])?;
+        // The parties settle that day themselves too: compared with Moneta's.
+        let theirs = moneta_domain::ContractTerms {
+            contract_id: "s-cons".into(),
+            contract_type: "settlement".into(),
+            template_name: "settlement".into(),
+            template_version: 2,
+            mo_id: ACME.organization_id.into(),
+            publisher_id: GLOBE.organization_id.into(),
+            mpass_id: None,
+            description: "Nov 5, as the parties count it".into(),
+            terms: json!({
+                "agreement_id": "agr-acme-globe", "period_start": "2026-11-05",
+                "period_end": "2026-11-05", "currency": "EUR", "total_minor": 999,
+                "publisher_minor": 699, "mo_minor": 250, "moneta_fee_minor": 50,
+                "contracts": [{"contract_id": "cons-1", "amount_minor": 999}],
+            }),
+        };
+        support::submit_as(
+            &moneta,
+            GLOBE,
+            "settlements",
+            "s-cons-p",
+            &theirs,
+            "recorded",
+        )
+        .await?;
+        support::submit_as(
+            &moneta,
+            ACME,
+            "settlements",
+            "s-cons-m",
+            &theirs,
+            "countersigned",
+        )
+        .await?;
 
         let console = moneta.admin_base().replace("/v1/admin", "/console");
         let downloads = tempfile::tempdir()?;
@@ -241,8 +276,8 @@ fn an_operator_works_through_the_console_in_a_real_browser() -> anyhow::Result<(
         let html = until(
             &browser,
             &format!("{console}/settlements"),
-            "no settlement",
-            |html| html.contains("class=\"settlement\""),
+            "no settlement or comparison",
+            |html| html.contains("class=\"settlement\"") && html.contains("class=\"comparison\""),
         )
         .await?;
         ensure!(

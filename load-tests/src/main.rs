@@ -11,6 +11,7 @@
 
 mod bare;
 mod broker;
+mod console;
 mod hub;
 mod load;
 mod machine;
@@ -74,6 +75,22 @@ enum Command {
     Burst(BurstArgs),
     /// Collects the criterion micro-benchmarks' estimates into results/micro-<date>.{json,md}.
     MicroReport(MicroArgs),
+    /// The operator console's pages, timed at 100,000 contracts in the store.
+    Console(ConsoleArgs),
+}
+
+/// Options of `console`.
+#[derive(Debug, Args)]
+struct ConsoleArgs {
+    /// Contracts in the store.
+    #[arg(long, default_value_t = 100_000)]
+    contracts: usize,
+    /// Timed requests per page.
+    #[arg(long, default_value_t = 50)]
+    samples: usize,
+    /// Directory the results are written to.
+    #[arg(long, default_value = "load-tests/results")]
+    out: PathBuf,
 }
 
 /// Options of `micro-report`.
@@ -322,6 +339,11 @@ fn main() -> anyhow::Result<()> {
         Command::Copy(args) => copy(&args),
         Command::Webhooks(args) => webhooks_benchmark(&args),
         Command::MicroReport(args) => micro::report(&args.criterion, &args.out),
+        Command::Console(args) => console::main(&console::Options {
+            contracts: args.contracts,
+            samples: args.samples,
+            out: args.out,
+        }),
         Command::Stages(args) => stages::main(&stages::Options {
             contracts: args.contracts,
             pairs: args.pairs,

@@ -46,6 +46,9 @@ pub struct SettlementExport {
     pub rows: Vec<serde_json::Map<String, serde_json::Value>>,
     /// The same, as `moneta settlements export --format csv` writes it.
     pub csv: String,
+    /// The parties' own settlements compared with Moneta's (reconcile-match's
+    /// comparisons), by field name.
+    pub comparisons: Vec<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// Kafka, as the console needs it.

@@ -111,8 +111,45 @@ pub async fn show(
             }
         }
         p.muted { "Amounts in minor units of the currency." }
+        (discrepancies(&export.comparisons, &wanted))
     };
     page("Settlements", Some(&operator), body).into_response()
+}
+
+/// The parties' submitted settlements compared with Moneta's.
+fn discrepancies(
+    comparisons: &[Map<String, Value>],
+    wanted: &impl Fn(&Map<String, Value>) -> bool,
+) -> Markup {
+    let shown: Vec<&Map<String, Value>> = comparisons.iter().filter(|c| wanted(c)).collect();
+    html! {
+        h2 { "Submitted settlements compared" }
+        @if shown.is_empty() {
+            p.muted { "No party submitted a settlement of its own." }
+        } @else {
+            table {
+                thead { tr {
+                    th { "Period" } th { "MO" } th { "Publisher" } th { "Currency" } th { "Outcome" }
+                    th { "Moneta's total" } th { "Submitted total" } th { "Lines matched / not" } th { "Submitted as" }
+                } }
+                tbody {
+                    @for c in &shown {
+                        tr.comparison {
+                            td { (text(c, "period_start")) " – " (text(c, "period_end")) }
+                            td { (text(c, "mo_id")) }
+                            td { (text(c, "publisher_id")) }
+                            td { (text(c, "currency")) }
+                            td.status { (text(c, "outcome").to_lowercase()) }
+                            td { (minor(c, "computed_total_minor")) }
+                            td { (minor(c, "submitted_total_minor")) }
+                            td { (minor(c, "matched")) " / " (minor(c, "mismatched")) }
+                            td { a href=(format!("/console/contracts/{}", text(c, "submitted_contract_id"))) { (text(c, "submitted_contract_id")) } }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn disputes(row: &Map<String, Value>) -> String {

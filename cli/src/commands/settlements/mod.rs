@@ -20,6 +20,7 @@ use anyhow::{Context, anyhow, bail};
 use clap::{Subcommand, ValueEnum};
 use moneta_avro::{
     AvroCodec, Contract, ContractStatus, LedgerEntry, Party, SchemaName, Settlement,
+    SettlementComparison,
 };
 use moneta_kafka::partition_ids;
 use moneta_settlement::Scope;
@@ -237,9 +238,23 @@ pub async fn export_all(config: &Config) -> anyhow::Result<moneta_admin::Settlem
             other => Err(anyhow!("a settlement row is not an object: {other}")),
         })
         .collect::<anyhow::Result<_>>()?;
+    let comparisons: Vec<SettlementComparison> = read_all(
+        config,
+        &config.contracts.topics.settlement_comparisons,
+        SchemaName::SettlementComparison,
+    )
+    .await?;
+    let comparisons = comparisons
+        .iter()
+        .map(|c| match serde_json::to_value(c)? {
+            serde_json::Value::Object(map) => Ok(map),
+            other => Err(anyhow!("a comparison is not an object: {other}")),
+        })
+        .collect::<anyhow::Result<_>>()?;
     Ok(moneta_admin::SettlementExport {
         rows: json,
         csv: table::csv(&rows),
+        comparisons,
     })
 }
 
