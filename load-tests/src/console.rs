@@ -233,6 +233,10 @@ pub fn main(options: &Options) -> anyhow::Result<()> {
                 "/console/contracts?mpass=mp-04242".to_owned(),
             ),
             (
+                "contract search, a status none has (reads every contract)",
+                "/console/contracts?status=pending".to_owned(),
+            ),
+            (
                 "contract page (3 signatures verified)",
                 format!("/console/contracts/c-{middle:07}"),
             ),
