@@ -16,6 +16,10 @@ use crate::store::{ContractQuery, StateStore, StoreError, Stored};
 pub const DEFAULT_LIMIT: usize = 50;
 /// Most results one page may hold.
 pub const MAX_LIMIT: usize = 500;
+/// Most contracts one page reads past its status filter: a page that has
+/// read this many without filling up ends there, with a cursor to go on
+/// (fewer than `limit` results do not mean the last page).
+pub const MAX_SCANNED: usize = 2_000;
 
 /// Why a search's parameters are refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -108,11 +112,13 @@ impl ContractSearch {
             limit: self.limit,
             ..self.query.clone()
         };
+        let mut scanned = 0;
         loop {
             let batch = store.search_contracts(&query).await?;
             let exhausted = batch.len() < query.limit;
             for stored in batch {
                 let contract = decode(&stored)?;
+                scanned += 1;
                 query.after = Some((contract.created_at, contract.id.clone()));
                 if self.status.is_none_or(|s| s == contract.status) {
                     items.push(contract);
@@ -130,6 +136,14 @@ impl ContractSearch {
                 return Ok(Page {
                     items,
                     next_cursor: None,
+                });
+            }
+            if scanned >= MAX_SCANNED {
+                // Read enough past the filter for one request: go on from here.
+                let next = query.after.as_ref().map(|(at, id)| encode_cursor(*at, id));
+                return Ok(Page {
+                    items,
+                    next_cursor: next,
                 });
             }
         }
@@ -208,9 +222,63 @@ mod tests {
         }
     }
 
+    /// Stores contract `c-{n}` of `mo-1` with `status`, created at `created_at`.
+    async fn put(store: &crate::EmbeddedStore, n: i64, status: ContractStatus, created_at: i64) {
+        use crate::store::{ContractKeys, ContractWrite};
+        let contract: Contract = serde_json::from_value(serde_json::json!({
+            "id": format!("c-{n}"), "description": "", "template_name": "t",
+            "template_version": 1, "mo_id": "mo-1", "publisher_id": "pub-1",
+            "mpass_id": null, "contract_type": "t", "version": 1, "payload": {},
+            "signatures": {}, "event_log": [], "status": status, "created_at": created_at,
+            "finalized_at": null}))
+        .expect("contract");
+        let keys = ContractKeys {
+            mo_id: "mo-1".into(),
+            publisher_id: "pub-1".into(),
+            mpass_id: None,
+            contract_type: "t".into(),
+            created_at,
+        };
+        let write = ContractWrite {
+            contract_id: contract.id.clone(),
+            event_id: "e".into(),
+            expected_version: 0,
+            body: serde_json::to_vec(&contract).expect("json"),
+            keys,
+        };
+        store.apply_contract(write).await.expect("apply");
+    }
+
+    #[tokio::test]
+    async fn a_status_page_reads_a_bounded_number_of_contracts_then_gives_a_cursor() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = crate::EmbeddedStore::open(dir.path()).expect("store");
+        let count = i64::try_from(MAX_SCANNED).expect("small") + 300;
+        for n in 0..count {
+            put(&store, n, ContractStatus::Finalized, n).await;
+        }
+        put(&store, count, ContractStatus::Pending, count).await;
+        let search = |cursor: Option<String>| {
+            let mut p = params(&[("status", "pending"), ("limit", "50")]);
+            if let Some(c) = cursor {
+                p.insert("cursor".into(), c);
+            }
+            ContractSearch::from_params(&p).expect("valid")
+        };
+        let first = search(None).run(&store).await.expect("page");
+        assert!(
+            first.items.is_empty(),
+            "nothing pending among the first read"
+        );
+        let next = first.next_cursor.expect("not the last page, though empty");
+        let second = search(Some(next)).run(&store).await.expect("page");
+        let ids: Vec<&str> = second.items.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, [format!("c-{count}")]);
+        assert!(second.next_cursor.is_none());
+    }
+
     #[tokio::test]
     async fn pages_filter_by_status_across_store_batches() {
-        use crate::store::{ContractKeys, ContractWrite};
         let dir = tempfile::tempdir().expect("dir");
         let store = crate::EmbeddedStore::open(dir.path()).expect("store");
         let mut pending = Vec::new();
@@ -220,30 +288,9 @@ mod tests {
             } else {
                 ContractStatus::Finalized
             };
-            let contract: Contract = serde_json::from_value(serde_json::json!({
-                "id": format!("c-{n}"), "description": "", "template_name": "t",
-                "template_version": 1, "mo_id": "mo-1", "publisher_id": "pub-1",
-                "mpass_id": null, "contract_type": "t", "version": 1, "payload": {},
-                "signatures": {}, "event_log": [], "status": status, "created_at": 100 + n / 2,
-                "finalized_at": null}))
-            .expect("contract");
-            let keys = ContractKeys {
-                mo_id: "mo-1".into(),
-                publisher_id: "pub-1".into(),
-                mpass_id: None,
-                contract_type: "t".into(),
-                created_at: contract.created_at,
-            };
-            let write = ContractWrite {
-                contract_id: contract.id.clone(),
-                event_id: "e".into(),
-                expected_version: 0,
-                body: serde_json::to_vec(&contract).expect("json"),
-                keys,
-            };
-            store.apply_contract(write).await.expect("apply");
+            put(&store, n, status, 100 + n / 2).await;
             if status == ContractStatus::Pending {
-                pending.push(contract.id);
+                pending.push(format!("c-{n}"));
             }
         }
         let mut seen = Vec::new();

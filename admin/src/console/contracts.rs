@@ -147,6 +147,9 @@ fn results(form: &BTreeMap<String, String>, page: &Page) -> Markup {
             }
         }
         @if let Some(next) = next {
+            @if page.items.len() < 50 {
+                p.muted { "This page read as many contracts as one page may without filling up; more may match." }
+            }
             p { a href=(next) { "Next page →" } }
         }
     }
