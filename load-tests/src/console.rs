@@ -233,7 +233,7 @@ pub fn main(options: &Options) -> anyhow::Result<()> {
                 "/console/contracts?mpass=mp-04242".to_owned(),
             ),
             (
-                "contract search, a status none has (reads every contract)",
+                "contract search, a status none has (reads 2,000 contracts, then a cursor)",
                 "/console/contracts?status=pending".to_owned(),
             ),
             (
