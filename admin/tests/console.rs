@@ -344,8 +344,9 @@ async fn a_failed_delivery_is_redelivered_and_an_endpoint_disabled_after_confirm
         at_ms: AT * 1000,
         status: Some(500),
         latency_ms: 42,
-        error: Some("HTTP 500: upstream broke".into()),
+        error: None,
         outcome: "retry".into(),
+        response: Some("upstream broke".into()),
     })
     .await
     .expect("attempt");

@@ -130,6 +130,9 @@ pub struct DeliveryAttempt {
     pub error: Option<String>,
     /// `delivered`, `retry`, `gone`, `refused`, `circuit_open`.
     pub outcome: String,
+    /// The start of the body of a non-2xx response (256 bytes at most).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<String>,
 }
 
 impl DeliveryAttempt {

@@ -62,7 +62,7 @@ async fn handle(
         body,
     });
     match route.as_str() {
-        "ok" => StatusCode::OK.into_response(),
+        "ok" => (StatusCode::OK, "fine, thanks").into_response(),
         "flaky" => {
             if rx.flaky_calls.fetch_add(1, Ordering::SeqCst) == 0 {
                 StatusCode::INTERNAL_SERVER_ERROR.into_response()
@@ -226,6 +226,7 @@ async fn delivery_verifies_with_an_independent_v1a_and_v1_verifier() {
     assert_eq!(out.result, AttemptResult::Delivered, "{out:?}");
     assert_eq!(out.status, Some(200));
     assert_eq!(out.error, None);
+    assert_eq!(out.response, None, "a 2xx body is not kept");
 
     let got = rx.received();
     assert_eq!(got.len(), 1);
@@ -334,6 +335,11 @@ async fn scripted_failures_are_classified() {
     let out = deliverer.attempt(&url("500"), &h, BODY.to_vec()).await;
     assert_eq!(out.result, AttemptResult::Retry { after: None });
     assert_eq!(out.status, Some(500));
+    assert_eq!(
+        out.response.as_deref(),
+        Some("boom"),
+        "what the receiver said"
+    );
 
     let out = deliverer.attempt(&url("429"), &h, BODY.to_vec()).await;
     assert_eq!(

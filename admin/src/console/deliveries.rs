@@ -206,7 +206,7 @@ pub async fn delivery(
             p.muted { "None yet." }
         } @else {
             table {
-                thead { tr { th { "#" } th { "At" } th { "Status" } th { "Latency" } th { "Outcome" } th { "Error" } } }
+                thead { tr { th { "#" } th { "At" } th { "Status" } th { "Latency" } th { "Outcome" } th { "Error or response" } } }
                 tbody {
                     @for a in &attempts {
                         tr.attempt {
@@ -215,7 +215,7 @@ pub async fn delivery(
                             td { (a.status.map_or("—".to_owned(), |s| s.to_string())) }
                             td { (a.latency_ms) " ms" }
                             td { (a.outcome) }
-                            td { (a.error.as_deref().map(excerpt).unwrap_or_default()) }
+                            td { (a.error.as_deref().or(a.response.as_deref()).map(excerpt).unwrap_or_default()) }
                         }
                     }
                 }

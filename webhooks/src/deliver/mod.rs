@@ -152,9 +152,12 @@ impl Deliverer {
         let sent = tokio::time::timeout(timeout, self.send(endpoint_url, headers, body)).await;
         let latency = start.elapsed();
         let mut outcome = match sent {
-            Ok((outcome, Some(response))) => {
+            Ok((mut outcome, Some(response))) => {
                 // Outside the attempt timeout: the status is already final.
-                drain(response).await;
+                let excerpt = drain(response).await;
+                if !matches!(outcome.result, AttemptResult::Delivered) {
+                    outcome.response = excerpt;
+                }
                 outcome
             }
             Ok((outcome, None)) => outcome,
@@ -230,10 +233,14 @@ impl Deliverer {
 
 /// Reads and discards a bounded amount of the body so the connection can go
 /// back to the pool; gives up quietly (the status is already known).
-async fn drain(mut response: reqwest::Response) {
+/// Returns the body's first [`outcome::RESPONSE_EXCERPT`] bytes, if any.
+async fn drain(mut response: reqwest::Response) -> Option<String> {
+    let mut start = Vec::new();
     let _ = tokio::time::timeout(DRAIN_TIME, async {
         let mut read = 0usize;
         while let Ok(Some(chunk)) = response.chunk().await {
+            let room = outcome::RESPONSE_EXCERPT.saturating_sub(start.len());
+            start.extend_from_slice(&chunk[..chunk.len().min(room)]);
             read += chunk.len();
             if read > DRAIN_LIMIT {
                 break;
@@ -241,4 +248,5 @@ async fn drain(mut response: reqwest::Response) {
         }
     })
     .await;
+    (!start.is_empty()).then(|| String::from_utf8_lossy(&start).into_owned())
 }

@@ -44,7 +44,13 @@ pub struct AttemptOutcome {
     /// Why it failed without a response (timeout, connection, SSRF); never
     /// contains the endpoint URL.
     pub error: Option<String>,
+    /// The start of the body of a non-2xx response ([`RESPONSE_EXCERPT`]
+    /// bytes at most, lossy UTF-8): what the receiver said was wrong.
+    pub response: Option<String>,
 }
+
+/// Most bytes of a failed response's body kept.
+pub const RESPONSE_EXCERPT: usize = 256;
 
 impl AttemptOutcome {
     pub(super) fn from_status(result: AttemptResult, status: u16) -> Self {
@@ -53,6 +59,7 @@ impl AttemptOutcome {
             status: Some(status),
             latency: Duration::ZERO,
             error: None,
+            response: None,
         }
     }
 
@@ -62,6 +69,7 @@ impl AttemptOutcome {
             status: None,
             latency: Duration::ZERO,
             error: Some(error),
+            response: None,
         }
     }
 
@@ -71,6 +79,7 @@ impl AttemptOutcome {
             status: None,
             latency: Duration::ZERO,
             error: Some(error),
+            response: None,
         }
     }
 }

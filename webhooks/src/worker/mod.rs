@@ -467,6 +467,7 @@ impl Inner {
                 latency_ms: u64::try_from(outcome.latency.as_millis()).unwrap_or(u64::MAX),
                 error: outcome.error.clone(),
                 outcome: format!("{label} (circuit {})", circuit.as_str()),
+                response: outcome.response.clone(),
             })
             .await?;
         let d = Delivery {
