@@ -5,7 +5,7 @@
 //! the completing event shows one `delivered` step per party. The
 //! publisher, who has signed, is never asked.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, ensure};
 use moneta_domain::ContractTerms;
@@ -26,19 +26,14 @@ fn the_counterparty_signs_what_moneta_sent_it_and_the_contract_finalizes() -> an
     let outcome = runtime.block_on(async {
         let received = support::Inbox::default();
         let addr = received.serve().await?;
-        for (id, org, path) in [
-            ("wh-acme-co", ACME.organization_id, "acme"),
-            ("wh-globe-co", GLOBE.organization_id, "globe"),
-        ] {
-            moneta
-                .admin(
-                    "/webhook-endpoints",
-                    json!({"id": id, "organization_id": org, "url": format!("http://{addr}/{path}"),
-                           "event_types": ["contract.signature_requested", "contract.finalized"],
-                           "enabled": true, "secret": null, "created_at": 0}),
-                )
-                .await?;
-        }
+        received
+            .subscribe(
+                &moneta,
+                addr,
+                "co",
+                &["contract.signature_requested", "contract.finalized"],
+            )
+            .await?;
 
         // The publisher signs first, as the template's order says.
         let mut terms = subscription_charge("co-1");
@@ -94,28 +89,7 @@ fn the_counterparty_signs_what_moneta_sent_it_and_the_contract_finalizes() -> an
             "finalized contract: {done}"
         );
         // The event that completed it shows one `delivered` step per party.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let event = acme.get("/v1/events/co-1-m").await?.body;
-            let mut delivered_to: Vec<&str> = event["steps"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|s| s["state"] == "delivered")
-                .filter_map(|s| s["stage"].as_str())
-                .collect();
-            delivered_to.sort_unstable();
-            let want = [
-                format!("webhook-delivery:{}", ACME.organization_id),
-                format!("webhook-delivery:{}", GLOBE.organization_id),
-            ];
-            if delivered_to == want {
-                ensure!(event["status"] == "delivered", "{event}");
-                break;
-            }
-            ensure!(Instant::now() < deadline, "delivered steps: {event}");
-            tokio::time::sleep(Duration::from_millis(150)).await;
-        }
+        support::wait_delivered_to_both(&acme, "co-1-m").await?;
         // The publisher, who had signed, was never asked; the MO once.
         tokio::time::sleep(Duration::from_secs(1)).await;
         ensure!(

@@ -12,41 +12,17 @@ use moneta_domain::ContractTerms;
 use moneta_testkit::kafka::read_topic;
 use moneta_topology::demo::{ACME, GLOBE, subscription_charge};
 use rdkafka::message::Message;
-use serde_json::{Value, json};
+use serde_json::Value;
 use support::{Moneta, submit_as};
 
 mod support;
 
 fn dispute(id: &str, amount: i64) -> ContractTerms {
-    ContractTerms {
-        contract_id: id.into(),
-        contract_type: "dispute".into(),
-        template_name: "dispute".into(),
-        template_version: 2,
-        mo_id: ACME.organization_id.into(),
-        publisher_id: GLOBE.organization_id.into(),
-        mpass_id: None,
-        description: "member says the service never started".into(),
-        terms: json!({"charge_contract_id": "dc-1", "reason": "not_received", "amount_minor": amount,
-                      "currency": "EUR", "opened_at": "2026-11-10T00:00:00Z",
-                      "details": "no access since the 1st; ticket 118"}),
-    }
+    support::dispute(id, "dc-1", amount)
 }
 
 fn resolution(id: &str, dispute_id: &str, outcome: &str, amount: i64) -> ContractTerms {
-    ContractTerms {
-        contract_id: id.into(),
-        contract_type: "dispute_resolution".into(),
-        template_name: "dispute-resolution".into(),
-        template_version: 1,
-        mo_id: ACME.organization_id.into(),
-        publisher_id: GLOBE.organization_id.into(),
-        mpass_id: None,
-        description: "agreed".into(),
-        terms: json!({"dispute_contract_id": dispute_id, "charge_contract_id": "dc-1",
-                      "outcome": outcome, "amount_minor": amount, "currency": "EUR",
-                      "resolved_at": "2026-11-20T00:00:00Z"}),
-    }
+    support::resolution(id, dispute_id, "dc-1", outcome, amount)
 }
 
 #[test]

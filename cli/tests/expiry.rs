@@ -27,19 +27,14 @@ fn an_unsigned_contract_expires_and_a_late_signature_is_refused() -> anyhow::Res
     let outcome = runtime.block_on(async {
         let received = support::Inbox::default();
         let addr = received.serve().await?;
-        for (id, org, path) in [
-            ("wh-acme-ex", ACME.organization_id, "acme"),
-            ("wh-globe-ex", GLOBE.organization_id, "globe"),
-        ] {
-            moneta
-                .admin(
-                    "/webhook-endpoints",
-                    json!({"id": id, "organization_id": org, "url": format!("http://{addr}/{path}"),
-                           "event_types": ["contract.signature_requested", "contract.expired"],
-                           "enabled": true, "secret": null, "created_at": 0}),
-                )
-                .await?;
-        }
+        received
+            .subscribe(
+                &moneta,
+                addr,
+                "ex",
+                &["contract.signature_requested", "contract.expired"],
+            )
+            .await?;
         let globe = GLOBE.client(&moneta.base());
         let mut terms = subscription_charge("ex-1");
         terms.terms["charged_at"] = json!("2026-11-05T10:00:00Z");

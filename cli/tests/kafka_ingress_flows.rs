@@ -51,19 +51,14 @@ fn over_kafka_the_counterparty_signs_what_moneta_sent_it_and_the_contract_finali
     let outcome = runtime.block_on(async {
         let received = support::Inbox::default();
         let addr = received.serve().await?;
-        for (id, org, path) in [
-            ("wh-acme-kco", ACME.organization_id, "acme"),
-            ("wh-globe-kco", GLOBE.organization_id, "globe"),
-        ] {
-            moneta
-                .admin(
-                    "/webhook-endpoints",
-                    json!({"id": id, "organization_id": org, "url": format!("http://{addr}/{path}"),
-                           "event_types": ["contract.signature_requested", "contract.finalized"],
-                           "enabled": true, "secret": null, "created_at": 0}),
-                )
-                .await?;
-        }
+        received
+            .subscribe(
+                &moneta,
+                addr,
+                "kco",
+                &["contract.signature_requested", "contract.finalized"],
+            )
+            .await?;
         let ingress = PartnerIngress::new(&moneta)?;
         let (globe, acme) = (GLOBE.client(&moneta.base()), ACME.client(&moneta.base()));
 
@@ -130,28 +125,7 @@ fn over_kafka_the_counterparty_signs_what_moneta_sent_it_and_the_contract_finali
             "the operators' view: {operators}"
         );
         // The event that completed it shows one `delivered` step per party.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let event = acme.get("/v1/events/kco-1-m").await?.body;
-            let mut delivered_to: Vec<&str> = event["steps"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|s| s["state"] == "delivered")
-                .filter_map(|s| s["stage"].as_str())
-                .collect();
-            delivered_to.sort_unstable();
-            let want = [
-                format!("webhook-delivery:{}", ACME.organization_id),
-                format!("webhook-delivery:{}", GLOBE.organization_id),
-            ];
-            if delivered_to == want {
-                ensure!(event["status"] == "delivered", "{event}");
-                break;
-            }
-            ensure!(Instant::now() < deadline, "delivered steps: {event}");
-            tokio::time::sleep(Duration::from_millis(150)).await;
-        }
+        support::wait_delivered_to_both(&acme, "kco-1-m").await?;
         // The publisher, who had signed, was never asked; the MO once.
         tokio::time::sleep(Duration::from_secs(1)).await;
         ensure!(
@@ -173,35 +147,11 @@ fn over_kafka_the_counterparty_signs_what_moneta_sent_it_and_the_contract_finali
 }
 
 fn dispute(id: &str, amount: i64) -> ContractTerms {
-    ContractTerms {
-        contract_id: id.into(),
-        contract_type: "dispute".into(),
-        template_name: "dispute".into(),
-        template_version: 2,
-        mo_id: ACME.organization_id.into(),
-        publisher_id: GLOBE.organization_id.into(),
-        mpass_id: None,
-        description: "member says the service never started".into(),
-        terms: json!({"charge_contract_id": "kdc-1", "reason": "not_received", "amount_minor": amount,
-                      "currency": "EUR", "opened_at": "2026-11-10T00:00:00Z",
-                      "details": "no access since the 1st; ticket 118"}),
-    }
+    support::dispute(id, "kdc-1", amount)
 }
 
 fn resolution(id: &str, dispute_id: &str, outcome: &str, amount: i64) -> ContractTerms {
-    ContractTerms {
-        contract_id: id.into(),
-        contract_type: "dispute_resolution".into(),
-        template_name: "dispute-resolution".into(),
-        template_version: 1,
-        mo_id: ACME.organization_id.into(),
-        publisher_id: GLOBE.organization_id.into(),
-        mpass_id: None,
-        description: "agreed".into(),
-        terms: json!({"dispute_contract_id": dispute_id, "charge_contract_id": "kdc-1",
-                      "outcome": outcome, "amount_minor": amount, "currency": "EUR",
-                      "resolved_at": "2026-11-20T00:00:00Z"}),
-    }
+    support::resolution(id, dispute_id, "kdc-1", outcome, amount)
 }
 
 /// Reads `topic` from the start, decoding every value as `T`, until

@@ -12,20 +12,11 @@ use axum::response::{IntoResponse, Response};
 use maud::html;
 
 use super::actions::{Confirm, confirm_page};
-use super::layout::{page, time};
+use super::layout::{page, time, unavailable};
 use crate::{AdminState, Operator};
 
 /// Most records one page shows.
 const SHOWN: usize = 200;
-
-fn unavailable(operator: &Operator, why: &str) -> Response {
-    let body = html! { h1 { "Dead letters" } p.bad { (why) } };
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        page("Dead letters", Some(operator), body),
-    )
-        .into_response()
-}
 
 /// `GET /console/dead-letters`: each stage's dead-letter topic.
 pub async fn overview(
@@ -58,16 +49,24 @@ pub async fn stage(
     Path(stage): Path<String>,
 ) -> Response {
     let Some(topic) = state.live.dead_letter_topic(&stage) else {
-        return unavailable(&operator, "No such stage in this topology.");
+        return unavailable("Dead letters", &operator, "No such stage in this topology.");
     };
     let Some(logs) = &state.logs else {
-        return unavailable(&operator, "This process reads no Kafka topics.");
+        return unavailable(
+            "Dead letters",
+            &operator,
+            "This process reads no Kafka topics.",
+        );
     };
     let records = match logs.dead_letters(&topic, SHOWN).await {
         Ok(records) => records,
         Err(error) => {
             tracing::error!(%error, topic, "console: dead letters");
-            return unavailable(&operator, "The dead-letter topic could not be read.");
+            return unavailable(
+                "Dead letters",
+                &operator,
+                "The dead-letter topic could not be read.",
+            );
         }
     };
     let title = format!("Dead letters of {stage}");
@@ -113,6 +112,7 @@ pub async fn replay(
     let (Some(topic), Some(logs)) = (state.live.dead_letter_topic(&stage), state.logs.clone())
     else {
         return unavailable(
+            "Dead letters",
             &operator,
             "No such stage, or this process reads no Kafka topics.",
         );
@@ -156,7 +156,7 @@ pub async fn replay(
         }
         Err(error) => {
             tracing::error!(%error, topic, "console: replay");
-            unavailable(&operator, "The replay failed; see the log.")
+            unavailable("Dead letters", &operator, "The replay failed; see the log.")
         }
     }
 }

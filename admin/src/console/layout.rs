@@ -71,6 +71,17 @@ pub fn framed(
     }
 }
 
+/// A page titled `title` that says only `why` it cannot show more.
+pub fn unavailable(title: &str, operator: &Operator, why: &str) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let body = html! { h1 { (title) } p.bad { (why) } };
+    (
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        page(title, Some(operator), body),
+    )
+        .into_response()
+}
+
 /// RFC 3339 (UTC, seconds) of Unix seconds `at`.
 pub fn time(at: i64) -> String {
     let days = at.div_euclid(86_400);

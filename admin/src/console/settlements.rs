@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use serde_json::{Map, Value};
 
-use super::layout::page;
+use super::layout::{page, unavailable};
 use crate::{AdminState, Operator};
 
 /// The filters (empty: all), by the CSV's column names.
@@ -38,24 +38,21 @@ pub async fn show(
     Query(form): Query<BTreeMap<String, String>>,
 ) -> Response {
     let Some(logs) = &state.logs else {
-        let body = html! { h1 { "Settlements" } p.bad { "This process reads no Kafka topics." } };
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            page("Settlements", Some(&operator), body),
-        )
-            .into_response();
+        return unavailable(
+            "Settlements",
+            &operator,
+            "This process reads no Kafka topics.",
+        );
     };
     let export = match logs.settlements().await {
         Ok(export) => export,
         Err(error) => {
             tracing::error!(%error, "console: settlements");
-            let body =
-                html! { h1 { "Settlements" } p.bad { "The settlements topic could not be read." } };
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                page("Settlements", Some(&operator), body),
-            )
-                .into_response();
+            return unavailable(
+                "Settlements",
+                &operator,
+                "The settlements topic could not be read.",
+            );
         }
     };
     let wanted = |row: &Map<String, Value>| {

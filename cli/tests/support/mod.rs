@@ -884,3 +884,98 @@ impl PartnerIngress {
         wait_event(&partner.client(&moneta.base()), event_id, want).await
     }
 }
+
+impl Inbox {
+    /// Registers a webhook endpoint for each party that delivers `types`
+    /// into this inbox (`/acme` for the MO, `/globe` for the publisher),
+    /// ids `wh-acme-<tag>` and `wh-globe-<tag>`.
+    pub async fn subscribe(
+        &self,
+        moneta: &Moneta,
+        addr: std::net::SocketAddr,
+        tag: &str,
+        types: &[&str],
+    ) -> anyhow::Result<()> {
+        for (org, path) in [
+            (ACME.organization_id, "acme"),
+            (GLOBE.organization_id, "globe"),
+        ] {
+            moneta
+                .admin(
+                    "/webhook-endpoints",
+                    serde_json::json!({"id": format!("wh-{path}-{tag}"), "organization_id": org,
+                           "url": format!("http://{addr}/{path}"), "event_types": types,
+                           "enabled": true, "secret": null, "created_at": 0}),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Waits (30 s at most) until the event `event_id` of `client` has one
+/// `delivered` step per party, and says `delivered`.
+pub async fn wait_delivered_to_both(client: &PartnerClient, event_id: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let event = client.get(&format!("/v1/events/{event_id}")).await?.body;
+        let mut delivered_to: Vec<&str> = event["steps"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| s["state"] == "delivered")
+            .filter_map(|s| s["stage"].as_str())
+            .collect();
+        delivered_to.sort_unstable();
+        let want = [
+            format!("webhook-delivery:{}", ACME.organization_id),
+            format!("webhook-delivery:{}", GLOBE.organization_id),
+        ];
+        if delivered_to == want {
+            ensure!(event["status"] == "delivered", "{event}");
+            return Ok(());
+        }
+        ensure!(Instant::now() < deadline, "delivered steps: {event}");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
+/// The MO's dispute `id` of `amount_minor` against charge `charge`.
+pub fn dispute(id: &str, charge: &str, amount: i64) -> moneta_domain::ContractTerms {
+    moneta_domain::ContractTerms {
+        contract_id: id.into(),
+        contract_type: "dispute".into(),
+        template_name: "dispute".into(),
+        template_version: 2,
+        mo_id: ACME.organization_id.into(),
+        publisher_id: GLOBE.organization_id.into(),
+        mpass_id: None,
+        description: "member says the service never started".into(),
+        terms: serde_json::json!({"charge_contract_id": charge, "reason": "not_received",
+                      "amount_minor": amount, "currency": "EUR", "opened_at": "2026-11-10T00:00:00Z",
+                      "details": "no access since the 1st; ticket 118"}),
+    }
+}
+
+/// The resolution `id` of dispute `dispute_id` against charge `charge`.
+pub fn resolution(
+    id: &str,
+    dispute_id: &str,
+    charge: &str,
+    outcome: &str,
+    amount: i64,
+) -> moneta_domain::ContractTerms {
+    moneta_domain::ContractTerms {
+        contract_id: id.into(),
+        contract_type: "dispute_resolution".into(),
+        template_name: "dispute-resolution".into(),
+        template_version: 1,
+        mo_id: ACME.organization_id.into(),
+        publisher_id: GLOBE.organization_id.into(),
+        mpass_id: None,
+        description: "agreed".into(),
+        terms: serde_json::json!({"dispute_contract_id": dispute_id, "charge_contract_id": charge,
+                      "outcome": outcome, "amount_minor": amount, "currency": "EUR",
+                      "resolved_at": "2026-11-20T00:00:00Z"}),
+    }
+}
