@@ -55,6 +55,11 @@ pub struct EventStep {
     /// Human-readable reason, for rejections.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The input record it was recorded for (`topic/partition/offset`): a
+    /// stage tells a redo of that record from the same event arriving again
+    /// in another record (a partner's retry after an ambiguous timeout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// A submitted event's record: its identity and its steps.
@@ -115,6 +120,7 @@ mod tests {
             at_ms,
             code: None,
             message: None,
+            source: None,
         }
     }
 

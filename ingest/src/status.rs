@@ -45,7 +45,7 @@ pub async fn event(
         "contract_id": record.contract_id,
         "status": record.state().map(|s| s.as_str()),
         "reason": rejection.map(|s| json!({"code": s.code, "message": s.message})),
-        "steps": record.steps,
+        "steps": public_steps(&record.steps),
         "contract_url": format!("/v1/contracts/{}", record.contract_id),
     }))
     .into_response())
@@ -117,4 +117,19 @@ async fn awaiting(ingest: &Ingest, contract: &Contract) -> Result<Vec<&'static s
 /// `GET /v1/keys`: Moneta's public keys, to verify countersignatures.
 pub async fn keys(State(ingest): State<Arc<Ingest>>) -> Response {
     Json(json!({ "keys": ingest.keys.published() })).into_response()
+}
+
+/// Steps as partners see them: without the input records they were
+/// recorded for (Moneta's own bookkeeping).
+fn public_steps(steps: &[moneta_domain::EventStep]) -> Vec<serde_json::Value> {
+    steps
+        .iter()
+        .map(|step| {
+            let mut value = json!(step);
+            if let Some(fields) = value.as_object_mut() {
+                fields.remove("source");
+            }
+            value
+        })
+        .collect()
 }

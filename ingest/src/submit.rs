@@ -412,6 +412,7 @@ async fn accept(
         at_ms: now * 1000,
         code: None,
         message: None,
+        source: None,
     };
     match ingest.events.merge(&record, step).await {
         Ok(Merged::OtherContent(_)) => Err(duplicate_event(&event.event_id)),

@@ -190,6 +190,7 @@ impl TemplateCheck {
                 at_ms,
                 code: None,
                 message: None,
+                source: None,
             };
             self.ctx.events.advance(partner, event_id, step).await?;
         }

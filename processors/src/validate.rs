@@ -12,14 +12,14 @@
 
 use moneta_domain::id::{ID_RULE, is_valid_id};
 use moneta_domain::{
-    EventState, KeyState, LifecycleStatus, MembershipOrganization, Organization, PartnerKey, Party,
-    Publisher,
+    EventRecord, EventState, KeyState, LifecycleStatus, MembershipOrganization, Organization,
+    PartnerKey, Party, Publisher,
 };
 use moneta_records::{ContractEvent, Source};
 use moneta_runtime::{Emit, Emitted, ProcessError, Record, Rejection, Stage};
 use moneta_state::Merged;
 
-use crate::contracts::{PathContext, domain_party, stored_refusal, to_domain_terms};
+use crate::contracts::{PathContext, domain_party, source_of, stored_refusal, to_domain_terms};
 
 /// The stage name, as recorded in event steps and rejections.
 pub const STAGE: &str = "validate";
@@ -61,6 +61,9 @@ impl Validate {
             && seen.fingerprint == event.fingerprint()
             && seen.step(EventState::Validated).is_some()
         {
+            if validated_elsewhere(&seen, record) {
+                return Ok(Emitted::default());
+            }
             return Ok(self.validated(event));
         }
         match self.check(&event, http_partner.as_deref()).await? {
@@ -119,6 +122,9 @@ impl Validate {
             return Ok(Some(self.refuse(record, event, Some(partner), duplicate())));
         }
         if seen.step(EventState::Validated).is_some() {
+            if validated_elsewhere(&seen, record) {
+                return Ok(Some(Emitted::default()));
+            }
             return Ok(Some(self.validated(event.clone())));
         }
         Ok(stored_refusal(&seen, STAGE)
@@ -300,6 +306,28 @@ impl Stage for Validate {
     ) -> Result<Emitted, ProcessError> {
         self.run(event, record).await
     }
+}
+
+/// Whether the event was validated from another input record: the same
+/// event arrived again (a partner's retry after an ambiguous timeout, the
+/// same event on both ingress topics). The first record's output is in the
+/// log already, or its own redo writes it (its offset is not committed), so
+/// this one emits nothing: the validated topic holds each event once. A
+/// redo of the same record re-emits what it emitted.
+fn validated_elsewhere(seen: &EventRecord, record: &Record) -> bool {
+    let from = seen
+        .step(EventState::Validated)
+        .and_then(|step| step.source.as_deref());
+    let elsewhere = from.is_some_and(|from| from != source_of(record));
+    if elsewhere {
+        tracing::info!(
+            event_id = %seen.event_id,
+            first = from.unwrap_or_default(),
+            again = %source_of(record),
+            "event validated before from another record; not emitted again"
+        );
+    }
+    elsewhere
 }
 
 fn duplicate() -> Rejection {

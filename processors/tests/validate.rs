@@ -699,3 +699,32 @@ async fn corrupt_state_is_dead_lettered_as_corrupt_state() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_same_event_in_another_record_is_validated_once() {
+    let world = World::new().await;
+    let validate = world.validate();
+    let topics = world.topics().clone();
+    // A partner's retry after an ambiguous timeout: the edge wrote the
+    // event twice. Each HTTP and Kafka event once on the validated topic.
+    for (event, topic) in [
+        (by_publisher().http().sign(), topics.ingest.clone()),
+        (by_mo().sign(), topics.partner_ingress.clone()),
+    ] {
+        let first_at = record(&topic, 1, Some(TS));
+        let first = validate.process(event.clone(), &first_at).await;
+        let validated = Ok(vec![Emit::new(
+            topics.validated.as_str(),
+            CONTRACT,
+            event.clone(),
+        )]);
+        assert_eq!(summary(&first), validated);
+        let again = validate
+            .process(event.clone(), &record(&topic, 2, Some(TS + 5)))
+            .await;
+        assert_eq!(summary(&again), Ok(vec![]), "{topic}: not emitted again");
+        // A redo of the first record (its transaction aborted) re-emits it.
+        let redo = validate.process(event.clone(), &first_at).await;
+        assert_eq!(summary(&redo), validated, "{topic}: the redo re-emits");
+    }
+}

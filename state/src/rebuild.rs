@@ -349,6 +349,7 @@ mod tests {
             at_ms: 1,
             code: None,
             message: None,
+            source: None,
         }
     }
 

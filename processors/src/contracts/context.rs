@@ -149,9 +149,15 @@ impl PathContext {
             at_ms: record.time_ms()?,
             code: refusal.map(|r| r.code.clone()),
             message: refusal.map(|r| r.message.clone()),
+            source: Some(source_of(record)),
         };
         Ok(self.events.merge(&template, step).await?)
     }
+}
+
+/// `topic/partition/offset` of an input record, as event steps name it.
+pub fn source_of(record: &Record) -> String {
+    format!("{}/{}/{}", record.topic, record.partition, record.offset)
 }
 
 /// The refusal an event record stored for `stage`, if it has one.

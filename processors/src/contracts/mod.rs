@@ -6,7 +6,7 @@ mod context;
 mod convert;
 mod topics;
 
-pub use context::{PathContext, stored_refusal};
+pub use context::{PathContext, source_of, stored_refusal};
 pub use convert::{domain_party, from_record, row_record, to_domain_terms, to_record};
 pub use topics::ContractTopics;
 

@@ -54,6 +54,7 @@ pub(super) async fn accepted(
         at_ms,
         code: None,
         message: None,
+        source: None,
     };
     events
         .merge(&template, step)

@@ -618,6 +618,7 @@ impl Inner {
             at_ms,
             code: None,
             message: None,
+            source: None,
         };
         if let Err(e) = self.events.advance(partner, event_id, step).await {
             tracing::warn!(error = %e, "could not mark the event delivered");
