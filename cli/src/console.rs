@@ -105,19 +105,30 @@ impl ConsoleLogs {
             .create()?;
         let events = EventLog::new(self.store.clone());
         let mut done = Replayed::default();
-        for (partition, offset) in wanted {
-            let found = self
+        // One read per partition, over the span of its selected offsets.
+        let mut spans: std::collections::BTreeMap<i32, (i64, i64)> = Default::default();
+        for &(partition, offset) in &wanted {
+            let span = spans.entry(partition).or_insert((offset, offset));
+            *span = (span.0.min(offset), span.1.max(offset));
+        }
+        let mut read = std::collections::BTreeMap::new();
+        for (partition, (first, last)) in spans {
+            for record in self
                 .read(Selection {
                     from: topic.clone(),
                     partition: Some(partition),
-                    from_offset: Some(offset),
-                    to_offset: Some(offset),
+                    from_offset: Some(first),
+                    to_offset: Some(last),
                     tail: None,
                 })
-                .await?;
-            let record = found
-                .into_iter()
-                .find(|r| r.offset == offset)
+                .await?
+            {
+                read.insert((record.partition, record.offset), record);
+            }
+        }
+        for (partition, offset) in wanted {
+            let record = read
+                .remove(&(partition, offset))
                 .with_context(|| format!("no record {topic}/{partition}/{offset}"))?;
             let target = source_topic(&record)
                 .with_context(|| format!("{topic}/{partition}/{offset} is not a dead letter"))?;

@@ -24,6 +24,7 @@ pub async fn overview(
     Extension(operator): Extension<Operator>,
 ) -> Response {
     let live = &state.live;
+    let metrics = live.gather();
     let body = html! {
         h1 { "Dead letters" }
         table {
@@ -33,7 +34,7 @@ pub async fn overview(
                     tr {
                         td { a href=(format!("/console/dead-letters/{}", stage.name)) { (stage.name) } }
                         td { code { (stage.dead_letters) } }
-                        td { (live.sum("moneta_records_dead_lettered_total", "processor", &stage.name).map_or("—".to_owned(), |n| format!("{n:.0}"))) }
+                        td { (metrics.sum("moneta_records_dead_lettered_total", "processor", &stage.name).map_or("—".to_owned(), |n| format!("{n:.0}"))) }
                     }
                 }
             }

@@ -55,6 +55,7 @@ pub async fn overview(
         Ok(found) => found,
         Err(e) => return failure(&operator, "Reading the delivery log", e),
     };
+    let metrics = state.live.gather();
     let mut failed: Vec<Delivery> = failed.into_iter().map(|s| s.delivery).collect();
     failed.sort_by(|a, b| (b.created_at_ms, &b.id).cmp(&(a.created_at_ms, &a.id)));
     let body = html! {
@@ -70,7 +71,7 @@ pub async fn overview(
                         td { (e.organization_id) }
                         td { code { (e.url) } }
                         td { (e.event_types.join(", ")) }
-                        td { (state.live.circuit(&e.id).unwrap_or("—")) }
+                        td { (metrics.circuit(&e.id).unwrap_or("—")) }
                         td { @if e.enabled { "yes" } @else { span.bad { "no" } } }
                         td {
                             form method="post" action=(format!("/console/endpoints/{}/enabled", e.id)) {
@@ -144,6 +145,7 @@ pub async fn endpoint(
             Err(e) => return failure(&operator, "Reading the delivery log", e),
         };
     deliveries.sort_by(|a, b| (b.created_at_ms, &b.id).cmp(&(a.created_at_ms, &a.id)));
+    let metrics = state.live.gather();
     let title = format!("Endpoint {id}");
     let body = html! {
         h1 { (title) }
@@ -152,7 +154,7 @@ pub async fn endpoint(
             dt { "URL" } dd { code { (endpoint.url) } }
             dt { "Types" } dd { (endpoint.event_types.join(", ")) }
             dt { "Enabled" } dd { (if endpoint.enabled { "yes" } else { "no" }) }
-            dt { "Circuit" } dd { (state.live.circuit(&id).unwrap_or("— (no webhook worker in this process)")) }
+            dt { "Circuit" } dd { (metrics.circuit(&id).unwrap_or("— (no webhook worker in this process)")) }
         }
         h2 { "Deliveries" }
         (deliveries_table(&deliveries))

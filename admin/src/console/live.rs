@@ -3,7 +3,6 @@
 //! throughput, dead letters, webhook circuits). Empty when the admin API
 //! runs alone (`moneta admin serve`).
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use prometheus::proto::MetricType;
@@ -46,36 +45,14 @@ impl Live {
         }
     }
 
-    /// The samples of metric `name`: `(labels, value)`.
-    pub fn samples(&self, name: &str) -> Vec<(BTreeMap<String, String>, f64)> {
-        let Some(registry) = &self.metrics else {
-            return Vec::new();
-        };
-        registry
-            .gather()
-            .into_iter()
-            .filter(|family| family.name() == name)
-            .flat_map(|family| {
-                let counter = family.get_field_type() == MetricType::COUNTER;
-                family
-                    .get_metric()
-                    .iter()
-                    .map(|metric| {
-                        let labels = metric
-                            .get_label()
-                            .iter()
-                            .map(|l| (l.name().to_owned(), l.value().to_owned()))
-                            .collect();
-                        let value = if counter {
-                            metric.get_counter().get_value()
-                        } else {
-                            metric.get_gauge().get_value()
-                        };
-                        (labels, value)
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .collect()
+    /// The process's metrics as they are now, gathered once for a page.
+    pub fn gather(&self) -> Gathered {
+        Gathered(
+            self.metrics
+                .as_ref()
+                .map(prometheus::Registry::gather)
+                .unwrap_or_default(),
+        )
     }
 
     /// The stages of a topology declared but not run in this process.
@@ -93,14 +70,37 @@ impl Live {
             .find(|s| s.name == name)
             .map(|s| s.dead_letters.clone())
     }
+}
 
+/// One gathering of the process's metrics.
+pub struct Gathered(Vec<prometheus::proto::MetricFamily>);
+
+impl Gathered {
     /// The sum of metric `name` over the samples whose `label` is `value`.
     pub fn sum(&self, name: &str, label: &str, value: &str) -> Option<f64> {
-        let samples = self.samples(name);
-        let matching: Vec<f64> = samples
+        let matching: Vec<f64> = self
+            .0
             .iter()
-            .filter(|(labels, _)| labels.get(label).map(String::as_str) == Some(value))
-            .map(|(_, v)| *v)
+            .filter(|family| family.name() == name)
+            .flat_map(|family| {
+                let counter = family.get_field_type() == MetricType::COUNTER;
+                family
+                    .get_metric()
+                    .iter()
+                    .filter(|metric| {
+                        metric
+                            .get_label()
+                            .iter()
+                            .any(|l| l.name() == label && l.value() == value)
+                    })
+                    .map(move |metric| {
+                        if counter {
+                            metric.get_counter().get_value()
+                        } else {
+                            metric.get_gauge().get_value()
+                        }
+                    })
+            })
             .collect();
         (!matching.is_empty()).then(|| matching.iter().sum())
     }

@@ -28,15 +28,16 @@ pub async fn show(
     Extension(operator): Extension<Operator>,
 ) -> Markup {
     let live = &state.live;
+    let metrics = live.gather();
     let now = Instant::now();
     let counts: BTreeMap<String, (f64, f64)> = live
         .stages
         .iter()
         .map(|s| {
-            let records = live
+            let records = metrics
                 .sum("moneta_records_in_total", "processor", &s.name)
                 .unwrap_or(0.0);
-            let dead = live
+            let dead = metrics
                 .sum("moneta_records_dead_lettered_total", "processor", &s.name)
                 .unwrap_or(0.0);
             (s.name.clone(), (records, dead))
@@ -83,7 +84,7 @@ pub async fn show(
                             td { (topics(&stage.reads)) }
                             td { strong { (stage.name) } br; span.muted { (stage.description) } }
                             td { (topics(&stage.writes)) br; span.muted { "dead letters: " (stage.dead_letters) } }
-                            td.lag { (live.sum("moneta_consumer_lag", "processor", &stage.name).map_or("—".to_owned(), |l| format!("{l:.0}"))) }
+                            td.lag { (metrics.sum("moneta_consumer_lag", "processor", &stage.name).map_or("—".to_owned(), |l| format!("{l:.0}"))) }
                             td { (format!("{records:.0}")) }
                             td { (rate(&stage.name, |c| c.0)) }
                             td { (format!("{dead:.0}")) }
