@@ -99,7 +99,8 @@ cat "$kafka_dir/broker.out"
 export MONETA_TEST_KAFKA="$listen"
 
 step "tests"
-cargo test --workspace
+# Two test binaries at a time, the longest first (scripts/run-tests.py).
+scripts/run-tests.py
 stop_kafka
 # Every fuzz target for 5 s (the longer run: docs/security.md), once
 # their build is done.
