@@ -12,6 +12,14 @@
 //! went away and the handler was dropped) is taken over at once. So after a
 //! crash a retry goes through within `claim_lease_s`, not
 //! `in_flight_timeout_s` (which stays the upper bound on any claim).
+//!
+//! Keys and leases leave the store once they can no longer matter: every
+//! record carries the bucket of `BUCKET_S` seconds in which it expires (an
+//! index entry), and a sweep ([`Idempotency::sweep`], every `BUCKET_S` on
+//! each edge) deletes the records of each bucket that has passed, at the
+//! revision it found, so a key claimed again meanwhile stays. A cursor
+//! record keeps the last bucket swept; the first sweep on a store without
+//! one reads every key once (keys written before expiry buckets existed).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, Weak};
@@ -76,6 +84,29 @@ pub struct Ticket {
 /// Where an instance's lease is kept: in the keys' table, under an id no
 /// key has (key ids are `partner/key`, never starting with NUL).
 const LEASE_PREFIX: &str = "\u{0}edge-instance/";
+
+/// Keys expire in buckets of this many seconds.
+const BUCKET_S: i64 = 10;
+/// The index entry naming the bucket a record expires in.
+const EXPIRES: &str = "expires";
+/// The sweep's cursor record, in the keys' table (no key starts with NUL).
+const SWEEP_ID: &str = "\u{0}sweep";
+/// Most buckets one sweep deletes (an hour's); after a long stop the next
+/// sweeps catch up.
+const MAX_BUCKETS_PER_SWEEP: i64 = 360;
+/// Records read per page by the first sweep's full scan.
+const SCAN_PAGE: usize = 1_000;
+
+/// The sweep's cursor: every bucket up to `through` is deleted.
+#[derive(Debug, Serialize, Deserialize)]
+struct Sweep {
+    through: i64,
+}
+
+/// The bucket of a record expiring at `at` (Unix seconds), as its index value.
+fn bucket_of(at: i64) -> i64 {
+    at.div_euclid(BUCKET_S)
+}
 
 /// A lease record: the instance was alive at `renewed_at`.
 #[derive(Debug, Serialize, Deserialize)]
@@ -145,7 +176,127 @@ impl Idempotency {
 
     /// Records that this instance is alive at `now` (Unix seconds).
     pub async fn renew_lease(&self, now: i64) -> Result<(), StoreError> {
-        renew(self.store.as_ref(), &self.instance.id, now).await
+        // Useless once no claim it could hold is in flight any more.
+        let expires = now + self.lease_s + self.in_flight_timeout_s;
+        renew(self.store.as_ref(), &self.instance.id, now, expires).await
+    }
+
+    /// When a key claimed at `created_at` can no longer matter: neither
+    /// replayed (`ttl_s`) nor held (`in_flight_timeout_s`).
+    fn expiry_of(&self, created_at: i64) -> i64 {
+        created_at.saturating_add(self.ttl_s.max(self.in_flight_timeout_s))
+    }
+
+    /// Deletes the keys and leases whose bucket passed before `now` (Unix
+    /// seconds); returns how many it deleted.
+    pub async fn sweep(&self, now: i64) -> Result<usize, StoreError> {
+        let last = bucket_of(now) - 1;
+        let cursor = self.store.get(Kind::IdempotencyKey, SWEEP_ID).await?;
+        let mut deleted = 0;
+        let (from, expect) = match &cursor {
+            Some(stored) => {
+                let swept = serde_json::from_slice::<Sweep>(&stored.body)
+                    .map_err(|e| StoreError::Backend(format!("sweep cursor: {e}")))?;
+                (swept.through + 1, Expect::Revision(stored.revision))
+            }
+            None => {
+                deleted += self.sweep_all(now).await?;
+                (last + 1, Expect::Absent)
+            }
+        };
+        let through = last.min(from + MAX_BUCKETS_PER_SWEEP - 1);
+        for bucket in from..=through {
+            let expired = self
+                .store
+                .lookup(Kind::IdempotencyKey, EXPIRES, &bucket.to_string())
+                .await?;
+            for stored in expired {
+                if self
+                    .store
+                    .delete(Kind::IdempotencyKey, &stored.id, stored.revision)
+                    .await?
+                {
+                    deleted += 1;
+                }
+            }
+        }
+        if through >= from || cursor.is_none() {
+            let body = serde_json::to_vec(&Sweep {
+                through: through.max(last),
+            })
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+            match self
+                .store
+                .put(Kind::IdempotencyKey, SWEEP_ID, &body, &[], expect)
+                .await
+            {
+                // Another edge swept the same buckets at the same time.
+                Ok(_) | Err(StoreError::Conflict { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Reads every key and lease once and deletes those expired at `now`.
+    async fn sweep_all(&self, now: i64) -> Result<usize, StoreError> {
+        let mut deleted = 0;
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .store
+                .list(Kind::IdempotencyKey, after.as_deref(), SCAN_PAGE)
+                .await?;
+            let Some(last) = page.last() else {
+                return Ok(deleted);
+            };
+            after = Some(last.id.clone());
+            for stored in &page {
+                let expires = if let Ok(entry) = serde_json::from_slice::<Entry>(&stored.body) {
+                    self.expiry_of(entry.created_at)
+                } else if let Ok(lease) = serde_json::from_slice::<Lease>(&stored.body) {
+                    lease.renewed_at + self.lease_s + self.in_flight_timeout_s
+                } else {
+                    continue;
+                };
+                if expires <= now
+                    && self
+                        .store
+                        .delete(Kind::IdempotencyKey, &stored.id, stored.revision)
+                        .await?
+                {
+                    deleted += 1;
+                }
+            }
+        }
+    }
+
+    /// Sweeps expired keys every `BUCKET_S` seconds on the current Tokio
+    /// runtime, until the keys are dropped.
+    pub fn spawn_sweeper(&self) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!("no runtime: expired Idempotency-Keys are not deleted");
+            return;
+        };
+        let instance: Weak<Instance> = Arc::downgrade(&self.instance);
+        let keys = self.clone();
+        runtime.spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(BUCKET_S.unsigned_abs()));
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                if instance.upgrade().is_none() {
+                    return;
+                }
+                match keys.sweep(crate::now_s()).await {
+                    Ok(0) => {}
+                    Ok(deleted) => tracing::debug!(deleted, "expired Idempotency-Keys deleted"),
+                    Err(error) => {
+                        tracing::warn!(%error, "could not delete expired Idempotency-Keys")
+                    }
+                }
+            }
+        });
     }
 
     /// Renews this instance's lease every second (a third of `lease_s` at
@@ -159,12 +310,14 @@ impl Idempotency {
             .clamp(Duration::from_millis(100), Duration::from_secs(1));
         let instance: Weak<Instance> = Arc::downgrade(&self.instance);
         let store = self.store.clone();
+        let keep = self.lease_s + self.in_flight_timeout_s;
         runtime.spawn(async move {
             loop {
                 let Some(live) = instance.upgrade() else {
                     return;
                 };
-                if let Err(error) = renew(store.as_ref(), &live.id, crate::now_s()).await {
+                let now = crate::now_s();
+                if let Err(error) = renew(store.as_ref(), &live.id, now, now + keep).await {
                     tracing::warn!(%error, "could not renew the edge's Idempotency-Key lease");
                 }
                 drop(live);
@@ -260,7 +413,7 @@ impl Idempotency {
                 }
             };
             let hold = self.hold(&id).ok_or_else(in_flight)?;
-            match self.write(&id, &fresh, expect).await {
+            match self.write(&id, &fresh, self.expiry_of(now), expect).await {
                 Ok(revision) => {
                     return Ok(Claim::Proceed(Ticket {
                         id,
@@ -275,10 +428,18 @@ impl Idempotency {
         }
     }
 
-    async fn write(&self, id: &str, entry: &Entry, expect: Expect) -> Result<u64, StoreError> {
+    /// Writes `entry` as `id`, to be deleted once `expires` (Unix seconds) passed.
+    async fn write(
+        &self,
+        id: &str,
+        entry: &Entry,
+        expires: i64,
+        expect: Expect,
+    ) -> Result<u64, StoreError> {
         let body = serde_json::to_vec(entry).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let bucket = [(EXPIRES, bucket_of(expires).to_string())];
         self.store
-            .put(Kind::IdempotencyKey, id, &body, &[], expect)
+            .put(Kind::IdempotencyKey, id, &body, &bucket, expect)
             .await
     }
 
@@ -288,20 +449,33 @@ impl Idempotency {
             response: Some(response),
             ..ticket.entry
         };
-        self.write(&ticket.id, &entry, Expect::Revision(ticket.revision))
-            .await
-            .map(|_| ())
-            .map_err(|e| internal(&e))
+        let expires = self.expiry_of(entry.created_at);
+        self.write(
+            &ticket.id,
+            &entry,
+            expires,
+            Expect::Revision(ticket.revision),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| internal(&e))
     }
 
     /// Frees the key after a failure worth retrying (5xx).
     pub async fn release(&self, ticket: Ticket) {
+        // Free now; deleted with the bucket of the time it is released.
+        let expires = crate::now_s().max(ticket.entry.created_at);
         let expired = Entry {
             created_at: i64::MIN / 2,
             ..ticket.entry
         };
         if let Err(e) = self
-            .write(&ticket.id, &expired, Expect::Revision(ticket.revision))
+            .write(
+                &ticket.id,
+                &expired,
+                expires,
+                Expect::Revision(ticket.revision),
+            )
             .await
         {
             tracing::warn!(error = %e, "could not release an Idempotency-Key");
@@ -309,8 +483,14 @@ impl Idempotency {
     }
 }
 
-/// Writes `instance`'s lease record as renewed at `now`.
-async fn renew(store: &dyn StateStore, instance: &str, now: i64) -> Result<(), StoreError> {
+/// Writes `instance`'s lease record as renewed at `now`, to be deleted
+/// once `expires` passed.
+async fn renew(
+    store: &dyn StateStore,
+    instance: &str,
+    now: i64,
+    expires: i64,
+) -> Result<(), StoreError> {
     let id = format!("{LEASE_PREFIX}{instance}");
     let body = serde_json::to_vec(&Lease { renewed_at: now })
         .map_err(|e| StoreError::Backend(e.to_string()))?;
@@ -318,8 +498,9 @@ async fn renew(store: &dyn StateStore, instance: &str, now: i64) -> Result<(), S
         Some(stored) => Expect::Revision(stored.revision),
         None => Expect::Absent,
     };
+    let bucket = [(EXPIRES, bucket_of(expires).to_string())];
     store
-        .put(Kind::IdempotencyKey, &id, &body, &[], expect)
+        .put(Kind::IdempotencyKey, &id, &body, &bucket, expect)
         .await
         .map(|_| ())
 }
@@ -491,6 +672,115 @@ mod tests {
                 Ok(Claim::Proceed(_))
             ),
             "a request this instance no longer runs (its handler was dropped) holds nothing"
+        );
+    }
+
+    #[tokio::test]
+    async fn expired_keys_and_leases_leave_the_store_and_live_ones_stay() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store: Arc<dyn StateStore> = Arc::new(EmbeddedStore::open(dir.path()).expect("store"));
+        // Replayed for 100 s, held in flight for 60 s at most, leases of 5 s.
+        let keys = Idempotency::new(store.clone(), 100, 60, 5);
+        let request = ("POST", "/v1/events/disputes", b"{}".as_slice());
+        // A key written before keys carried their expiry (no index entry).
+        let older = serde_json::to_vec(&Entry {
+            fingerprint: "f".into(),
+            created_at: 900,
+            owner: None,
+            response: Some(stored()),
+        })
+        .expect("json");
+        store
+            .put(Kind::IdempotencyKey, "p/older", &older, &[], Expect::Absent)
+            .await
+            .expect("older key");
+        keys.renew_lease(1_000).await.expect("lease");
+        let Claim::Proceed(first) = keys
+            .claim("p", "first", request, 1_000)
+            .await
+            .expect("claim")
+        else {
+            panic!("proceeds");
+        };
+        keys.complete(first, stored()).await.expect("complete");
+        let Claim::Proceed(second) = keys
+            .claim("p", "second", request, 1_050)
+            .await
+            .expect("claim")
+        else {
+            panic!("proceeds");
+        };
+        let present = |id: &'static str| {
+            let store = store.clone();
+            async move {
+                store
+                    .get(Kind::IdempotencyKey, id)
+                    .await
+                    .expect("get")
+                    .is_some()
+            }
+        };
+
+        // The first sweep reads every key once: only the older one expired.
+        assert_eq!(keys.sweep(1_050).await.expect("sweep"), 1);
+        assert!(!present("p/older").await);
+        assert!(present("p/first").await && present("p/second").await);
+        assert!(matches!(
+            keys.claim("p", "first", request, 1_099)
+                .await
+                .expect("replay"),
+            Claim::Replay(_)
+        ));
+        // The lease (renewed at 1,000, useless from 1,000 + 5 + 60) goes;
+        // the first key, whose bucket has not passed, stays.
+        let lease = format!("{LEASE_PREFIX}{}", keys.instance.id);
+        assert!(
+            store
+                .get(Kind::IdempotencyKey, &lease)
+                .await
+                .expect("get")
+                .is_some()
+        );
+        assert_eq!(keys.sweep(1_099).await.expect("sweep"), 1);
+        assert!(
+            store
+                .get(Kind::IdempotencyKey, &lease)
+                .await
+                .expect("get")
+                .is_none()
+        );
+        assert!(present("p/first").await);
+        // Once its bucket passed (expires 1,100: bucket [1,100, 1,110)), the
+        // first key goes; the second (expires 1,150) stays.
+        assert_eq!(keys.sweep(1_110).await.expect("sweep"), 1);
+        assert!(!present("p/first").await);
+        assert!(present("p/second").await);
+
+        // A key claimed again before its bucket is swept moves to a later one.
+        drop(second);
+        let Claim::Proceed(again) = keys
+            .claim("p", "second", request, 1_150)
+            .await
+            .expect("claim")
+        else {
+            panic!("expired keys are free");
+        };
+        keys.complete(again, stored()).await.expect("complete");
+        assert_eq!(keys.sweep(1_160).await.expect("sweep"), 0);
+        assert!(
+            present("p/second").await,
+            "claimed again at 1,150, it expires at 1,250"
+        );
+        assert_eq!(keys.sweep(1_260).await.expect("sweep"), 1);
+        assert!(!present("p/second").await);
+        // Only the cursor is left.
+        let left = store
+            .list(Kind::IdempotencyKey, None, 10)
+            .await
+            .expect("list");
+        assert_eq!(
+            left.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+            [SWEEP_ID]
         );
     }
 }

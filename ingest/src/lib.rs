@@ -104,14 +104,11 @@ impl Ingest {
             )
             .create()?;
         // The edge's own writes are made durable on a timer, not one by one.
-        let writes = match config.state_flush_ms {
-            0 => store.clone(),
-            every => {
-                let writes = store.deferred_async();
-                spawn_flusher(&writes, Duration::from_millis(every));
-                writes
-            }
-        };
+        let writes = moneta_state::flushed_every(
+            &store,
+            Duration::from_millis(config.state_flush_ms),
+            "ingest",
+        );
         let idempotency = Idempotency::new(
             writes.clone(),
             config.idempotency_ttl_s,
@@ -119,6 +116,7 @@ impl Ingest {
             config.claim_lease_s,
         );
         idempotency.spawn_heartbeat();
+        idempotency.spawn_sweeper();
         Ok(Self {
             admission: Admission::new(&config)?,
             idempotency,
@@ -193,31 +191,6 @@ impl Ingest {
             )
         })
     }
-}
-
-/// Flushes the edge's deferred state `writes` every `every` until the
-/// edge is dropped (writes after its last flush are lost, as in a crash).
-fn spawn_flusher(writes: &Arc<dyn StateStore>, every: Duration) {
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        tracing::warn!("no runtime: the edge's state writes are never flushed");
-        return;
-    };
-    let writes = Arc::downgrade(writes);
-    runtime.spawn(async move {
-        let mut ticks = tokio::time::interval(every);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            let Some(store) = writes.upgrade() else {
-                return;
-            };
-            if let Err(error) = store.flush().await {
-                // Like a crash: claims and stored answers since the last
-                // flush are gone; retries go to the log again.
-                tracing::warn!(%error, "the edge's state writes were lost");
-            }
-        }
-    });
 }
 
 /// A W3C `traceparent` derived from the event's identity, so every retry

@@ -80,9 +80,12 @@
 //!   slow writer's clean-up can never delete the entry a later revision
 //!   re-added. (Without it, last-write-wins by arrival could.)
 //!
-//! Records are never deleted, so `docs_by_kind` entries never are either; a
-//! listing skips ids whose record was never created and keeps reading until
-//! it has `limit` records or runs out.
+//! A listing skips ids whose record was never created (or was deleted) and
+//! keeps reading until it has `limit` records or runs out. Deletion
+//! ([`moneta_state::StateStore::delete`], only for operational records such
+//! as expired Idempotency-Keys) is an LWT `DELETE … IF revision = r`, then
+//! the removal of the row's entries `USING TIMESTAMP 2(r + 1) - 1` and of its
+//! listing.
 //!
 //! # Contract events: idempotent by event id, across crashes
 //!

@@ -200,8 +200,12 @@ struct Statements {
     doc_restore_insert: PreparedStatement,
     /// LWT: overwrite an existing record at an explicit revision (restore).
     doc_restore_update: PreparedStatement,
+    /// LWT: delete a record at a revision.
+    doc_delete: PreparedStatement,
     /// List an id under its kind.
     listed_insert: PreparedStatement,
+    /// Unlist an id.
+    listed_delete: PreparedStatement,
     /// Ids of a kind, from the first.
     list_first: PreparedStatement,
     /// Ids of a kind after one.
@@ -314,9 +318,21 @@ impl Statements {
                 Lwt,
             )
             .await?,
+            doc_delete: prepare(
+                s,
+                "DELETE FROM docs WHERE kind = ? AND id = ? IF revision = ?",
+                Lwt,
+            )
+            .await?,
             listed_insert: prepare(
                 s,
                 "INSERT INTO docs_by_kind (kind, bucket, id) VALUES (?, ?, ?)",
+                Idempotent,
+            )
+            .await?,
+            listed_delete: prepare(
+                s,
+                "DELETE FROM docs_by_kind WHERE kind = ? AND bucket = ? AND id = ?",
                 Idempotent,
             )
             .await?,
@@ -871,6 +887,39 @@ impl StateStore for ScyllaStore {
                 Ok(next)
             }
         }
+    }
+
+    async fn delete(&self, kind: Kind, id: &str, revision: u64) -> Result<bool, StoreError> {
+        let kind_name = kind.as_str();
+        let st = &self.statements;
+        // The entries to remove are those of the row at `revision`: the LWT
+        // applying on `revision = r` proves it removed that very row.
+        let Some((found, entries)) = self.doc_state(kind_name, id).await? else {
+            return Ok(false);
+        };
+        if found != revision {
+            return Ok(false);
+        }
+        let result = self
+            .run(&st.doc_delete, (kind_name, id, to_i64(revision)?))
+            .await?;
+        let (applied, _) = lwt_outcome(result, "revision")?;
+        if !applied {
+            return Ok(false);
+        }
+        // Newer than every entry of revisions up to `revision`.
+        let next = revision
+            .checked_add(1)
+            .ok_or_else(|| StoreError::Backend("revision overflow".into()))?;
+        let ts = removal_timestamp(next)?;
+        for (name, value) in &entries {
+            self.run(&st.entry_delete, (ts, kind_name, name, value, id))
+                .await?;
+        }
+        // A record created again at this very moment may miss from `list`
+        // (never from `get` or `lookup`); deleted kinds are not listed.
+        self.run(&st.listed_delete, (kind_name, BUCKET, id)).await?;
+        Ok(true)
     }
 
     async fn get(&self, kind: Kind, id: &str) -> Result<Option<Stored>, StoreError> {

@@ -227,6 +227,89 @@ pub async fn lists_page_in_id_order(store: Arc<dyn StateStore>) {
     );
 }
 
+/// A delete removes the record at its revision with its index entries,
+/// and nothing at another revision; the id can be created again.
+pub async fn records_are_deleted_at_their_revision(store: Arc<dyn StateStore>) {
+    let id = unique("gone");
+    let bucket = unique("bucket");
+    let put = |body: &'static [u8], value: String, expect| {
+        let (store, id) = (store.clone(), id.clone());
+        async move {
+            store
+                .put(
+                    Kind::IdempotencyKey,
+                    &id,
+                    body,
+                    &[("expires", value)],
+                    expect,
+                )
+                .await
+                .expect("put")
+        }
+    };
+    let first = put(b"{\"v\":1}", format!("{bucket}-1"), Expect::Absent).await;
+    let second = put(b"{\"v\":2}", format!("{bucket}-2"), Expect::Revision(first)).await;
+    assert!(
+        !store
+            .delete(Kind::IdempotencyKey, &id, first)
+            .await
+            .expect("delete"),
+        "a delete at an older revision removes nothing"
+    );
+    assert!(
+        store
+            .get(Kind::IdempotencyKey, &id)
+            .await
+            .expect("get")
+            .is_some()
+    );
+    assert!(
+        !store
+            .delete(Kind::IdempotencyKey, &unique("never"), 1)
+            .await
+            .expect("delete"),
+        "an absent record is not deleted"
+    );
+    assert!(
+        store
+            .delete(Kind::IdempotencyKey, &id, second)
+            .await
+            .expect("delete")
+    );
+    assert!(
+        store
+            .get(Kind::IdempotencyKey, &id)
+            .await
+            .expect("get")
+            .is_none()
+    );
+    let looked_up = store
+        .lookup(Kind::IdempotencyKey, "expires", &format!("{bucket}-2"))
+        .await
+        .expect("lookup");
+    assert!(looked_up.is_empty(), "its index entry went with it");
+    let listed = store
+        .list(Kind::IdempotencyKey, Some(&id[..id.len() - 1]), 1000)
+        .await
+        .expect("list");
+    assert!(listed.iter().all(|s| s.id != id), "nor is it listed");
+    assert!(
+        !store
+            .delete(Kind::IdempotencyKey, &id, second)
+            .await
+            .expect("delete"),
+        "deleting twice removes nothing the second time"
+    );
+    let again = put(b"{\"v\":3}", format!("{bucket}-3"), Expect::Absent).await;
+    assert_eq!(again, 1, "created again, it starts over");
+    let found = store
+        .lookup(Kind::IdempotencyKey, "expires", &format!("{bucket}-3"))
+        .await
+        .expect("lookup");
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].body, b"{\"v\":3}");
+}
+
 fn keys(mo: &str, publisher: &str, kind: &str, created_at: i64) -> ContractKeys {
     ContractKeys {
         mo_id: mo.into(),
@@ -755,6 +838,7 @@ macro_rules! conformance_tests {
             records_are_written_with_revisions,
             lookups_follow_index_values,
             lists_page_in_id_order,
+            records_are_deleted_at_their_revision,
             contract_events_apply_once_and_in_order,
             concurrent_writers_race_safely,
             contracts_are_searchable,

@@ -274,6 +274,29 @@ impl StateStore for EmbeddedStore {
         .await
     }
 
+    async fn delete(&self, kind: Kind, id: &str, revision: u64) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        let kind = kind.as_str();
+        self.write(move |txn| {
+            let mut docs = txn.open_table(DOCS).map_err(backend)?;
+            let mut index = txn.open_table(INDEX).map_err(backend)?;
+            let current = docs.get((kind, id.as_str())).map_err(backend)?.map(|g| {
+                let (found, _, entries) = g.value();
+                (found, entries.to_vec())
+            });
+            let Some((found, entries)) = current else {
+                return Ok(false);
+            };
+            if found != revision {
+                return Ok(false);
+            }
+            remove_entries(&mut index, kind, &id, &entries)?;
+            docs.remove((kind, id.as_str())).map_err(backend)?;
+            Ok(true)
+        })
+        .await
+    }
+
     async fn contract_events(&self, contract_id: &str) -> Result<Vec<(String, u64)>, StoreError> {
         let contract_id = contract_id.to_owned();
         self.read(move |view| {
@@ -612,5 +635,31 @@ mod tests {
             .expect("redo");
         handle.flush().await.expect("then it flushes");
         store.flush().await.expect("a plain flush");
+    }
+
+    #[tokio::test]
+    async fn a_deleted_record_leaves_no_index_entry_behind() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = EmbeddedStore::open(dir.path()).expect("store");
+        let entries = [("expires", "17".to_owned()), ("owner", "a".to_owned())];
+        let revision = store
+            .put(Kind::IdempotencyKey, "p/k", b"{}", &entries, Expect::Absent)
+            .await
+            .expect("put");
+        assert!(
+            store
+                .delete(Kind::IdempotencyKey, "p/k", revision)
+                .await
+                .expect("delete")
+        );
+        let left = store
+            .read(|view| {
+                with_tables!(view, [index = INDEX], {
+                    Ok(index.iter().map_err(backend)?.count())
+                })
+            })
+            .await
+            .expect("read");
+        assert_eq!(left, 0, "the index holds nothing of the deleted record");
     }
 }

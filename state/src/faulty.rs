@@ -100,6 +100,15 @@ impl StateStore for FaultyStore {
         self.inner.get(kind, id).await
     }
 
+    async fn delete(&self, kind: Kind, id: &str, revision: u64) -> Result<bool, StoreError> {
+        self.check()?;
+        if self.faults.puts_down.load(Ordering::SeqCst) {
+            self.faults.failed.fetch_add(1, Ordering::SeqCst);
+            return Err(StoreError::Backend("injected write outage".into()));
+        }
+        self.inner.delete(kind, id, revision).await
+    }
+
     async fn lookup(
         &self,
         kind: Kind,

@@ -17,6 +17,7 @@ mod deliveries;
 mod embedded;
 mod events;
 pub mod faulty;
+mod flusher;
 mod group_commit;
 mod ledger;
 pub mod rebuild;
@@ -27,6 +28,7 @@ mod store;
 pub use deliveries::{Deliveries, DeliveryError, StoredDelivery};
 pub use embedded::EmbeddedStore;
 pub use events::{EventLog, EventLogError, Merged};
+pub use flusher::flushed_every;
 pub use ledger::{Applied, Effect, EffectLedger, StateError};
 pub use registry::{Registry, RegistryError, Versioned};
 pub use store::{

@@ -220,6 +220,14 @@ pub trait StateStore: Send + Sync {
     /// Reads one record.
     async fn get(&self, kind: Kind, id: &str) -> Result<Option<Stored>, StoreError>;
 
+    /// Removes a record and its index entries if it is at exactly
+    /// `revision`; `false` (nothing removed) if it is absent or at another
+    /// revision. A record created again under the same id starts over at
+    /// revision 1 and must not reuse an index entry (name and value) of the
+    /// removed one: the CQL backend orders index writes by revision. How
+    /// expired operational records (Idempotency-Keys) leave the store.
+    async fn delete(&self, kind: Kind, id: &str, revision: u64) -> Result<bool, StoreError>;
+
     /// Every record of `kind` whose index `index` has `value`, by id.
     async fn lookup(&self, kind: Kind, index: &str, value: &str)
     -> Result<Vec<Stored>, StoreError>;

@@ -337,6 +337,17 @@ impl StateStore for LoggedStore {
         self.inner.get(kind, id).await
     }
 
+    async fn delete(&self, kind: Kind, id: &str, revision: u64) -> Result<bool, StoreError> {
+        if is_registry(kind) {
+            // The changelog has no deletions: a registry record stays.
+            return Err(StoreError::Backend(format!(
+                "{} {id}: registry records are never deleted",
+                kind.as_str()
+            )));
+        }
+        self.inner.delete(kind, id, revision).await
+    }
+
     async fn lookup(
         &self,
         kind: Kind,

@@ -38,6 +38,11 @@ pub struct WebhooksConfig {
     pub per_endpoint_concurrency: usize,
     /// How often the retry queue is scanned for due deliveries, ms.
     pub poll_interval_ms: u64,
+    /// How often the worker's state writes (attempts, delivery states) are
+    /// made durable, ms; 0: each one before the worker goes on. A crash
+    /// loses at most this much of them: a webhook may then be sent again,
+    /// with the same `webhook-id`.
+    pub state_flush_ms: u64,
     /// Topic of deliveries given up on.
     pub dead_letter: String,
 }
@@ -57,6 +62,7 @@ impl Default for WebhooksConfig {
             concurrency: 64,
             per_endpoint_concurrency: 8,
             poll_interval_ms: 100,
+            state_flush_ms: 100,
             dead_letter: "moneta.webhooks.dlq".into(),
         }
     }

@@ -15,7 +15,9 @@
 //!   re-reads its delivery first and leaves it if it changed since.
 //! - Each attempt is recorded (the delivery log) before the delivery's state
 //!   changes; a crash in between repeats the attempt with the same
-//!   `webhook-id`. Given-up deliveries go to the dead-letter topic first,
+//!   `webhook-id`. These writes are made durable every `state_flush_ms`
+//!   (100 ms), not one by one: a crash loses at most that much of them,
+//!   which only repeats attempts, with the same `webhook-id`. Given-up deliveries go to the dead-letter topic first,
 //!   then are marked failed.
 //! - Error classes: a fault of the state store or the broker is transient.
 //!   The attempt ends with an error, the delivery stays pending as it was
@@ -131,6 +133,12 @@ impl Worker {
             ..DelivererConfig::default()
         })?;
         let producer: FutureProducer = kafka.producer_config("moneta-webhooks").create()?;
+        // Durable on a timer: a write lost in a crash only repeats an attempt.
+        let store = moneta_state::flushed_every(
+            &store,
+            Duration::from_millis(config.state_flush_ms),
+            "webhooks",
+        );
         Ok(Self {
             inner: Arc::new(Inner {
                 breakers: Breakers::new(
