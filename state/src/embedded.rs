@@ -129,6 +129,20 @@ impl EmbeddedStore {
         T: Send + 'static,
         F: FnOnce(&WriteTransaction) -> Result<T, StoreError> + Send + 'static,
     {
+        // A deferred async handle's write waits for no disk: run it here
+        // when it need not wait for another thread either (a hop to the
+        // blocking pool costs more than most writes).
+        let work = match (&self.unflushed, self.on_caller) {
+            (Some(first), false) => match self.shared.commits.try_write(&self.shared.db, work) {
+                Ok(written) => {
+                    let (value, number) = written?;
+                    let _ = first.compare_exchange(0, number, Ordering::SeqCst, Ordering::SeqCst);
+                    return Ok(value);
+                }
+                Err(work) => work,
+            },
+            _ => work,
+        };
         self.blocking(move |shared, unflushed| {
             let (value, number) = shared.commits.write(&shared.db, work)?;
             match unflushed {
@@ -156,6 +170,20 @@ impl EmbeddedStore {
     {
         self.blocking(move |shared, _| shared.commits.read(&shared.db, work))
             .await
+    }
+
+    /// A read of a few records ([`EmbeddedStore::read`]), run on the
+    /// calling thread when no other thread holds the store's state: no hop
+    /// to the blocking pool for a point read.
+    async fn read_point<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(View<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        match self.shared.commits.try_read(&self.shared.db, work) {
+            Ok(read) => read,
+            Err(work) => self.read(work).await,
+        }
     }
 }
 
@@ -299,7 +327,7 @@ impl StateStore for EmbeddedStore {
 
     async fn contract_events(&self, contract_id: &str) -> Result<Vec<(String, u64)>, StoreError> {
         let contract_id = contract_id.to_owned();
-        self.read(move |view| {
+        self.read_point(move |view| {
             with_tables!(view, [events = CONTRACT_EVENTS], {
                 let mut out = Vec::new();
                 for entry in events
@@ -321,7 +349,7 @@ impl StateStore for EmbeddedStore {
 
     async fn get(&self, kind: Kind, id: &str) -> Result<Option<Stored>, StoreError> {
         let id = id.to_owned();
-        self.read(move |view| {
+        self.read_point(move |view| {
             with_tables!(view, [docs = DOCS], {
                 let found = docs.get((kind.as_str(), id.as_str())).map_err(backend)?;
                 Ok(found.map(|g| {
@@ -408,7 +436,7 @@ impl StateStore for EmbeddedStore {
 
     async fn get_contract(&self, id: &str) -> Result<Option<Stored>, StoreError> {
         let id = id.to_owned();
-        self.read(move |view| {
+        self.read_point(move |view| {
             with_tables!(view, [contracts = CONTRACTS], {
                 let found = contracts.get(id.as_str()).map_err(backend)?;
                 Ok(found.map(|g| {

@@ -17,7 +17,7 @@
 //! when it flushes (and its caller redoes those writes).
 
 use std::collections::BTreeSet;
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError, TryLockError};
 
 use redb::{Database, Durability, ReadTransaction, WriteTransaction};
 
@@ -78,6 +78,31 @@ impl GroupCommit {
             // A durable commit may be waiting for this writer.
             self.changed.notify_all();
         }
+        Self::write_locked(&mut state, db, work)
+    }
+
+    /// [`GroupCommit::write`] when it need not wait (no other thread holds
+    /// the state, no durable commit holds redb's writer): what an async
+    /// caller runs on its own thread. `Err(work)` when it would wait.
+    pub fn try_write<T, F>(&self, db: &Database, work: F) -> Result<Result<(T, u64), StoreError>, F>
+    where
+        F: FnOnce(&WriteTransaction) -> Result<T, StoreError>,
+    {
+        let Some(mut state) = self.try_lock() else {
+            return Err(work);
+        };
+        if state.open.is_none() && state.syncing {
+            return Err(work);
+        }
+        Ok(Self::write_locked(&mut state, db, work))
+    }
+
+    /// Runs `work` in the open transaction, beginning one if none is open.
+    fn write_locked<T>(
+        state: &mut State,
+        db: &Database,
+        work: impl FnOnce(&WriteTransaction) -> Result<T, StoreError>,
+    ) -> Result<(T, u64), StoreError> {
         let txn = match state.open.take() {
             Some(txn) => txn,
             None => db.begin_write().map_err(backend)?,
@@ -112,6 +137,26 @@ impl GroupCommit {
         }
         drop(state);
         work(View::Snapshot(db.begin_read().map_err(backend)?))
+    }
+
+    /// [`GroupCommit::read`] when no other thread holds the state (a commit
+    /// may): what an async caller runs on its own thread. `Err(work)` when
+    /// it would wait.
+    pub fn try_read<T, F>(&self, db: &Database, work: F) -> Result<Result<T, StoreError>, F>
+    where
+        F: FnOnce(View<'_>) -> Result<T, StoreError>,
+    {
+        let Some(state) = self.try_lock() else {
+            return Err(work);
+        };
+        if let Some(txn) = &state.open {
+            return Ok(work(View::Open(txn)));
+        }
+        drop(state);
+        Ok(db
+            .begin_read()
+            .map_err(backend)
+            .and_then(|txn| work(View::Snapshot(txn))))
     }
 
     /// Commits the open transaction, if any, without waiting for the disk;
@@ -180,6 +225,15 @@ impl GroupCommit {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The state, unless another thread holds it.
+    fn try_lock(&self) -> Option<MutexGuard<'_, State>> {
+        match self.state.try_lock() {
+            Ok(state) => Some(state),
+            Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
     }
 
     fn wait<'a>(&self, state: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
@@ -305,5 +359,44 @@ mod tests {
         let state = commits.lock();
         assert!(state.durable >= state.written && state.written <= 400);
         assert!(state.lost.is_empty());
+    }
+
+    #[test]
+    fn the_non_waiting_paths_step_aside_rather_than_wait() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = database(dir.path());
+        let commits = GroupCommit::default();
+        put(&commits, &db, "k").expect("write");
+        commits.seal().expect("seal");
+        let write = |txn: &WriteTransaction| -> Result<(), StoreError> {
+            txn.open_table(T)
+                .map_err(backend)?
+                .insert("fast", 1)
+                .map_err(backend)?;
+            Ok(())
+        };
+        // A durable commit holds redb's writer: a write would wait.
+        commits.lock().syncing = true;
+        assert!(commits.try_write(&db, write).is_err());
+        assert!(
+            commits.try_read(&db, |_| Ok(())).is_ok(),
+            "a read need not wait for it"
+        );
+        commits.lock().syncing = false;
+        // Another thread holds the state: both step aside.
+        let held = commits.lock();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                assert!(commits.try_write(&db, write).is_err());
+                assert!(commits.try_read(&db, |_| Ok(())).is_err());
+            });
+        });
+        drop(held);
+        let (_, number) = commits
+            .try_write(&db, write)
+            .unwrap_or_else(|_| panic!("nothing to wait for"))
+            .expect("write");
+        assert_eq!(number, 2, "into the next transaction like any write");
+        assert!(present(&commits, &db, "fast"));
     }
 }
