@@ -96,6 +96,8 @@ const SWEEP_ID: &str = "\u{0}sweep";
 const MAX_BUCKETS_PER_SWEEP: i64 = 360;
 /// Records read per page by the first sweep's full scan.
 const SCAN_PAGE: usize = 1_000;
+/// Deletes between two yields to the runtime.
+const YIELD_EVERY: usize = 100;
 
 /// The sweep's cursor: every bucket up to `through` is deleted.
 #[derive(Debug, Serialize, Deserialize)]
@@ -210,7 +212,7 @@ impl Idempotency {
                 .store
                 .lookup(Kind::IdempotencyKey, EXPIRES, &bucket.to_string())
                 .await?;
-            for stored in expired {
+            for (n, stored) in expired.into_iter().enumerate() {
                 if self
                     .store
                     .delete(Kind::IdempotencyKey, &stored.id, stored.revision)
@@ -218,13 +220,15 @@ impl Idempotency {
                 {
                     deleted += 1;
                 }
+                if n % YIELD_EVERY == YIELD_EVERY - 1 {
+                    // Deletes may run on this thread: let requests through.
+                    tokio::task::yield_now().await;
+                }
             }
         }
         if through >= from || cursor.is_none() {
-            let body = serde_json::to_vec(&Sweep {
-                through: through.max(last),
-            })
-            .map_err(|e| StoreError::Backend(e.to_string()))?;
+            let body = serde_json::to_vec(&Sweep { through })
+                .map_err(|e| StoreError::Backend(e.to_string()))?;
             match self
                 .store
                 .put(Kind::IdempotencyKey, SWEEP_ID, &body, &[], expect)
@@ -268,6 +272,7 @@ impl Idempotency {
                     deleted += 1;
                 }
             }
+            tokio::task::yield_now().await;
         }
     }
 
@@ -782,5 +787,36 @@ mod tests {
             left.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
             [SWEEP_ID]
         );
+    }
+
+    #[tokio::test]
+    async fn after_a_long_stop_the_sweeps_catch_up_bucket_by_bucket() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store: Arc<dyn StateStore> = Arc::new(EmbeddedStore::open(dir.path()).expect("store"));
+        let keys = Idempotency::new(store.clone(), 100, 60, 5);
+        let request = ("POST", "/v1/events/disputes", b"{}".as_slice());
+        assert_eq!(keys.sweep(1_000).await.expect("first sweep"), 0);
+        for (key, at) in [("early", 1_000), ("late", 5_000)] {
+            let Claim::Proceed(ticket) = keys.claim("p", key, request, at).await.expect("claim")
+            else {
+                panic!("proceeds");
+            };
+            keys.complete(ticket, stored()).await.expect("complete");
+        }
+        // No sweep for 9,000 s: 900 buckets passed, more than one sweep takes.
+        assert_eq!(keys.sweep(10_000).await.expect("sweep"), 1, "the early key");
+        assert_eq!(
+            keys.sweep(10_000).await.expect("sweep"),
+            1,
+            "then the late one"
+        );
+        assert!(
+            store
+                .get(Kind::IdempotencyKey, "p/late")
+                .await
+                .expect("get")
+                .is_none()
+        );
+        assert_eq!(keys.sweep(10_000).await.expect("sweep"), 0);
     }
 }

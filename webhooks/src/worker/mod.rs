@@ -17,8 +17,8 @@
 //!   changes; a crash in between repeats the attempt with the same
 //!   `webhook-id`. These writes are made durable every `state_flush_ms`
 //!   (100 ms), not one by one: a crash loses at most that much of them,
-//!   which only repeats attempts, with the same `webhook-id`. Given-up deliveries go to the dead-letter topic first,
-//!   then are marked failed.
+//!   which only repeats attempts, with the same `webhook-id`. Given-up
+//!   deliveries go to the dead-letter topic first, then are marked failed.
 //! - Error classes: a fault of the state store or the broker is transient.
 //!   The attempt ends with an error, the delivery stays pending as it was
 //!   and a later scan repeats it; such a fault never counts against the
