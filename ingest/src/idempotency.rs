@@ -178,9 +178,14 @@ impl Idempotency {
 
     /// Records that this instance is alive at `now` (Unix seconds).
     pub async fn renew_lease(&self, now: i64) -> Result<(), StoreError> {
-        // Useless once no claim it could hold is in flight any more.
-        let expires = now + self.lease_s + self.in_flight_timeout_s;
+        let expires = self.lease_expiry(now);
         renew(self.store.as_ref(), &self.instance.id, now, expires).await
+    }
+
+    /// When a lease renewed at `renewed_at` can no longer matter: no claim
+    /// it could hold is in flight any more.
+    fn lease_expiry(&self, renewed_at: i64) -> i64 {
+        renewed_at + self.lease_s + self.in_flight_timeout_s
     }
 
     /// When a key claimed at `created_at` can no longer matter: neither
@@ -259,7 +264,7 @@ impl Idempotency {
                 let expires = if let Ok(entry) = serde_json::from_slice::<Entry>(&stored.body) {
                     self.expiry_of(entry.created_at)
                 } else if let Ok(lease) = serde_json::from_slice::<Lease>(&stored.body) {
-                    lease.renewed_at + self.lease_s + self.in_flight_timeout_s
+                    self.lease_expiry(lease.renewed_at)
                 } else {
                     continue;
                 };
@@ -315,7 +320,7 @@ impl Idempotency {
             .clamp(Duration::from_millis(100), Duration::from_secs(1));
         let instance: Weak<Instance> = Arc::downgrade(&self.instance);
         let store = self.store.clone();
-        let keep = self.lease_s + self.in_flight_timeout_s;
+        let keep = self.lease_expiry(0);
         runtime.spawn(async move {
             loop {
                 let Some(live) = instance.upgrade() else {

@@ -55,6 +55,13 @@ fn to_i64(value: u64) -> Result<i64, StoreError> {
     i64::try_from(value).map_err(|_| StoreError::Backend(format!("revision {value} out of range")))
 }
 
+/// The revision after `revision`.
+fn next_revision(revision: u64) -> Result<u64, StoreError> {
+    revision
+        .checked_add(1)
+        .ok_or_else(|| StoreError::Backend("revision overflow".into()))
+}
+
 /// The write timestamp of the `doc_index` entries of revision `revision`:
 /// `2 * revision`. Entries are written before the revision's compare-and-set.
 fn entry_timestamp(revision: u64) -> Result<i64, StoreError> {
@@ -854,9 +861,7 @@ impl StateStore for ScyllaStore {
                 if found != expected {
                     return Err(conflict(found));
                 }
-                let next = expected
-                    .checked_add(1)
-                    .ok_or_else(|| StoreError::Backend("revision overflow".into()))?;
+                let next = next_revision(expected)?;
                 self.write_entries(kind_name, id, &entries, next).await?;
                 let result = self
                     .run(
@@ -908,10 +913,7 @@ impl StateStore for ScyllaStore {
             return Ok(false);
         }
         // Newer than every entry of revisions up to `revision`.
-        let next = revision
-            .checked_add(1)
-            .ok_or_else(|| StoreError::Backend("revision overflow".into()))?;
-        let ts = removal_timestamp(next)?;
+        let ts = removal_timestamp(next_revision(revision)?)?;
         for (name, value) in &entries {
             self.run(&st.entry_delete, (ts, kind_name, name, value, id))
                 .await?;

@@ -136,7 +136,7 @@ impl EmbeddedStore {
             (Some(first), false) => match self.shared.commits.try_write(&self.shared.db, work) {
                 Ok(written) => {
                     let (value, number) = written?;
-                    let _ = first.compare_exchange(0, number, Ordering::SeqCst, Ordering::SeqCst);
+                    note_unflushed(first, number);
                     return Ok(value);
                 }
                 Err(work) => work,
@@ -146,10 +146,7 @@ impl EmbeddedStore {
         self.blocking(move |shared, unflushed| {
             let (value, number) = shared.commits.write(&shared.db, work)?;
             match unflushed {
-                Some(first) => {
-                    // Keeps the first transaction since the last flush.
-                    let _ = first.compare_exchange(0, number, Ordering::SeqCst, Ordering::SeqCst);
-                }
+                Some(first) => note_unflushed(first, number),
                 None => {
                     shared.commits.wait_durable(&shared.db, number)?;
                     if shared.commits.lost_between(number, number) {
@@ -185,6 +182,12 @@ impl EmbeddedStore {
             Err(work) => self.read(work).await,
         }
     }
+}
+
+/// Notes that a deferred handle wrote into transaction `number`, keeping
+/// the first one since its last flush.
+fn note_unflushed(first: &AtomicU64, number: u64) {
+    let _ = first.compare_exchange(0, number, Ordering::SeqCst, Ordering::SeqCst);
 }
 
 /// The error for writes whose transaction failed after they returned.
