@@ -51,8 +51,12 @@ pub struct RawCopy {
 impl moneta_runtime::Processor for RawCopy {
     type Input = ();
 
-    fn decode(&self, _record: &moneta_runtime::Record) -> Result<(), moneta_runtime::Rejection> {
-        Ok(())
+    fn decode(
+        &self,
+        _record: &std::sync::Arc<moneta_runtime::Record>,
+    ) -> impl std::future::Future<Output = Result<(), moneta_runtime::ProcessError>> + Send + 'static
+    {
+        std::future::ready(Ok(()))
     }
 
     async fn process(

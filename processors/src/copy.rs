@@ -5,6 +5,9 @@
 //! Input: a JSON object with a string `id`. Anything else is dead-lettered
 //! with code `invalid_json` or `missing_id`.
 
+use std::future::Future;
+use std::sync::Arc;
+
 use moneta_runtime::{Effect, Outcome, Output, ProcessError, Processor, Record, Rejection};
 
 /// The copy processor.
@@ -31,16 +34,11 @@ struct Envelope {
 impl Processor for Copy {
     type Input = String;
 
-    fn decode(&self, record: &Record) -> Result<String, Rejection> {
-        let payload = record
-            .payload
-            .as_deref()
-            .ok_or_else(|| Rejection::new("invalid_json", "record has no value"))?;
-        let value: serde_json::Value = serde_json::from_slice(payload)
-            .map_err(|e| Rejection::new("invalid_json", format!("value is not JSON: {e}")))?;
-        let envelope: Envelope = serde_json::from_value(value)
-            .map_err(|e| Rejection::new("missing_id", format!("no string field `id`: {e}")))?;
-        Ok(envelope.id)
+    fn decode(
+        &self,
+        record: &Arc<Record>,
+    ) -> impl Future<Output = Result<String, ProcessError>> + Send + 'static {
+        std::future::ready(id_of(record).map_err(ProcessError::from))
     }
 
     async fn process(&mut self, id: String, record: &Record) -> Result<Outcome, ProcessError> {
@@ -57,6 +55,19 @@ impl Processor for Copy {
             }],
         })
     }
+}
+
+/// The `id` field of a copied record's JSON value.
+fn id_of(record: &Record) -> Result<String, Rejection> {
+    let payload = record
+        .payload
+        .as_deref()
+        .ok_or_else(|| Rejection::new("invalid_json", "record has no value"))?;
+    let value: serde_json::Value = serde_json::from_slice(payload)
+        .map_err(|e| Rejection::new("invalid_json", format!("value is not JSON: {e}")))?;
+    let envelope: Envelope = serde_json::from_value(value)
+        .map_err(|e| Rejection::new("missing_id", format!("no string field `id`: {e}")))?;
+    Ok(envelope.id)
 }
 
 #[cfg(test)]
@@ -78,17 +89,16 @@ mod tests {
 
     #[test]
     fn decodes_the_id_or_rejects_with_a_stable_code() {
-        let copy = Copy::new("out");
         assert_eq!(
-            copy.decode(&record(br#"{"id":"a1","n":2}"#)),
+            id_of(&record(br#"{"id":"a1","n":2}"#)),
             Ok("a1".to_string())
         );
         assert_eq!(
-            copy.decode(&record(b"\xff")).map_err(|r| r.code),
+            id_of(&record(b"\xff")).map_err(|r| r.code),
             Err("invalid_json".into())
         );
         assert_eq!(
-            copy.decode(&record(br#"{"n":2}"#)).map_err(|r| r.code),
+            id_of(&record(br#"{"n":2}"#)).map_err(|r| r.code),
             Err("missing_id".into())
         );
     }

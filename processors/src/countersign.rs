@@ -18,7 +18,7 @@ use std::sync::Arc;
 use base64::Engine;
 use moneta_domain::{Contract, ContractStatus, EventLogEntry, KeyAlgorithm, Signature};
 use moneta_records as records;
-use moneta_runtime::{Emitted, ProcessError, Record, Rejection, Stage};
+use moneta_runtime::{Emitted, Prepared, ProcessError, Record, Rejection, Stage};
 use moneta_signing::KeyRing;
 
 use crate::contracts::{COUNTERSIGN_EVENT, COUNTERSIGN_STAGE, PathContext, from_record};
@@ -90,17 +90,36 @@ impl Countersign {
 }
 
 impl Stage for Countersign {
-    type Input = records::Contract;
+    /// The recorded contract and, once prepared, what it emits.
+    type Input = Prepared<records::Contract, Emitted>;
 
-    async fn process(
+    /// Countersigning reads no state this stage writes (it writes none):
+    /// the signature is made ahead, across the cores.
+    async fn prepare(
         &self,
-        recorded: records::Contract,
+        mut input: Self::Input,
         _record: &Record,
-    ) -> Result<Emitted, ProcessError> {
+    ) -> Result<Self::Input, ProcessError> {
+        input.work = Some(self.emitted(&input.value).await?);
+        Ok(input)
+    }
+
+    async fn process(&self, input: Self::Input, _record: &Record) -> Result<Emitted, ProcessError> {
+        match input.work {
+            Some(emitted) => Ok(emitted),
+            None => self.emitted(&input.value).await,
+        }
+    }
+}
+
+impl Countersign {
+    /// What a recorded version emits: its countersigned contract if it is
+    /// `ACTIVE`, else nothing.
+    async fn emitted(&self, recorded: &records::Contract) -> Result<Emitted, ProcessError> {
         if recorded.status != records::ContractStatus::Active {
             return Ok(Emitted::default());
         }
-        let contract = from_record(&recorded)?;
+        let contract = from_record(recorded)?;
         let Some(at) = contract.event_log.last().map(|e| e.at) else {
             return Err(Rejection::new(
                 "malformed_contract",

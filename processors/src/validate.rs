@@ -16,7 +16,7 @@ use moneta_domain::{
     PartnerKey, Party, Publisher,
 };
 use moneta_records::{ContractEvent, Source};
-use moneta_runtime::{Emit, Emitted, ProcessError, Record, Rejection, Stage};
+use moneta_runtime::{Emit, Emitted, Prepared, ProcessError, Record, Rejection, Stage};
 use moneta_state::Merged;
 
 use crate::contracts::{PathContext, domain_party, source_of, stored_refusal, to_domain_terms};
@@ -36,13 +36,13 @@ impl Validate {
         Self { ctx }
     }
 
-    async fn run(&self, event: ContractEvent, record: &Record) -> Result<Emitted, ProcessError> {
-        let http_partner = match event.source {
-            Source::Http => Some(event.submitted_by.clone().ok_or_else(|| {
-                Rejection::new("missing_submitter", "an HTTP event names no submitter")
-            })?),
-            Source::Kafka => None,
-        };
+    async fn run(
+        &self,
+        event: ContractEvent,
+        checked: Option<Result<String, Rejection>>,
+        record: &Record,
+    ) -> Result<Emitted, ProcessError> {
+        let http_partner = submitter(&event)?;
         if let Some(partner) = &http_partner
             && let Some(outputs) = self.replay(partner, &event, record).await?
         {
@@ -66,7 +66,11 @@ impl Validate {
             }
             return Ok(self.validated(event));
         }
-        match self.check(&event, http_partner.as_deref()).await? {
+        let checked = match checked {
+            Some(checked) => checked,
+            None => self.check(&event, http_partner.as_deref()).await?,
+        };
+        match checked {
             Ok(partner) => {
                 if http_partner.is_none()
                     && let Some(outputs) = self.replay(&partner, &event, record).await?
@@ -297,14 +301,40 @@ impl Validate {
 }
 
 impl Stage for Validate {
-    type Input = ContractEvent;
+    /// The event and, once prepared, its check: the submitting
+    /// organization, or why the event is refused.
+    type Input = Prepared<ContractEvent, Result<String, Rejection>>;
 
-    async fn process(
+    /// The check (ids, terms, key, signature, parties) reads only the
+    /// registry, which validate never writes: it runs ahead, across the
+    /// cores. An event seen before does not use it (its earlier result is
+    /// re-emitted).
+    async fn prepare(
         &self,
-        event: ContractEvent,
-        record: &Record,
-    ) -> Result<Emitted, ProcessError> {
-        self.run(event, record).await
+        mut input: Self::Input,
+        _record: &Record,
+    ) -> Result<Self::Input, ProcessError> {
+        if let Ok(http_partner) = submitter(&input.value) {
+            input.work = Some(self.check(&input.value, http_partner.as_deref()).await?);
+        }
+        Ok(input)
+    }
+
+    async fn process(&self, input: Self::Input, record: &Record) -> Result<Emitted, ProcessError> {
+        self.run(input.value, input.work, record).await
+    }
+}
+
+/// The organization that submitted an HTTP event (`None` for one produced
+/// to Kafka directly).
+fn submitter(event: &ContractEvent) -> Result<Option<String>, Rejection> {
+    match event.source {
+        Source::Http => {
+            event.submitted_by.clone().map(Some).ok_or_else(|| {
+                Rejection::new("missing_submitter", "an HTTP event names no submitter")
+            })
+        }
+        Source::Kafka => Ok(None),
     }
 }
 

@@ -412,7 +412,7 @@ async fn run(case: &Case) -> Result<(), String> {
     };
     let input = (case.input)();
     let at = recorded_at(&world, 4, case.ts);
-    let result = world.countersign().process(input.clone(), &at).await;
+    let result = world.countersign().handle(input.clone(), &at).await;
     match case.expect {
         Countersigned { version, moneta } => {
             let topic = &world.topics().countersigned;
@@ -431,10 +431,10 @@ async fn run(case: &Case) -> Result<(), String> {
     }
 
     // Deterministic: again, by another instance, at another offset and time.
-    let again = world.countersign().process(input.clone(), &at).await;
+    let again = world.countersign().handle(input.clone(), &at).await;
     ensure_eq(summary(&again), summary(&result), "the same record again")?;
     let later = recorded_at(&world, 40, Some(TS + 86_400_000));
-    let other = world.countersign().process(input.clone(), &later).await;
+    let other = world.countersign().handle(input.clone(), &later).await;
     ensure_eq(summary(&other), summary(&result), "redelivered later")?;
 
     // Owns no state: contract rows are template-check's.
@@ -464,7 +464,7 @@ async fn moneta_signs_at_the_time_the_contract_became_complete() {
     input.events[1].at = T1 + 86_400;
     let result = world
         .countersign()
-        .process(
+        .handle(
             input.clone(),
             &recorded_at(&world, 1, Some(TS + 999_999_000)),
         )
@@ -487,10 +487,10 @@ async fn a_store_outage_is_transient_and_the_same_record_then_succeeds() {
     let stage = world.countersign();
     let at = recorded_at(&world, 1, Some(TS));
     world.store.set_down(true);
-    let failed = stage.process(active_charge(), &at).await;
+    let failed = stage.handle(active_charge(), &at).await;
     assert_transient(&failed);
     world.store.set_down(false);
-    let done = stage.process(active_charge(), &at).await;
+    let done = stage.handle(active_charge(), &at).await;
     let out = contract_on(&done, &world.topics().countersigned).expect("countersigned");
     check_countersigned(&active_charge(), out, 3, true).expect("countersigned as usual");
 }

@@ -632,7 +632,7 @@ async fn apply(world: &World, event: &Draft, offset: i64, ts: i64) -> records::C
 /// Countersign's output for a recorded `ACTIVE` contract.
 async fn countersigned(world: &World, active: &records::Contract) -> records::Contract {
     let at = record(&world.topics().recorded, 9, Some(TS));
-    let result = world.countersign().process(active.clone(), &at).await;
+    let result = world.countersign().handle(active.clone(), &at).await;
     contract_on(&result, &world.topics().countersigned)
         .cloned()
         .unwrap_or_else(|| panic!("not countersigned: {:?}", summary(&result)))

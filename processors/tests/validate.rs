@@ -440,7 +440,7 @@ async fn run(case: &Case) -> Result<(), String> {
     if let Some(prior) = case.prior {
         let prior = prior().sign();
         let at = record(topic_of(&world, &prior), 0, Some(TS - 1000));
-        let first = validate.process(prior, &at).await;
+        let first = validate.handle(prior, &at).await;
         ensure(first.is_ok(), || {
             format!("the prior event failed: {:?}", summary(&first))
         })?;
@@ -451,7 +451,7 @@ async fn run(case: &Case) -> Result<(), String> {
     let partner = filed_under(&event);
     let before = world.event_record(&partner, &event.event_id).await;
 
-    let result = validate.process(event.clone(), &input).await;
+    let result = validate.handle(event.clone(), &input).await;
     let after = world.event_record(&partner, &event.event_id).await;
     let topics = world.topics();
     match case.expect {
@@ -538,7 +538,7 @@ async fn run(case: &Case) -> Result<(), String> {
     }
 
     // The same event again: the same result, nothing written.
-    let again = validate.process(event.clone(), &input).await;
+    let again = validate.handle(event.clone(), &input).await;
     ensure_eq(summary(&again), summary(&result), "replay")?;
     let after_replay = world.event_record(&partner, &event.event_id).await;
     ensure_eq(after_replay, after, "event record after the replay")
@@ -564,7 +564,7 @@ async fn an_http_replay_re_emits_the_first_result_whatever_the_registry_now_says
     // while a new event under that key is refused.
     let event = by_publisher().http().sign();
     let at = record(&topics.ingest, 1, Some(TS));
-    let first = validate.process(event.clone(), &at).await;
+    let first = validate.handle(event.clone(), &at).await;
     assert_eq!(
         summary(&first),
         Ok(vec![Emit::new(
@@ -574,12 +574,12 @@ async fn an_http_replay_re_emits_the_first_result_whatever_the_registry_now_says
         )])
     );
     world.revoke_key(PUB_KEY).await;
-    let replay = validate.process(event.clone(), &at).await;
+    let replay = validate.handle(event.clone(), &at).await;
     assert_eq!(summary(&replay), summary(&first));
     let mut fresh = by_publisher().http();
     fresh.event_id = "e-fresh".into();
     let refused = validate
-        .process(fresh.sign(), &record(&topics.ingest, 2, Some(TS)))
+        .handle(fresh.sign(), &record(&topics.ingest, 2, Some(TS)))
         .await;
     assert_eq!(
         refusal(&refused, &topics).map(|r| r.code.as_str()),
@@ -591,7 +591,7 @@ async fn an_http_replay_re_emits_the_first_result_whatever_the_registry_now_says
     let mut orphan = by_mo().http();
     orphan.key_id = "key-mo-2".into();
     let at = record(&topics.ingest, 3, Some(TS));
-    let first = validate.process(orphan.sign(), &at).await;
+    let first = validate.handle(orphan.sign(), &at).await;
     assert_eq!(
         refusal(&first, &topics).map(|r| r.code.as_str()),
         Some("unknown_key")
@@ -605,7 +605,7 @@ async fn an_http_replay_re_emits_the_first_result_whatever_the_registry_now_says
     )
     .expect("key");
     world.ctx.registry.create(&key).await.expect("register key");
-    let replay = validate.process(orphan.sign(), &at).await;
+    let replay = validate.handle(orphan.sign(), &at).await;
     assert_eq!(summary(&replay), summary(&first));
 }
 
@@ -616,7 +616,7 @@ async fn a_kafka_replay_re_emits_the_first_result_after_the_key_is_revoked() {
     let topics = world.topics().clone();
     let event = by_publisher().sign();
     let at = record(&topics.partner_ingress, 1, Some(TS));
-    let first = validate.process(event.clone(), &at).await;
+    let first = validate.handle(event.clone(), &at).await;
     assert_eq!(
         summary(&first),
         Ok(vec![Emit::new(
@@ -626,7 +626,7 @@ async fn a_kafka_replay_re_emits_the_first_result_after_the_key_is_revoked() {
         )])
     );
     world.revoke_key(PUB_KEY).await;
-    let replay = validate.process(event, &at).await;
+    let replay = validate.handle(event, &at).await;
     assert_eq!(
         summary(&replay),
         summary(&first),
@@ -642,10 +642,10 @@ async fn a_store_outage_is_transient_and_the_same_record_then_succeeds() {
     for event in [by_publisher().sign(), by_mo().http().sign()] {
         let at = record(topic_of(&world, &event), 1, Some(TS));
         world.store.set_down(true);
-        let failed = validate.process(event.clone(), &at).await;
+        let failed = validate.handle(event.clone(), &at).await;
         assert_transient(&failed);
         world.store.set_down(false);
-        let done = validate.process(event.clone(), &at).await;
+        let done = validate.handle(event.clone(), &at).await;
         assert_eq!(
             summary(&done),
             Ok(vec![Emit::new(
@@ -690,7 +690,7 @@ async fn corrupt_state_is_dead_lettered_as_corrupt_state() {
     ];
     for (name, draft, topic) in rows {
         let result = validate
-            .process(draft.sign(), &record(topic, 1, Some(TS)))
+            .handle(draft.sign(), &record(topic, 1, Some(TS)))
             .await;
         assert_eq!(
             dead_letter(&result).as_deref(),
@@ -712,7 +712,7 @@ async fn the_same_event_in_another_record_is_validated_once() {
         (by_mo().sign(), topics.partner_ingress.clone()),
     ] {
         let first_at = record(&topic, 1, Some(TS));
-        let first = validate.process(event.clone(), &first_at).await;
+        let first = validate.handle(event.clone(), &first_at).await;
         let validated = Ok(vec![Emit::new(
             topics.validated.as_str(),
             CONTRACT,
@@ -720,11 +720,11 @@ async fn the_same_event_in_another_record_is_validated_once() {
         )]);
         assert_eq!(summary(&first), validated);
         let again = validate
-            .process(event.clone(), &record(&topic, 2, Some(TS + 5)))
+            .handle(event.clone(), &record(&topic, 2, Some(TS + 5)))
             .await;
         assert_eq!(summary(&again), Ok(vec![]), "{topic}: not emitted again");
         // A redo of the first record (its transaction aborted) re-emits it.
-        let redo = validate.process(event.clone(), &first_at).await;
+        let redo = validate.handle(event.clone(), &first_at).await;
         assert_eq!(summary(&redo), validated, "{topic}: the redo re-emits");
     }
 }

@@ -68,6 +68,11 @@ impl Batch {
         self.effects.extend(effects);
     }
 
+    /// How many records the batch has processed.
+    pub fn len(&self) -> usize {
+        self.records
+    }
+
     /// Whether the batch holds nothing to commit or redo.
     pub fn is_empty(&self) -> bool {
         self.spans.is_empty()

@@ -45,6 +45,10 @@ pub struct ProcessingConfig {
     /// transaction costs about 30 ms of broker round trips whatever its
     /// size, so small batches cap a stage's throughput.
     pub max_batch_records: usize,
+    /// Records taken from the consumer in one step (Kafka's
+    /// `max.poll.records`): their decoding runs at once across the cores,
+    /// then they are processed in order.
+    pub max_poll_records: usize,
     /// Broker-side transaction timeout, in ms.
     pub transaction_timeout_ms: u64,
     /// Timeout of one blocking broker call (commit, flush, init), in ms.
@@ -78,6 +82,7 @@ impl Default for ProcessingConfig {
             application_id: "moneta".into(),
             commit_interval_ms: 100,
             max_batch_records: 10_000,
+            max_poll_records: 500,
             transaction_timeout_ms: 60_000,
             operation_timeout_ms: 30_000,
             commit_retries: 5,

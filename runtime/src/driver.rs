@@ -2,10 +2,13 @@
 //!
 //! It runs on a dedicated OS thread, never on an async worker: every
 //! blocking librdkafka call (poll, transactional calls, flush) happens there.
-//! The processor's async `process` is driven with the tokio handle's
-//! `block_on`. The consumer's rebalance hook commits (or aborts) the open
-//! batch before partitions are released.
+//! Each step takes what one poll returns (up to `max_poll_records`), starts
+//! the records' decodes at once (on the async runtime's workers where the
+//! processor asks for it), and drives the processor over them in order with
+//! one `block_on`. The consumer's rebalance hook commits (or aborts) the
+//! open batch before partitions are released.
 
+use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -14,6 +17,7 @@ use moneta_kafka::{INGESTED_AT_HEADER, KafkaConfig, probe_apis};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::{ClientContext, Offset};
 use tokio::runtime::Handle;
+use tokio::runtime::RuntimeFlavor::MultiThread;
 
 use crate::batch::{Batch, RewindPoint};
 use crate::clients;
@@ -22,7 +26,7 @@ use crate::dead_letter::dead_letter;
 use crate::error::RuntimeError;
 use crate::lag::LagMonitor;
 use crate::metrics::{ProcessorMetrics, RuntimeMetrics};
-use crate::processor::{Outcome, Output, ProcessError, Processor, Record};
+use crate::processor::{Outcome, Output, ProcessError, Processor, Record, Rejection};
 use crate::protocol::{AtLeastOnce, CommitProtocol, ExactlyOnce, Failure};
 use crate::shutdown::Shutdown;
 use crate::spec::ProcessorSpec;
@@ -95,6 +99,9 @@ impl Runtime {
             fencings: Vec::new(),
             spec: spec.clone(),
             stream_times: StreamTimes::default(),
+            revoked: Vec::new(),
+            redo_after_revoke: Vec::new(),
+            retrying: None,
         }));
         let hooks = Hooks {
             engine: Arc::clone(&engine),
@@ -118,23 +125,15 @@ impl Runtime {
             self.metrics.processor(&spec.name),
         );
         let mut step = || -> Result<(), RuntimeError> {
-            let wait = lock(&engine)
-                .batch
-                .time_left(self.processing.commit_interval())
-                .min(MAX_POLL_WAIT);
-            let record = match consumer.poll(wait) {
-                Some(Ok(message)) => Some(Record::from_message(&message)),
-                Some(Err(error)) => {
-                    lock(&engine).check_membership(&consumer)?;
-                    tracing::warn!(processor = %spec.name, %error, "consumer error");
-                    None
-                }
-                None => None,
-            };
+            let records = self.poll(&consumer, &engine, spec)?;
             let mut engine = lock(&engine);
             let mut outcome = Step::Continue;
-            if let Some(record) = record {
-                outcome = engine.handle(&mut processor, record, &consumer)?;
+            if let Some(points) = engine.settle_revocations(&records) {
+                if !points.is_empty() {
+                    outcome = Step::Redo(points);
+                }
+            } else if !records.is_empty() {
+                outcome = engine.handle(&mut processor, records, &consumer)?;
             }
             let due = engine.batch.due(
                 self.processing.max_batch_records,
@@ -167,6 +166,51 @@ impl Runtime {
         drop(consumer);
         tracing::info!(processor = %spec.name, instance = spec.instance, "processor stopped");
         Ok(())
+    }
+
+    /// What one poll returns: waits for a first record (no longer than the
+    /// open batch may stay open), then takes those already fetched, up to
+    /// `max_poll_records` and the room left in the batch. Each is tracked in
+    /// the batch as it arrives, so a commit the rebalance hook makes
+    /// meanwhile never passes over it.
+    fn poll(
+        &self,
+        consumer: &BaseConsumer<Hooks>,
+        engine: &Mutex<Engine>,
+        spec: &ProcessorSpec,
+    ) -> Result<Vec<Record>, RuntimeError> {
+        let (mut wait, room) = {
+            let engine = lock(engine);
+            let wait = engine
+                .batch
+                .time_left(self.processing.commit_interval())
+                .min(MAX_POLL_WAIT);
+            let room = self
+                .processing
+                .max_batch_records
+                .saturating_sub(engine.batch.len())
+                .min(self.processing.max_poll_records)
+                .max(1);
+            (wait, room)
+        };
+        let mut records = Vec::new();
+        while records.len() < room {
+            match consumer.poll(wait) {
+                Some(Ok(message)) => {
+                    let record = Record::from_message(&message);
+                    lock(engine).batch.track(&record);
+                    records.push(record);
+                }
+                Some(Err(error)) => {
+                    lock(engine).check_membership(consumer)?;
+                    tracing::warn!(processor = %spec.name, %error, "consumer error");
+                    break;
+                }
+                None => break,
+            }
+            wait = Duration::ZERO;
+        }
+        Ok(records)
     }
 
     /// Joins the consumer group of the processor's inputs.
@@ -229,6 +273,14 @@ pub fn require_transactions(kafka: &KafkaConfig, timeout: Duration) -> Result<()
     })
 }
 
+/// Why the processing of a poll's records stopped before its end.
+enum Stop {
+    /// The record at this index failed transiently.
+    Transient(usize, Box<dyn std::error::Error + Send + Sync>),
+    /// Sending an output failed.
+    Failed(Failure),
+}
+
 /// What the loop does after a step of the engine.
 enum Step {
     /// Carry on.
@@ -253,19 +305,134 @@ struct Engine {
     spec: ProcessorSpec,
     /// Stream time of each partition it processes.
     stream_times: StreamTimes,
+    /// Partitions the rebalance hook revoked since the last step.
+    revoked: Vec<(String, i32)>,
+    /// Where to rewind after the rebalance hook aborted the batch.
+    redo_after_revoke: Vec<RewindPoint>,
+    /// The record that failed transiently last, and the pause before its
+    /// retry: doubled each time the same record fails again.
+    retrying: Option<((String, i32, i64), Duration)>,
 }
 
 impl Engine {
-    /// Processes one record into the open batch.
+    /// After a poll during which the rebalance hook revoked partitions:
+    /// the hook committed (or aborted) the batch, so the records the poll
+    /// returned are dropped, and the partitions this instance keeps are
+    /// read again from where to redo them (`None`: no revocation, go on).
+    fn settle_revocations(&mut self, records: &[Record]) -> Option<Vec<RewindPoint>> {
+        let revoked = std::mem::take(&mut self.revoked);
+        let mut points = std::mem::take(&mut self.redo_after_revoke);
+        if revoked.is_empty() && points.is_empty() {
+            return None;
+        }
+        points.extend(first_offsets(records));
+        points.retain(|p| {
+            !revoked
+                .iter()
+                .any(|(t, n)| *t == p.topic && *n == p.partition)
+        });
+        for point in &points {
+            self.stream_times.forget(&point.topic, point.partition);
+        }
+        self.batch.clear();
+        Some(earliest(points))
+    }
+
+    /// Processes the records of one poll into the open batch: their
+    /// decodes start at once, then `process` sees them in order, all in one
+    /// `block_on`. A transient failure commits what came before it, pauses,
+    /// and reads the rest again.
     fn handle<P: Processor>(
         &mut self,
         processor: &mut P,
-        mut record: Record,
+        records: Vec<Record>,
         consumer: &BaseConsumer<Hooks>,
     ) -> Result<Step, RuntimeError> {
+        let mut ready = Vec::with_capacity(records.len());
+        for mut record in records {
+            if !self.load_stream_time(&record, consumer) {
+                return Ok(Step::Continue);
+            }
+            record.stream_time = self.stream_times.advance(&record);
+            self.batch.track(&record);
+            ready.push(Arc::new(record));
+        }
+        if let Err(failure) = self.protocol.begin() {
+            return self.fail(failure, consumer);
+        }
+        let parallel =
+            P::PARALLEL_DECODE && ready.len() > 1 && self.handle.runtime_flavor() == MultiThread;
+        let mut decodes: Vec<Decoding<_>> = ready
+            .iter()
+            .map(|record| {
+                let decode = processor.decode(record);
+                if parallel {
+                    Decoding::Spawned(AbortOnDrop(self.handle.spawn(decode)))
+                } else {
+                    Decoding::Here(decode)
+                }
+            })
+            .collect();
+        let handle = self.handle.clone();
+        let stopped = handle.block_on(async {
+            for (index, (record, decoding)) in ready.iter().zip(decodes.drain(..)).enumerate() {
+                let started = Instant::now();
+                let result = match decoding.finish(record).await? {
+                    Ok(input) => processor.process(input, record).await,
+                    Err(error) => Err(error),
+                };
+                self.metrics
+                    .latency
+                    .observe(started.elapsed().as_secs_f64());
+                if let Some(seconds) = since_ingest(record) {
+                    self.metrics.end_to_end.observe(seconds);
+                }
+                let outcome = match result {
+                    Ok(outcome) => outcome,
+                    Err(ProcessError::Rejected(why)) => self.dead_letter(record, &why),
+                    Err(ProcessError::Transient(error)) => {
+                        return Ok(Some(Stop::Transient(index, error)));
+                    }
+                };
+                for output in &outcome.outputs {
+                    if let Err(failure) = self.protocol.send(&with_trace_context(record, output)) {
+                        return Ok(Some(Stop::Failed(failure)));
+                    }
+                    self.metrics.sent(&output.topic);
+                }
+                self.batch.complete(record, outcome.effects);
+                self.metrics.records_in.inc();
+            }
+            Ok::<_, RuntimeError>(None)
+        })?;
+        drop(decodes);
+        match stopped {
+            None => Ok(Step::Continue),
+            Some(Stop::Failed(failure)) => self.fail(failure, consumer),
+            Some(Stop::Transient(index, error)) => {
+                let record = &ready[index];
+                let backoff = self.backoff(record);
+                tracing::warn!(
+                    processor = %self.spec.name,
+                    topic = %record.topic,
+                    partition = record.partition,
+                    offset = record.offset,
+                    %error,
+                    backoff_ms = backoff.as_millis() as u64,
+                    "transient failure; committing the batch so far, then retrying"
+                );
+                self.retry_from(&ready[index..], backoff, consumer)
+            }
+        }
+    }
+
+    /// Loads the stream time of `record`'s partition from the group if it
+    /// is not known yet, retrying until it is read; false if a stop was
+    /// requested meanwhile.
+    fn load_stream_time(&mut self, record: &Record, consumer: &BaseConsumer<Hooks>) -> bool {
         let mut backoff = Duration::from_millis(self.processing.retry_backoff_ms);
-        while self.stream_times.needs_load(&record) {
-            match committed_stream_time(consumer, &record, self.processing.operation_timeout()) {
+        while self.stream_times.needs_load(record) {
+            match committed_stream_time(consumer, record, self.processing.operation_timeout()) {
                 Ok(committed) => self
                     .stream_times
                     .load(&record.topic, record.partition, committed),
@@ -278,80 +445,71 @@ impl Engine {
                         "stream time unreadable from the group; retrying"
                     );
                     if !pause(&self.shutdown, backoff) {
-                        return Ok(Step::Continue);
+                        return false;
                     }
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
         }
-        record.stream_time = self.stream_times.advance(&record);
-        loop {
-            self.batch.track(&record);
-            if let Err(failure) = self.protocol.begin() {
-                return self.fail(failure, consumer);
-            }
-            let started = Instant::now();
-            let result = match processor.decode(&record) {
-                Err(rejection) => Err(ProcessError::Rejected(rejection)),
-                Ok(input) => self.handle.block_on(processor.process(input, &record)),
-            };
-            self.metrics
-                .latency
-                .observe(started.elapsed().as_secs_f64());
-            if let Some(seconds) = since_ingest(&record) {
-                self.metrics.end_to_end.observe(seconds);
-            }
-            let outcome = match result {
-                Ok(outcome) => outcome,
-                Err(ProcessError::Rejected(why)) => {
-                    tracing::warn!(
-                        processor = %self.spec.name,
-                        topic = %record.topic,
-                        partition = record.partition,
-                        offset = record.offset,
-                        code = %why.code,
-                        reason = %why.message,
-                        "record dead-lettered"
-                    );
-                    self.metrics.dead_lettered(&why.code);
-                    Outcome {
-                        outputs: vec![dead_letter(
-                            &self.spec.dead_letter_topic,
-                            &self.spec.name,
-                            &record,
-                            &why,
-                        )],
-                        effects: vec![],
-                    }
-                }
-                Err(ProcessError::Transient(error)) => {
-                    tracing::warn!(
-                        processor = %self.spec.name,
-                        offset = record.offset,
-                        %error,
-                        backoff_ms = backoff.as_millis() as u64,
-                        "transient failure; committing the batch so far, then retrying"
-                    );
-                    if let Step::Redo(points) = self.commit(consumer)? {
-                        return Ok(Step::Redo(points));
-                    }
-                    if !pause(&self.shutdown, backoff) {
-                        return Ok(Step::Continue);
-                    }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                    continue;
-                }
-            };
-            for output in &outcome.outputs {
-                if let Err(failure) = self.protocol.send(&with_trace_context(&record, output)) {
-                    return self.fail(failure, consumer);
-                }
-                self.metrics.sent(&output.topic);
-            }
-            self.batch.complete(&record, outcome.effects);
-            self.metrics.records_in.inc();
+        true
+    }
+
+    /// The outcome of a rejected record: its dead letter.
+    fn dead_letter(&self, record: &Record, why: &Rejection) -> Outcome {
+        tracing::warn!(
+            processor = %self.spec.name,
+            topic = %record.topic,
+            partition = record.partition,
+            offset = record.offset,
+            code = %why.code,
+            reason = %why.message,
+            "record dead-lettered"
+        );
+        self.metrics.dead_lettered(&why.code);
+        Outcome {
+            outputs: vec![dead_letter(
+                &self.spec.dead_letter_topic,
+                &self.spec.name,
+                record,
+                why,
+            )],
+            effects: vec![],
+        }
+    }
+
+    /// The pause before retrying `record` after a transient failure:
+    /// `retry_backoff_ms`, doubled each time the same record fails again,
+    /// up to [`MAX_BACKOFF`].
+    fn backoff(&mut self, record: &Record) -> Duration {
+        let at = (record.topic.clone(), record.partition, record.offset);
+        let backoff = match &self.retrying {
+            Some((last, backoff)) if *last == at => (*backoff * 2).min(MAX_BACKOFF),
+            _ => Duration::from_millis(self.processing.retry_backoff_ms),
+        };
+        self.retrying = Some((at, backoff));
+        backoff
+    }
+
+    /// After a transient failure on the first of `unprocessed`: commits the
+    /// batch so far, pauses for `backoff`, and reads the unprocessed records
+    /// again.
+    fn retry_from(
+        &mut self,
+        unprocessed: &[Arc<Record>],
+        backoff: Duration,
+        consumer: &BaseConsumer<Hooks>,
+    ) -> Result<Step, RuntimeError> {
+        if let Step::Redo(points) = self.commit(consumer)? {
+            return Ok(Step::Redo(points));
+        }
+        let points = first_offsets(unprocessed.iter().map(|r| &**r));
+        for point in &points {
+            self.stream_times.forget(&point.topic, point.partition);
+        }
+        if !pause(&self.shutdown, backoff) {
             return Ok(Step::Continue);
         }
+        Ok(Step::Redo(points))
     }
 
     /// Makes the batch's state writes durable and applies its effects,
@@ -522,6 +680,9 @@ impl ConsumerContext for Hooks {
                 engine
                     .stream_times
                     .forget(revoked.topic(), revoked.partition());
+                engine
+                    .revoked
+                    .push((revoked.topic().to_owned(), revoked.partition()));
             }
             match engine.commit(consumer) {
                 Ok(Step::Continue) => {
@@ -530,10 +691,11 @@ impl ConsumerContext for Hooks {
                         "batch committed before revoke"
                     );
                 }
-                Ok(Step::Redo(_)) => {
+                Ok(Step::Redo(points)) => {
                     tracing::warn!(
-                        "batch aborted before revoke; the partitions' next owner redoes it"
+                        "batch aborted before revoke; the partitions' next owner redoes it, this instance the ones it keeps"
                     );
+                    engine.redo_after_revoke.extend(points);
                 }
                 Err(error) => tracing::error!(%error, "could not settle the batch before revoke"),
             }
@@ -664,6 +826,72 @@ fn committed_stream_time(
         .elements()
         .first()
         .and_then(|e| stream_time::decode(e.metadata())))
+}
+
+/// The first offset of each partition among `records`, in order.
+fn first_offsets<'a>(records: impl IntoIterator<Item = &'a Record>) -> Vec<RewindPoint> {
+    let mut points: Vec<RewindPoint> = Vec::new();
+    for record in records {
+        if !points
+            .iter()
+            .any(|p| p.topic == record.topic && p.partition == record.partition)
+        {
+            points.push(RewindPoint {
+                topic: record.topic.clone(),
+                partition: record.partition,
+                offset: record.offset,
+            });
+        }
+    }
+    points
+}
+
+/// One point per partition, the earliest of those given.
+fn earliest(points: Vec<RewindPoint>) -> Vec<RewindPoint> {
+    let mut kept: Vec<RewindPoint> = Vec::new();
+    for point in points {
+        match kept
+            .iter_mut()
+            .find(|p| p.topic == point.topic && p.partition == point.partition)
+        {
+            Some(p) => p.offset = p.offset.min(point.offset),
+            None => kept.push(point),
+        }
+    }
+    kept
+}
+
+/// A record's decode: started on a worker, or to run here when awaited.
+enum Decoding<F: Future> {
+    /// Running on the async runtime's workers.
+    Spawned(AbortOnDrop<F::Output>),
+    /// Runs when awaited, on the processor's thread.
+    Here(F),
+}
+
+impl<F: Future> Decoding<F> {
+    /// The decode's result; a decode that panicked stops the instance.
+    async fn finish(self, record: &Record) -> Result<F::Output, RuntimeError> {
+        match self {
+            Decoding::Here(decode) => Ok(decode.await),
+            Decoding::Spawned(mut task) => (&mut task.0).await.map_err(|e| {
+                RuntimeError::Thread(format!(
+                    "decoding {}/{}@{} failed: {e}",
+                    record.topic, record.partition, record.offset
+                ))
+            }),
+        }
+    }
+}
+
+/// A spawned task, aborted if dropped before it is awaited (the records
+/// after a transient failure are read again).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Seconds since the edge accepted the record's event, if it says.

@@ -51,5 +51,7 @@ pub use processor::{
 pub use serdes::{Emit, Serdes};
 pub use shutdown::Shutdown;
 pub use spec::ProcessorSpec;
-pub use stage::{AnyStage, Emitted, Stage, StageFuture, Typed};
+pub use stage::{
+    AnyStage, Decoded, Emitted, PrepareFuture, Prepared, PreparedInput, Stage, StageFuture, Typed,
+};
 pub use stores::Stores;

@@ -2,6 +2,7 @@
 //! knows about offsets, transactions or commits.
 
 use std::future::Future;
+use std::sync::Arc;
 
 pub use moneta_state::Effect;
 
@@ -201,10 +202,24 @@ impl ProcessError {
 /// deterministic: the same input and state yield the same outcome.
 pub trait Processor: Send + 'static {
     /// The decoded form of an input record.
-    type Input: Send;
+    type Input: Send + 'static;
 
-    /// Decodes a raw record; a rejection dead-letters the record.
-    fn decode(&self, record: &Record) -> Result<Self::Input, Rejection>;
+    /// Whether [`Processor::decode`] does work worth other cores (verifying
+    /// or making signatures, decoding Avro): the runtime then runs the
+    /// decodes of a poll's records at once on the async runtime's workers.
+    /// Otherwise they run on the processor's thread, just before each
+    /// record's `process`.
+    const PARALLEL_DECODE: bool = false;
+
+    /// Decodes a record and does the work on it that reads no state this
+    /// processor writes. The future owns what it needs, so that it may run
+    /// on any thread, beside those of the poll's other records; `process`
+    /// still sees the records one after another, in order. A rejection
+    /// dead-letters the record; a transient failure retries it.
+    fn decode(
+        &self,
+        record: &Arc<Record>,
+    ) -> impl Future<Output = Result<Self::Input, ProcessError>> + Send + 'static;
 
     /// Maps one decoded record to what it produces.
     fn process(

@@ -5,10 +5,12 @@
 
 mod support;
 
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use moneta_kafka::KafkaConfig;
-use moneta_runtime::{Guarantee, Outcome, Output, ProcessError, Processor, Record, Rejection};
+use moneta_runtime::{Guarantee, Outcome, Output, ProcessError, Processor, Record};
 use moneta_testkit::kafka::{create_topics, read_topic};
 use rdkafka::Message;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
@@ -24,8 +26,14 @@ struct Probe {
 impl Processor for Probe {
     type Input = String;
 
-    fn decode(&self, record: &Record) -> Result<String, Rejection> {
-        Ok(String::from_utf8_lossy(record.payload.as_deref().unwrap_or_default()).into_owned())
+    fn decode(
+        &self,
+        record: &Arc<Record>,
+    ) -> impl Future<Output = Result<String, ProcessError>> + Send + 'static {
+        std::future::ready(Ok(String::from_utf8_lossy(
+            record.payload.as_deref().unwrap_or_default(),
+        )
+        .into_owned()))
     }
 
     async fn process(&mut self, id: String, record: &Record) -> Result<Outcome, ProcessError> {

@@ -58,7 +58,7 @@ impl Topic {
 }
 
 /// Builds a typed stage on the signing path's services.
-pub type BuildStage = fn(PathContext, &Services) -> Box<dyn AnyStage>;
+pub type BuildStage = fn(PathContext, &Services) -> Arc<dyn AnyStage>;
 
 /// How a stage is built.
 #[derive(Clone, Copy)]
@@ -214,7 +214,7 @@ impl Topology {
                     vec![event(&t.ingest), event(&t.partner_ingress)],
                     vec![event(&t.validated), rejected.clone()],
                     "event records: validated and rejected steps",
-                    |ctx, _| Box::new(Validate::new(ctx)),
+                    |ctx, _| Arc::new(Validate::new(ctx)),
                 ),
                 typed(
                     "template-check",
@@ -227,7 +227,7 @@ impl Topology {
                         contract(&t.contract_changelog),
                     ],
                     "contract rows (in the contract changelog); event records: recorded, rejected and countersigned steps",
-                    |ctx, s| Box::new(TemplateCheck::new(ctx, s.rules.clone())),
+                    |ctx, s| Arc::new(TemplateCheck::new(ctx, s.rules.clone())),
                 ),
                 typed(
                     "countersign",
@@ -236,7 +236,7 @@ impl Topology {
                     vec![contract(&t.recorded)],
                     vec![contract(&t.countersigned)],
                     "nothing",
-                    |ctx, s| Box::new(Countersign::new(ctx, s.keys.clone())),
+                    |ctx, s| Arc::new(Countersign::new(ctx, s.keys.clone())),
                 ),
                 typed(
                     "webhook-dispatch",
@@ -245,7 +245,7 @@ impl Topology {
                     vec![contract(&t.countersigned), contract(&t.recorded)],
                     vec![],
                     "webhook deliveries of contracts (the webhook worker sends them)",
-                    |ctx, s| Box::new(WebhookDispatch::new(ctx, s.rules.clone())),
+                    |ctx, s| Arc::new(WebhookDispatch::new(ctx, s.rules.clone())),
                 ),
                 typed(
                     "ledger",
@@ -254,7 +254,7 @@ impl Topology {
                     vec![contract(&t.countersigned)],
                     vec![Topic::avro(&t.ledger, LedgerEntry)],
                     "nothing",
-                    |_, s| Box::new(Ledger::new(&s.topics)),
+                    |_, s| Arc::new(Ledger::new(&s.topics)),
                 ),
                 typed(
                     "settle-aggregate",
@@ -263,7 +263,7 @@ impl Topology {
                     vec![Topic::avro(&t.ledger, LedgerEntry)],
                     vec![Topic::avro(&t.settlements, Settlement)],
                     "settlement state per MO, publisher and currency (counted entries, recently closed periods); webhook deliveries of statements",
-                    |ctx, s| Box::new(SettleAggregate::new(ctx, s.keys.clone(), s.settlement)),
+                    |ctx, s| Arc::new(SettleAggregate::new(ctx, s.keys.clone(), s.settlement)),
                 ),
                 typed(
                     "reconcile-match",
@@ -279,7 +279,7 @@ impl Topology {
                         Topic::avro(&t.settlement_comparisons, SettlementComparison),
                     ],
                     "its view per MO and publisher (ledger entries by event day, reconciliations matched, settlements computed and submitted per period); webhook deliveries of reports and comparisons",
-                    |ctx, _| Box::new(ReconcileMatch::new(ctx)),
+                    |ctx, _| Arc::new(ReconcileMatch::new(ctx)),
                 ),
             ],
             service_topics: vec![

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -23,15 +24,11 @@ pub struct Echo {
 impl Processor for Echo {
     type Input = String;
 
-    fn decode(&self, record: &Record) -> Result<String, Rejection> {
-        let value: serde_json::Value =
-            serde_json::from_slice(record.payload.as_deref().unwrap_or_default())
-                .map_err(|e| Rejection::new("invalid_json", e.to_string()))?;
-        value
-            .get("id")
-            .and_then(|v| v.as_str())
-            .map(str::to_owned)
-            .ok_or_else(|| Rejection::new("missing_id", "no string field `id`"))
+    fn decode(
+        &self,
+        record: &Arc<Record>,
+    ) -> impl Future<Output = Result<String, ProcessError>> + Send + 'static {
+        std::future::ready(echo_id(record).map_err(ProcessError::from))
     }
 
     async fn process(&mut self, id: String, record: &Record) -> Result<Outcome, ProcessError> {
@@ -50,6 +47,20 @@ impl Processor for Echo {
     }
 }
 
+/// The `id` field of an echoed record's JSON value.
+pub fn echo_id(record: &Record) -> Result<String, Rejection> {
+    {
+        let value: serde_json::Value =
+            serde_json::from_slice(record.payload.as_deref().unwrap_or_default())
+                .map_err(|e| Rejection::new("invalid_json", e.to_string()))?;
+        value
+            .get("id")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+            .ok_or_else(|| Rejection::new("missing_id", "no string field `id`"))
+    }
+}
+
 /// [`Echo`] that stops in the middle of record number `after` (1-based)
 /// until `release` is set, like an instance that stalls (a long GC pause,
 /// a frozen VM) with a transaction open; `stalled` tells when it has.
@@ -64,7 +75,10 @@ pub struct Stalling {
 impl Processor for Stalling {
     type Input = String;
 
-    fn decode(&self, record: &Record) -> Result<String, Rejection> {
+    fn decode(
+        &self,
+        record: &Arc<Record>,
+    ) -> impl Future<Output = Result<String, ProcessError>> + Send + 'static {
         self.echo.decode(record)
     }
 

@@ -422,10 +422,15 @@ async fn process(
     processor: &mut Typed,
     record: &Record,
 ) -> Result<bool, RebuildError> {
+    let record = Arc::new(record.clone());
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match processor.process((), record).await {
+        let result = match processor.decode(&record).await {
+            Ok(input) => processor.process(input, &record).await,
+            Err(error) => Err(error),
+        };
+        match result {
             Ok(_) => return Ok(false),
             Err(ProcessError::Rejected(_)) => return Ok(true),
             Err(ProcessError::Transient(error)) if attempt < ATTEMPTS => {
