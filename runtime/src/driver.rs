@@ -3,13 +3,13 @@
 //! It runs on a dedicated OS thread, never on an async worker: every
 //! blocking librdkafka call (poll, transactional calls, flush) happens there.
 //! Each step takes what one poll returns (up to `max_poll_records`), starts
-//! the records' decodes at once (on the async runtime's workers where the
-//! processor asks for it), and drives the processor over them in order with
+//! the records' decodes at once (on the decode threads, one per core, where
+//! the processor asks for it), and drives the processor over them in order with
 //! one `block_on`. The consumer's rebalance hook commits (or aborts) the
 //! open batch before partitions are released.
 
 use std::future::Future;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,6 @@ use moneta_kafka::{INGESTED_AT_HEADER, KafkaConfig, probe_apis};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::{ClientContext, Offset};
 use tokio::runtime::Handle;
-use tokio::runtime::RuntimeFlavor::MultiThread;
 
 use crate::batch::{Batch, RewindPoint};
 use crate::clients;
@@ -360,16 +359,16 @@ impl Engine {
         if let Err(failure) = self.protocol.begin() {
             return self.fail(failure, consumer);
         }
-        let parallel =
-            P::PARALLEL_DECODE && ready.len() > 1 && self.handle.runtime_flavor() == MultiThread;
+        let decoders = (P::PARALLEL_DECODE && ready.len() > 1)
+            .then(decoders)
+            .flatten();
         let mut decodes: Vec<Decoding<_>> = ready
             .iter()
             .map(|record| {
                 let decode = processor.decode(record);
-                if parallel {
-                    Decoding::Spawned(AbortOnDrop(self.handle.spawn(decode)))
-                } else {
-                    Decoding::Here(decode)
+                match decoders {
+                    Some(decoders) => Decoding::Spawned(AbortOnDrop(decoders.spawn(decode))),
+                    None => Decoding::Here(decode),
                 }
             })
             .collect();
@@ -861,9 +860,36 @@ fn earliest(points: Vec<RewindPoint>) -> Vec<RewindPoint> {
     kept
 }
 
+/// The threads every processor's parallel decodes run on, one per core (at
+/// least two):
+/// apart from the async runtime that serves the edge and the admin API, so
+/// a request never queues behind a poll's decodes (the operating system
+/// shares the cores between them instead). `None` if they cannot be
+/// started: each processor then decodes on its own thread.
+fn decoders() -> Option<&'static Handle> {
+    static DECODERS: OnceLock<Option<tokio::runtime::Runtime>> = OnceLock::new();
+    DECODERS
+        .get_or_init(|| {
+            let threads = std::thread::available_parallelism()
+                .map_or(2, usize::from)
+                .max(2);
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(threads)
+                .thread_name("decode")
+                .enable_all()
+                .build()
+                .inspect_err(|error| {
+                    tracing::warn!(%error, "no decode threads: decoding on each processor's thread");
+                })
+                .ok()
+        })
+        .as_ref()
+        .map(tokio::runtime::Runtime::handle)
+}
+
 /// A record's decode: started on a worker, or to run here when awaited.
 enum Decoding<F: Future> {
-    /// Running on the async runtime's workers.
+    /// Running on the decode threads.
     Spawned(AbortOnDrop<F::Output>),
     /// Runs when awaited, on the processor's thread.
     Here(F),

@@ -206,7 +206,8 @@ pub trait Processor: Send + 'static {
 
     /// Whether [`Processor::decode`] does work worth other cores (verifying
     /// or making signatures, decoding Avro): the runtime then runs the
-    /// decodes of a poll's records at once on the async runtime's workers.
+    /// decodes of a poll's records at once on its decode threads, one per
+    /// core.
     /// Otherwise they run on the processor's thread, just before each
     /// record's `process`.
     const PARALLEL_DECODE: bool = false;

@@ -156,7 +156,7 @@ impl Processor for Typed {
     type Input = Decoded;
 
     /// Avro decoding, the span and the stage's preparation run on the
-    /// async runtime's workers.
+    /// runtime's decode threads.
     const PARALLEL_DECODE: bool = true;
 
     fn decode(

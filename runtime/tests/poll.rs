@@ -1,5 +1,5 @@
-//! What one poll returns is decoded at once, across the async runtime's
-//! workers, then processed in order; a transient failure in the middle of
+//! What one poll returns is decoded at once, on the runtime's decode
+//! threads, then processed in order; a transient failure in the middle of
 //! a poll commits what came before it and reads the rest again: nothing is
 //! lost, nothing written twice, nothing dead-lettered.
 
@@ -65,10 +65,7 @@ impl Processor for Slow {
 fn a_poll_is_decoded_at_once_processed_in_order_and_a_transient_failure_in_it_loses_and_repeats_nothing()
 -> anyhow::Result<()> {
     let bootstrap = moneta_testkit::kafka()?;
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()?;
+    let tokio = tokio::runtime::Runtime::new()?;
     let topics = Topics::unique();
     tokio.block_on(create_topics(&bootstrap, &topics.all(), 3))?;
     let input = ids("poll", 2_000);
