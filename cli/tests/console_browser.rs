@@ -175,9 +175,7 @@ fn an_operator_works_through_the_console_in_a_real_browser() -> anyhow::Result<(
         let token = browser.wait_for("input[name=token]").await?;
         snap(&browser, "login").await?;
         browser.type_into(&token, support::TOKEN).await?;
-        browser
-            .click(&browser.find("button[type=submit]").await?)
-            .await?;
+        browser.click_on("button[type=submit]").await?;
         ensure!(
             browser.url().await?.ends_with("/console/contracts"),
             "after login: {}",
@@ -191,16 +189,10 @@ fn an_operator_works_through_the_console_in_a_real_browser() -> anyhow::Result<(
                 ACME.organization_id,
             )
             .await?;
-        browser
-            .click(&browser.find("form.filters button").await?)
-            .await?;
+        browser.click_on("form.filters button").await?;
         snap(&browser, "contracts").await?;
         browser
-            .click(
-                &browser
-                    .wait_for("a[href='/console/contracts/cons-1']")
-                    .await?,
-            )
+            .click_on("a[href='/console/contracts/cons-1']")
             .await?;
         browser.wait_for("[data-verified]").await?;
         let verified = browser.all("[data-verified=true]").await?;
@@ -221,21 +213,15 @@ fn an_operator_works_through_the_console_in_a_real_browser() -> anyhow::Result<(
         browser.goto(&format!("{console}/deliveries")).await?;
         snap(&browser, "deliveries").await?;
         browser
-            .click(
-                &browser
-                    .find(&format!("a[href='/console/deliveries/{delivery}']"))
-                    .await?,
-            )
+            .click_on(&format!("a[href='/console/deliveries/{delivery}']"))
             .await?;
         ensure!(
             browser.all("tr.attempt").await?.len() == 1,
             "one attempt first"
         );
         healthy.store(true, Ordering::Release);
-        browser
-            .click(&browser.find("main form button").await?)
-            .await?;
-        browser.click(&browser.wait_for("#confirm").await?).await?;
+        browser.click_on("main form button").await?;
+        browser.click_on("#confirm").await?;
         let page = format!("{console}/deliveries/{delivery}");
         until(&browser, &page, "no second, successful attempt", |html| {
             html.matches("class=\"attempt\"").count() == 2
@@ -252,12 +238,10 @@ fn an_operator_works_through_the_console_in_a_real_browser() -> anyhow::Result<(
         .await?;
         snap(&browser, "dead-letters").await?;
         browser
-            .click(&browser.find("tr.dead-letter input[type=checkbox]").await?)
+            .click_on("tr.dead-letter input[type=checkbox]")
             .await?;
-        browser
-            .click(&browser.find("main form button").await?)
-            .await?;
-        browser.click(&browser.wait_for("#confirm").await?).await?;
+        browser.click_on("main form button").await?;
+        browser.click_on("#confirm").await?;
         let replayed = browser.text(&browser.wait_for("#replayed").await?).await?;
         ensure!(
             replayed.starts_with("1 record(s) written back"),
@@ -285,7 +269,7 @@ fn an_operator_works_through_the_console_in_a_real_browser() -> anyhow::Result<(
             "settlements: {html}"
         );
         snap(&browser, "settlements").await?;
-        browser.click(&browser.find("#csv").await?).await?;
+        browser.click_on("#csv").await?;
         let csv = downloads.path().join("settlements.csv");
         let deadline = Instant::now() + Duration::from_secs(20);
         while !csv.exists() {

@@ -188,6 +188,26 @@ impl Browser {
         }
     }
 
+    /// Clicks the first element matching the CSS selector once the page has
+    /// one. An element found on the page a navigation is replacing goes
+    /// stale before the click lands ("stale element reference"): it is
+    /// looked up again, for 10 s at most.
+    pub async fn click_on(&self, css: &str) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let element = self.wait_for(css).await?;
+            match self.click(&element).await {
+                Err(error)
+                    if error.to_string().contains("stale element reference")
+                        && Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                clicked => return clicked,
+            }
+        }
+    }
+
     /// Clicks `element`.
     pub async fn click(&self, element: &Element) -> anyhow::Result<()> {
         self.call(
