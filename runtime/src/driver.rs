@@ -352,8 +352,9 @@ impl Engine {
             if !self.load_stream_time(&record, consumer) {
                 return Ok(Step::Continue);
             }
+            // Tracked in the batch when polled: a revoke since then drops
+            // the poll before it gets here (`settle_revocations`).
             record.stream_time = self.stream_times.advance(&record);
-            self.batch.track(&record);
             ready.push(Arc::new(record));
         }
         if let Err(failure) = self.protocol.begin() {
