@@ -122,13 +122,7 @@ pub async fn authenticate(
 }
 
 fn decode_key(key: &PartnerKey) -> Result<VerifyingKey, Problem> {
-    use base64::Engine;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(&key.public_key)
-        .ok()
-        .and_then(|b| <[u8; 32]>::try_from(b).ok())
-        .ok_or_else(|| unauthorized("invalid_key", "the registered key is not usable"))?;
-    VerifyingKey::from_bytes(&bytes)
+    moneta_signing::public_key(&key.public_key)
         .map_err(|_| unauthorized("invalid_key", "the registered key is not usable"))
 }
 

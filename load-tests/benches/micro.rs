@@ -70,6 +70,11 @@ fn signing(c: &mut Criterion) {
     group.bench_function("ed25519_verify", |b| {
         b.iter(|| moneta_signing::verify_ed25519(&public, black_box(&input), &signature))
     });
+    // What verifying saves by keeping decoded keys (moneta_signing::public_key).
+    let raw = key.verifying_key().to_bytes();
+    group.bench_function("ed25519_decode_public_key", |b| {
+        b.iter(|| moneta_signing::VerifyingKey::from_bytes(black_box(&raw)))
+    });
     group.bench_function("canonicalize_sign_verify", |b| {
         b.iter(|| {
             let input = terms.signing_input().expect("canonical terms");

@@ -2,22 +2,18 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signature, Signer as _, SigningKey};
 
 use crate::SigError;
 
-/// Verifies `signature_b64` over `msg` with `verify_strict`; inputs are std base64.
+/// Verifies `signature_b64` over `msg` with `verify_strict`; inputs are std
+/// base64 (the decoded key is kept: [`public_key`](crate::public_key)).
 pub fn verify_ed25519(
     public_key_b64: &str,
     msg: &[u8],
     signature_b64: &str,
 ) -> Result<(), SigError> {
-    let key_bytes: [u8; 32] = STANDARD
-        .decode(public_key_b64.trim())
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or(SigError::InvalidKey)?;
-    let key = VerifyingKey::from_bytes(&key_bytes).map_err(|_| SigError::InvalidKey)?;
+    let key = crate::public_keys::public_key(public_key_b64)?;
     let sig_bytes = STANDARD
         .decode(signature_b64.trim())
         .map_err(|_| SigError::InvalidSignatureEncoding)?;

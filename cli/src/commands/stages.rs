@@ -407,6 +407,9 @@ pub async fn run(config: Config, names: Vec<String>, instance: u32) -> anyhow::R
         while !shutdown.requested() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        if let Some(services) = &services {
+            flush_on_stop(&services.store).await;
+        }
         return Ok(ExitCode::SUCCESS);
     }
     run_stages(config, stages, instance, services, registry, shutdown).await
@@ -497,10 +500,22 @@ async fn run_stages(
 
     let shutdown = runtime.shutdown.clone();
     let failures = tokio::task::spawn_blocking(move || join_all(threads, &shutdown)).await?;
+    if let Some(services) = &services {
+        flush_on_stop(&services.store).await;
+    }
     if failures.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {
         Err(anyhow!(failures.join("\n")))
+    }
+}
+
+/// Makes the deferred writes of the edge and the webhook worker durable
+/// once the process stops (their timers flush them while it runs): a stop
+/// then loses none of them, where a crash loses up to their flush interval.
+async fn flush_on_stop(store: &Arc<dyn StateStore>) {
+    if let Err(error) = store.flush().await {
+        tracing::warn!(%error, "the last deferred state writes were not made durable");
     }
 }
 
