@@ -49,6 +49,10 @@ pub struct ProcessingConfig {
     /// `max.poll.records`): their decoding runs at once across the cores,
     /// then they are processed in order.
     pub max_poll_records: usize,
+    /// Nice value of the processors' threads, their Kafka clients' and the
+    /// decode threads (Linux): above the edge's 0, so an HTTP request never
+    /// waits for a batch to get a core. 0 shares the cores equally.
+    pub thread_niceness: i32,
     /// Broker-side transaction timeout, in ms.
     pub transaction_timeout_ms: u64,
     /// Timeout of one blocking broker call (commit, flush, init), in ms.
@@ -83,6 +87,7 @@ impl Default for ProcessingConfig {
             commit_interval_ms: 100,
             max_batch_records: 10_000,
             max_poll_records: 500,
+            thread_niceness: 10,
             transaction_timeout_ms: 60_000,
             operation_timeout_ms: 30_000,
             commit_retries: 5,

@@ -73,7 +73,10 @@ impl Runtime {
         let stores = stores.into();
         std::thread::Builder::new()
             .name(format!("{}-{}", spec.name, spec.instance))
-            .spawn(move || runtime.run(&spec, processor, stores, &handle))
+            .spawn(move || {
+                crate::priority::lower_this_thread(runtime.processing.thread_niceness);
+                runtime.run(&spec, processor, stores, &handle)
+            })
             .map_err(|e| RuntimeError::Thread(e.to_string()))
     }
 
@@ -360,8 +363,9 @@ impl Engine {
         if let Err(failure) = self.protocol.begin() {
             return self.fail(failure, consumer);
         }
+        let niceness = self.processing.thread_niceness;
         let decoders = (P::PARALLEL_DECODE && ready.len() > 1)
-            .then(decoders)
+            .then(|| decoders(niceness))
             .flatten();
         let mut decodes: Vec<Decoding<_>> = ready
             .iter()
@@ -865,9 +869,10 @@ fn earliest(points: Vec<RewindPoint>) -> Vec<RewindPoint> {
 /// least two):
 /// apart from the async runtime that serves the edge and the admin API, so
 /// a request never queues behind a poll's decodes (the operating system
-/// shares the cores between them instead). `None` if they cannot be
-/// started: each processor then decodes on its own thread.
-fn decoders() -> Option<&'static Handle> {
+/// shares the cores between them instead), at the processors' niceness
+/// (the first caller's: the pool is the process's). `None` if they cannot
+/// be started: each processor then decodes on its own thread.
+fn decoders(niceness: i32) -> Option<&'static Handle> {
     static DECODERS: OnceLock<Option<tokio::runtime::Runtime>> = OnceLock::new();
     DECODERS
         .get_or_init(|| {
@@ -877,6 +882,7 @@ fn decoders() -> Option<&'static Handle> {
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(threads)
                 .thread_name("decode")
+                .on_thread_start(move || crate::priority::lower_this_thread(niceness))
                 .enable_all()
                 .build()
                 .inspect_err(|error| {

@@ -31,6 +31,7 @@ mod driver;
 mod error;
 mod lag;
 mod metrics;
+mod priority;
 mod processor;
 mod protocol;
 mod serdes;
@@ -45,6 +46,7 @@ pub use config::{Guarantee, ProcessingConfig};
 pub use driver::{Runtime, require_transactions};
 pub use error::RuntimeError;
 pub use metrics::{ProcessorMetrics, RuntimeMetrics};
+pub use priority::niceness_of_this_thread;
 pub use processor::{
     CORRUPT_STATE, Effect, Outcome, Output, ProcessError, Processor, Record, Rejection, StreamTime,
 };

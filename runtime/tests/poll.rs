@@ -1,7 +1,8 @@
 //! What one poll returns is decoded at once, on the runtime's decode
 //! threads, then processed in order; a transient failure in the middle of
 //! a poll commits what came before it and reads the rest again: nothing is
-//! lost, nothing written twice, nothing dead-lettered.
+//! lost, nothing written twice, nothing dead-lettered. Decodes and
+//! processing run at the configured niceness.
 
 mod support;
 
@@ -22,6 +23,8 @@ const LIMIT: Duration = Duration::from_secs(30);
 /// first time it meets each id of `flaky`.
 struct Slow {
     echo: Echo,
+    /// Nice values of the threads decodes and `process` ran on.
+    niceness: Arc<std::sync::Mutex<HashSet<i32>>>,
     running: Arc<AtomicUsize>,
     most_at_once: Arc<AtomicUsize>,
     flaky: HashSet<String>,
@@ -40,7 +43,12 @@ impl Processor for Slow {
         let running = Arc::clone(&self.running);
         let most_at_once = Arc::clone(&self.most_at_once);
         let id = echo_id(record);
+        let niceness = Arc::clone(&self.niceness);
         async move {
+            niceness
+                .lock()
+                .expect("lock")
+                .insert(moneta_runtime::niceness_of_this_thread());
             let now = running.fetch_add(1, Ordering::SeqCst) + 1;
             most_at_once.fetch_max(now, Ordering::SeqCst);
             // Work that holds its thread, as verifying a signature does.
@@ -51,6 +59,10 @@ impl Processor for Slow {
     }
 
     async fn process(&mut self, id: String, record: &Record) -> Result<Outcome, ProcessError> {
+        self.niceness
+            .lock()
+            .expect("lock")
+            .insert(moneta_runtime::niceness_of_this_thread());
         if self.flaky.remove(&id) {
             self.failures.fetch_add(1, Ordering::SeqCst);
             return Err(ProcessError::transient(std::io::Error::other(
@@ -73,7 +85,9 @@ fn a_poll_is_decoded_at_once_processed_in_order_and_a_transient_failure_in_it_lo
     let flaky: HashSet<String> = input.iter().step_by(100).cloned().collect();
     let failures = Arc::new(AtomicUsize::new(0));
     let most_at_once = Arc::new(AtomicUsize::new(0));
+    let niceness = Arc::new(std::sync::Mutex::new(HashSet::new()));
     let slow = Slow {
+        niceness: Arc::clone(&niceness),
         echo: Echo {
             output: topics.output.clone(),
         },
@@ -84,6 +98,7 @@ fn a_poll_is_decoded_at_once_processed_in_order_and_a_transient_failure_in_it_lo
     };
     let mut config = processing(Guarantee::ExactlyOnce);
     config.retry_backoff_ms = 10;
+    config.thread_niceness = 3;
 
     let mut running = start_with(&tokio, &bootstrap, config, &topics, slow)?;
     running.wait_for("2000 records committed", LIMIT, |m, ledger| {
@@ -101,5 +116,7 @@ fn a_poll_is_decoded_at_once_processed_in_order_and_a_transient_failure_in_it_lo
         "decodes never ran at once (at most {})",
         most_at_once.load(Ordering::SeqCst)
     );
+    // Decodes and the processor yield the cores to the edge's threads.
+    assert_eq!(*niceness.lock().expect("lock"), HashSet::from([3]));
     Ok(())
 }
