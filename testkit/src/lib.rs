@@ -349,9 +349,39 @@ impl Cluster {
     }
 }
 
-/// A loopback port nobody listens on right now.
+/// A loopback port nobody listens on right now, and not handed out before
+/// by this process. It is chosen below the kernel's ephemeral range: a
+/// port the kernel picks for `:0` is also one it may give any outgoing
+/// connection as its local port (a test's Kafka clients open many) before
+/// the server the port is meant for binds it.
 pub fn free_port() -> anyhow::Result<u16> {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    static GIVEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+    let below = ephemeral_start();
+    let low = below.saturating_sub(12_000).max(1024);
+    let mut given = GIVEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let given = given.get_or_insert_with(HashSet::new);
+    for _ in 0..1_000 {
+        let port = low + rand::random::<u16>() % (below - low);
+        if !given.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.insert(port);
+            return Ok(port);
+        }
+    }
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// The first port of the kernel's ephemeral range (Linux's
+/// `ip_local_port_range`; 32768 where it cannot be read).
+fn ephemeral_start() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .filter(|start| *start > 2048)
+        .unwrap_or(32768)
 }
 
 /// A unique name for a topic or group, so tests sharing a broker never collide.
