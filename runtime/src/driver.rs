@@ -866,12 +866,11 @@ fn earliest(points: Vec<RewindPoint>) -> Vec<RewindPoint> {
 }
 
 /// The threads every processor's parallel decodes run on, one per core (at
-/// least two):
-/// apart from the async runtime that serves the edge and the admin API, so
-/// a request never queues behind a poll's decodes (the operating system
-/// shares the cores between them instead), at the processors' niceness
-/// (the first caller's: the pool is the process's). `None` if they cannot
-/// be started: each processor then decodes on its own thread.
+/// least two), apart from the async runtime that serves the edge and the
+/// admin API, so a request never queues behind a poll's decodes; they run
+/// at the processors' niceness (the first caller's: the pool is the
+/// process's). `None` if they cannot be started: each processor then
+/// decodes on its own thread.
 fn decoders(niceness: i32) -> Option<&'static Handle> {
     static DECODERS: OnceLock<Option<tokio::runtime::Runtime>> = OnceLock::new();
     DECODERS

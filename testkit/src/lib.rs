@@ -355,15 +355,14 @@ impl Cluster {
 /// connection as its local port (a test's Kafka clients open many) before
 /// the server the port is meant for binds it.
 pub fn free_port() -> anyhow::Result<u16> {
-    use std::collections::HashSet;
+    use std::collections::BTreeSet;
     use std::sync::Mutex;
-    static GIVEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+    static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
     let below = ephemeral_start();
     let low = below.saturating_sub(12_000).max(1024);
     let mut given = GIVEN
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let given = given.get_or_insert_with(HashSet::new);
     for _ in 0..1_000 {
         let port = low + rand::random::<u16>() % (below - low);
         if !given.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
