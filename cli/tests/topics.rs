@@ -148,7 +148,17 @@ fn every_topic_has_its_data_class_retention_and_a_changed_one_is_put_back() -> a
         out.contains(&format!("topic {settlements}: retention.ms")),
         "{out}"
     );
-    let after = runtime.block_on(described(&admin, std::slice::from_ref(&settlements)))?;
+    // The broker applies an altered config once its metadata log has it: a
+    // describe right after may still show the old value (seen once in CI).
+    let declared = ((7 * 365 + 2) * DAY_MS).to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let after = loop {
+        let after = runtime.block_on(described(&admin, std::slice::from_ref(&settlements)))?;
+        if after[&settlements].0 == declared || std::time::Instant::now() > deadline {
+            break after;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
     let (retention, policy, max_bytes) = &after[&settlements];
     ensure!(
         retention == &((7 * 365 + 2) * DAY_MS).to_string() && policy == "delete",
