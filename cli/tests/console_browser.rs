@@ -215,6 +215,9 @@ fn an_operator_works_through_the_console_in_a_real_browser() -> anyhow::Result<(
         browser
             .click_on(&format!("a[href='/console/deliveries/{delivery}']"))
             .await?;
+        browser
+            .wait_for_url(&format!("/console/deliveries/{delivery}"))
+            .await?;
         ensure!(
             browser.all("tr.attempt").await?.len() == 1,
             "one attempt first"
@@ -222,6 +225,11 @@ fn an_operator_works_through_the_console_in_a_real_browser() -> anyhow::Result<(
         healthy.store(true, Ordering::Release);
         browser.click_on("main form button").await?;
         browser.click_on("#confirm").await?;
+        // The confirmed POST redirects to the delivery: opening the page
+        // before then would cancel the POST (seen once in CI).
+        browser
+            .wait_for_url(&format!("/console/deliveries/{delivery}"))
+            .await?;
         let page = format!("{console}/deliveries/{delivery}");
         until(&browser, &page, "no second, successful attempt", |html| {
             html.matches("class=\"attempt\"").count() == 2

@@ -48,6 +48,28 @@ async fn described(
     Ok(out)
 }
 
+/// The topic's config once the broker shows `retention.ms` = `want` (10 s at
+/// most): an altered config applies once the broker's metadata log has it, so
+/// a describe right after the change may still show the old value (seen in CI
+/// both after an alter and after `moneta topics create`).
+fn once_retention_is(
+    runtime: &tokio::runtime::Runtime,
+    admin: &AdminClient<DefaultClientContext>,
+    topic: &str,
+    want: &str,
+) -> anyhow::Result<(String, String, String)> {
+    let topics = [topic.to_string()];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let mut described = runtime.block_on(described(admin, &topics))?;
+        let config = described.remove(topic).context("described")?;
+        if config.0 == want || std::time::Instant::now() > deadline {
+            return Ok(config);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 fn check(moneta: &Moneta) -> anyhow::Result<(bool, String)> {
     let out = Command::new(env!("CARGO_BIN_EXE_moneta"))
         .arg("--config")
@@ -134,6 +156,8 @@ fn every_topic_has_its_data_class_retention_and_a_changed_one_is_put_back() -> a
     for result in runtime.block_on(admin.alter_configs([&by_hand], &AdminOptions::new()))? {
         result.map_err(|(_, code)| anyhow::anyhow!("alter: {code}"))?;
     }
+    let altered = once_retention_is(&runtime, &admin, &settlements, &week)?;
+    ensure!(altered.0 == week, "the alter applied: {altered:?}");
     let (ok, out) = check(&moneta)?;
     ensure!(
         !ok && out.contains(&format!(
@@ -148,20 +172,11 @@ fn every_topic_has_its_data_class_retention_and_a_changed_one_is_put_back() -> a
         out.contains(&format!("topic {settlements}: retention.ms")),
         "{out}"
     );
-    // The broker applies an altered config once its metadata log has it: a
-    // describe right after may still show the old value (seen once in CI).
     let declared = ((7 * 365 + 2) * DAY_MS).to_string();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let after = loop {
-        let after = runtime.block_on(described(&admin, std::slice::from_ref(&settlements)))?;
-        if after[&settlements].0 == declared || std::time::Instant::now() > deadline {
-            break after;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    };
-    let (retention, policy, max_bytes) = &after[&settlements];
+    let after = once_retention_is(&runtime, &admin, &settlements, &declared)?;
+    let (retention, policy, max_bytes) = &after;
     ensure!(
-        retention == &((7 * 365 + 2) * DAY_MS).to_string() && policy == "delete",
+        retention == &declared && policy == "delete",
         "put back: {after:?}"
     );
     ensure!(

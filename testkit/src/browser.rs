@@ -144,6 +144,23 @@ impl Browser {
         Ok(value.as_str().unwrap_or_default().to_owned())
     }
 
+    /// Waits until the browser is at a URL ending with `suffix` (10 s at
+    /// most): a click that submits a form or follows a link returns before
+    /// its navigation is done, and opening another page meanwhile cancels it.
+    pub async fn wait_for_url(&self, suffix: &str) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let url = self.url().await?;
+            if url.ends_with(suffix) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                bail!("still at {url}, not at …{suffix}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Every element matching the CSS selector.
     pub async fn all(&self, css: &str) -> anyhow::Result<Vec<Element>> {
         let found = self
