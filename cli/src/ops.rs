@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -104,15 +105,24 @@ pub fn router(ops: Ops) -> Router {
         .with_state(ops)
 }
 
-/// Serves the operations routes on `listen` until `stop` resolves.
+/// Serves the operations routes on `listener` until `stop` resolves.
 pub async fn serve(
     ops: Ops,
-    listen: &str,
+    listener: tokio::net::TcpListener,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let listen = listener.local_addr()?;
     tracing::info!(%listen, "metrics and health listening");
     axum::serve(listener, router(ops))
         .with_graceful_shutdown(stop)
         .await
+}
+
+/// Binds `listen` for `what` before anything is served: a port already
+/// taken fails the start, naming the listener, instead of leaving a process
+/// that runs without answering there.
+pub async fn bind(what: &str, listen: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding the {what} to {listen}"))
 }

@@ -274,21 +274,36 @@ pub fn router_with_metrics(
     )))
 }
 
-/// Serves the edge's `app` (see [`router`]) on `listen`, over TLS if `tls`
-/// is set, until `shutdown` resolves.
+/// Binds `listen` and serves the edge's `app` (see [`router`]) on it, over
+/// TLS if `tls` is set, until `shutdown` resolves.
 pub async fn serve(
     app: Router,
     listen: &str,
     tls: Option<&moneta_tls::ServerTls>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), IngestError> {
-    let tls = tls.map(moneta_tls::server_config).transpose()?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|source| IngestError::Listen {
             listen: listen.to_owned(),
             source,
         })?;
+    serve_on(app, listener, tls, shutdown).await
+}
+
+/// Serves the edge's `app` on an already bound `listener`, over TLS if
+/// `tls` is set, until `shutdown` resolves.
+pub async fn serve_on(
+    app: Router,
+    listener: tokio::net::TcpListener,
+    tls: Option<&moneta_tls::ServerTls>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), IngestError> {
+    let tls = tls.map(moneta_tls::server_config).transpose()?;
+    let listen = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     if let Some(tls) = tls {
         tracing::info!(%listen, "ingest edge listening (TLS)");
         moneta_tls::serve(listener, app, tls, shutdown).await;
@@ -298,8 +313,5 @@ pub async fn serve(
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
-        .map_err(|source| IngestError::Listen {
-            listen: listen.to_owned(),
-            source,
-        })
+        .map_err(|source| IngestError::Listen { listen, source })
 }

@@ -90,9 +90,10 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn StateStore>> 
 }
 
 /// Serves the admin API (and the console, with `live`: the stages and
-/// metrics of the process it runs in) until `stop` resolves.
+/// metrics of the process it runs in) on `listener` until `stop` resolves.
 pub async fn serve(
     config: &Config,
+    listener: tokio::net::TcpListener,
     store: Arc<dyn StateStore>,
     live: moneta_admin::Live,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
@@ -127,9 +128,6 @@ pub async fn serve(
         .map(moneta_tls::server_config)
         .transpose()
         .context("admin TLS")?;
-    let listener = tokio::net::TcpListener::bind(&config.admin.listen)
-        .await
-        .with_context(|| format!("binding the admin API to {}", config.admin.listen))?;
     if let Some(tls) = tls {
         let mutual = config
             .admin
@@ -156,6 +154,7 @@ pub async fn execute(config: &Config, command: AdminCommand) -> anyhow::Result<E
             let store = moneta_topology::changelog::logged(config, store)
                 .await
                 .context("registry changelog")?;
+            let listener = crate::ops::bind("admin API", &config.admin.listen).await?;
             if !config.metrics.listen.is_empty() {
                 let ops = crate::ops::Ops {
                     registry: prometheus::Registry::new(),
@@ -163,14 +162,16 @@ pub async fn execute(config: &Config, command: AdminCommand) -> anyhow::Result<E
                     store: Some(store.clone()),
                 };
                 let listen = config.metrics.listen.clone();
+                let ops_listener =
+                    crate::ops::bind("metrics and health endpoints", &listen).await?;
                 tokio::spawn(async move {
-                    if let Err(error) = crate::ops::serve(ops, &listen, stop_signal()).await {
-                        tracing::warn!(%listen, %error, "health endpoints not served");
+                    if let Err(error) = crate::ops::serve(ops, ops_listener, stop_signal()).await {
+                        tracing::error!(%listen, %error, "health endpoints stopped");
                     }
                 });
             }
             let live = moneta_admin::Live::declared(super::stages::stage_summaries(config));
-            serve(config, store, live, stop_signal()).await?;
+            serve(config, listener, store, live, stop_signal()).await?;
             return Ok(ExitCode::SUCCESS);
         }
         AdminCommand::List { collection, params } => {

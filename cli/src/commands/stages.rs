@@ -54,22 +54,26 @@ pub async fn up(mut config: Config, cql: bool) -> anyhow::Result<ExitCode> {
     let services = services::services(&config, store.clone(), keys)?;
     publish_existing_contracts(&config, &services).await?;
     let registry = Registry::new();
-    serve_ops(&config, &registry, Some(store.clone()));
+    serve_ops(&config, &registry, Some(store.clone())).await?;
     if config.admin.enabled {
-        // A bad [admin.tls] stops `moneta up` here, not just the admin task.
+        // A bad [admin.tls] or a taken port stops `moneta up` here, not
+        // just the admin task.
         if let Some(tls) = &config.admin.tls {
             moneta_tls::server_config(tls).context("[admin.tls]")?;
         }
+        let listener = crate::ops::bind("admin API", &config.admin.listen).await?;
         let (admin_config, store) = (config.clone(), store.clone());
         let live = moneta_admin::Live::new(stage_summaries(&config), registry.clone());
         tokio::spawn(async move {
-            if let Err(error) = admin::serve(&admin_config, store, live, stop_signal()).await {
+            if let Err(error) =
+                admin::serve(&admin_config, listener, store, live, stop_signal()).await
+            {
                 tracing::error!(error = %format!("{error:#}"), "admin API stopped");
             }
         });
     }
     if config.ingest.enabled {
-        serve_ingest(&config, &services, &registry)?;
+        serve_ingest(&config, &services, &registry).await?;
     }
     if config.webhooks.enabled {
         run_webhook_worker(&config, &services, &registry)?;
@@ -230,7 +234,11 @@ pub async fn serve_registry(config: &Config) -> anyhow::Result<()> {
     }
 }
 
-fn serve_ingest(config: &Config, services: &Services, registry: &Registry) -> anyhow::Result<()> {
+async fn serve_ingest(
+    config: &Config,
+    services: &Services,
+    registry: &Registry,
+) -> anyhow::Result<()> {
     let ingest = Ingest::new(
         config.ingest.clone(),
         &config.kafka,
@@ -244,10 +252,13 @@ fn serve_ingest(config: &Config, services: &Services, registry: &Registry) -> an
     if let Some(tls) = &config.ingest.tls {
         moneta_tls::server_config(tls).context("[ingest.tls]")?;
     }
-    let (listen, tls) = (config.ingest.listen.clone(), config.ingest.tls.clone());
+    let listener = crate::ops::bind("ingest edge", &config.ingest.listen).await?;
+    let tls = config.ingest.tls.clone();
     let app = moneta_ingest::router_with_metrics(Arc::new(ingest), registry)?;
     tokio::spawn(async move {
-        if let Err(error) = moneta_ingest::serve(app, &listen, tls.as_ref(), stop_signal()).await {
+        if let Err(error) =
+            moneta_ingest::serve_on(app, listener, tls.as_ref(), stop_signal()).await
+        {
             tracing::error!(%error, "ingest edge stopped");
         }
     });
@@ -275,10 +286,14 @@ fn watched_stages(config: &Config) -> anyhow::Result<Vec<WatchedStage>> {
 }
 
 /// Serves `/metrics`, `/healthz` and `/readyz` (if `metrics.listen` is set);
-/// a port already taken is logged, not fatal.
-fn serve_ops(config: &Config, registry: &Registry, store: Option<Arc<dyn StateStore>>) {
+/// a port already taken fails the start.
+async fn serve_ops(
+    config: &Config,
+    registry: &Registry,
+    store: Option<Arc<dyn StateStore>>,
+) -> anyhow::Result<()> {
     if config.metrics.listen.is_empty() {
-        return;
+        return Ok(());
     }
     let ops = crate::ops::Ops {
         registry: registry.clone(),
@@ -286,11 +301,13 @@ fn serve_ops(config: &Config, registry: &Registry, store: Option<Arc<dyn StateSt
         store,
     };
     let listen = config.metrics.listen.clone();
+    let listener = crate::ops::bind("metrics and health endpoints", &listen).await?;
     tokio::spawn(async move {
-        if let Err(error) = crate::ops::serve(ops, &listen, stop_signal()).await {
-            tracing::warn!(%listen, %error, "metrics and health endpoints not served");
+        if let Err(error) = crate::ops::serve(ops, listener, stop_signal()).await {
+            tracing::error!(%listen, %error, "metrics and health endpoints stopped");
         }
     });
+    Ok(())
 }
 
 /// Runs the webhook delivery worker until a stop signal.
@@ -389,13 +406,14 @@ pub async fn run(config: Config, names: Vec<String>, instance: u32) -> anyhow::R
         &config,
         &registry,
         services.as_ref().map(|s| s.store.clone()),
-    );
+    )
+    .await?;
     if let Some(services) = &services {
         if stages.iter().any(|s| s == template_check::STAGE) {
             publish_existing_contracts(&config, services).await?;
         }
         if wanted.contains(&Service::Edge) {
-            serve_ingest(&config, services, &registry)?;
+            serve_ingest(&config, services, &registry).await?;
         }
         if wanted.contains(&Service::WebhookWorker) {
             run_webhook_worker(&config, services, &registry)?;
@@ -418,17 +436,13 @@ pub async fn run(config: Config, names: Vec<String>, instance: u32) -> anyhow::R
 /// Serves the schema registry at `schema_registry.listen`, whatever
 /// `schema_registry.url` says (that is where the other processes find it).
 async fn serve_schema_registry(config: &Config) -> anyhow::Result<()> {
+    let listener = crate::ops::bind("schema registry", &config.schema_registry.listen).await?;
     let registry =
         moneta_schema_registry::SchemaRegistry::start(&config.kafka, &config.schema_registry.topic)
             .await
             .context("starting the schema registry")?;
-    let listen = config
-        .schema_registry
-        .listen
-        .parse()
-        .with_context(|| format!("schema_registry.listen {}", config.schema_registry.listen))?;
     tokio::spawn(async move {
-        if let Err(error) = registry.serve(listen, stop_signal()).await {
+        if let Err(error) = registry.serve_on(listener, stop_signal()).await {
             tracing::error!(%error, "schema registry stopped");
         }
     });
