@@ -366,6 +366,13 @@ max_ms = 2000
             moneta.kill_and_restart()?;
         }
         let deliveries = settled(&moneta, &contracts, contracts.len() * 2).await?;
+        // The worker delivers from threads of its own that yield the cores
+        // to the edge (`processing.thread_niceness`, 10 by default).
+        let worker = moneta.niceness_of_threads("up", "webhooks")?;
+        ensure!(
+            !worker.is_empty() && worker.iter().all(|n| *n == 10),
+            "the webhook worker's threads' nice values: {worker:?}"
+        );
         check(&moneta, &receiver, &contracts, &deliveries)?;
         webhook_metrics(&moneta).await?;
         redelivery(&moneta, &receiver, &deliveries).await?;

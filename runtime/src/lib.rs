@@ -46,7 +46,7 @@ pub use config::{Guarantee, ProcessingConfig};
 pub use driver::{Runtime, require_transactions};
 pub use error::RuntimeError;
 pub use metrics::{ProcessorMetrics, RuntimeMetrics};
-pub use priority::niceness_of_this_thread;
+pub use priority::{lower_this_thread, niceness_of_this_thread};
 pub use processor::{
     CORRUPT_STATE, Effect, Outcome, Output, ProcessError, Processor, Record, Rejection, StreamTime,
 };

@@ -24,7 +24,7 @@ pub fn niceness_of_this_thread() -> i32 {
 /// Raises the calling thread's nice value to `niceness` (Linux: the nice
 /// value is per thread); 0 leaves it alone. Failure is only logged: the
 /// thread then keeps the process's priority.
-pub(crate) fn lower_this_thread(niceness: i32) {
+pub fn lower_this_thread(niceness: i32) {
     if niceness <= 0 {
         return;
     }
@@ -36,7 +36,7 @@ pub(crate) fn lower_this_thread(niceness: i32) {
             tracing::warn!(
                 niceness,
                 %error,
-                "processor thread keeps the process's priority"
+                "thread keeps the process's priority"
             );
         }
     }

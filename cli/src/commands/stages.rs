@@ -310,22 +310,52 @@ async fn serve_ops(
     Ok(())
 }
 
-/// Runs the webhook delivery worker until a stop signal.
+/// Runs the webhook delivery worker until a stop signal, on a thread and
+/// async runtime of its own at `processing.thread_niceness`, like the
+/// stages: its attempts (TLS, signing, waiting on receivers) never take the
+/// edge's async threads. Its Kafka client is created there and inherits the
+/// niceness. A worker that cannot be created fails the start.
 fn run_webhook_worker(
     config: &Config,
     services: &Services,
     registry: &Registry,
 ) -> anyhow::Result<()> {
     let metrics = moneta_webhooks::WebhookMetrics::new(registry)?;
-    let worker = moneta_webhooks::Worker::new(
-        config.webhooks.clone(),
-        &config.kafka,
-        services.store.clone(),
-        services.keys.clone(),
-        metrics,
-    )?;
-    tokio::spawn(async move { worker.run(stop_signal()).await });
-    Ok(())
+    let (webhooks, kafka) = (config.webhooks.clone(), config.kafka.clone());
+    let (store, keys) = (services.store.clone(), services.keys.clone());
+    let niceness = config.processing.thread_niceness;
+    let (started, created) = std::sync::mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name("webhooks".into())
+        .spawn(move || {
+            moneta_runtime::lower_this_thread(niceness);
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .thread_name("webhooks")
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    let _ = started.send(Err(anyhow!(error).context("webhook worker runtime")));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                match moneta_webhooks::Worker::new(webhooks, &kafka, store, keys, metrics) {
+                    Ok(worker) => {
+                        let _ = started.send(Ok(()));
+                        worker.run(stop_signal()).await;
+                    }
+                    Err(error) => {
+                        let _ = started.send(Err(anyhow!(error)));
+                    }
+                }
+            });
+        })
+        .context("starting the webhook worker's thread")?;
+    created
+        .recv()
+        .context("the webhook worker's thread ended before it started")?
 }
 
 /// A part of Moneta that `moneta run` serves beside (or instead of) stages.

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, ensure};
+use anyhow::{Context, bail, ensure};
 use moneta_ingest::PartnerClient;
 use moneta_topology::demo::{ACME, GLOBE, subscription_charge};
 use serde_json::Value;
@@ -373,6 +373,29 @@ dead_letter = "moneta.copy.dlq"
         process.child.wait()?;
         self.spawn(process.name, process.args)?;
         self.wait_ready()
+    }
+
+    /// The nice value of each thread named `thread` in process `name`
+    /// (Linux: `/proc/<pid>/task/*/stat`).
+    pub fn niceness_of_threads(&self, name: &str, thread: &str) -> anyhow::Result<Vec<i32>> {
+        let process = self
+            .processes
+            .iter()
+            .find(|p| p.name == name)
+            .with_context(|| format!("no process {name}"))?;
+        let mut found = Vec::new();
+        for task in std::fs::read_dir(format!("/proc/{}/task", process.child.id()))? {
+            let stat = std::fs::read_to_string(task?.path().join("stat")).unwrap_or_default();
+            let Some((head, rest)) = stat.rsplit_once(')') else {
+                continue;
+            };
+            if head.split_once('(').is_some_and(|(_, comm)| comm == thread) {
+                // Fields from the 3rd on; the nice value is the 19th.
+                let nice = rest.split_whitespace().nth(16).context("nice field")?;
+                found.push(nice.parse()?);
+            }
+        }
+        Ok(found)
     }
 
     /// The last lines of every process's log.
