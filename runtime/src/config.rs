@@ -50,8 +50,9 @@ pub struct ProcessingConfig {
     /// then they are processed in order.
     pub max_poll_records: usize,
     /// Nice value of the processors' threads, their Kafka clients' and the
-    /// decode threads (Linux): above the edge's 0, so an HTTP request never
-    /// waits for a batch to get a core. 0 shares the cores equally.
+    /// decode threads (Linux; `moneta` gives it to the webhook worker too):
+    /// above the edge's 0, so an HTTP request never waits for a batch to get
+    /// a core. 0 shares the cores equally.
     pub thread_niceness: i32,
     /// Broker-side transaction timeout, in ms.
     pub transaction_timeout_ms: u64,
