@@ -2,59 +2,16 @@
 //! listener and the address, instead of leaving a process that runs without
 //! answering there (before, the log only warned, or said the task stopped).
 
-use std::path::Path;
+mod support;
+
 use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use anyhow::ensure;
+use support::{Layout, Moneta};
 
 /// Longest `moneta up` may take to give up on a taken port.
 const LIMIT: Duration = Duration::from_secs(90);
-
-/// `moneta up`'s configuration on the test broker, every listener on its own
-/// free port except `[section] listen`, set to `taken`.
-fn config(bootstrap: &str, dir: &Path, section: &str, taken: &str) -> anyhow::Result<String> {
-    let prefix = format!("{}.", moneta_testkit::unique("t"));
-    let mut listen = std::collections::BTreeMap::new();
-    for name in ["admin", "ingest", "schema_registry", "metrics"] {
-        let address = if name == section {
-            taken.to_owned()
-        } else {
-            format!("127.0.0.1:{}", moneta_testkit::free_port()?)
-        };
-        listen.insert(name, address);
-    }
-    Ok(format!(
-        r#"
-[kafka]
-bootstrap_servers = "{bootstrap}"
-[processing]
-application_id = "{prefix}moneta"
-[topics]
-prefix = "{prefix}"
-[broker]
-embedded = false
-[state]
-dir = "{state}"
-[admin]
-listen = "{admin}"
-[ingest]
-listen = "{ingest}"
-[schema_registry]
-listen = "{registry}"
-[metrics]
-listen = "{metrics}"
-[signing]
-key_file = "{key}"
-"#,
-        state = dir.join("state").display(),
-        key = dir.join("signing.key").display(),
-        admin = listen["admin"],
-        ingest = listen["ingest"],
-        registry = listen["schema_registry"],
-        metrics = listen["metrics"],
-    ))
-}
 
 /// How `child` exited (waiting [`LIMIT`] at most; killed if it still runs).
 fn exit_of(mut child: Child) -> anyhow::Result<Option<ExitStatus>> {
@@ -86,15 +43,23 @@ fn a_taken_port_fails_the_start_and_names_the_listener() -> anyhow::Result<()> {
         let holder = std::net::TcpListener::bind("127.0.0.1:0")?;
         let taken = holder.local_addr()?.to_string();
         let dir = tempfile::tempdir()?;
-        let file = dir.path().join("moneta.toml");
-        std::fs::write(&file, config(&bootstrap, dir.path(), section, &taken)?)?;
+        let taken_here = format!("[{section}]\nlisten = \"{taken}\"\n");
+        let file = Moneta::configure(
+            Layout::Up,
+            &bootstrap,
+            dir.path(),
+            "exactly_once",
+            &taken_here,
+        )?
+        .config
+        .clone();
         let log = dir.path().join("moneta.log");
         let child = Command::new(env!("CARGO_BIN_EXE_moneta"))
             .arg("--config")
             .arg(&file)
             .arg("up")
             .env("RUST_LOG", "warn")
-            .env("MONETA_ADMIN__TOKEN", "listeners-test-token")
+            .env("MONETA_ADMIN__TOKEN", support::TOKEN)
             .stdout(std::fs::File::create(dir.path().join("stdout.log"))?)
             .stderr(std::fs::File::create(&log)?)
             .spawn()?;

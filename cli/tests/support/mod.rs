@@ -141,6 +141,39 @@ impl Moneta {
         extra: &str,
         rust_log: &str,
     ) -> anyhow::Result<Self> {
+        let mut moneta = Self::configure(layout, bootstrap, dir, guarantee, extra)?;
+        moneta.rust_log = rust_log.into();
+        match layout {
+            Layout::Up => moneta.spawn("up", &["up"])?,
+            Layout::ScaledOut => {
+                // What `moneta up` does for itself, and production's
+                // moneta-init: topics and the countersigning key first.
+                moneta.command(&["topics", "create"])?;
+                moneta.command(&["signing-key", "generate"])?;
+                for (name, args) in SCALED_OUT {
+                    moneta.spawn(name, args)?;
+                    if *name == "schema-registry" {
+                        // Every other process registers its schemas there.
+                        let registry = moneta.registry.clone();
+                        moneta.wait_for_port(&registry)?;
+                    }
+                }
+            }
+        }
+        moneta.wait_ready()?;
+        Ok(moneta)
+    }
+
+    /// Writes the configuration Moneta runs on in `layout` (every listener
+    /// on a free port, state in `dir`, `guarantee`, plus `extra` TOML) and
+    /// starts nothing.
+    pub fn configure(
+        layout: Layout,
+        bootstrap: &str,
+        dir: &Path,
+        guarantee: &str,
+        extra: &str,
+    ) -> anyhow::Result<Self> {
         moneta_tls::install_crypto_provider();
         let port = || moneta_testkit::free_port().map(|p| format!("127.0.0.1:{p}"));
         let (ingest, admin, registry, metrics) = (port()?, port()?, port()?, port()?);
@@ -187,7 +220,7 @@ dead_letter = "moneta.copy.dlq"
             },
         );
         std::fs::write(&config, merge_toml(&base, extra)?)?;
-        let mut moneta = Self {
+        Ok(Self {
             layout,
             processes: Vec::new(),
             config,
@@ -197,30 +230,11 @@ dead_letter = "moneta.copy.dlq"
             bootstrap: bootstrap.to_owned(),
             metrics,
             prefix,
-            rust_log: rust_log.into(),
+            rust_log: "info".into(),
             dir: dir.to_owned(),
             scheme: "http",
             http: reqwest::Client::new(),
-        };
-        match layout {
-            Layout::Up => moneta.spawn("up", &["up"])?,
-            Layout::ScaledOut => {
-                // What `moneta up` does for itself, and production's
-                // moneta-init: topics and the countersigning key first.
-                moneta.command(&["topics", "create"])?;
-                moneta.command(&["signing-key", "generate"])?;
-                for (name, args) in SCALED_OUT {
-                    moneta.spawn(name, args)?;
-                    if *name == "schema-registry" {
-                        // Every other process registers its schemas there.
-                        let registry = moneta.registry.clone();
-                        moneta.wait_for_port(&registry)?;
-                    }
-                }
-            }
-        }
-        moneta.wait_ready()?;
-        Ok(moneta)
+        })
     }
 
     /// Runs `moneta <args>` on this configuration to completion.
