@@ -47,7 +47,7 @@ fn seed_demo_then_admin_commands_show_the_demo_network() -> anyhow::Result<()> {
     std::fs::write(
         &config,
         format!(
-            "[kafka]\nbootstrap_servers = \"{}\"\n[broker]\nembedded = false\n[topics]\nprefix = \"{}.\"\n[admin]\nlisten = \"{listen}\"\n[state]\ndir = \"{}\"\n",
+            "[kafka]\nbootstrap_servers = \"{}\"\n[broker]\nembedded = false\n[topics]\nprefix = \"{}.\"\n[admin]\nlisten = \"{listen}\"\n[state]\ndir = \"{}\"\n[metrics]\nlisten = \"\"\n",
             &bootstrap,
             moneta_testkit::unique("admin-cli"),
             dir.path().join("state").display()

@@ -130,7 +130,7 @@ fn a_cql_outage_mid_run_is_waited_out_every_contract_is_countersigned_once_and_t
         "[state]\nbackend = \"scylla\"\nscylla_nodes = \"{}\"\nscylla_keyspace = \"{keyspace}\"\n",
         cassandra.contact_point()
     );
-    let moneta = Moneta::start(&bootstrap, dir.path(), &extra)?;
+    let mut moneta = Moneta::start(&bootstrap, dir.path(), &extra)?;
     moneta.seed()?;
     let runtime = tokio::runtime::Runtime::new()?;
     if let Err(e) = runtime.block_on(run(&moneta, &cassandra)) {
@@ -180,8 +180,12 @@ fn a_cql_outage_mid_run_is_waited_out_every_contract_is_countersigned_once_and_t
          {retries} transient retries logged; 0 dead letters"
     );
 
-    // Moneta stopped, the CQL state rebuilt from the log into another
-    // keyspace digests like the one it ran on.
+    // Moneta stopped once the stages are quiet (every record the log holds
+    // processed; seen in CI: killed while settle-aggregate was still at
+    // work, the store and the log differed), the CQL state rebuilt from the
+    // log into another keyspace digests like the one it ran on.
+    runtime.block_on(moneta.wait_quiet(Duration::from_secs(3), Duration::from_secs(60)))?;
+    moneta.stop()?;
     let config = moneta.config.clone();
     drop(moneta);
     let rebuilt = std::process::Command::new(env!("CARGO_BIN_EXE_moneta"))

@@ -59,6 +59,8 @@ max_batch_records = 200
 embedded = false
 [state]
 dir = "{state}"
+[metrics]
+listen = ""
 [schema_registry]
 url = "{registry}"
 [signing]

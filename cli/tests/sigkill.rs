@@ -102,6 +102,8 @@ session_timeout_ms = 3000
 max_poll_interval_ms = 10000
 [state]
 dir = "{state}"
+[metrics]
+listen = ""
 [processors.copy]
 enabled = true
 input = "{input}"

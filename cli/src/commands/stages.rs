@@ -76,7 +76,7 @@ pub async fn up(mut config: Config, cql: bool) -> anyhow::Result<ExitCode> {
         serve_ingest(&config, &services, &registry).await?;
     }
     if config.webhooks.enabled {
-        run_webhook_worker(&config, &services, &registry)?;
+        run_webhook_worker(&config, &services, &registry).await?;
     }
     let topology = Topology::new(&config);
     let stages: Vec<String> = topology
@@ -315,7 +315,7 @@ async fn serve_ops(
 /// stages: its attempts (TLS, signing, waiting on receivers) never take the
 /// edge's async threads. Its Kafka client is created there and inherits the
 /// niceness. A worker that cannot be created fails the start.
-fn run_webhook_worker(
+async fn run_webhook_worker(
     config: &Config,
     services: &Services,
     registry: &Registry,
@@ -324,7 +324,7 @@ fn run_webhook_worker(
     let (webhooks, kafka) = (config.webhooks.clone(), config.kafka.clone());
     let (store, keys) = (services.store.clone(), services.keys.clone());
     let niceness = config.processing.thread_niceness;
-    let (started, created) = std::sync::mpsc::sync_channel(1);
+    let (started, created) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("webhooks".into())
         .spawn(move || {
@@ -354,7 +354,7 @@ fn run_webhook_worker(
         })
         .context("starting the webhook worker's thread")?;
     created
-        .recv()
+        .await
         .context("the webhook worker's thread ended before it started")?
 }
 
@@ -446,7 +446,7 @@ pub async fn run(config: Config, names: Vec<String>, instance: u32) -> anyhow::R
             serve_ingest(&config, services, &registry).await?;
         }
         if wanted.contains(&Service::WebhookWorker) {
-            run_webhook_worker(&config, services, &registry)?;
+            run_webhook_worker(&config, services, &registry).await?;
             tracing::info!("webhook delivery worker started");
         }
     }

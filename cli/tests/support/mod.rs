@@ -545,6 +545,35 @@ dead_letter = "moneta.copy.dlq"
             .find_map(|l| l.rsplit(' ').next().and_then(|v| v.parse().ok()))
     }
 
+    /// Waits until no stage has taken an input record for `quiet` (the sum
+    /// of `moneta_records_in_total` unchanged), `limit` at most: the
+    /// pipeline has done what the log holds, so what the store holds can be
+    /// compared with a rebuild from the log (after a graceful [`stop`]).
+    ///
+    /// [`stop`]: Moneta::stop
+    pub async fn wait_quiet(&self, quiet: Duration, limit: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + limit;
+        let (mut last, mut since) = (f64::NAN, Instant::now());
+        loop {
+            let text = self.scrape().await?;
+            let taken: f64 = text
+                .lines()
+                .filter(|l| l.starts_with("moneta_records_in_total{"))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum();
+            if taken != last {
+                (last, since) = (taken, Instant::now());
+            } else if since.elapsed() >= quiet {
+                return Ok(());
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "the stages still took records after {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
     /// GETs an admin API path.
     pub async fn admin_get(&self, path: &str) -> anyhow::Result<Value> {
         let response = self
