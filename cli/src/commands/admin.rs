@@ -155,21 +155,8 @@ pub async fn execute(config: &Config, command: AdminCommand) -> anyhow::Result<E
                 .await
                 .context("registry changelog")?;
             let listener = crate::ops::bind("admin API", &config.admin.listen).await?;
-            if !config.metrics.listen.is_empty() {
-                let ops = crate::ops::Ops {
-                    registry: prometheus::Registry::new(),
-                    kafka: config.kafka.clone(),
-                    store: Some(store.clone()),
-                };
-                let listen = config.metrics.listen.clone();
-                let ops_listener =
-                    crate::ops::bind("metrics and health endpoints", &listen).await?;
-                tokio::spawn(async move {
-                    if let Err(error) = crate::ops::serve(ops, ops_listener, stop_signal()).await {
-                        tracing::error!(%listen, %error, "health endpoints stopped");
-                    }
-                });
-            }
+            super::stages::serve_ops(config, &prometheus::Registry::new(), Some(store.clone()))
+                .await?;
             let live = moneta_admin::Live::declared(super::stages::stage_summaries(config));
             serve(config, listener, store, live, stop_signal()).await?;
             return Ok(ExitCode::SUCCESS);

@@ -287,7 +287,7 @@ fn watched_stages(config: &Config) -> anyhow::Result<Vec<WatchedStage>> {
 
 /// Serves `/metrics`, `/healthz` and `/readyz` (if `metrics.listen` is set);
 /// a port already taken fails the start.
-async fn serve_ops(
+pub(crate) async fn serve_ops(
     config: &Config,
     registry: &Registry,
     store: Option<Arc<dyn StateStore>>,
@@ -325,21 +325,17 @@ async fn run_webhook_worker(
     let (store, keys) = (services.store.clone(), services.keys.clone());
     let niceness = config.processing.thread_niceness;
     let (started, created) = tokio::sync::oneshot::channel();
+    // Built here, run on the thread: its blocking threads start from there
+    // and inherit the niceness.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .thread_name("webhooks")
+        .enable_all()
+        .build()
+        .context("webhook worker runtime")?;
     std::thread::Builder::new()
         .name("webhooks".into())
         .spawn(move || {
             moneta_runtime::lower_this_thread(niceness);
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .thread_name("webhooks")
-                .enable_all()
-                .build()
-            {
-                Ok(runtime) => runtime,
-                Err(error) => {
-                    let _ = started.send(Err(anyhow!(error).context("webhook worker runtime")));
-                    return;
-                }
-            };
             runtime.block_on(async move {
                 match moneta_webhooks::Worker::new(webhooks, &kafka, store, keys, metrics) {
                     Ok(worker) => {
